@@ -1,0 +1,40 @@
+"""Localised texts for the renderers, kept as JSON beside each template family."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+from kindly.paths import TEMPLATES
+
+FALLBACK_LANG = "en"
+
+
+class Texts:
+    """The texts of one template family (site, letter, video) in every language it has."""
+
+    def __init__(self, by_lang: dict[str, dict[str, str]]):
+        self._by_lang = by_lang
+
+    def languages(self) -> list[str]:
+        """The languages this family has texts for."""
+        return sorted(self._by_lang)
+
+    def for_lang(self, lang: str) -> dict[str, str]:
+        """All texts for one language, English filling any gap."""
+        merged = dict(self._by_lang.get(FALLBACK_LANG, {}))
+        merged.update(self._by_lang.get(lang, {}))
+        return merged
+
+    def get(self, lang: str, key: str, **values: str) -> str:
+        """One text, with `{placeholders}` filled from `values`."""
+        text = self.for_lang(lang)[key]
+        return text.format(**values) if values else text
+
+
+@lru_cache(maxsize=16)
+def load_texts(family: str) -> Texts:
+    """Load `templates/<family>/texts.json` once per process."""
+    path: Path = TEMPLATES / family / "texts.json"
+    return Texts(json.loads(path.read_text(encoding="utf-8")))
