@@ -1,0 +1,1 @@
+"""The domain: no Flask and no RQ in here."""
