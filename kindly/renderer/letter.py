@@ -87,10 +87,15 @@ class LetterRenderer:
             )
             if value
         ]
+        texts = self.texts.for_lang(view.lang)
         return self.template.render(
             v=view,
-            t=self.texts.for_lang(view.lang),
-            direction="rtl" if view.text_direction == "rtl" else "ltr",
+            t=texts,
+            # The page follows the language of the texts (every letter language so far is
+            # left-to-right); names and other debtor data are bidi-isolated, so an Arabic name
+            # reads correctly inside a German sentence. view.text_direction is not applied to
+            # the whole page: it would reorder the punctuation of the Latin-script texts.
+            direction="rtl" if texts.get("dir") == "rtl" else "ltr",
             brand_color=brand,
             rows=rows,
             qr_src=_qr_data_uri(view.site_url),

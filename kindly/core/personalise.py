@@ -1,0 +1,117 @@
+"""From a debtor row to the plain, formatted DebtorView the renderers take."""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+
+from babel.core import Locale, UnknownLocaleError
+from babel.dates import format_date
+
+from kindly.core.models import Campaign, Debtor
+from kindly.core.money import format_minor
+from kindly.renderer.view import DebtorView
+
+LANGUAGES = ("de", "en", "it", "es", "fr")
+FALLBACK_LOCALE = "en-GB"
+
+
+def resolve_locale(debtor: Debtor, campaign: Campaign) -> tuple[str, str, Locale]:
+    """The debtor's locale (or the campaign's), the text language, and Babel's Locale."""
+    for candidate in (debtor.locale, campaign.default_locale, FALLBACK_LOCALE):
+        if not candidate:
+            continue
+        try:
+            babel = Locale.parse(candidate.replace("-", "_"))
+        except (UnknownLocaleError, ValueError):
+            continue
+        lang = babel.language if babel.language in LANGUAGES else "en"
+        return candidate, lang, babel
+    raise AssertionError("the fallback locale always parses")
+
+
+def greeting(lang: str, salutation: str | None, first: str | None, last: str) -> str:
+    """A polite opening line in the debtor's language."""
+    full = f"{first} {last}".strip() if first else last
+    title = (salutation or "").strip()
+    if lang == "de":
+        if title.lower() == "frau":
+            return f"Sehr geehrte Frau {last},"
+        if title.lower() == "herr":
+            return f"Sehr geehrter Herr {last},"
+        return f"Guten Tag {title + ' ' + last if title else full},"
+    if lang == "it":
+        return f"Gentile {title + ' ' + last if title else full},"
+    if lang == "es":
+        return f"Estimado/a {title + ' ' + last if title else full}:"
+    if lang == "fr":
+        return f"Bonjour {title + ' ' + last if title else full},"
+    return f"Dear {title + ' ' + last if title else full},"
+
+
+def _direction(*texts: str) -> str:
+    """'rtl' when the first strong character of the name is right-to-left."""
+    for text in texts:
+        for char in text:
+            kind = unicodedata.bidirectional(char)
+            if kind in ("R", "AL"):
+                return "rtl"
+            if kind == "L":
+                return "ltr"
+    return "ltr"
+
+
+def build_view(
+    debtor: Debtor,
+    campaign: Campaign,
+    *,
+    base_url: str,
+    balance_minor: int | None = None,
+    today: dt.date | None = None,
+) -> DebtorView:
+    """Everything the renderers need, formatted for the debtor's locale."""
+    locale, lang, babel = resolve_locale(debtor, campaign)
+    amount = debtor.amount_due_minor if balance_minor is None else balance_minor
+    site_url = f"{base_url}/s/{debtor.token}"
+
+    def money(minor: int | None) -> str | None:
+        return None if minor is None else format_minor(minor, debtor.currency, babel)
+
+    address = [f"{debtor.salutation or ''} {debtor.first_name or ''} {debtor.last_name}".split()]
+    lines = [" ".join(address[0])]
+    if debtor.street:
+        lines.append(debtor.street)
+    if debtor.postal_code or debtor.city:
+        lines.append(f"{debtor.postal_code or ''} {debtor.city or ''}".strip())
+    if debtor.country and debtor.country != (babel.territory or ""):
+        lines.append(Locale.parse(babel).territories.get(debtor.country, debtor.country).upper())
+
+    first = debtor.first_name or ""
+    return DebtorView(
+        locale=locale,
+        lang=lang,
+        reference=debtor.reference,
+        first_name=first,
+        last_name=debtor.last_name,
+        full_name=f"{first} {debtor.last_name}".strip(),
+        greeting=greeting(lang, debtor.salutation, first, debtor.last_name),
+        amount=money(amount) or "",
+        amount_minor=amount,
+        currency=debtor.currency,
+        due_date=format_date(debtor.due_date, format="long", locale=babel),
+        due_date_iso=debtor.due_date.isoformat(),
+        creditor=debtor.creditor or campaign.creditor or "",
+        contract=debtor.contract or campaign.contract or "",
+        campaign_name=campaign.name,
+        site_url=site_url,
+        short_url=site_url.split("://", 1)[-1],
+        pay_url=f"{site_url}/pay",
+        plan_url=f"{site_url}/plan",
+        principal=money(debtor.principal_minor),
+        interest=money(debtor.interest_minor),
+        fees=money(debtor.fees_minor),
+        address_lines=tuple(lines),
+        letter_date=format_date(today or dt.date.today(), format="long", locale=babel),
+        brand_color=campaign.brand_color,
+        text_direction=_direction(debtor.first_name or "", debtor.last_name),
+    )
