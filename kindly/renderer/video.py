@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import os
 import re
-import tempfile
+import secrets
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -350,7 +350,25 @@ def _fit(text: str, style: Style, max_width: float, scale: float, direction: str
     if len(lines) > style.max_lines:
         lines = lines[: style.max_lines]
         lines[-1] = _ellipsize(lines[-1], fits)
+    elif len(lines) > 1:
+        lines = _balance(text, typeset, max_width, len(lines))
     return _Block(typeset, lines, WHITE)
+
+
+def _balance(text: str, typeset: _Typeset, max_width: float, count: int) -> list[str]:
+    """The narrowest wrap with the same number of lines, so no line is left with one word."""
+    lo, hi = max_width * 0.4, max_width
+
+    def wrap(limit: float) -> list[str]:
+        return _wrap(text, lambda candidate: typeset.width(candidate) <= limit)
+
+    for _ in range(7):
+        mid = (lo + hi) / 2
+        if len(wrap(mid)) <= count:
+            hi = mid
+        else:
+            lo = mid
+    return wrap(hi)
 
 
 # --------------------------------------------------------------------------- colours
@@ -412,21 +430,45 @@ def palette(brand_color: str) -> Palette:
 # --------------------------------------------------------------------------- drawing
 
 
+_KEEP_TOGETHER = frozenset({"amount", "due_date"})  # never wrapped in the middle
+RTL_LANGS = frozenset({"ar", "fa", "he", "ur"})
+
+
+def _direction(view: DebtorView) -> str:
+    """The paragraph direction follows the language of the texts, not the debtor's name.
+
+    `view.text_direction` may say "rtl" for an Arabic name in an English video; laying the
+    English sentences out right-to-left would scramble them ("€ 1.234,56", ".2026"). Names are
+    bidi-isolated instead (see `_values`), so they read correctly inside any sentence.
+    """
+    return "rtl" if view.lang.split("-")[0].lower() in RTL_LANGS else "ltr"
+
+
+def _has_rtl(text: str) -> bool:
+    return any(unicodedata.bidirectional(ch) in ("R", "AL") for ch in text)
+
+
 def _values(view: DebtorView) -> dict[str, str]:
+    """The view's text fields for the templates; right-to-left ones wrapped in FSI … PDI."""
     out: dict[str, str] = {}
     for f in fields(view):
         value = getattr(view, f.name)
-        if isinstance(value, str):
-            out[f.name] = value
+        if not isinstance(value, str):
+            continue
+        if f.name in _KEEP_TOGETHER:
+            value = value.replace(" ", "\u00a0")
+        if _has_rtl(value):
+            value = f"\u2068{value}\u2069"
+        out[f.name] = value
     return out
 
 
 def _scene_texts(view: DebtorView, scene: Scene) -> list[str]:
-    texts = load_texts("video")
-    values = _values(view)
+    texts = load_texts("video").for_lang(view.lang)
+    values = _values(view)  # note: has a "lang" field, so Texts.get(lang, ...) cannot take it
     out = []
     for line in scene.lines:
-        raw = texts.get(view.lang, line.key, **values) if line.key else line.value.format(**values)
+        raw = (texts[line.key] if line.key else line.value).format(**values)
         out.append(_clean(raw))
     return out
 
@@ -437,7 +479,6 @@ def _background(colours: Palette, index: int, creditor: str, direction: str) -> 
     draw = ImageDraw.Draw(image)
     draw.ellipse((WIDTH - 330, -260, WIDTH + 290, 360), fill=colours.accent)
     draw.ellipse((-200, HEIGHT - 150, 160, HEIGHT + 210), fill=colours.accent)
-    draw.rectangle((0, 0, WIDTH, 10), fill=colours.muted)
     footer = _fit(creditor, STYLES["footer"], WIDTH - 2 * MARGIN_X - 200, 1.0, direction)
     if footer.lines:
         footer.typeset.draw(image, MARGIN_X, HEIGHT - 40, footer.lines[0], colours.muted)
@@ -516,7 +557,7 @@ def _qr_image(url: str) -> Image.Image:
 
 def _draw_scene(view: DebtorView, index: int) -> Image.Image:
     scene = SCENES[index]
-    direction = "rtl" if view.text_direction == "rtl" else "ltr"
+    direction = _direction(view)
     colours = palette(view.brand_color)
     image = _background(colours, index, _clean(view.creditor), direction)
     texts = _scene_texts(view, scene)
@@ -619,9 +660,8 @@ def render_video(view: DebtorView, out_path: str | os.PathLike) -> None:
 
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".mp4", dir=out.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    # beside the target (same file system, so the final rename is atomic); ffmpeg creates it
+    tmp = out.parent / f".{out.stem}.{secrets.token_hex(6)}.tmp.mp4"
     try:
         video.write_videofile(
             str(tmp),

@@ -1,0 +1,51 @@
+"""The long-lived objects of one process: settings, database, storage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from kindly.core.config import Settings, load_settings
+from kindly.core.db import Database
+from kindly.core.storage import Storage, open_storage
+
+
+@dataclass
+class Context:
+    """Built once per process (web app, worker, command) and reused."""
+
+    settings: Settings
+
+    @cached_property
+    def db(self) -> Database:
+        """The database, connected lazily."""
+        return Database(self.settings.database_url)
+
+    @cached_property
+    def storage(self) -> Storage:
+        """The artifact store."""
+        return open_storage(self.settings.storage_url, self.settings.s3_endpoint_url)
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        if "db" in self.__dict__:
+            self.db.dispose()
+
+
+_current: Context | None = None
+
+
+def current() -> Context:
+    """This process's context, built from the environment the first time."""
+    global _current
+    if _current is None:
+        _current = Context(load_settings())
+    return _current
+
+
+def use(context: Context | None) -> None:
+    """Install a context (the CLI and tests do this); None forgets it."""
+    global _current
+    if _current is not None and _current is not context:
+        _current.close()
+    _current = context

@@ -1,0 +1,42 @@
+"""The debtor's microsite: one mobile-first HTML page per debtor."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from kindly.paths import TEMPLATES
+from kindly.renderer.texts import load_texts
+from kindly.renderer.view import DebtorView
+
+STATUS_MARKER = "<!--kindly:status-->"
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    """One Jinja environment for every page of a batch (autoescaping everything)."""
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render_site(view: DebtorView, *, has_video: bool = True, has_letter: bool = True) -> bytes:
+    """The microsite as UTF-8 HTML; the front fills in live state at STATUS_MARKER."""
+    template = environment().get_template("site/site.html")
+    html = template.render(
+        v=view,
+        t=load_texts("site").for_lang(view.lang),
+        lang=view.lang,
+        direction="ltr",
+        brand_color=view.brand_color,
+        path=urlsplit(view.site_url).path,
+        has_video=has_video,
+        has_letter=has_letter,
+    )
+    return html.encode("utf-8")

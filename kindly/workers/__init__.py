@@ -1,0 +1,1 @@
+"""RQ glue: queues, jobs that take ids, and the in-process fallback."""

@@ -1,0 +1,56 @@
+"""Jobs: plain functions that take ids, reload what they need, and are safe to re-run."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from kindly.core import artifacts, context, ledger
+from kindly.core.errors import NotFound
+from kindly.core.models import Debtor
+from kindly.core.personalise import build_view
+
+KINDS = ("site", "letter", "video")
+
+
+def render_debtor(debtor_id: int, kinds: list[str]) -> dict[str, str]:
+    """Render the given kinds for one debtor and store them; returns kind -> sha256."""
+    unknown = set(kinds) - set(KINDS)
+    if unknown:
+        raise ValueError(f"unknown artifact kinds: {sorted(unknown)}")
+    ctx = context.current()
+    done: dict[str, str] = {}
+    with ctx.db.session() as session:
+        debtor = session.get(Debtor, debtor_id)
+        if debtor is None:
+            raise NotFound(f"debtor {debtor_id} does not exist")
+        view = build_view(
+            debtor,
+            debtor.campaign,
+            base_url=ctx.settings.base_url,
+            balance_minor=ledger.balance_minor(session, debtor),
+        )
+        for kind, data in _render(view, kinds):
+            done[kind] = artifacts.save(session, ctx.storage, debtor, kind, data).sha256
+    return done
+
+
+def _render(view, kinds: list[str]):
+    """Yield (artifact kind, bytes) for each requested kind."""
+    if "site" in kinds:
+        from kindly.renderer.site import render_site
+
+        yield "site", render_site(view)
+    if "letter" in kinds:
+        from kindly.renderer.letter import render_letter
+
+        yield "letter", render_letter(view)
+    if "video" in kinds:
+        from kindly.renderer.video import render_captions, render_poster, render_video
+
+        with tempfile.TemporaryDirectory(prefix="kindly-video-") as folder:
+            path = Path(folder) / "video.mp4"
+            render_video(view, path)
+            yield "video", path.read_bytes()
+        yield "poster", render_poster(view)
+        yield "captions", render_captions(view)

@@ -1,0 +1,127 @@
+"""Queue names and how every job is enqueued: on RQ when Redis is set, in-process otherwise."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kindly.core.config import Settings
+from kindly.core.errors import ServiceUnavailable
+
+log = logging.getLogger(__name__)
+
+RENDER = "render"
+"""Microsites and letters: quick jobs, many of them."""
+VIDEO = "video"
+"""Videos: slow jobs on their own queue so they never starve the rest."""
+SEND = "send"
+"""Email, SMS and print-batch delivery."""
+DEFAULT = "default"
+"""Everything else."""
+ALL = (RENDER, VIDEO, SEND, DEFAULT)
+
+RETRY_INTERVALS = (10, 60, 300)
+"""Seconds between the attempts of a failing job."""
+
+
+@dataclass
+class JobHandle:
+    """A job's id and, once known, its status ('queued', 'started', 'finished', 'failed')."""
+
+    id: str
+    status: str
+    error: str | None = None
+    rq_job: Any = None
+
+    def refresh(self) -> str:
+        """Re-read the status from Redis (in-process jobs are final already)."""
+        if self.rq_job is not None:
+            status = self.rq_job.get_status(refresh=True)
+            self.status = getattr(status, "value", str(status)) if status else "queued"
+            if self.status == "failed":
+                result = self.rq_job.latest_result()
+                self.error = (result.exc_string or "").strip().splitlines()[-1] if result else None
+        return self.status
+
+    @property
+    def done(self) -> bool:
+        """Whether the job has ended, well or not."""
+        return self.status in ("finished", "failed", "stopped", "canceled")
+
+
+def redis_connection(settings: Settings):
+    """A Redis client, checked once, or ServiceUnavailable in one line."""
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    assert settings.redis_url
+    client = Redis.from_url(settings.redis_url, socket_connect_timeout=5, health_check_interval=30)
+    try:
+        client.ping()
+    except RedisError as exc:
+        raise ServiceUnavailable(
+            f"Redis unreachable at {_host(settings.redis_url)}: {exc}"
+        ) from None
+    return client
+
+
+def _host(url: str) -> str:
+    return url.rsplit("@", 1)[-1]
+
+
+class Dispatcher:
+    """Enqueues jobs for one process, keeping one Redis connection."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._redis = None
+
+    @property
+    def redis(self):
+        """The Redis connection (opened on first use)."""
+        if self._redis is None:
+            self._redis = redis_connection(self.settings)
+        return self._redis
+
+    def enqueue(
+        self,
+        func: Callable[..., Any],
+        args: Sequence[Any],
+        *,
+        queue: str,
+        job_id: str,
+        timeout: int,
+        retries: int = len(RETRY_INTERVALS),
+    ) -> JobHandle:
+        """Run `func(*args)` as a job with a deterministic id; a queued duplicate is not added."""
+        if self.settings.jobs_in_process:
+            try:
+                func(*args)
+            except Exception as exc:  # the caller reports failures; the job id says which
+                log.exception("job %s failed", job_id)
+                return JobHandle(job_id, "failed", error=f"{type(exc).__name__}: {exc}")
+            return JobHandle(job_id, "finished")
+
+        from rq import Queue, Retry
+        from rq.exceptions import DuplicateJobError
+        from rq.job import Job
+
+        rq_queue = Queue(queue, connection=self.redis)
+        try:
+            job = rq_queue.enqueue_call(
+                func,
+                args=tuple(args),
+                timeout=timeout,
+                job_id=job_id,
+                unique=True,
+                retry=Retry(max=retries, interval=list(RETRY_INTERVALS[:retries]))
+                if retries
+                else None,
+                result_ttl=86400,
+                failure_ttl=7 * 86400,
+            )
+        except DuplicateJobError:
+            job = Job.fetch(job_id, connection=self.redis)
+        return JobHandle(job.id, "queued", rq_job=job)
