@@ -1,0 +1,83 @@
+"""The Flask front: create_app builds it; nothing connects at import."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from kindly.core.config import Settings, check_production, load_settings
+from kindly.core.context import Context
+from kindly.core.errors import ServiceUnavailable
+from kindly.paths import ASSETS, TEMPLATES
+from kindly.renderer.texts import load_texts
+
+log = logging.getLogger(__name__)
+LANGUAGES = ("de", "en", "it", "es", "fr")
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app for these settings (default: from the environment)."""
+    settings = settings or load_settings()
+    check_production(settings)
+    app = Flask(
+        __name__,
+        template_folder=str(TEMPLATES),
+        static_folder=str(ASSETS),
+        static_url_path="/assets",
+    )
+    https = settings.base_url.startswith("https://")
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=https,
+        SESSION_COOKIE_NAME="kindly_session",
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        SEND_FILE_MAX_AGE_DEFAULT=3600,
+    )
+    app.extensions["kindly"] = Context(settings)
+
+    from kindly.web import public, sandbox, security, track, webhooks
+
+    security.init_app(app, s3_endpoint=settings.s3_endpoint_url)
+    app.register_blueprint(public.bp)
+    app.register_blueprint(track.bp)
+    app.register_blueprint(sandbox.bp)
+    app.register_blueprint(webhooks.bp)
+
+    @app.get("/healthz")
+    def healthz():
+        return {"status": "ok"}
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        code = exc.code or 500
+        key = "not_found" if code in (404, 405) else "error"
+        if code == 400:
+            key = "error"
+        return _message_page(key, code)
+
+    @app.errorhandler(ServiceUnavailable)
+    def unavailable(exc: ServiceUnavailable):
+        log.error("service unavailable: %s", exc)
+        return _message_page("error", 503)
+
+    @app.errorhandler(Exception)
+    def crash(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.endpoint)
+        return _message_page("error", 500)
+
+    return app
+
+
+def _message_page(key: str, code: int):
+    """A friendly page in the visitor's language: never a traceback, never a detail."""
+    lang = request.accept_languages.best_match(LANGUAGES) or "en"
+    texts = load_texts("site").for_lang(lang)
+    return (
+        render_template("web/message.html", t=texts, lang=lang, title=texts[f"{key}_title"],
+                        message=texts[key]),
+        code,
+    )  # fmt: skip

@@ -1,0 +1,52 @@
+"""Tracking: the email-open pixel and click redirects, counted and answered at once."""
+
+from __future__ import annotations
+
+import base64
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, abort, redirect, request
+
+from kindly.core import events
+from kindly.web.debtors import context, find_debtor, hit
+
+bp = Blueprint("track", __name__)
+
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+TARGETS = {
+    "site": "",
+    "pay": "/pay",
+    "plan": "/plan",
+    "letter": "/letter.pdf",
+    "video": "/video.mp4",
+}
+
+
+@bp.get("/o/<token>.gif")
+def opened(token: str):
+    """The 1×1 image in an email: an open."""
+    ctx = context()
+    with ctx.db.session() as session:
+        debtor = find_debtor(session, token)
+        if request.method != "HEAD":
+            events.record(session, debtor, "opened", channel="email", agent=hit().agent)
+    return Response(PIXEL, mimetype="image/gif")
+
+
+@bp.get("/c/<token>")
+def clicked(token: str):
+    """A tracked link from an email, SMS or letter: count the click, then go to the page."""
+    target = request.args.get("to", "site")
+    if target not in TARGETS:
+        abort(404)
+    current = hit()
+    ctx = context()
+    with ctx.db.session() as session:
+        debtor = find_debtor(session, token)
+        if request.method != "HEAD":
+            events.record(
+                session, debtor, "clicked", channel=current.channel, agent=current.agent,
+                data={"to": target},
+            )  # fmt: skip
+    query = "?" + urlencode({"c": current.channel}) if current.channel else ""
+    return redirect(f"/s/{token}{TARGETS[target]}{query}", code=302)
