@@ -124,6 +124,7 @@ def enqueue_renders(ctx: Context, debtor_ids: list[int], kinds: list[str]):
 
 def run_render(ctx: Context, slug: str, kinds: list[str], *, quiet: bool = False) -> list:
     """Render a campaign's artifacts and wait for every job; return the failed handles."""
+    ctx.storage.ensure()  # an unreachable store is one clear line, before any work
     with ctx.db.session() as session:
         campaign = _campaign(session, slug)
         debtor_ids = list(

@@ -34,7 +34,7 @@ def _reached(session: Session, campaign: Campaign, *, humans_only: bool) -> dict
     )
     if humans_only:
         query = query.where(Event.agent == "human")
-    counts = dict(session.execute(query).tuples().all())
+    counts = dict(session.execute(query).all())
     return {step: int(counts.get(step, 0)) for step in FUNNEL}
 
 
@@ -45,21 +45,19 @@ def campaign_stats(session: Session, campaign: Campaign) -> dict[str, Any]:
         select(Payment.currency, func.sum(Payment.amount_minor))
         .where(Payment.campaign_id == campaign.id, Payment.status == "succeeded")
         .group_by(Payment.currency)
-    ).tuples()
+    )
     owed_rows = session.execute(
         select(Debtor.currency, func.sum(Debtor.amount_due_minor))
         .where(Debtor.campaign_id == campaign.id)
         .group_by(Debtor.currency)
-    ).tuples()
+    )
     artifacts = dict(
         session.execute(
             select(Artifact.kind, func.count(Artifact.id))
             .join(Debtor, Debtor.id == Artifact.debtor_id)
             .where(Debtor.campaign_id == campaign.id)
             .group_by(Artifact.kind)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     collected = {cur: str(from_minor(int(total), cur)) for cur, total in collected_rows}
     funnel: dict[str, Any] = _reached(session, campaign, humans_only=True)

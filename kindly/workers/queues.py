@@ -99,8 +99,11 @@ class Dispatcher:
         if self.settings.jobs_in_process:
             try:
                 func(*args)
+            except ServiceUnavailable:
+                raise  # every later job would fail the same way: stop with one clear line
             except Exception as exc:  # the caller reports failures; the job id says which
-                log.exception("job %s failed", job_id)
+                log.error("job %s failed: %s: %s", job_id, type(exc).__name__, exc)
+                log.debug("job %s failed", job_id, exc_info=True)
                 return JobHandle(job_id, "failed", error=f"{type(exc).__name__}: {exc}")
             return JobHandle(job_id, "finished")
 
