@@ -1,0 +1,47 @@
+# The README's commands. Each sets up what it needs on a fresh machine.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-unit test-integration test-e2e lint bench system-deps clean
+
+$(STAMP): pyproject.toml requirements.lock
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
+	touch $(STAMP)
+
+system-deps:
+	bash scripts/system-deps.sh
+
+## Build a demo campaign, render everything and serve it on http://127.0.0.1:5000
+demo: system-deps $(STAMP)
+	$(BIN)/kindly demo
+
+## The whole suite: unit, integration (PostgreSQL, Redis, S3 endpoint) and Chromium end-to-end
+test: system-deps $(STAMP)
+	$(BIN)/ruff check kindly tests bench
+	$(BIN)/ruff format --check kindly tests bench
+	$(BIN)/pytest -p no:cacheprovider tests
+
+test-unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+test-integration: system-deps $(STAMP)
+	$(BIN)/pytest tests/integration
+
+test-e2e: system-deps $(STAMP)
+	$(BIN)/pytest tests/e2e
+
+lint: $(STAMP)
+	$(BIN)/ruff check kindly tests bench
+	$(BIN)/ruff format --check kindly tests bench
+
+bench: system-deps $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache
