@@ -42,7 +42,7 @@ def stripe_webhook():
     if outcome is None:
         return {"ignored": event.type}
     checkout = event.data.object
-    if outcome == "succeeded" and checkout.get("payment_status") not in (
+    if outcome == "succeeded" and getattr(checkout, "payment_status", None) not in (
         "paid",
         "no_payment_required",
     ):
