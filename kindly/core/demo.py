@@ -42,6 +42,13 @@ PEOPLE = [
         "EUR",
     ),
 ]
+CREDITORS = {
+    "de": "Stadtwerke Beispielstadt GmbH",
+    "en": "Northern Water Ltd",
+    "it": "Acqua Esempio S.p.A.",
+    "es": "Aguas de Ejemplo S.A.",
+    "fr": "Énergie Exemple SA",
+}
 CONTRACTS = {
     "de": "Stromliefervertrag Nr. {n} vom 01.02.2024",
     "en": "Energy supply contract no. {n} of 1 February 2024",
@@ -81,6 +88,7 @@ def demo_rows(count: int, *, seed: int = 7, today: dt.date | None = None) -> lis
                     "interest": _euros(interest),
                     "fees": _euros(fees),
                     "due_date": (today + dt.timedelta(days=rng.randrange(10, 30))).isoformat(),
+                    "creditor": CREDITORS[lang],
                     "contract": CONTRACTS[lang].format(n=40_000 + index),
                     "street": street,
                     "postal_code": postal,
