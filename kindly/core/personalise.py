@@ -67,6 +67,7 @@ def build_view(
     *,
     base_url: str,
     balance_minor: int | None = None,
+    paid_minor: int = 0,
     today: dt.date | None = None,
 ) -> DebtorView:
     """Everything the renderers need, formatted for the debtor's locale."""
@@ -77,8 +78,9 @@ def build_view(
     def money(minor: int | None) -> str | None:
         return None if minor is None else format_minor(minor, debtor.currency, babel)
 
-    address = [f"{debtor.salutation or ''} {debtor.first_name or ''} {debtor.last_name}".split()]
-    lines = [" ".join(address[0])]
+    lines = [
+        " ".join(f"{debtor.salutation or ''} {debtor.first_name or ''} {debtor.last_name}".split())
+    ]
     if debtor.street:
         lines.append(debtor.street)
     if debtor.postal_code or debtor.city:
@@ -107,6 +109,7 @@ def build_view(
         short_url=site_url.split("://", 1)[-1],
         pay_url=f"{site_url}/pay",
         plan_url=f"{site_url}/plan",
+        paid=money(paid_minor) if paid_minor > 0 else None,
         principal=money(debtor.principal_minor),
         interest=money(debtor.interest_minor),
         fees=money(debtor.fees_minor),

@@ -31,6 +31,7 @@ class DebtorView:
     short_url: str  # the same link without scheme, for print and video
     pay_url: str
     plan_url: str
+    paid: str | None = None  # what has been paid so far, when anything has
     principal: str | None = None
     interest: str | None = None
     fees: str | None = None

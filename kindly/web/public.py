@@ -32,6 +32,7 @@ def _view(session, debtor):
         debtor.campaign,
         base_url=ctx.settings.base_url,
         balance_minor=ledger.balance_minor(session, debtor),
+        paid_minor=ledger.paid_minor(session, debtor),
     )
 
 

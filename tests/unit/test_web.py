@@ -112,6 +112,10 @@ def test_sandbox_payment_succeeds_and_is_counted_once(client, ctx):
     page = client.get(back).get_data(as_text=True)
     assert "Ihre Zahlung über 1.234,56\xa0€ ist eingegangen" in page
     assert "es ist nichts mehr offen" in page
+    # a settled claim offers no payment any more, and says so instead of showing 0,00 €
+    assert 'data-cta="pay"' not in page and 'data-cta="plan"' not in page
+    assert "Es ist nichts mehr offen. Vielen Dank!" in page
+    assert "Jetzt 0,00" not in page
     numbers = stats(ctx)
     assert numbers["funnel"]["paid"] == 1
     assert numbers["collected"] == {"EUR": "1234.56"}
@@ -175,3 +179,5 @@ def test_partial_balance_rerenders_the_page_with_what_is_left(client, ctx):
     html = client.get(f"/s/{token}").get_data(as_text=True)
     assert 'class="amount" data-amount="100000"' in html
     assert "Noch offen: 1.000,00\xa0€" in html
+    assert "Bereits gezahlt</th><td>− 234,56\xa0€" in html
+    assert "Jetzt 1.000,00\xa0€ zahlen" in html
