@@ -346,6 +346,11 @@ def demo(count: int, and_serve: bool, host: str, port: int, kinds: str) -> None:
         run(host, port, 2)
 
 
+from kindly.commands import register  # noqa: E402 - commands import cli's helpers
+
+register(cli)
+
+
 def main() -> None:
     """Entry point: domain errors become one clear line and exit code 1."""
     try:

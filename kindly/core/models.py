@@ -53,6 +53,9 @@ class Campaign(Base):
     creditor: Mapped[str | None] = mapped_column(String(200))
     contract: Mapped[str | None] = mapped_column(String(500))
     brand_color: Mapped[str] = mapped_column(String(7), default="#1f5f8b")
+    # Options the parts of Kindly read by name (letter payee and IBAN, PDF variant, video
+    # template, …); each part validates its own keys when the campaign is saved.
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     debtors: Mapped[list[Debtor]] = relationship(back_populates="campaign")

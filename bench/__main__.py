@@ -1,0 +1,57 @@
+"""`make bench`: run every bench/bench_*.py and write BENCHMARKS.md.
+
+Each module offers `run() -> str`, a Markdown section whose figures are ratios against a
+baseline measured in the same run (absolute times on a shared machine drift).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def machine() -> str:
+    """One line about where the figures come from."""
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    python = platform.python_version()
+    return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, Python {python}, {platform.system()}"
+
+
+def main(argv: list[str]) -> int:
+    """Run the named benchmarks (default: all) and write BENCHMARKS.md."""
+    names = argv or sorted(p.stem for p in (ROOT / "bench").glob("bench_*.py"))
+    sections = []
+    for name in names:
+        module = importlib.import_module(f"bench.{name}")
+        print(f"running {name} …", file=sys.stderr, flush=True)
+        sections.append(module.run())
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=ROOT, check=False).stdout.strip()  # fmt: skip
+    header = (
+        "# Benchmarks\n\n"
+        f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC at commit {commit or '?'} on "
+        f"{machine()}. Each figure stands beside a baseline measured in the same run. "
+        "Re-run with `make bench`.\n"
+    )
+    (ROOT / "BENCHMARKS.md").write_text(header + "\n" + "\n".join(sections), encoding="utf-8")
+    print((ROOT / "BENCHMARKS.md").read_text(encoding="utf-8"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
