@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import click
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from kindly.core import context as ctx_module
 from kindly.core.config import load_settings
@@ -227,28 +227,6 @@ def export(slug: str, out: Path) -> None:
                     d.segment, d.variant, d.channel,
                 ])  # fmt: skip
     click.echo(f"exported {len(debtors)} debtor(s) to {out}")
-
-
-@cli.command()
-@click.argument("slug")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def segments(slug: str, as_json: bool) -> None:
-    """How many debtors fall into each segment and variant."""
-    ctx = _context()
-    with ctx.db.session() as session:
-        campaign = _campaign(session, slug)
-        rows = session.execute(
-            select(Debtor.segment, Debtor.variant, func.count(Debtor.id))
-            .where(Debtor.campaign_id == campaign.id)
-            .group_by(Debtor.segment, Debtor.variant)
-            .order_by(Debtor.segment, Debtor.variant)
-        ).all()
-    data = [{"segment": s, "variant": v, "debtors": n} for s, v, n in rows]
-    if as_json:
-        click.echo(json.dumps({"campaign": slug, "segments": data}, indent=2))
-    else:
-        for row in data:
-            click.echo(f"{row['segment']:<24} {row['variant']:<12} {row['debtors']:>8}")
 
 
 @cli.command()

@@ -65,7 +65,7 @@ class Database:
         config.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as conn:
             config.attributes["connection"] = conn
-            command.upgrade(config, "head")
+            command.upgrade(config, "heads")  # independent branches may both be new
 
     def dispose(self) -> None:
         """Close every pooled connection."""

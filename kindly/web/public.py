@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
-from flask import Blueprint, Response, abort, redirect, render_template, request, send_file
+from flask import Blueprint, Response, abort, redirect, request, send_file
 from markupsafe import Markup, escape
 
-from kindly.core import artifacts, events, ledger, payments
+from kindly.core import artifacts, ledger
 from kindly.core.money import format_minor
 from kindly.core.personalise import build_view
 from kindly.renderer.site import STATUS_MARKER, render_site
@@ -22,10 +20,10 @@ FILES = {
     "poster.jpg": "poster",
     "captions.vtt": "captions",
 }
-PLAN_CHOICES = (2, 3, 6, 12)
 
 
-def _view(session, debtor):
+def debtor_view(session, debtor):
+    """The debtor's view with the live balance."""
     ctx = context()
     return build_view(
         debtor,
@@ -68,7 +66,7 @@ def site(token: str):
     with ctx.db.session() as session:
         debtor = find_debtor(session, token)
         count(session, debtor, "viewed")
-        view = _view(session, debtor)
+        view = debtor_view(session, debtor)
         stored = artifacts.find(session, debtor, "site")
         html: str | None = None
         if stored is not None and view.amount_minor == debtor.amount_due_minor:
@@ -109,70 +107,3 @@ def file(token: str, name: str):
     if url is None:
         abort(404)
     return redirect(url, code=302)
-
-
-@bp.route("/s/<token>/pay", methods=["GET", "POST"])
-def pay(token: str):
-    """Confirm the amount, then hand over to the payment provider."""
-    ctx = context()
-    with ctx.db.session() as session:
-        debtor = find_debtor(session, token)
-        view = _view(session, debtor)
-        texts = load_texts("site").for_lang(view.lang)
-        if request.method == "GET":
-            count(session, debtor, "cta", cta="pay")
-            return render_template("web/pay.html", v=view, t=texts, lang=view.lang,
-                                   nothing_owed=view.amount_minor <= 0)  # fmt: skip
-        if view.amount_minor <= 0:
-            return redirect(f"/s/{token}", code=303)
-        provider = payments.provider_for(ctx.settings)
-        _, url = payments.start_payment(
-            session,
-            debtor,
-            provider,
-            base_url=ctx.settings.base_url,
-            channel=request.args.get("c") if request.args.get("c") in events.CHANNELS else None,
-        )
-    return redirect(url, code=303)
-
-
-@bp.route("/s/<token>/plan", methods=["GET", "POST"])
-def plan(token: str):
-    """Offer monthly instalments; a request is recorded for the creditor to confirm."""
-    ctx = context()
-    with ctx.db.session() as session:
-        debtor = find_debtor(session, token)
-        view = _view(session, debtor)
-        texts = load_texts("site").for_lang(view.lang)
-        if request.method == "GET":
-            count(session, debtor, "cta", cta="plan")
-            choices = [
-                (
-                    n,
-                    format_minor(
-                        -(-view.amount_minor // n), view.currency, view.locale.replace("-", "_")
-                    ),
-                )
-                for n in PLAN_CHOICES
-            ]
-            return render_template(
-                "web/plan.html",
-                v=view,
-                t=texts,
-                lang=view.lang,
-                choices=choices,
-                nothing_owed=view.amount_minor <= 0,
-            )
-        try:
-            instalments = int(request.form.get("instalments", ""))
-        except ValueError:
-            abort(400)
-        if instalments not in PLAN_CHOICES:
-            abort(400)
-        events.record(
-            session,
-            debtor,
-            "plan_requested",
-            data={"instalments": str(instalments), "balance_minor": str(view.amount_minor)},
-        )
-    return redirect(f"/s/{token}?" + urlencode({"plan": "requested"}), code=303)
