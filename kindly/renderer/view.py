@@ -39,4 +39,5 @@ class DebtorView:
     letter_date: str = ""  # today's date formatted for the locale
     brand_color: str = "#1f5f8b"
     text_direction: str = "ltr"  # "rtl" when the debtor's name or locale asks for it
+    tone: str = "friendly"  # "friendly", "neutral" or "firm": chosen per debtor by the rules
     extra: dict[str, str] = field(default_factory=dict)
