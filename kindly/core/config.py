@@ -21,6 +21,7 @@ class Settings:
     redis_url: str | None
     storage_url: str
     s3_endpoint_url: str | None
+    s3_public_endpoint_url: str | None
     base_url: str
     secret_key: str
     stripe_secret_key: str | None
@@ -97,6 +98,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         redis_url=_text(env, "KINDLY_REDIS_URL"),
         storage_url=storage_url,
         s3_endpoint_url=_text(env, "KINDLY_S3_ENDPOINT_URL"),
+        s3_public_endpoint_url=_text(env, "KINDLY_S3_PUBLIC_ENDPOINT_URL"),
         base_url=base_url,
         secret_key=_secret_key(env, data_dir),
         stripe_secret_key=_text(env, "KINDLY_STRIPE_SECRET_KEY"),

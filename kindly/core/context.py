@@ -24,7 +24,11 @@ class Context:
     @cached_property
     def storage(self) -> Storage:
         """The artifact store."""
-        return open_storage(self.settings.storage_url, self.settings.s3_endpoint_url)
+        return open_storage(
+            self.settings.storage_url,
+            self.settings.s3_endpoint_url,
+            self.settings.s3_public_endpoint_url,
+        )
 
     def close(self) -> None:
         """Release pooled connections."""

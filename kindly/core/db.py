@@ -64,6 +64,9 @@ class Database:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # web and workers start together on a fresh database: one migrates, the rest wait
+                conn.execute(text("SELECT pg_advisory_xact_lock(72657201)"))
             config.attributes["connection"] = conn
             command.upgrade(config, "heads")  # independent branches may both be new
 

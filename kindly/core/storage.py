@@ -104,24 +104,21 @@ class LocalStorage:
 class S3Storage:
     """Objects in an S3 bucket (AWS, MinIO, Ceph, R2) under an optional prefix."""
 
-    def __init__(self, bucket: str, prefix: str, endpoint_url: str | None):
-        import boto3
-        from botocore.config import Config
-
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str,
+        endpoint_url: str | None,
+        public_endpoint_url: str | None = None,
+    ):
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.endpoint_url = endpoint_url
-        self.client = boto3.client(
-            "s3",
-            endpoint_url=endpoint_url,
-            config=Config(
-                signature_version="s3v4",
-                retries={"max_attempts": 3, "mode": "standard"},
-                connect_timeout=5,
-                read_timeout=30,
-                s3={"addressing_style": "path"} if endpoint_url else {},
-            ),
-        )
+        self.client = _client(endpoint_url)
+        # Browsers follow presigned links: sign them for the host browsers reach, which in
+        # a compose network differs from the one the workers use (http://minio:9000).
+        public = public_endpoint_url or endpoint_url
+        self.public_client = self.client if public == endpoint_url else _client(public)
 
     def _key(self, key: str) -> str:
         _check_key(key)
@@ -194,7 +191,7 @@ class S3Storage:
 
     def presigned_url(self, key: str, expires: int = 300) -> str | None:
         """A short-lived GET URL signed with SigV4."""
-        return self.client.generate_presigned_url(
+        return self.public_client.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": self._key(key)}, ExpiresIn=expires
         )
 
@@ -203,7 +200,27 @@ class S3Storage:
         return None
 
 
-def open_storage(storage_url: str, s3_endpoint_url: str | None = None) -> Storage:
+def _client(endpoint_url: str | None):
+    """A boto3 S3 client with SigV4, bounded retries and timeouts."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        config=Config(
+            signature_version="s3v4",
+            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=30,
+            s3={"addressing_style": "path"} if endpoint_url else {},
+        ),
+    )
+
+
+def open_storage(
+    storage_url: str, s3_endpoint_url: str | None = None, s3_public_endpoint_url: str | None = None
+) -> Storage:
     """The backend a KINDLY_STORAGE_URL names."""
     parts = urlsplit(storage_url)
     if parts.scheme == "file":
@@ -211,5 +228,5 @@ def open_storage(storage_url: str, s3_endpoint_url: str | None = None) -> Storag
     if parts.scheme == "s3":
         if not parts.netloc:
             raise ConfigError("KINDLY_STORAGE_URL s3:// needs a bucket: s3://bucket/prefix")
-        return S3Storage(parts.netloc, parts.path, s3_endpoint_url)
+        return S3Storage(parts.netloc, parts.path, s3_endpoint_url, s3_public_endpoint_url)
     raise ConfigError(f"unsupported storage URL scheme {parts.scheme!r}")

@@ -204,3 +204,18 @@ def test_cli_render_waits_for_a_real_forking_worker(stack_env, tmp_path):
     numbers = json.loads(kindly("stats", "winter", "--json").stdout)
     assert numbers["artifacts"] == {"letter": 3, "site": 3}
     assert numbers["debtors"] == 3
+
+
+def test_presigned_links_are_signed_for_the_public_endpoint(stack_env, s3_endpoint, s3_bucket):
+    """Workers talk to the internal endpoint; browsers get links for the public one."""
+    from kindly.core.storage import open_storage
+
+    storage = open_storage(f"s3://{s3_bucket}/prod", s3_endpoint, "https://files.example.com")
+    storage.ensure()
+    storage.put("campaigns/x/A/letter.pdf", b"%PDF-1.7", "application/pdf")
+    url = storage.presigned_url("campaigns/x/A/letter.pdf", expires=60)
+    parts = urlsplit(url)
+    assert (parts.scheme, parts.netloc) == ("https", "files.example.com")
+    assert parts.path == f"/{s3_bucket}/prod/campaigns/x/A/letter.pdf"
+    assert parse_qs(parts.query)["X-Amz-Expires"] == ["60"]
+    assert storage.get("campaigns/x/A/letter.pdf") == b"%PDF-1.7"  # internal path still works
