@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import unicodedata
 
 from babel.core import Locale, UnknownLocaleError
@@ -89,6 +90,7 @@ def build_view(
         lines.append(Locale.parse(babel).territories.get(debtor.country, debtor.country).upper())
 
     first = debtor.first_name or ""
+    letter = campaign.settings or {}  # letter options, see kindly.core.iban
     return DebtorView(
         locale=locale,
         lang=lang,
@@ -117,4 +119,16 @@ def build_view(
         letter_date=format_date(today or dt.date.today(), format="long", locale=babel),
         brand_color=campaign.brand_color,
         text_direction=_direction(debtor.first_name or "", debtor.last_name),
+        letter_url=f"{base_url}/c/{debtor.token}?c=letter",  # a scan counts as a letter click
+        payee_name=letter.get("payee_name") or "",
+        iban=letter.get("iban") or "",
+        bic=letter.get("bic") or "",
+        creditor_address=tuple(
+            line.strip()
+            for line in re.split(r"[\n;]", letter.get("creditor_address") or "")
+            if line.strip()
+        ),
+        contact=letter.get("contact") or "",
+        logo=letter.get("logo") or "",
+        pdf_variant=letter.get("pdf_variant") or "",
     )
