@@ -1,0 +1,65 @@
+"""`kindly user`: create dashboard users and their API keys."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from sqlalchemy import select
+
+from kindly.cli import _context
+from kindly.core import audit
+from kindly.core.models_admin import ROLES, User
+from kindly.core.users import UserError, create_user, issue_token, normal_email
+
+
+@click.group("user")
+def command() -> None:
+    """Dashboard users and API keys."""
+
+
+@command.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(ROLES), required=True, help="What the user may do.")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input (scripts)."
+)
+def create(email: str, role: str, password_stdin: bool) -> None:
+    """Add a user; asks for the password (at least 12 characters) twice."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    ctx = _context()
+    with ctx.db.session() as session:
+        try:
+            user = create_user(session, email, password, role)
+        except UserError as exc:
+            raise click.ClickException(str(exc)) from None
+        audit.record(session, None, "user.create", via="cli", email=user.email, role=role)
+    click.echo(f"created {role} {user.email}")
+
+
+@command.command("token")
+@click.argument("email")
+@click.option("--name", default="api", show_default=True, help="What the key is for.")
+def token(email: str, name: str) -> None:
+    """Issue an API key for the user and print it once (only its hash is stored)."""
+    ctx = _context()
+    with ctx.db.session() as session:
+        user = session.scalar(select(User).where(User.email == normal_email(email)))
+        if user is None:
+            raise click.ClickException(f"no user {email}")
+        record, secret = issue_token(session, user, name)
+        audit.record(session, None, "token.issue", via="cli", email=user.email, token=record.prefix)
+    click.echo(secret)
+
+
+@command.command("list")
+def list_users() -> None:
+    """Every user with role and status."""
+    ctx = _context()
+    with ctx.db.session() as session:
+        for user in session.scalars(select(User).order_by(User.email)):
+            state = "active" if user.active else "disabled"
+            click.echo(f"{user.email:<40} {user.role:<8} {state}")

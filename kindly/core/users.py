@@ -1,0 +1,158 @@
+"""Dashboard users: argon2id passwords, rate-limited sign-in, and per-user API tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from kindly.core.errors import KindlyError
+from kindly.core.models import utcnow
+from kindly.core.models_admin import ROLES, ApiToken, LoginAttempt, User
+
+MAX_FAILURES = 5
+"""Failed sign-ins per e-mail address (or per IP address, times four) within the window."""
+
+FAILURE_WINDOW = dt.timedelta(minutes=15)
+"""How long failed sign-ins count against an address."""
+
+MIN_PASSWORD = 12
+TOKEN_PREFIX = "kly_"  # noqa: S105 - a label, not a secret
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+# argon2-cffi's defaults are argon2id (RFC 9106's low-memory profile).
+_hasher = PasswordHasher()
+# Verifying against this when the user does not exist costs the same time as a real check.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+class UserError(KindlyError):
+    """A user cannot be created or changed as asked."""
+
+
+class TooManyAttempts(KindlyError):
+    """Sign-in is locked for a while after repeated failures."""
+
+
+def normal_email(email: str) -> str:
+    """The address as stored: trimmed and lower-case."""
+    return email.strip().lower()
+
+
+def create_user(session: Session, email: str, password: str, role: str) -> User:
+    """Add a user with an argon2id password hash."""
+    email = normal_email(email)
+    if not EMAIL.match(email):
+        raise UserError(f"{email!r} is not an email address")
+    if role not in ROLES:
+        raise UserError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    if len(password) < MIN_PASSWORD:
+        raise UserError(f"the password needs at least {MIN_PASSWORD} characters")
+    if session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise UserError(f"a user {email} already exists")
+    user = User(email=email, password_hash=_hasher.hash(password), role=role)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def set_password(user: User, password: str) -> None:
+    """Replace the user's password."""
+    if len(password) < MIN_PASSWORD:
+        raise UserError(f"the password needs at least {MIN_PASSWORD} characters")
+    user.password_hash = _hasher.hash(password)
+
+
+def _recent_failures(session: Session, column, value: str, now: dt.datetime) -> int:
+    return int(
+        session.scalar(
+            select(func.count(LoginAttempt.id)).where(
+                column == value,
+                LoginAttempt.success.is_(False),
+                LoginAttempt.at >= now - FAILURE_WINDOW,
+            )
+        )
+        or 0
+    )
+
+
+def authenticate(
+    session: Session, email: str, password: str, ip: str, now: dt.datetime | None = None
+) -> User | None:
+    """The user if the password is right; None if not; TooManyAttempts when locked.
+
+    Every attempt is recorded; a lock applies to the address and to the IP address, and
+    counts only failures, so a person who signs in correctly is never locked by a success.
+    """
+    now = now or utcnow()
+    email = normal_email(email)[:320]
+    ip = (ip or "-")[:64]
+    if (
+        _recent_failures(session, LoginAttempt.email, email, now) >= MAX_FAILURES
+        or _recent_failures(session, LoginAttempt.ip, ip, now) >= 4 * MAX_FAILURES
+    ):
+        raise TooManyAttempts("too many failed sign-ins; try again in 15 minutes")
+    user = session.scalar(select(User).where(User.email == email))
+    ok = False
+    try:
+        ok = _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        ok = False
+    ok = ok and user is not None and user.active
+    session.add(LoginAttempt(email=email, ip=ip, success=ok, at=now))
+    if not ok:
+        return None
+    assert user is not None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    user.last_login_at = now
+    return user
+
+
+def issue_token(session: Session, user: User, name: str) -> tuple[ApiToken, str]:
+    """A new API key for the user; the plain key is returned once and never stored."""
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        user_id=user.id, name=name.strip()[:100] or "api", prefix=secret[:10],
+        token_hash=_digest(secret),
+    )  # fmt: skip
+    session.add(token)
+    session.flush()
+    return token, secret
+
+
+def revoke_token(session: Session, token: ApiToken) -> None:
+    """Revoke a key: it stops working at once."""
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+
+
+def user_for_token(session: Session, secret: str) -> User | None:
+    """The active user holding this unrevoked key, or None."""
+    if not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
+        return None
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(secret)))
+    if token is None or token.revoked_at is not None:
+        return None
+    user = session.get(User, token.user_id)
+    if user is None or not user.active:
+        return None
+    token.last_used_at = utcnow()
+    return user
+
+
+def _digest(secret: str) -> str:
+    # The key has 256 random bits, so a fast hash is enough: nothing to brute-force.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def can(user: User, action: str) -> bool:
+    """Whether the user's role allows 'read', 'manage' (campaigns) or 'admin' (users)."""
+    allowed = {"admin": {"read", "manage", "admin"}, "manager": {"read", "manage"}}
+    return action == "read" or action in allowed.get(user.role, set())
