@@ -9,13 +9,16 @@ from __future__ import annotations
 import base64
 import re
 from functools import lru_cache
+from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 from weasyprint import CSS, HTML
+from weasyprint.document import Document
 from weasyprint.text.fonts import FontConfiguration
 
 from kindly.paths import FONTS, TEMPLATES
+from kindly.renderer.girocode import epc_payload, epc_svg
 from kindly.renderer.qr import qr_svg
 from kindly.renderer.texts import load_texts
 from kindly.renderer.view import DebtorView
@@ -48,9 +51,34 @@ def _fill(text: str, **values: str) -> Markup:
     return escape(text).format(**values)
 
 
-def _qr_data_uri(data: str) -> str:
-    svg = qr_svg(data, scale=4, border=4)
+def _svg_data_uri(svg: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
+
+
+def _group_iban(iban: str) -> str:
+    """An IBAN in blocks of four, as people read it off paper."""
+    compact = re.sub(r"\s+", "", iban).upper()
+    return " ".join(compact[i : i + 4] for i in range(0, len(compact), 4))
+
+
+def payment_code(view: DebtorView) -> str | None:
+    """The EPC GiroCode payload for a euro claim with a payee IBAN; None otherwise."""
+    if view.currency != "EUR" or not view.iban or not view.payee_name or view.amount_minor <= 0:
+        return None
+    return epc_payload(
+        name=view.payee_name,
+        iban=view.iban,
+        bic=view.bic,
+        amount_cents=view.amount_minor,
+        remittance=view.reference,
+    )
+
+
+def variant_options(variant: str) -> dict[str, object]:
+    """WeasyPrint options for a campaign's PDF variant ("" for a plain PDF)."""
+    if not variant:
+        return {}
+    return {"pdf_variant": variant, "pdf_tags": variant.startswith("pdf/ua") or variant[-1] == "a"}
 
 
 class LetterRenderer:
@@ -74,6 +102,7 @@ class LetterRenderer:
             string=css, base_url=LETTER_TEMPLATES.as_uri() + "/", font_config=self.font_config
         )
         self.base_url = LETTER_TEMPLATES.as_uri() + "/"
+        self.image_cache: dict = {}  # the campaign's logo is decoded once per process
 
     def html(self, view: DebtorView) -> str:
         """The letter as an HTML document (what `render` lays out)."""
@@ -88,6 +117,9 @@ class LetterRenderer:
             if value
         ]
         texts = self.texts.for_lang(view.lang)
+        tone = texts.get("tones", {}).get(view.tone, {})
+        giro = payment_code(view)
+        qr_url = view.letter_url or view.site_url
         return self.template.render(
             v=view,
             t=texts,
@@ -98,13 +130,28 @@ class LetterRenderer:
             direction="rtl" if texts.get("dir") == "rtl" else "ltr",
             brand_color=brand,
             rows=rows,
-            qr_src=_qr_data_uri(view.site_url),
+            intro=tone.get("intro", texts["intro"]),
+            ask=tone.get("ask", texts["ask"]),
+            sender=[line for line in (view.creditor, *view.creditor_address) if line],
+            qr_url=qr_url,
+            qr_src=_svg_data_uri(qr_svg(qr_url, scale=4, border=4)),
+            giro_src=_svg_data_uri(epc_svg(giro)) if giro else "",
+            iban=_group_iban(view.iban),
+            logo_src=Path(view.logo).resolve().as_uri() if view.logo else "",
+        )
+
+    def document(self, view: DebtorView) -> Document:
+        """The letter laid out in pages (to count them, or to join letters into a batch)."""
+        return HTML(string=self.html(view), base_url=self.base_url).render(
+            stylesheets=[self.stylesheet],
+            font_config=self.font_config,
+            cache=self.image_cache,
+            **variant_options(view.pdf_variant),
         )
 
     def render(self, view: DebtorView) -> bytes:
         """The letter as PDF bytes."""
-        document = HTML(string=self.html(view), base_url=self.base_url)
-        return document.write_pdf(stylesheets=[self.stylesheet], font_config=self.font_config)
+        return self.document(view).write_pdf(**variant_options(view.pdf_variant))
 
 
 @lru_cache(maxsize=1)
