@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -102,6 +103,7 @@ class LetterRenderer:
             string=css, base_url=LETTER_TEMPLATES.as_uri() + "/", font_config=self.font_config
         )
         self.base_url = LETTER_TEMPLATES.as_uri() + "/"
+        self._blank = None
         self.image_cache: dict = {}  # the campaign's logo is decoded once per process
 
     def html(self, view: DebtorView) -> str:
@@ -152,6 +154,35 @@ class LetterRenderer:
     def render(self, view: DebtorView) -> bytes:
         """The letter as PDF bytes."""
         return self.document(view).write_pdf(**variant_options(view.pdf_variant))
+
+    def render_batch(
+        self, views: Sequence[DebtorView], *, pad_to: int = 1
+    ) -> tuple[bytes, list[int]]:
+        """Several letters joined into one PDF for the printer, and each letter's own page count.
+
+        Each letter is padded with blank pages to a multiple of `pad_to` (2 for duplex print, so
+        every letter starts on a new sheet). Fonts are embedded once for the whole batch.
+        """
+        if not views:
+            raise ValueError("a batch needs at least one letter")
+        documents = [self.document(view) for view in views]
+        pages = []
+        for document in documents:
+            pages.extend(document.pages)
+            pages.extend([self._blank_page()] * (-len(document.pages) % pad_to))
+        variant = variant_options(views[0].pdf_variant)
+        pdf = documents[0].copy(pages).write_pdf(**variant)
+        return pdf, [len(document.pages) for document in documents]
+
+    def _blank_page(self):
+        """An empty A4 page (no footer), laid out once and reused for padding."""
+        if self._blank is None:
+            self._blank = (
+                HTML(string="<style>@page { size: A4; margin: 0 }</style>")
+                .render(font_config=self.font_config)
+                .pages[0]
+            )
+        return self._blank
 
 
 @lru_cache(maxsize=1)
