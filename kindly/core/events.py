@@ -18,11 +18,14 @@ TYPES = frozenset(
         "sent", "delivered", "bounced_hard", "bounced_soft", "opened", "clicked", "viewed",
         "verified", "video_play", "video_progress", "video_complete", "cta", "plan_requested",
         "plan_agreed", "promise", "contact", "payment_started", "paid", "payment_failed",
-        "opted_out",
+        "opted_out", "preference",
     }
 )  # fmt: skip
 CHANNELS = frozenset({"email", "sms", "letter", "web", "video"})
-AGENTS = ("human", "prefetch", "automated")
+AGENTS = ("human", "unverified", "prefetch", "automated")
+"""human: proven by the page's script or a form a person sent; unverified: looked like a
+browser but proved nothing yet; prefetch: fetched ahead by a client or a privacy proxy;
+automated: a scanner, crawler or bot."""
 
 # Mail-privacy proxies, link scanners and crawlers that open links by themselves.
 _AUTOMATED_UA = re.compile(
@@ -34,11 +37,17 @@ _AUTOMATED_UA = re.compile(
 
 
 def classify(headers: Mapping[str, str]) -> str:
-    """Guess whether a request came from a person, a prefetch or an automated agent."""
+    """What the request's headers alone say: 'human', 'prefetch' or 'automated'.
+
+    'human' here only means "looks like a browser"; callers that need proof (page views)
+    store such hits as 'unverified' until the page's script or a form confirms them.
+    """
     purpose = (headers.get("Sec-Purpose") or headers.get("Purpose") or "").lower()
     if "prefetch" in purpose or headers.get("X-Moz", "").lower() == "prefetch":
         return "prefetch"
-    agent = headers.get("User-Agent", "")
+    agent = headers.get("User-Agent", "").strip()
+    if agent == "Mozilla/5.0":
+        return "prefetch"  # Apple Mail Privacy Protection's proxy fetches with exactly this
     if not agent or _AUTOMATED_UA.search(agent):
         return "automated"
     return "human"

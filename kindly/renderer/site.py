@@ -26,16 +26,27 @@ def environment() -> Environment:
     )
 
 
-def render_site(view: DebtorView, *, has_video: bool = True, has_letter: bool = True) -> bytes:
-    """The microsite as UTF-8 HTML; the front fills in live state at STATUS_MARKER."""
+def render_site(
+    view: DebtorView,
+    *,
+    has_video: bool = True,
+    has_letter: bool = True,
+    overrides: dict | None = None,
+) -> bytes:
+    """The microsite as UTF-8 HTML; the front fills in live state at STATUS_MARKER.
+
+    `overrides` are the campaign's own texts: {tone or "*": {lang: {key: text}}}.
+    """
     template = environment().get_template("site/site.html")
+    path = urlsplit(view.site_url).path
     html = template.render(
         v=view,
-        t=load_texts("site").for_lang(view.lang),
+        t=load_texts("site").for_lang(view.lang, view.tone, overrides),
         lang=view.lang,
         direction="ltr",
         brand_color=view.brand_color,
-        path=urlsplit(view.site_url).path,
+        path=path,
+        beacon=f"{path}/e",
         has_video=has_video,
         has_letter=has_letter,
     )

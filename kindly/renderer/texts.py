@@ -18,13 +18,25 @@ class Texts:
         self._by_lang = by_lang
 
     def languages(self) -> list[str]:
-        """The languages this family has texts for."""
-        return sorted(self._by_lang)
+        """The languages this family has texts for (tone variants are "<lang>@<tone>")."""
+        return sorted(key for key in self._by_lang if "@" not in key)
 
-    def for_lang(self, lang: str) -> dict[str, str]:
-        """All texts for one language, English filling any gap."""
+    def for_lang(
+        self,
+        lang: str,
+        tone: str | None = None,
+        overrides: dict[str, dict[str, dict[str, str]]] | None = None,
+    ) -> dict[str, str]:
+        """All texts for one language and tone; English fills gaps, a campaign's own win.
+
+        `overrides` is a campaign's {tone: {lang: {key: text}}}, with "*" for every tone.
+        """
         merged = dict(self._by_lang.get(FALLBACK_LANG, {}))
         merged.update(self._by_lang.get(lang, {}))
+        if tone:
+            merged.update(self._by_lang.get(f"{lang}@{tone}", {}))
+        for scope in ("*", tone or ""):
+            merged.update(((overrides or {}).get(scope) or {}).get(lang) or {})
         return merged
 
     def get(self, lang: str, key: str, **values: str) -> str:

@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 
-from flask import abort, current_app, request
-from sqlalchemy import select
+from flask import abort, current_app, redirect, request, session
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException
 
-from kindly.core import events
+from kindly.core import events, identity
 from kindly.core.context import Context
-from kindly.core.models import Debtor
+from kindly.core.models import Debtor, Event, utcnow
 
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
+SEND_GRACE = dt.timedelta(seconds=10)
+"""A hit this soon after the message was sent is a scanner, not a person."""
+BURST_WINDOW = dt.timedelta(seconds=3)
+BURST_LINKS = 3
+"""Hits on this many different links within the window are a scanner following every link."""
+VERIFIED_KEY = "verified"
+
+
+class LinkExpired(HTTPException):
+    """The link is past its campaign's lifetime."""
+
+    code = 410
+    description = "expired"
+
+    def __init__(self, token: str):
+        super().__init__()
+        self.token = token
 
 
 def context() -> Context:
@@ -21,14 +40,34 @@ def context() -> Context:
     return current_app.extensions["kindly"]
 
 
-def find_debtor(session: Session, token: str) -> Debtor:
-    """The debtor the token names, or a 404 that tells nothing."""
+def find_debtor(
+    session: Session, token: str, *, gate: bool = True, allow_expired: bool = False
+) -> Debtor:
+    """The debtor the token names: 404 tells nothing, 410 for an expired link, and with
+    `gate` a redirect to the identity check until this browser has passed it."""
     if not TOKEN.match(token):
         abort(404)
     debtor = session.scalar(select(Debtor).where(Debtor.token == token))
     if debtor is None:
         abort(404)
+    if not allow_expired and identity.expired(debtor.campaign, debtor):
+        raise LinkExpired(token)
+    if gate and not verified(debtor):
+        abort(redirect(f"/s/{token}", code=303))
     return debtor
+
+
+def verified(debtor: Debtor) -> bool:
+    """Whether this browser may see the debtor's details."""
+    if identity.method(debtor.campaign, debtor) == "none":
+        return True
+    return debtor.id in session.get(VERIFIED_KEY, [])
+
+
+def mark_verified(debtor: Debtor) -> None:
+    """Remember in the signed session cookie that this browser passed the check."""
+    ids = [i for i in session.get(VERIFIED_KEY, []) if i != debtor.id][-19:]
+    session[VERIFIED_KEY] = [*ids, debtor.id]
 
 
 @dataclass(frozen=True)
@@ -40,14 +79,62 @@ class Hit:
 
 
 def hit() -> Hit:
-    """Classify the current request."""
+    """Classify the current request by its headers."""
     channel = request.args.get("c")
     return Hit(events.classify(request.headers), channel if channel in events.CHANNELS else None)
 
 
+def judge(session: Session, debtor: Debtor, current: Hit, *, target: str | None = None) -> str:
+    """The headers' verdict, sharpened by timing: too soon after the send, or a burst of
+    hits on every link, is automated."""
+    if current.agent != "human":
+        return current.agent
+    now = utcnow()
+    sent_at = session.scalar(
+        select(func.max(Event.occurred_at)).where(
+            Event.debtor_id == debtor.id, Event.type == "sent"
+        )
+    )
+    if sent_at is not None:
+        if sent_at.tzinfo is None:
+            sent_at = sent_at.replace(tzinfo=dt.UTC)
+        if now - sent_at < SEND_GRACE:
+            return "automated"
+    if target is not None:
+        recent = session.execute(
+            select(Event.data).where(
+                Event.debtor_id == debtor.id,
+                Event.type == "clicked",
+                Event.occurred_at >= now - BURST_WINDOW,
+            )
+        ).scalars()
+        targets = {(data or {}).get("to") for data in recent} | {target}
+        if len(targets) >= BURST_LINKS:
+            return "automated"
+    return "human"
+
+
 def count(session: Session, debtor: Debtor, type_: str, **data: str) -> None:
-    """Record one event for this request (HEAD requests look, they don't count)."""
+    """Record one hit (HEAD requests look, they don't count); a GET proves nothing yet."""
     if request.method == "HEAD":
         return
     current = hit()
-    events.record(session, debtor, type_, channel=current.channel, agent=current.agent, data=data)
+    agent = judge(session, debtor, current)
+    if agent == "human" and request.method == "GET":
+        agent = "unverified"
+    events.record(session, debtor, type_, channel=current.channel, agent=agent, data=data)
+
+
+def confirm_person(session: Session, debtor: Debtor) -> None:
+    """A form sent with a valid CSRF token is a person: count one human view if none yet."""
+    if hit().agent != "human":
+        return
+    has_view = session.scalar(
+        select(Event.id)
+        .where(Event.debtor_id == debtor.id, Event.type == "viewed", Event.agent == "human")
+        .limit(1)
+    )
+    if has_view is None:
+        events.record(
+            session, debtor, "viewed", channel="web", agent="human", data={"via": "interaction"}
+        )

@@ -1,16 +1,36 @@
-"""The debtor's pages: the microsite with live state, paying and asking for a plan."""
+"""The debtor's pages: the microsite with live state, the identity check, and the
+self-service forms (promise a date, ask or dispute, contact preferences, FAQ)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, redirect, request, send_file
-from markupsafe import Markup, escape
+import datetime as dt
+import json
+import re
 
-from kindly.core import artifacts, ledger
+from babel.dates import format_date
+from flask import Blueprint, Response, abort, redirect, render_template, request, send_file
+from markupsafe import Markup, escape
+from sqlalchemy import select
+
+from kindly.core import artifacts, events, identity, ledger
+from kindly.core.models import Debtor, Event
 from kindly.core.money import format_minor
 from kindly.core.personalise import build_view
 from kindly.renderer.site import STATUS_MARKER, render_site
 from kindly.renderer.texts import load_texts
-from kindly.web.debtors import context, count, find_debtor
+from kindly.renderer.view import DebtorView
+from kindly.web.debtors import (
+    LinkExpired,
+    confirm_person,
+    context,
+    count,
+    find_debtor,
+    hit,
+    judge,
+    mark_verified,
+    verified,
+)
+from kindly.web.security import csrf_exempt
 
 bp = Blueprint("public", __name__)
 
@@ -20,23 +40,53 @@ FILES = {
     "poster.jpg": "poster",
     "captions.vtt": "captions",
 }
+BEACON_TYPES = {
+    "view": "viewed",
+    "video_play": "video_play",
+    "video_progress": "video_progress",
+    "video_complete": "video_complete",
+}
+TOPICS = ("question", "dispute", "callback")
+PHONE = re.compile(r"^\+?[0-9 ()/-]{6,20}$")
+MAX_MESSAGE = 2000
 
 
-def debtor_view(session, debtor):
+def debtor_view(session, debtor) -> DebtorView:
     """The debtor's view with the live balance."""
-    ctx = context()
     return build_view(
         debtor,
         debtor.campaign,
-        base_url=ctx.settings.base_url,
+        base_url=context().settings.base_url,
         balance_minor=ledger.balance_minor(session, debtor),
         paid_minor=ledger.paid_minor(session, debtor),
     )
 
 
-def _status(session, debtor, texts: dict[str, str], locale: str) -> Markup:
+def texts_for(view: DebtorView, debtor: Debtor) -> dict[str, str]:
+    """The site's texts in the debtor's language and tone, with the campaign's overrides."""
+    overrides = (debtor.campaign.settings or {}).get("texts")
+    return load_texts("site").for_lang(view.lang, view.tone, overrides)
+
+
+def _latest_promise(session, debtor) -> dt.date | None:
+    rows = session.scalars(
+        select(Event.data)
+        .where(Event.debtor_id == debtor.id, Event.type == "promise")
+        .order_by(Event.occurred_at.desc(), Event.id.desc())
+        .limit(1)
+    ).all()
+    if not rows:
+        return None
+    try:
+        return dt.date.fromisoformat(rows[0].get("date", ""))
+    except ValueError:
+        return None
+
+
+def _status(session, debtor, texts: dict[str, str], view: DebtorView) -> Markup:
     """The live notices shown above the stored page."""
     notices: list[tuple[str, str]] = []
+    locale = view.locale.replace("-", "_")
     outcome = request.args.get("payment")
     paid = ledger.paid_minor(session, debtor)
     balance = debtor.amount_due_minor - paid
@@ -45,28 +95,53 @@ def _status(session, debtor, texts: dict[str, str], locale: str) -> Markup:
     elif outcome == "canceled":
         notices.append(("info", texts["status_canceled"]))
     if paid > 0:
-        amount = format_minor(paid, debtor.currency, locale.replace("-", "_"))
+        amount = format_minor(paid, debtor.currency, locale)
         notices.append(("ok", texts["status_paid"].format(amount=amount)))
         if balance > 0:
-            left = format_minor(balance, debtor.currency, locale.replace("-", "_"))
+            left = format_minor(balance, debtor.currency, locale)
             notices.append(("info", texts["status_balance"].format(amount=left)))
         else:
             notices.append(("ok", texts["status_settled"]))
     if request.args.get("plan") == "requested":
         notices.append(("ok", texts["status_plan"]))
+    promised = _latest_promise(session, debtor)
+    if promised and promised >= dt.date.today() and balance > 0:
+        when = format_date(promised, format="long", locale=locale)
+        notices.append(("ok", texts["status_promise"].format(date=when)))
+    for flag in ("contact", "prefs"):
+        if request.args.get("done") == flag:
+            notices.append(("ok", texts[f"status_{flag}"]))
     return Markup("").join(
         Markup('<p class="notice {}">{}</p>').format(kind, escape(text)) for kind, text in notices
     )
 
 
+def _live_page(template: str, view: DebtorView, texts: dict[str, str], **values):
+    return render_template(
+        template,
+        v=view,
+        t=texts,
+        lang=view.lang,
+        path=f"/s/{view.site_url.rsplit('/', 1)[-1]}",
+        **values,
+    )
+
+
 @bp.get("/s/<token>")
 def site(token: str):
-    """The microsite: the stored page plus live state; re-rendered when the balance moved."""
+    """The microsite: the stored page plus live state; re-rendered when the balance moved.
+
+    Behind an identity check, only a neutral form is shown until the browser passes it.
+    """
     ctx = context()
     with ctx.db.session() as session:
-        debtor = find_debtor(session, token)
+        debtor = find_debtor(session, token, gate=False)
+        if not verified(debtor):
+            count(session, debtor, "viewed", gate="1")
+            return _gate(session, debtor)
         count(session, debtor, "viewed")
         view = debtor_view(session, debtor)
+        overrides = (debtor.campaign.settings or {}).get("texts")
         stored = artifacts.find(session, debtor, "site")
         html: str | None = None
         if stored is not None and view.amount_minor == debtor.amount_due_minor:
@@ -79,10 +154,65 @@ def site(token: str):
             has = {
                 kind: artifacts.find(session, debtor, kind) is not None for kind in FILES.values()
             }
-            html = render_site(view, has_video=has["video"], has_letter=has["letter"]).decode()
-        texts = load_texts("site").for_lang(view.lang)
-        status = _status(session, debtor, texts, view.locale)
+            html = render_site(
+                view, has_video=has["video"], has_letter=has["letter"], overrides=overrides
+            ).decode()
+        status = _status(session, debtor, texts_for(view, debtor), view)
     return Response(html.replace(STATUS_MARKER, str(status), 1), mimetype="text/html")
+
+
+def _gate(session, debtor, *, message: str | None = None, code: int = 200):
+    """The identity check: a neutral greeting and one question, nothing personal."""
+    _, lang, _ = _resolve(debtor)
+    texts = load_texts("site").for_lang(lang)
+    until = identity.locked_until(session, debtor)
+    if until is not None:
+        minutes = max(1, int((until - dt.datetime.now(dt.UTC)).total_seconds() // 60) + 1)
+        message, code = texts["gate_locked"].format(minutes=minutes), 429
+    return (
+        render_template(
+            "web/gate.html",
+            t=texts,
+            lang=lang,
+            token=debtor.token,
+            method=identity.method(debtor.campaign, debtor),
+            message=message,
+            locked=until is not None,
+        ),
+        code,
+    )
+
+
+def _resolve(debtor):
+    from kindly.core.personalise import resolve_locale
+
+    return resolve_locale(debtor, debtor.campaign)
+
+
+@bp.post("/s/<token>/check")
+def check(token: str):
+    """One answer to the identity check."""
+    ctx = context()
+    with ctx.db.session() as session:
+        debtor = find_debtor(session, token, gate=False)
+        kind = identity.method(debtor.campaign, debtor)
+        if kind == "none" or verified(debtor):
+            return redirect(f"/s/{token}", code=303)
+        attempt = identity.check(
+            session,
+            debtor,
+            kind,
+            request.form.get("answer", ""),
+            agent=judge(session, debtor, hit()),
+        )
+        if attempt.passed:
+            mark_verified(debtor)
+            return redirect(f"/s/{token}", code=303)
+        if attempt.locked_until is not None:
+            return _gate(session, debtor)
+        _, lang, _ = _resolve(debtor)
+        wrong = load_texts("site").for_lang(lang)["gate_wrong"].format(tries=attempt.tries_left)
+        return _gate(session, debtor, message=wrong, code=400)
 
 
 @bp.get("/s/<token>/<name>")
@@ -107,3 +237,204 @@ def file(token: str, name: str):
     if url is None:
         abort(404)
     return redirect(url, code=302)
+
+
+@bp.post("/s/<token>/e")
+@csrf_exempt
+def beacon(token: str):
+    """The page's script reports a view or video progress: proof that a person is there.
+
+    Each page load sends its own random id, so a repeated beacon is one event.
+    """
+    try:
+        payload = json.loads(request.get_data(cache=False, as_text=True)[:2000] or "{}")
+    except ValueError:
+        abort(400)
+    kind = BEACON_TYPES.get(payload.get("type", "")) if isinstance(payload, dict) else None
+    page = str(payload.get("id", ""))[:64] if kind else ""
+    if not kind or not re.fullmatch(r"[A-Za-z0-9-]{8,64}", page):
+        abort(400)
+    pct = payload.get("pct")
+    if kind == "video_progress" and pct not in (25, 50, 75):
+        abort(400)
+    ctx = context()
+    with ctx.db.session() as session:
+        debtor = find_debtor(session, token)
+        agent = judge(session, debtor, hit())
+        data = {"via": "beacon"} | ({"pct": str(pct)} if kind == "video_progress" else {})
+        events.record(
+            session,
+            debtor,
+            kind,
+            channel="web",
+            agent=agent,
+            data=data,
+            key=f"{kind}:{debtor.id}:{page}:{pct or ''}",
+        )
+    return Response(status=204)
+
+
+@bp.route("/s/<token>/promise", methods=["GET", "POST"])
+def promise(token: str):
+    """Promise to pay on a date within the campaign's limit."""
+    ctx = context()
+    with ctx.db.session() as session:
+        debtor = find_debtor(session, token)
+        view = debtor_view(session, debtor)
+        texts = texts_for(view, debtor)
+        today = dt.date.today()
+        latest = today + dt.timedelta(days=identity.promise_days(debtor.campaign))
+        max_text = format_date(latest, format="long", locale=view.locale.replace("-", "_"))
+        error = None
+        if request.method == "POST":
+            try:
+                chosen = dt.date.fromisoformat(request.form.get("date", "").strip())
+            except ValueError:
+                chosen = None
+            if chosen is not None and today <= chosen <= latest and view.amount_minor > 0:
+                confirm_person(session, debtor)
+                events.record(
+                    session,
+                    debtor,
+                    "promise",
+                    channel="web",
+                    agent="human",
+                    data={"date": chosen.isoformat(), "amount_minor": str(view.amount_minor)},
+                )
+                return redirect(f"/s/{token}", code=303)
+            error = texts["promise_invalid"].format(max_date=max_text)
+        else:
+            count(session, debtor, "cta", cta="promise")
+        return _live_page(
+            "web/promise.html",
+            view,
+            texts,
+            error=error,
+            min=today.isoformat(),
+            max=latest.isoformat(),
+            max_text=max_text,
+        ), (400 if error else 200)
+
+
+@bp.route("/s/<token>/contact", methods=["GET", "POST"])
+def contact(token: str):
+    """Ask a question, dispute the claim or ask for a call back."""
+    ctx = context()
+    with ctx.db.session() as session:
+        debtor = find_debtor(session, token)
+        view = debtor_view(session, debtor)
+        texts = texts_for(view, debtor)
+        error = None
+        if request.method == "POST":
+            topic = request.form.get("topic", "")
+            message = request.form.get("message", "").strip()
+            phone = request.form.get("phone", "").strip()
+            valid = (
+                topic in TOPICS
+                and (message or topic == "callback")
+                and len(message) <= MAX_MESSAGE
+                and (not phone or PHONE.match(phone))
+                and (topic != "callback" or phone or debtor.phone)
+            )
+            if valid:
+                confirm_person(session, debtor)
+                events.record(
+                    session,
+                    debtor,
+                    "contact",
+                    channel="web",
+                    agent="human",
+                    data={"topic": topic, "message": message, "phone": phone},
+                )
+                return redirect(f"/s/{token}?done=contact", code=303)
+            error = texts["contact_invalid"]
+        else:
+            count(session, debtor, "cta", cta="contact")
+        return _live_page(
+            "web/contact.html",
+            view,
+            texts,
+            error=error,
+            topics=TOPICS,
+            chosen=request.args.get("topic", "question"),
+        ), (400 if error else 200)
+
+
+@bp.route("/s/<token>/preferences", methods=["GET", "POST"])
+def preferences(token: str):
+    """The debtor's preferred channel, and opting out of digital messages."""
+    ctx = context()
+    with ctx.db.session() as session:
+        debtor = find_debtor(session, token)
+        view = debtor_view(session, debtor)
+        texts = texts_for(view, debtor)
+        if request.method == "POST":
+            channel = request.form.get("channel", "")
+            if channel not in ("email", "sms", "letter"):
+                abort(400)
+            confirm_person(session, debtor)
+            events.record(
+                session,
+                debtor,
+                "preference",
+                channel="web",
+                agent="human",
+                data={"preferred_channel": channel},
+            )
+            if request.form.get("opt_out") == "1":
+                events.record(
+                    session,
+                    debtor,
+                    "opted_out",
+                    channel="web",
+                    agent="human",
+                    data={"channels": "email,sms"},
+                )
+            return redirect(f"/s/{token}?done=prefs", code=303)
+        count(session, debtor, "cta", cta="preferences")
+        return _live_page("web/preferences.html", view, texts, current=debtor.channel)
+
+
+@bp.get("/s/<token>/faq")
+def faq(token: str):
+    """Short answers to what debtors ask most."""
+    ctx = context()
+    with ctx.db.session() as session:
+        debtor = find_debtor(session, token)
+        view = debtor_view(session, debtor)
+        count(session, debtor, "cta", cta="faq")
+        return _live_page("web/faq.html", view, texts_for(view, debtor))
+
+
+@bp.post("/s/<token>/renew")
+def renew(token: str):
+    """An expired link asks for a new one; nothing about the claim is shown."""
+    ctx = context()
+    with ctx.db.session() as session:
+        debtor = find_debtor(session, token, gate=False, allow_expired=True)
+        events.record(
+            session,
+            debtor,
+            "contact",
+            channel="web",
+            agent=hit().agent,
+            data={"topic": "new_link"},
+            key=f"renew:{debtor.id}:{dt.date.today()}",
+        )
+        _, lang, _ = _resolve(debtor)
+    return expired_page(lang, token, sent=True)
+
+
+def expired_page(lang: str, token: str, *, sent: bool = False):
+    """The polite 'link expired' page, in the debtor's language."""
+    texts = load_texts("site").for_lang(lang)
+    return render_template("web/expired.html", t=texts, lang=lang, token=token, sent=sent), 410
+
+
+@bp.app_errorhandler(LinkExpired)
+def link_expired(exc: LinkExpired):
+    """Expired links get a page of their own, not the generic error."""
+    with context().db.session() as session:
+        debtor = session.scalar(select(Debtor).where(Debtor.token == exc.token))
+        lang = _resolve(debtor)[1] if debtor else "en"
+    return expired_page(lang, exc.token)

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, abort, redirect, request
 
 from kindly.core import events
-from kindly.web.debtors import context, find_debtor, hit
+from kindly.web.debtors import context, find_debtor, hit, judge
 
 bp = Blueprint("track", __name__)
 
@@ -27,9 +27,10 @@ def opened(token: str):
     """The 1×1 image in an email: an open."""
     ctx = context()
     with ctx.db.session() as session:
-        debtor = find_debtor(session, token)
+        debtor = find_debtor(session, token, gate=False)
         if request.method != "HEAD":
-            events.record(session, debtor, "opened", channel="email", agent=hit().agent)
+            agent = judge(session, debtor, hit())
+            events.record(session, debtor, "opened", channel="email", agent=agent)
     return Response(PIXEL, mimetype="image/gif")
 
 
@@ -42,11 +43,16 @@ def clicked(token: str):
     current = hit()
     ctx = context()
     with ctx.db.session() as session:
-        debtor = find_debtor(session, token)
+        debtor = find_debtor(session, token, gate=False)
         if request.method != "HEAD":
+            agent = judge(session, debtor, current, target=target)
             events.record(
-                session, debtor, "clicked", channel=current.channel, agent=current.agent,
+                session,
+                debtor,
+                "clicked",
+                channel=current.channel,
+                agent=agent,
                 data={"to": target},
-            )  # fmt: skip
+            )
     query = "?" + urlencode({"c": current.channel}) if current.channel else ""
     return redirect(f"/s/{token}{TARGETS[target]}{query}", code=302)

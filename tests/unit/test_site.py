@@ -52,16 +52,25 @@ def test_german_page_shows_greeting_amount_due_date_and_reference():
 
 def test_calls_to_action_point_at_the_debtors_own_pages():
     page = parse(make_view())
+    base = "/s/Qm9ndXNUb2tlbkZvclRlc3RzT25seTEyMzQ1Ng"
     assert page.ctas == {
-        "pay": "/s/Qm9ndXNUb2tlbkZvclRlc3RzT25seTEyMzQ1Ng/pay",
-        "plan": "/s/Qm9ndXNUb2tlbkZvclRlc3RzT25seTEyMzQ1Ng/plan",
+        "pay": f"{base}/pay",
+        "plan": f"{base}/plan",
+        "promise": f"{base}/promise",
+        "contact": f"{base}/contact",
+        "preferences": f"{base}/preferences",
+        "faq": f"{base}/faq",
+        "letter": f"{base}/letter.pdf",
     }
 
 
-def test_nothing_is_loaded_from_another_origin_and_no_script_is_needed():
+def test_nothing_is_loaded_from_another_origin_and_the_script_is_our_own():
     page = parse(english_view())
     assert page.external == []
-    assert page.scripts == 0
+    assert page.scripts == 1
+    html = render_site(english_view()).decode()
+    assert '<script src="/assets/js/site.js" defer></script>' in html
+    assert 'data-beacon="/s/Qm9ndXNUb2tlbkZvclRlc3RzT25seTEyMzQ1Ng/e"' in html
 
 
 def test_hostile_name_is_text_not_markup():
@@ -86,3 +95,14 @@ def test_page_has_a_language_and_a_place_for_live_state():
 def test_breakdown_only_when_given():
     assert "How the amount is made up" not in render_site(english_view()).decode()
     assert "So setzt sich der Betrag zusammen" in render_site(make_view()).decode()
+
+
+def test_tone_changes_the_words_and_a_campaign_can_override_them():
+    firm = render_site(make_view(tone="firm")).decode()
+    assert "ist überfällig" in firm and "zusätzliche Kosten" in firm
+    friendly = render_site(make_view()).decode()
+    assert "überfällig" not in friendly and "zusätzliche Kosten" not in friendly
+    own = {"firm": {"de": {"intro": "Eigener Text von {creditor}."}}}
+    assert (
+        "Eigener Text von Stadtwerke" in render_site(make_view(tone="firm"), overrides=own).decode()
+    )

@@ -54,8 +54,18 @@ def test_microsite_is_served_and_the_view_counted(client, ctx):
     assert page.headers["Referrer-Policy"] == "no-referrer"
     assert page.headers["Cache-Control"] == "no-store"
     assert "default-src 'none'" in page.headers["Content-Security-Policy"]
+    # a GET alone proves nothing: a scanner with a browser's user agent looks the same
     [viewed] = events_of(ctx, "viewed")
-    assert (viewed.channel, viewed.agent) == ("sms", "human")
+    assert (viewed.channel, viewed.agent) == ("sms", "unverified")
+    assert stats(ctx)["funnel"]["viewed"] == 0
+    # the page's script reports the view: now a person is counted, once per page load
+    for _ in range(2):
+        beacon = client.post(
+            f"/s/{token}/e", data='{"type": "view", "id": "page-0001"}', content_type="text/plain"
+        )
+        assert beacon.status_code == 204
+    assert stats(ctx)["funnel"]["viewed"] == 1
+    assert stats(ctx)["funnel_raw"]["viewed"] == 1
 
 
 def test_a_link_scanner_is_counted_apart_from_people(client, ctx):
