@@ -7,11 +7,13 @@ parsed stylesheet are shared, so each further letter only pays for layout and PD
 from __future__ import annotations
 
 import base64
+import io
 import re
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
+import segno
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 from weasyprint import CSS, HTML
@@ -19,8 +21,7 @@ from weasyprint.document import Document
 from weasyprint.text.fonts import FontConfiguration
 
 from kindly.paths import FONTS, TEMPLATES
-from kindly.renderer.girocode import epc_payload, epc_svg
-from kindly.renderer.qr import qr_svg
+from kindly.renderer.girocode import epc_payload, epc_qr
 from kindly.renderer.texts import load_texts
 from kindly.renderer.view import DebtorView
 
@@ -52,8 +53,15 @@ def _fill(text: str, **values: str) -> Markup:
     return escape(text).format(**values)
 
 
-def _svg_data_uri(svg: str) -> str:
-    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
+def _qr_data_uri(code: segno.QRCode) -> str:
+    """A QR code as a PNG of one pixel per module, which the stylesheet scales up unsmoothed.
+
+    WeasyPrint lays out and paints such a PNG faster than the equivalent SVG (about 7 ms of a
+    letter's 80 ms), and the printed modules stay sharp (`image-rendering: pixelated`).
+    """
+    out = io.BytesIO()
+    code.save(out, kind="png", scale=1, border=4)
+    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode("ascii")
 
 
 def _group_iban(iban: str) -> str:
@@ -136,8 +144,8 @@ class LetterRenderer:
             ask=tone.get("ask", texts["ask"]),
             sender=[line for line in (view.creditor, *view.creditor_address) if line],
             qr_url=qr_url,
-            qr_src=_svg_data_uri(qr_svg(qr_url, scale=4, border=4)),
-            giro_src=_svg_data_uri(epc_svg(giro)) if giro else "",
+            qr_src=_qr_data_uri(segno.make(qr_url, error="m")),
+            giro_src=_qr_data_uri(epc_qr(giro)) if giro else "",
             iban=_group_iban(view.iban),
             logo_src=Path(view.logo).resolve().as_uri() if view.logo else "",
         )
