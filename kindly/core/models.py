@@ -157,3 +157,8 @@ class Payment(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     notes: Mapped[str | None] = mapped_column(Text)
+    # payment | refund | dispute; refunds and lost disputes are negative amounts, so every
+    # sum of succeeded rows (ledger, stats, exports) is already net (migration 0600).
+    kind: Mapped[str] = mapped_column(String(16), default="payment", server_default="payment")
+    intent_ref: Mapped[str | None] = mapped_column(String(128), index=True)
+    instalment_id: Mapped[int | None] = mapped_column(Integer, index=True)

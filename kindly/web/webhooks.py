@@ -1,56 +1,30 @@
-"""Provider webhooks: verified by signature, applied idempotently."""
+"""Provider webhooks: verified by signature, applied once per event id."""
 
 from __future__ import annotations
 
-import logging
-
 from flask import Blueprint, abort, request
 
-from kindly.core import payments
+from kindly.core import pay_webhooks
 from kindly.web.debtors import context
 from kindly.web.security import csrf_exempt
 
-log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
-
-STRIPE_OUTCOMES = {
-    "checkout.session.completed": "succeeded",
-    "checkout.session.async_payment_succeeded": "succeeded",
-    "checkout.session.async_payment_failed": "failed",
-    "checkout.session.expired": "canceled",
-}
 
 
 @bp.post("/webhooks/stripe")
 @csrf_exempt
 def stripe_webhook():
     """Stripe's events: a bad or old signature gets 400 and changes nothing."""
-    import stripe
-
-    settings = context().settings
-    if not settings.stripe_webhook_secret:
+    ctx = context()
+    secret = ctx.settings.stripe_webhook_secret
+    if not secret:
         abort(404)
     try:
-        event = stripe.Webhook.construct_event(
-            request.get_data(),
-            request.headers.get("Stripe-Signature"),
-            settings.stripe_webhook_secret,
+        event = pay_webhooks.verify(
+            request.get_data(), request.headers.get("Stripe-Signature"), secret
         )
-    except (ValueError, stripe.SignatureVerificationError):
+    except pay_webhooks.BadSignature:
         abort(400)
-    outcome = STRIPE_OUTCOMES.get(event.type)
-    if outcome is None:
-        return {"ignored": event.type}
-    checkout = event.data.object
-    if outcome == "succeeded" and getattr(checkout, "payment_status", None) not in (
-        "paid",
-        "no_payment_required",
-    ):
-        return {"pending": checkout.id}  # e.g. SEPA: wait for async_payment_succeeded
-    with context().db.session() as session:
-        try:
-            payments.settle(session, "stripe", checkout.id, outcome)
-        except payments.PaymentError:
-            log.warning("stripe event %s names an unknown checkout session", event.id)
-            return {"unknown": True}
-    return {"ok": True}
+    with ctx.db.session() as session:
+        outcome = pay_webhooks.apply(session, "stripe", event)
+    return {"event": event["id"], "outcome": outcome}

@@ -1,0 +1,87 @@
+"""Tables of the payments part: processed webhook events, plans, instalments and promises."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import BigInteger, Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from kindly.core.models import Base, utcnow
+
+
+class WebhookEvent(Base):
+    """A provider event already applied; its id is never applied twice."""
+
+    __tablename__ = "webhook_event"
+    __table_args__ = (UniqueConstraint("provider", "event_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    event_id: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(32))
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Plan(Base):
+    """An agreed instalment plan: the schedule and how later instalments are collected."""
+
+    __tablename__ = "payment_plan"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
+    debtor_id: Mapped[int] = mapped_column(ForeignKey("debtor.id", ondelete="CASCADE"), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    total_minor: Mapped[int] = mapped_column(BigInteger)
+    frequency: Mapped[str] = mapped_column(String(16))  # monthly | fortnightly
+    count: Mapped[int] = mapped_column(Integer)
+    # agreed -> active (a payment method is saved) -> completed | broken
+    status: Mapped[str] = mapped_column(String(16), default="agreed")
+    misses: Mapped[int] = mapped_column(Integer, default=0)  # failed charges in a row
+    customer_ref: Mapped[str | None] = mapped_column(String(128))
+    method_ref: Mapped[str | None] = mapped_column(String(128))
+    method_type: Mapped[str | None] = mapped_column(String(32))
+    agreed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[dt.datetime | None] = mapped_column()
+
+    instalments: Mapped[list[Instalment]] = relationship(
+        back_populates="plan", order_by="Instalment.seq"
+    )
+
+
+class Instalment(Base):
+    """One dated amount of a plan."""
+
+    __tablename__ = "instalment"
+    __table_args__ = (UniqueConstraint("plan_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("payment_plan.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    due_date: Mapped[dt.date] = mapped_column(Date)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    # due -> processing -> paid; failed (a retry is set) ; canceled when the plan breaks
+    status: Mapped[str] = mapped_column(String(16), default="due")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    retry_on: Mapped[dt.date | None] = mapped_column(Date)
+    notified_on: Mapped[dt.date | None] = mapped_column(Date)
+
+    plan: Mapped[Plan] = relationship(back_populates="instalments")
+
+
+class Promise(Base):
+    """A debtor's promise to pay the balance by a date; kept or broken once it passes."""
+
+    __tablename__ = "payment_promise"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
+    debtor_id: Mapped[int] = mapped_column(ForeignKey("debtor.id", ondelete="CASCADE"), index=True)
+    promised_on: Mapped[dt.date] = mapped_column(Date)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    paid_before_minor: Mapped[int] = mapped_column(BigInteger)  # ledger's paid when promised
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | kept | broken
+    made_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column()
