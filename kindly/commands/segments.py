@@ -1,33 +1,88 @@
-"""`kindly segments`: how many debtors fall into each segment and variant."""
+"""`kindly segments`: how many debtors fall into each segment and variant, before sending."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from pathlib import Path
 
 import click
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from kindly.cli import _campaign, _context
 from kindly.core.models import Debtor
+from kindly.core.rules import Rules, current_rules, evaluate, facts, parse_rules
+
+
+def preview(debtors: list[Debtor], rules: Rules, today: dt.date) -> dict:
+    """Counts per (segment, variant), and each group's treatment (tone, channels) apart,
+    so the `segments` rows keep their documented shape; nothing is stored."""
+    groups: dict[tuple[str, str], dict] = {}
+    seen_facts: set[str] = set()
+    for debtor in debtors:
+        treatment = evaluate(debtor, rules, today)
+        key = (treatment.segment, treatment.variant)
+        group = groups.setdefault(key, {
+            "segment": treatment.segment, "variant": treatment.variant, "debtors": 0,
+            "tone": treatment.tone, "channels": treatment.channels,
+            "experiment": treatment.experiment,
+        })  # fmt: skip
+        group["debtors"] += 1
+        seen_facts |= {k for k, v in facts(debtor, rules, today).items() if v not in (None, "")}
+    used = {fact for segment in rules.segments for fact in segment["when"]}
+    warnings = [
+        f"no debtor has a value for {fact!r}: the conditions on it never match"
+        for fact in sorted(used - seen_facts)
+    ]
+    return {
+        "rule_version": rules.version,
+        "total": len(debtors),
+        "segments": [
+            {"segment": s, "variant": v, "debtors": groups[s, v]["debtors"]}
+            for s, v in sorted(groups)
+        ],
+        "treatments": [
+            {k: val for k, val in groups[key].items() if k != "debtors"} for key in sorted(groups)
+        ],
+        "warnings": warnings if debtors else [],
+    }
 
 
 @click.command("segments")
 @click.argument("slug")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def command(slug: str, as_json: bool) -> None:
-    """How many debtors fall into each segment and variant."""
+@click.option(
+    "--rules",
+    "rules_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Preview an unsaved rules document instead of the campaign's.",
+)
+@click.option("--at", "on", type=click.DateTime(["%Y-%m-%d"]), help="Evaluate as of this date.")
+def command(slug: str, as_json: bool, rules_file: Path | None, on) -> None:
+    """How many debtors fall into each segment and variant under the rules."""
     ctx = _context()
+    today = on.date() if on else dt.date.today()
     with ctx.db.session() as session:
         campaign = _campaign(session, slug)
-        rows = session.execute(
-            select(Debtor.segment, Debtor.variant, func.count(Debtor.id))
-            .where(Debtor.campaign_id == campaign.id)
-            .group_by(Debtor.segment, Debtor.variant)
-            .order_by(Debtor.segment, Debtor.variant)
-        ).all()
-    data = [{"segment": s, "variant": v, "debtors": n} for s, v, n in rows]
+        rules = (
+            parse_rules(rules_file.read_bytes()) if rules_file else current_rules(session, campaign)
+        )
+        debtors = list(
+            session.scalars(
+                select(Debtor).where(Debtor.campaign_id == campaign.id).order_by(Debtor.id)
+            )
+        )
+        data = {"campaign": slug, **preview(debtors, rules, today)}
     if as_json:
-        click.echo(json.dumps({"campaign": slug, "segments": data}, indent=2))
-    else:
-        for row in data:
-            click.echo(f"{row['segment']:<24} {row['variant']:<12} {row['debtors']:>8}")
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    source = rules_file.name if rules_file else f"rules version {data['rule_version']}"
+    click.echo(f"campaign {slug}: {data['total']} debtors ({source})")
+    click.echo(f"  {'segment':<20} {'variant':<10} {'debtors':>8}  tone      channels")
+    for row, treatment in zip(data["segments"], data["treatments"], strict=True):
+        click.echo(
+            f"  {row['segment']:<20} {row['variant']:<10} {row['debtors']:>8}  "
+            f"{treatment['tone']:<9} {' > '.join(treatment['channels'])}"
+        )
+    for warning in data["warnings"]:
+        click.echo(f"warning: {warning}", err=True)

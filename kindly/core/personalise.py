@@ -62,6 +62,17 @@ def _direction(*texts: str) -> str:
     return "ltr"
 
 
+def decided_tone(debtor: Debtor) -> str:
+    """The tone the campaign's rules chose for this debtor ("friendly" until they decide)."""
+    from sqlalchemy.orm import object_session
+
+    from kindly.core.rules import decision_for
+
+    session = object_session(debtor)
+    decision = decision_for(session, debtor) if session is not None and debtor.id else None
+    return decision.tone if decision is not None else "friendly"
+
+
 def build_view(
     debtor: Debtor,
     campaign: Campaign,
@@ -70,6 +81,7 @@ def build_view(
     balance_minor: int | None = None,
     paid_minor: int = 0,
     today: dt.date | None = None,
+    tone: str | None = None,
 ) -> DebtorView:
     """Everything the renderers need, formatted for the debtor's locale."""
     locale, lang, babel = resolve_locale(debtor, campaign)
@@ -92,6 +104,7 @@ def build_view(
     first = debtor.first_name or ""
     letter = campaign.settings or {}  # letter options, see kindly.core.iban
     return DebtorView(
+        tone=tone or decided_tone(debtor),
         locale=locale,
         lang=lang,
         reference=debtor.reference,

@@ -1,0 +1,44 @@
+"""`kindly rules`: show, check or save a campaign's rules document (JSON)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import click
+
+from kindly.cli import _campaign, _context
+from kindly.core.rules import canonical, current_rules, decide, parse_rules, save_rules
+
+
+@click.command("rules")
+@click.argument("slug")
+@click.option(
+    "--set", "new", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Validate this JSON file, save it as the next version, and decide every debtor.",
+)  # fmt: skip
+@click.option(
+    "--check", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Only validate this JSON file.",
+)  # fmt: skip
+def command(slug: str, new: Path | None, check: Path | None) -> None:
+    """Show the rules in force, or check / save new ones."""
+    if check:
+        parse_rules(check.read_bytes())
+        click.echo(f"{check.name}: valid")
+        return
+    ctx = _context()
+    with ctx.db.session() as session:
+        campaign = _campaign(session, slug)
+        if new is None:
+            rules = current_rules(session, campaign)
+            click.echo(
+                f"# rules version {rules.version}"
+                + (" (built-in defaults)" if not rules.version else "")
+            )
+            click.echo(canonical(rules.document))
+            return
+        rules = save_rules(session, campaign, parse_rules(new.read_bytes()))
+        counts = decide(session, campaign, rules, dt.date.today())
+    summary = ", ".join(f"{name} {n}" for name, n in sorted(counts.items()))
+    click.echo(f"rules version {rules.version} in force for {slug}: {summary or 'no debtors'}")
