@@ -1,29 +1,44 @@
-"""The personal video: a few short scenes, each drawn once with Pillow, joined by moviepy.
+"""The personal video: template scenes drawn as stills with Pillow, encoded and joined by ffmpeg.
 
-A scene is data (`Scene` with `Line`s); `SCENES` lists them in order. Drawing turns a scene and a
-`DebtorView` into one 1280×720 RGB image; the video is those images as still clips with short
-fades to the background colour between them. Captions (WebVTT) and the poster come from the
-very same scene data, so texts and timings always agree.
+A template (`templates/video/<name>.json`, see `video_template`) lists scenes; each is drawn
+once per debtor (personal) or once per campaign, language and tone (invariant) into one
+1280×720 RGB image. `video_encode` turns stills into H.264 segments with fades, keeps invariant
+segments in a `SegmentCache`, and joins everything with one continuous AAC track without
+re-encoding. Captions (WebVTT) and the poster come from the very same scene data, so texts and
+timings always agree. Text is only ever drawn by Pillow: nothing from the portfolio reaches a
+filter graph or a shell.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
 import re
-import secrets
+import tempfile
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 from PIL import Image, ImageDraw, ImageFont, features
 
-from kindly.paths import FONTS
+from kindly.paths import ASSETS, FONTS
+from kindly.renderer import video_encode
 from kindly.renderer.qr import qr_png
-from kindly.renderer.texts import load_texts
+from kindly.renderer.video_cache import SegmentCache, default_cache
+from kindly.renderer.video_template import (
+    DEFAULT_TEMPLATE,
+    Line,
+    Scene,
+    VideoTemplate,
+    load_template,
+    scene_text,
+    video_ctas,
+)
 from kindly.renderer.view import DebtorView
 
 try:  # a shared error type, if the renderer package has one by now
@@ -35,18 +50,18 @@ except ImportError:  # pragma: no cover - depends on what else is in the package
 
 
 __all__ = [
-    "SCENES",
     "Line",
     "RenderError",
     "Scene",
     "render_captions",
     "render_poster",
     "render_video",
+    "video_ctas",
+    "video_duration",
+    "warm",
 ]
 
 WIDTH, HEIGHT = 1280, 720
-FPS = 24
-FADE_SECONDS = 0.4
 MARGIN_X = 96
 
 REGULAR_FONT = FONTS / "DejaVuSans.ttf"
@@ -62,68 +77,6 @@ INK = (22, 26, 31)
 QR_TARGET_PX = 440
 
 Colour = tuple[int, int, int]
-
-
-# --------------------------------------------------------------------------- scene data
-
-
-@dataclass(frozen=True, slots=True)
-class Line:
-    """One line of text in a scene: a key in texts.json, or a `{field}` template of the view.
-
-    `joins` says the caption continues the previous line's sentence (space, not newline).
-    """
-
-    style: str
-    key: str = ""
-    value: str = ""
-    joins: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Scene:
-    name: str
-    seconds: float
-    layout: str  # "stack" (centred lines) or "qr" (QR card beside the lines)
-    lines: tuple[Line, ...]
-
-
-SCENES: tuple[Scene, ...] = (
-    Scene(
-        "greeting",
-        3.0,
-        "stack",
-        (Line("title", key="hello_title"), Line("subtitle", key="hello_sub")),
-    ),
-    Scene(
-        "amount",
-        4.0,
-        "stack",
-        (
-            Line("body", key="amount_intro"),
-            Line("hero", value="{amount}", joins=True),
-            Line("body", key="amount_creditor", joins=True),
-            Line("emphasis", key="amount_due"),
-        ),
-    ),
-    Scene(
-        "options",
-        3.0,
-        "stack",
-        (Line("title", key="options_title"), Line("subtitle", key="options_sub")),
-    ),
-    Scene(
-        "qr",
-        4.5,
-        "qr",
-        (
-            Line("title", key="qr_title"),
-            Line("subtitle", key="qr_or", joins=True),
-            Line("url", value="{short_url}", joins=True),
-            Line("subtitle", key="qr_thanks"),
-        ),
-    ),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -463,27 +416,60 @@ def _values(view: DebtorView) -> dict[str, str]:
     return out
 
 
-def _scene_texts(view: DebtorView, scene: Scene) -> list[str]:
-    texts = load_texts("video").for_lang(view.lang)
-    values = _values(view)  # note: has a "lang" field, so Texts.get(lang, ...) cannot take it
+def tone(view: DebtorView) -> str:
+    """The debtor's tone variant ("" for the template's own wording)."""
+    return view.extra.get("tone", "") if view.extra else ""
+
+
+def template_for(view: DebtorView, name: str | None = None) -> VideoTemplate:
+    """The video template for a debtor: `name`, the view's `video_template`, or the default."""
+    chosen = name or (view.extra or {}).get("video_template") or DEFAULT_TEMPLATE
+    return load_template(chosen, view.lang, tone(view))
+
+
+def _scene_texts(view: DebtorView, template: VideoTemplate, scene: Scene) -> list[str]:
+    values = _values(view)  # note: has a "lang" field, so it cannot be passed as a keyword
     out = []
     for line in scene.lines:
-        raw = (texts[line.key] if line.key else line.value).format(**values)
-        out.append(_clean(raw))
+        raw = line.value or scene_text(template.lang, template.tone, line.key)
+        out.append(_clean(raw.format(**values)))
     return out
 
 
-def _background(colours: Palette, index: int, creditor: str, direction: str) -> Image.Image:
+@lru_cache(maxsize=8)
+def _background_image(path: str) -> Image.Image:
+    """A background picture from assets/, cover-scaled to the frame."""
+    full = (ASSETS / path).resolve()
+    if ASSETS.resolve() not in full.parents or not full.is_file():
+        raise RenderError(f"background image not found under assets/: {path}")
+    image = Image.open(full).convert("RGB")
+    scale = max(WIDTH / image.width, HEIGHT / image.height)
+    size = (round(image.width * scale), round(image.height * scale))
+    image = image.resize(size, Image.Resampling.LANCZOS)
+    left, top = (image.width - WIDTH) // 2, (image.height - HEIGHT) // 2
+    return image.crop((left, top, left + WIDTH, top + HEIGHT))
+
+
+def _background(
+    colours: Palette, scene: Scene, index: int, count: int, creditor: str, direction: str
+) -> Image.Image:
     """The brand background with soft shapes, the creditor's name and progress dots."""
-    image = Image.new("RGB", (WIDTH, HEIGHT), colours.background)
+    if scene.background.startswith("image:"):
+        image = _background_image(scene.background.removeprefix("image:")).copy()
+    else:
+        fill = colours.background
+        if scene.background != "brand":
+            fill = _parse_colour(scene.background) or colours.background
+        image = Image.new("RGB", (WIDTH, HEIGHT), fill)
+        draw = ImageDraw.Draw(image)
+        draw.ellipse((WIDTH - 330, -260, WIDTH + 290, 360), fill=colours.accent)
+        draw.ellipse((-200, HEIGHT - 150, 160, HEIGHT + 210), fill=colours.accent)
     draw = ImageDraw.Draw(image)
-    draw.ellipse((WIDTH - 330, -260, WIDTH + 290, 360), fill=colours.accent)
-    draw.ellipse((-200, HEIGHT - 150, 160, HEIGHT + 210), fill=colours.accent)
     footer = _fit(creditor, STYLES["footer"], WIDTH - 2 * MARGIN_X - 200, 1.0, direction)
     if footer.lines:
         footer.typeset.draw(image, MARGIN_X, HEIGHT - 40, footer.lines[0], colours.muted)
-    for i in range(len(SCENES)):
-        cx = WIDTH - MARGIN_X - (len(SCENES) - 1 - i) * 28
+    for i in range(count):
+        cx = WIDTH - MARGIN_X - (count - 1 - i) * 28
         r = 7 if i == index else 5
         fill = colours.text if i == index else colours.muted
         if i == index:
@@ -555,12 +541,14 @@ def _qr_image(url: str) -> Image.Image:
     return qr.resize((size, size), Image.Resampling.NEAREST)
 
 
-def _draw_scene(view: DebtorView, index: int) -> Image.Image:
-    scene = SCENES[index]
+def _draw_content(
+    target: Image.Image, view: DebtorView, template: VideoTemplate, index: int
+) -> None:
+    """Draw a scene's QR card and text onto `target` (the background, or a clear layer)."""
+    scene = template.scenes[index]
     direction = _direction(view)
     colours = palette(view.brand_color)
-    image = _background(colours, index, _clean(view.creditor), direction)
-    texts = _scene_texts(view, scene)
+    texts = _scene_texts(view, template, scene)
     top_limit, bottom_limit = 60, HEIGHT - 100
     if scene.layout == "qr":
         qr = _qr_image(view.site_url)
@@ -568,10 +556,10 @@ def _draw_scene(view: DebtorView, index: int) -> Image.Image:
         card = qr.width + 2 * pad
         card_y = (HEIGHT - card) // 2 - 10
         card_x = MARGIN_X if direction == "ltr" else WIDTH - MARGIN_X - card
-        ImageDraw.Draw(image).rounded_rectangle(
+        ImageDraw.Draw(target).rounded_rectangle(
             (card_x, card_y, card_x + card, card_y + card), radius=22, fill=WHITE
         )
-        image.paste(qr, (card_x + pad, card_y + pad))
+        target.paste(qr, (card_x + pad, card_y + pad))
         if direction == "ltr":
             left, right, align = card_x + card + 64, WIDTH - MARGIN_X, "left"
         else:
@@ -585,21 +573,43 @@ def _draw_scene(view: DebtorView, index: int) -> Image.Image:
         blocks, gap = _fit_blocks(scene, texts, right - left, max_height, colours, direction)
         total = sum(b.height for b in blocks) + gap * (len(blocks) - 1)
         top = top_limit + (max_height - total) / 2
-    _draw_blocks(image, blocks, gap, left, right, top, align)
+    _draw_blocks(target, blocks, gap, left, right, top, align)
+
+
+def _scene_background(view: DebtorView, template: VideoTemplate, index: int) -> Image.Image:
+    scene = template.scenes[index]
+    colours = palette(view.brand_color)
+    count = len(template.scenes)
+    return _background(colours, scene, index, count, _clean(view.creditor), _direction(view))
+
+
+def _draw_scene(view: DebtorView, index: int, template: VideoTemplate | None = None) -> Image.Image:
+    """Scene `index` of the debtor's video as one 1280×720 RGB picture."""
+    template = template or template_for(view)
+    image = _scene_background(view, template, index)
+    _draw_content(image, view, template, index)
     return image
 
 
-def _scene_images(view: DebtorView) -> list[Image.Image]:
-    return [_draw_scene(view, i) for i in range(len(SCENES))]
+def scene_layers(
+    view: DebtorView, template: VideoTemplate, index: int
+) -> tuple[Image.Image, Image.Image]:
+    """The background and, separately, the text and QR as an RGBA layer (for compositors)."""
+    background = _scene_background(view, template, index)
+    layer = Image.new("RGBA", (WIDTH, HEIGHT), (0, 0, 0, 0))
+    _draw_content(layer, view, template, index)
+    return background, layer
 
 
 # --------------------------------------------------------------------------- public API
 
 
-def render_poster(view: DebtorView) -> bytes:
+def render_poster(view: DebtorView, *, template: str | None = None) -> bytes:
     """The greeting scene as a 1280×720 JPEG, for the video tag's poster attribute."""
     out = io.BytesIO()
-    _draw_scene(view, 0).save(out, format="JPEG", quality=88, optimize=True)
+    _draw_scene(view, 0, template_for(view, template)).save(
+        out, format="JPEG", quality=88, optimize=True
+    )
     return out.getvalue()
 
 
@@ -615,68 +625,217 @@ def _vtt_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def render_captions(view: DebtorView) -> bytes:
-    """WebVTT captions: one cue per scene, the scene's own texts at the scene's own times."""
-    parts = ["WEBVTT", ""]
-    start = 0.0
-    for scene in SCENES:
-        texts = _scene_texts(view, scene)
+def render_captions(view: DebtorView, *, template: str | None = None) -> bytes:
+    """WebVTT captions in the debtor's language: one cue per scene, the scene's own texts."""
+    chosen = template_for(view, template)
+    parts = ["WEBVTT", f"Language: {chosen.lang}", ""]
+    starts = chosen.starts()
+    for scene, start in zip(chosen.scenes, starts, strict=True):
+        texts = _scene_texts(view, chosen, scene)
         rows: list[str] = []
         for line, text in zip(scene.lines, texts, strict=True):
             if line.joins and rows:
                 rows[-1] = f"{rows[-1]} {text}"
             else:
                 rows.append(text)
-        end = start + scene.seconds
+        end = start + chosen.scene_frames(scene) / chosen.fps
         parts.append(scene.name)
         parts.append(f"{_timestamp(start)} --> {_timestamp(end)}")
         parts.extend(_vtt_escape(row) for row in rows if row)
         parts.append("")
-        start = end
     return "\n".join(parts).encode("utf-8")
 
 
-def video_duration() -> float:
-    """The length of every video, in seconds."""
-    return sum(scene.seconds for scene in SCENES)
+def video_duration(template: str = DEFAULT_TEMPLATE, lang: str = "en") -> float:
+    """The length of a template's video in seconds."""
+    return load_template(template, lang).duration
 
 
-def render_video(view: DebtorView, out_path: str | os.PathLike) -> None:
-    """Write the debtor's video to `out_path`: 1280×720 H.264 (yuv420p) MP4, 24 fps, silent."""
-    from moviepy import ImageClip, concatenate_videoclips, vfx
+# --------------------------------------------------------------------------- the fast path
 
-    images = _scene_images(view)
-    fade_colour = list(palette(view.brand_color).background)
-    clips = []
-    for i, (scene, image) in enumerate(zip(SCENES, images, strict=True)):
-        clip = ImageClip(np.asarray(image), duration=scene.seconds)
-        effects = []
-        if i > 0:
-            effects.append(vfx.FadeIn(FADE_SECONDS, initial_color=fade_colour))
-        if i < len(SCENES) - 1:
-            effects.append(vfx.FadeOut(FADE_SECONDS, final_color=fade_colour))
-        clips.append(clip.with_effects(effects) if effects else clip)
-    video = concatenate_videoclips(clips, method="chain")
 
+@lru_cache(maxsize=1)
+def _code_id() -> str:
+    """A hash of the drawing and encoding code and fonts: changing any of them renews segments."""
+    digest = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for name in ("video.py", "video_encode.py", "video_template.py", "qr.py"):
+        digest.update((here / name).read_bytes())
+    for font in (REGULAR_FONT, BOLD_FONT):
+        digest.update(str(font.stat().st_size if font.is_file() else -1).encode())
+    return digest.hexdigest()
+
+
+def _key(kind: str, ext: str, inputs: dict[str, Any]) -> str:
+    inputs = {**inputs, "code": _code_id(), "encoder": video_encode.encoder_id()}
+    blob = json.dumps(inputs, sort_keys=True, ensure_ascii=False, default=str)
+    return f"{kind}/{hashlib.sha256(blob.encode()).hexdigest()}.{ext}"
+
+
+def _invariant_key(view: DebtorView, template: VideoTemplate, index: int) -> str:
+    """Everything an invariant scene's pixels depend on (the template forbids debtor fields)."""
+    scene = template.scenes[index]
+    return _key(
+        "scene",
+        "mp4",
+        {
+            "template": template.name,
+            "scene": repr(scene),
+            "index": index,
+            "count": len(template.scenes),
+            "lang": template.lang,
+            "tone": template.tone,
+            "texts": [
+                scene_text(template.lang, template.tone, ln.key) for ln in scene.lines if ln.key
+            ],
+            "creditor": view.creditor,
+            "campaign_name": view.campaign_name,
+            "brand_color": view.brand_color,
+            "fps": template.fps,
+            "fade": template.fade_seconds,
+            "video_args": video_encode.VIDEO_ARGS,
+        },
+    )
+
+
+def _audio_key(template: VideoTemplate) -> str:
+    music = template.music
+    return _key(
+        "audio",
+        "m4a",
+        {
+            "music": hashlib.sha256(music.read_bytes()).hexdigest() if music else None,
+            "frames": template.frames,
+            "fps": template.fps,
+            "volume": template.volume,
+            "audio_args": video_encode.AUDIO_ARGS,
+        },
+    )
+
+
+def _still(view: DebtorView, template: VideoTemplate, index: int) -> video_encode.Still:
+    scene = template.scenes[index]
+    fade = round(template.fade_seconds * template.fps)
+    return video_encode.Still(
+        image=_draw_scene(view, index, template),
+        frames=template.scene_frames(scene),
+        fade_in=fade if scene.fade_in else 0,
+        fade_out=fade if scene.fade_out else 0,
+        fade_colour=palette(view.brand_color).background,
+    )
+
+
+def _cached_file(cache: SegmentCache, key: str, folder: Path) -> Path | None:
+    """A cached segment as a file ffmpeg can read: the cache's own file if it has one."""
+    own = getattr(cache, "path", None)
+    if own is not None:
+        path = own(key)
+        return path if path.is_file() else None
+    data = cache.get(key)
+    if data is None:
+        return None
+    path = folder / key.replace("/", "-")
+    path.write_bytes(data)
+    return path
+
+
+def _ensure(cache: SegmentCache, key: str, folder: Path, make: Callable[[Path], None]) -> Path:
+    """The cached file for `key`, made once with `make(path)` on a miss."""
+    found = _cached_file(cache, key, folder)
+    if found is not None:
+        return found
+    made = folder / f"made-{key.replace('/', '-')}"
+    make(made)
+    cache.put(key, made.read_bytes())
+    return _cached_file(cache, key, folder) or made
+
+
+def _invariant_segment(
+    view: DebtorView, template: VideoTemplate, index: int, cache: SegmentCache, folder: Path
+) -> Path:
+    """An invariant scene's segment: from the cache, or encoded once and cached."""
+
+    def make(path: Path) -> None:
+        still = _still(view, template, index)
+        (made,) = video_encode.encode_stills([still], folder, pieces=False, prefix=f"scene{index}")
+        made.rename(path)
+
+    return _ensure(cache, _invariant_key(view, template, index), folder, make)
+
+
+def render_video(
+    view: DebtorView,
+    out_path: str | os.PathLike,
+    *,
+    template: str | None = None,
+    cache: SegmentCache | None = None,
+) -> None:
+    """Write the debtor's video to `out_path`: 1280×720 25 fps H.264 + AAC MP4, moov first.
+
+    Invariant scenes and the audio track come from `cache` (encoded on a miss); the personal
+    scenes are drawn with Pillow and encoded in one ffmpeg run; everything is joined without
+    re-encoding.
+    """
+    chosen = template_for(view, template)
+    if (chosen.width, chosen.height, chosen.fps) != (WIDTH, HEIGHT, video_encode.FPS):
+        raise RenderError(f"template {chosen.name}: only {WIDTH}x{HEIGHT} at 25 fps is supported")
+    cache = cache if cache is not None else default_cache()
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    # beside the target (same file system, so the final rename is atomic); ffmpeg creates it
-    tmp = out.parent / f".{out.stem}.{secrets.token_hex(6)}.tmp.mp4"
     try:
-        video.write_videofile(
-            str(tmp),
-            fps=FPS,
-            codec="libx264",
-            audio=False,
-            preset="veryfast",
-            ffmpeg_params=["-movflags", "+faststart", "-pix_fmt", "yuv420p"],
-            logger=None,
-        )
-        os.replace(tmp, out)
-    except (OSError, ValueError) as exc:
+        with tempfile.TemporaryDirectory(prefix="kindly-video-") as tmp:
+            folder = Path(tmp)
+            # personal scenes first, in one ffmpeg run; invariant ones from the cache
+            personal = [i for i, scene in enumerate(chosen.scenes) if scene.personal]
+            stills = [_still(view, chosen, i) for i in personal]
+            pieces = video_encode.encode_stills(stills, folder, prefix="personal") if stills else []
+            segments: list[Path] = []
+            for index, scene in enumerate(chosen.scenes):
+                if scene.personal:
+                    prefix = f"personal-{personal.index(index)}-"
+                    segments += [p for p in pieces if p.name.startswith(prefix)]
+                else:
+                    segments.append(_invariant_segment(view, chosen, index, cache, folder))
+            audio = _ensure(
+                cache,
+                _audio_key(chosen),
+                folder,
+                lambda path: video_encode.encode_audio(
+                    chosen.music, chosen.duration, chosen.volume, path
+                ),
+            )
+            tmp_out = folder / "video.mp4"
+            video_encode.join(segments, audio, tmp_out, folder)
+            # beside the target (same file system), then renamed: readers never see half a file
+            fd, beside = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as handle, tmp_out.open("rb") as source:
+                    handle.write(source.read())
+                os.replace(beside, out)
+            except BaseException:
+                Path(beside).unlink(missing_ok=True)
+                raise
+    except video_encode.EncodeError as exc:
         raise RenderError(f"video encoding failed for {out}: {exc}") from exc
-    finally:
-        video.close()
-        for clip in clips:
-            clip.close()
-        tmp.unlink(missing_ok=True)
+
+
+def warm(templates: tuple[str, ...] | None = None) -> None:
+    """Load templates, fonts and the encoder's identity once, before a worker forks its jobs."""
+    from kindly.renderer.video_template import template_names
+
+    for name in templates or tuple(template_names()):
+        for lang in load_texts_langs():
+            load_template(name, lang)
+    for style in STYLES.values():
+        for path in (REGULAR_FONT, BOLD_FONT):
+            _font(path, style.size)
+    _emoji_font()
+    _code_id()
+    video_encode.encoder_id()
+
+
+def load_texts_langs() -> list[str]:
+    """The languages the video texts exist in."""
+    from kindly.renderer.texts import load_texts
+
+    return load_texts("video").languages()
