@@ -47,6 +47,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(track.bp)
     app.register_blueprint(sandbox.bp)
     app.register_blueprint(webhooks.bp)
+    from kindly.web import admin, api
+
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(api.bp)
 
     @app.get("/healthz")
     def healthz():
