@@ -17,12 +17,17 @@ $(STAMP): pyproject.toml requirements.lock
 system-deps:
 	bash scripts/system-deps.sh
 
+# axe-core for the accessibility checks in the browser tests (pinned in package-lock.json)
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
+
 ## Build a demo campaign, render everything and serve it on http://127.0.0.1:5000
 demo: system-deps $(STAMP)
 	$(BIN)/kindly demo
 
 ## The whole suite: unit, integration (PostgreSQL, Redis, S3 endpoint) and Chromium end-to-end
-test: system-deps $(STAMP)
+test: system-deps $(STAMP) node_modules/.installed
 	$(BIN)/ruff check kindly tests bench
 	$(BIN)/ruff format --check kindly tests bench
 	$(BIN)/pytest -p no:cacheprovider tests
@@ -33,7 +38,7 @@ test-unit: $(STAMP)
 test-integration: system-deps $(STAMP)
 	$(BIN)/pytest tests/integration
 
-test-e2e: system-deps $(STAMP)
+test-e2e: system-deps $(STAMP) node_modules/.installed
 	$(BIN)/pytest tests/e2e
 
 lint: $(STAMP)

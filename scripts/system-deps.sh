@@ -10,7 +10,9 @@ packages=(
   poppler-utils          # pdftoppm / pdftotext: looking at letters in tests
   libzbar0               # decoding QR codes in tests
   chromium               # end-to-end tests and screenshots
+  wrk                    # make bench: HTTP load from loopback
 )
+command -v npm >/dev/null || packages+=(npm)  # axe-core for accessibility checks
 if [ "${KINDLY_NO_CHROMIUM:-}" = 1 ]; then
   packages=("${packages[@]/chromium}")
 fi

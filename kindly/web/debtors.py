@@ -115,13 +115,26 @@ def judge(session: Session, debtor: Debtor, current: Hit, *, target: str | None 
 
 
 def count(session: Session, debtor: Debtor, type_: str, **data: str) -> None:
-    """Record one hit (HEAD requests look, they don't count); a GET proves nothing yet."""
+    """Record one hit (HEAD requests look, they don't count).
+
+    A GET proves nothing by itself (a scanner with a browser's user agent looks the same),
+    so it is stored as 'unverified' - unless it is a tap on a link of our own page: the
+    browser then marks the navigation as user-activated and same-origin, which crawlers
+    following links do not. Such a tap is a person, and proves the view too.
+    """
     if request.method == "HEAD":
         return
     current = hit()
     agent = judge(session, debtor, current)
     if agent == "human" and request.method == "GET":
-        agent = "unverified"
+        tapped = (
+            request.headers.get("Sec-Fetch-User") == "?1"
+            and request.headers.get("Sec-Fetch-Site") == "same-origin"
+        )
+        if type_ != "viewed" and tapped:
+            confirm_person(session, debtor)
+        else:
+            agent = "unverified"
     events.record(session, debtor, type_, channel=current.channel, agent=agent, data=data)
 
 

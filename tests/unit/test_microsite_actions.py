@@ -236,3 +236,19 @@ def test_pages_carry_strict_security_headers(client, ctx):
     form = client.get(f"/s/{token}/contact")
     cookie = form.headers["Set-Cookie"]
     assert "kindly_session=" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_a_tap_on_our_own_page_is_a_person_a_crawler_following_links_is_not(client, ctx):
+    load_campaign(ctx)
+    token = token_of(ctx, "A-1")
+    client.get(f"/s/{token}/faq")  # a crawler: no user activation
+    tap = {"Sec-Fetch-User": "?1", "Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "navigate"}
+    client.get(f"/s/{token}/promise", headers=tap)
+    with ctx.db.session() as session:
+        ctas = dict(
+            session.execute(
+                select(Event.data["cta"].as_string(), Event.agent).where(Event.type == "cta")
+            ).all()
+        )
+    assert ctas == {"faq": "unverified", "promise": "human"}
+    assert (stats(ctx)["funnel"]["cta"], stats(ctx)["funnel"]["viewed"]) == (1, 1)
