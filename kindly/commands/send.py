@@ -1,0 +1,92 @@
+"""`kindly send`: deliver the links, or show (--dry-run) what would go out and what is held."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+
+import click
+
+from kindly.cli import _campaign, _context
+from kindly.core.messaging.delivery import plan
+from kindly.core.rules import CHANNELS, current_rules, decide
+
+
+def parse_at(text: str | None) -> dt.datetime:
+    """ISO 8601 with an offset (a time without one is taken as UTC); now when not given."""
+    if not text:
+        return dt.datetime.now(dt.UTC)
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not ISO 8601, e.g. 2026-12-01T10:00+01:00", param_hint="--at"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def parse_channels(text: str | None) -> tuple[str, ...] | None:
+    """The --channel list, checked."""
+    if not text:
+        return None
+    wanted = tuple(c.strip() for c in text.split(",") if c.strip())
+    unknown = set(wanted) - set(CHANNELS)
+    if unknown or not wanted:
+        raise click.BadParameter(f"choose from {', '.join(CHANNELS)} (got {text!r})",
+                                 param_hint="--channel")  # fmt: skip
+    return wanted
+
+
+@click.command("send")
+@click.argument("slug")
+@click.option("--channel", "channel_list", help="Only these channels, e.g. email,sms.")
+@click.option("--dry-run", is_flag=True, help="Show what would go out; send and store nothing.")
+@click.option("--at", "at_text", help="Evaluate send windows as of this time (ISO 8601).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def command(slug: str, channel_list: str | None, dry_run: bool, at_text: str | None,
+            as_json: bool) -> None:  # fmt: skip
+    """Deliver each debtor's next message on the first channel that may reach them."""
+    at = parse_at(at_text)
+    channels = parse_channels(channel_list)
+    ctx = _context()
+    with ctx.db.session() as session:
+        campaign = _campaign(session, slug)
+        decide(session, campaign, current_rules(session, campaign), at.date())
+        planned = plan(session, campaign, at, channels)
+        if dry_run:
+            session.rollback()  # a preview leaves no decisions behind
+    handles = []
+    if not dry_run:
+        from kindly.workers.queues import Dispatcher
+        from kindly.workers.send import enqueue_sends
+
+        handles = enqueue_sends(Dispatcher(ctx.settings), planned, at if at_text else None)
+    sending = Counter(p.channel for p in planned if p.status == "send")
+    held = Counter(p.reason.split(":")[0] if p.reason and ";" not in p.reason else p.reason
+                   for p in planned if p.status == "held")  # fmt: skip
+    failed = [h for h in handles if h.status == "failed"]
+    if as_json:
+        click.echo(json.dumps({
+            "campaign": slug, "at": at.isoformat(), "dry_run": dry_run,
+            "send": dict(sending), "held": dict(held),
+            "debtors": [p.as_dict() for p in planned],
+            "jobs": {"enqueued": len(handles), "failed": len(failed)},
+        }, indent=2, ensure_ascii=False))  # fmt: skip
+    else:
+        verb = "would send" if dry_run else "sending"
+        for item in planned:
+            what = (
+                f"{verb} {item.channel} (step {item.step})"
+                if item.status == "send"
+                else f"held: {item.reason}"
+            )
+            click.echo(
+                f"  {item.reference:<16} {item.segment:<16} {item.local_time or '':<24} {what}"
+            )
+        totals = ", ".join(f"{c} {n}" for c, n in sorted(sending.items())) or "nothing"
+        click.echo(f"{slug} at {at.isoformat()}: {verb} {totals}; held {sum(held.values())}")
+    if failed:
+        for handle in failed[:20]:
+            click.echo(f"failed: {handle.id}: {handle.error}", err=True)
+        raise click.ClickException(f"{len(failed)} send job(s) failed")

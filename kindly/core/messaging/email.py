@@ -1,0 +1,131 @@
+"""Email: HTML and plain-text parts from templates, tracked links, and SMTP or outbox delivery."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate, make_msgid
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from kindly.core.errors import ConfigError, ServiceUnavailable
+from kindly.paths import TEMPLATES
+from kindly.renderer.texts import load_texts
+from kindly.renderer.view import DebtorView
+
+
+@dataclass(frozen=True)
+class Links:
+    """The tracked links of one message (click redirects, open pixel, unsubscribe)."""
+
+    site: str
+    pay: str
+    plan: str
+    pixel: str
+    unsubscribe: str
+
+
+def links(base_url: str, token: str, channel: str) -> Links:
+    """Links through the tracking routes, so opens and clicks are counted per channel."""
+    click = f"{base_url}/c/{token}?c={channel}&to="
+    return Links(
+        site=click + "site", pay=click + "pay", plan=click + "plan",
+        pixel=f"{base_url}/o/{token}.gif", unsubscribe=f"{base_url}/u/{token}?c={channel}",
+    )  # fmt: skip
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    """One Jinja environment for the email family (HTML escaped, text not)."""
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES / "email"),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def texts_for(view: DebtorView) -> dict[str, str]:
+    """The email texts in the debtor's language with the tone's variants resolved."""
+    raw = load_texts("email").for_lang(view.lang)
+    values = {"creditor": view.creditor, "amount": view.amount, "due_date": view.due_date,
+              "reference": view.reference}  # fmt: skip
+    out = {}
+    for key, text in raw.items():
+        out[key] = text.format(**values)
+    for key in ("subject", "intro", "closing"):
+        out[key] = out[f"{key}_{view.tone}"]
+    return out
+
+
+def compose_email(
+    view: DebtorView,
+    to: str,
+    *,
+    sender: str,
+    reply_to: str | None,
+    link: Links,
+    message_id: str,
+) -> EmailMessage:
+    """A multipart/alternative message with List-Unsubscribe for one-click opt-out (RFC 8058)."""
+    texts = texts_for(view)
+    context = {"view": view, "t": texts, "links": link}
+    env = _environment()
+    message = EmailMessage()
+    message["Subject"] = texts["subject"]
+    message["From"] = sender
+    message["To"] = formataddr((view.full_name, to))
+    if reply_to:
+        message["Reply-To"] = reply_to
+    message["Date"] = formatdate(localtime=False, usegmt=True)
+    message["Message-ID"] = message_id
+    message["List-Unsubscribe"] = f"<{link.unsubscribe}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message["Auto-Submitted"] = "auto-generated"
+    message["Content-Language"] = view.locale
+    message.set_content(env.get_template("message.txt").render(context))
+    message.add_alternative(env.get_template("message.html").render(context), subtype="html")
+    return message
+
+
+def new_message_id(key: str, base_url: str) -> str:
+    """A Message-ID naming the send, so a duplicate is recognisable downstream."""
+    domain = urlsplit(base_url).hostname or "kindly.invalid"
+    return make_msgid(idstring=key, domain=domain)
+
+
+def send_email(message: EmailMessage, smtp_url: str | None, outbox: Path, key: str) -> None:
+    """Deliver over SMTP (smtp://, smtps://, ?starttls=1) or write an .eml to the outbox."""
+    if not smtp_url:
+        outbox.mkdir(parents=True, exist_ok=True)
+        (outbox / f"{key}.eml").write_bytes(bytes(message))
+        return
+    url = urlsplit(smtp_url)
+    if url.scheme not in ("smtp", "smtps"):
+        raise ConfigError("KINDLY_SMTP_URL must start with smtp:// or smtps://")
+    options = parse_qs(url.query)
+    host = url.hostname or "localhost"
+    port = url.port or (465 if url.scheme == "smtps" else 25)
+    try:
+        if url.scheme == "smtps":
+            client: smtplib.SMTP = smtplib.SMTP_SSL(
+                host, port, timeout=30, context=ssl.create_default_context()
+            )
+        else:
+            client = smtplib.SMTP(host, port, timeout=30)
+        with client:
+            if url.scheme == "smtp" and options.get("starttls", ["0"])[0] in ("1", "true"):
+                client.starttls(context=ssl.create_default_context())
+            if url.username:
+                client.login(unquote(url.username), unquote(url.password or ""))
+            client.send_message(message)
+    except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError) as exc:
+        if isinstance(exc, smtplib.SMTPRecipientsRefused | smtplib.SMTPResponseException):
+            raise
+        raise ServiceUnavailable(f"SMTP server unreachable at {host}:{port}: {exc}") from None
