@@ -71,17 +71,18 @@ class Instalment(Base):
 
 
 class Promise(Base):
-    """A debtor's promise to pay the balance by a date; kept or broken once it passes."""
+    """How a debtor's promise to pay (a `promise` event) turned out once its day passed."""
 
     __tablename__ = "payment_promise"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(BigInteger, unique=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
     debtor_id: Mapped[int] = mapped_column(ForeignKey("debtor.id", ondelete="CASCADE"), index=True)
     promised_on: Mapped[dt.date] = mapped_column(Date)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
-    paid_before_minor: Mapped[int] = mapped_column(BigInteger)  # ledger's paid when promised
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open | kept | broken
-    made_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    resolved_at: Mapped[dt.datetime | None] = mapped_column()
+    paid_minor: Mapped[int] = mapped_column(BigInteger)  # paid from the promise to its day
+    status: Mapped[str] = mapped_column(String(16))  # kept | broken
+    made_at: Mapped[dt.datetime] = mapped_column()
+    resolved_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

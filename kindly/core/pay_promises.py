@@ -1,84 +1,80 @@
-"""Promises to pay: a date within the campaign's limit, kept or broken once it passes."""
+"""Promises to pay: once the promised day passes, record whether the promise was kept.
+
+The microsite records a promise as a `promise` event (`data.date`, `data.amount_minor`);
+this module only judges them afterwards, once per event, into `payment_promise` rows.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from kindly.core import events, ledger, pay_rules
-from kindly.core.errors import KindlyError
-from kindly.core.models import Debtor, utcnow
+from kindly.core import ledger
+from kindly.core.models import Debtor, Event, Payment
 from kindly.core.models_payments import Promise
-from kindly.core.money import from_minor
 
 
-class PromiseError(KindlyError):
-    """A promise that cannot be accepted; `latest` is the last day allowed."""
-
-    def __init__(self, message: str, latest: dt.date):
-        super().__init__(message)
-        self.latest = latest
-
-
-def latest_day(debtor: Debtor, today: dt.date) -> dt.date:
-    """The last day the debtor may promise to pay by."""
-    return today + dt.timedelta(days=pay_rules.promise_max_days(debtor.campaign))
-
-
-def open_promise(session: Session, debtor: Debtor) -> Promise | None:
-    """The debtor's promise not yet resolved, if any."""
-    return session.scalar(
-        select(Promise).where(Promise.debtor_id == debtor.id, Promise.status == "open")
+def _paid_between(session: Session, debtor: Debtor, since: dt.datetime, until: dt.date) -> int:
+    """Net money settled for the debtor from `since` to the end of `until`."""
+    end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    total = session.scalar(
+        select(func.coalesce(func.sum(Payment.amount_minor), 0)).where(
+            Payment.debtor_id == debtor.id,
+            Payment.status == "succeeded",
+            Payment.currency == debtor.currency,
+            Payment.updated_at >= since,
+            Payment.updated_at < end,
+        )
     )
-
-
-def make(
-    session: Session, debtor: Debtor, day: dt.date, *, today: dt.date, channel: str | None = None
-) -> Promise:
-    """Record a promise to pay the balance by `day` (one open promise per debtor)."""
-    latest = latest_day(debtor, today)
-    if not today < day <= latest:
-        raise PromiseError("the date is outside the campaign's limit", latest)
-    balance = ledger.balance_minor(session, debtor)
-    if balance <= 0:
-        raise PromiseError("nothing is owed", latest)
-    existing = open_promise(session, debtor)
-    if existing is not None:
-        existing.status, existing.resolved_at = "replaced", utcnow()
-    promise = Promise(
-        campaign_id=debtor.campaign_id,
-        debtor_id=debtor.id,
-        promised_on=day,
-        amount_minor=balance,
-        currency=debtor.currency,
-        paid_before_minor=ledger.paid_minor(session, debtor),
-        status="open",
-    )
-    session.add(promise)
-    session.flush()
-    events.record(
-        session,
-        debtor,
-        "promise",
-        channel=channel,
-        data={"date": day.isoformat(), "amount": str(from_minor(balance, debtor.currency)),
-              "currency": debtor.currency},
-        key=f"promise:{promise.id}",
-    )  # fmt: skip
-    return promise
+    return int(total or 0)
 
 
 def resolve_due(session: Session, today: dt.date) -> dict[str, int]:
-    """Mark every promise whose date has passed as kept (paid in full since) or broken."""
+    """Judge every promise whose day is before `today`: kept if paid in full by then."""
     counts = {"kept": 0, "broken": 0}
-    query = select(Promise).where(Promise.status == "open", Promise.promised_on < today)
-    for promise in session.scalars(query.with_for_update(skip_locked=True)).all():
-        debtor = session.get(Debtor, promise.debtor_id)
-        paid_since = ledger.paid_minor(session, debtor) - promise.paid_before_minor
-        promise.status = "kept" if paid_since >= promise.amount_minor else "broken"
-        promise.resolved_at = utcnow()
-        counts[promise.status] += 1
-    session.flush()
+    judged = select(Promise.event_id)
+    query = select(Event).where(Event.type == "promise", Event.id.not_in(judged)).order_by(Event.id)
+    for event in session.scalars(query).all():
+        try:
+            day = dt.date.fromisoformat(str((event.data or {}).get("date", "")))
+        except ValueError:
+            continue
+        if day >= today:
+            continue
+        debtor = session.get(Debtor, event.debtor_id)
+        made = (
+            event.occurred_at
+            if event.occurred_at.tzinfo
+            else event.occurred_at.replace(tzinfo=dt.UTC)
+        )
+        amount = int((event.data or {}).get("amount_minor") or 0) or debtor.amount_due_minor
+        paid = _paid_between(session, debtor, made, day)
+        kept = paid >= amount or ledger.balance_minor(session, debtor) == 0
+        row = Promise(
+            event_id=event.id,
+            campaign_id=event.campaign_id,
+            debtor_id=debtor.id,
+            promised_on=day,
+            amount_minor=amount,
+            currency=debtor.currency,
+            paid_minor=paid,
+            status="kept" if kept else "broken",
+            made_at=made,
+        )
+        try:
+            with session.begin_nested():
+                session.add(row)
+        except IntegrityError:
+            continue  # another run judged it at the same time
+        counts[row.status] += 1
     return counts
+
+
+def outcome(session: Session, debtor: Debtor) -> Promise | None:
+    """The debtor's latest judged promise, if any (for the microsite and the dashboard)."""
+    return session.scalar(
+        select(Promise).where(Promise.debtor_id == debtor.id).order_by(Promise.id.desc())
+    )

@@ -9,7 +9,6 @@ first band whose `up_to` is at least the balance (or has no `up_to`) applies.
         "methods": [{"when": {"country": "DE"}, "use": ["card", "sepa_debit", "paypal"]},
                     {"use": ["card"]}],
         "min_part": {"EUR": "20.00", "*": "10"},
-        "promise_max_days": 14,
         "plans": {"retry_after_days": [3], "notify_days_before": 3,
                   "bands": [{"up_to": "300.00", "max_instalments": 6},
                             {"min_instalment": "25.00", "min_share": "0.04",
@@ -98,11 +97,6 @@ def plan_rules(campaign: Campaign, currency: str, balance_minor: int) -> PlanRul
 def min_part_minor(campaign: Campaign, currency: str) -> int:
     """The smallest part payment the campaign accepts (the whole balance is always fine)."""
     return max(amount_minor(_payments(campaign).get("min_part"), currency, DEFAULT_MIN_PART), 1)
-
-
-def promise_max_days(campaign: Campaign) -> int:
-    """How far ahead a debtor may promise to pay."""
-    return int(_payments(campaign).get("promise_max_days", 14))
 
 
 def payment_methods(debtor: Debtor) -> list[str] | None:

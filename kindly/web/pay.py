@@ -11,7 +11,7 @@ from babel.dates import format_date
 from flask import Blueprint, Response, abort, redirect, render_template, request
 from weasyprint import HTML
 
-from kindly.core import events, pay_promises, pay_rules, payments, plans
+from kindly.core import events, pay_rules, payments, plans
 from kindly.core.models_payments import Instalment, Plan
 from kindly.core.money import MoneyError, format_minor, parse_amount, to_minor
 from kindly.paths import FONTS
@@ -303,33 +303,3 @@ def confirmation(token: str):
         mimetype="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="plan-{debtor.reference}.pdf"'},
     )
-
-
-@bp.route("/s/<token>/promise", methods=["GET", "POST"])
-def promise(token: str):
-    """Promise to pay the balance by a date within the campaign's limit."""
-    ctx = context()
-    today = dt.date.today()
-    with ctx.db.session() as session:
-        page = Page(session, token)
-        debtor = page.debtor
-        latest = pay_promises.latest_day(debtor, today)
-        values = dict(
-            nothing_owed=page.view.amount_minor <= 0,
-            latest=latest,
-            today=today,
-            error=None,
-            done=pay_promises.open_promise(session, debtor),
-        )
-        if request.method == "GET":
-            count(session, debtor, "cta", cta="promise")
-            return page.render("web/pay_promise.html", **values)
-        try:
-            day = dt.date.fromisoformat(request.form.get("date", "")[:10])
-            values["done"] = pay_promises.make(
-                session, debtor, day, today=today, channel=_channel()
-            )
-        except (ValueError, pay_promises.PromiseError):
-            values["error"] = page.p["promise_bad_date"].format(date=page.date(latest))
-            return page.render("web/pay_promise.html", 422, **values)
-        return page.render("web/pay_promise.html", **values)

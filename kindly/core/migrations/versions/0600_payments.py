@@ -81,6 +81,7 @@ def upgrade() -> None:
     op.create_table(
         "payment_promise",
         sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("event_id", sa.BigInteger(), nullable=False),
         sa.Column(
             "campaign_id",
             sa.Integer(),
@@ -97,10 +98,11 @@ def upgrade() -> None:
         sa.Column("promised_on", sa.Date(), nullable=False),
         sa.Column("amount_minor", sa.BigInteger(), nullable=False),
         sa.Column("currency", sa.String(3), nullable=False),
-        sa.Column("paid_before_minor", sa.BigInteger(), nullable=False),
+        sa.Column("paid_minor", sa.BigInteger(), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("made_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=False),
+        sa.UniqueConstraint("event_id", name="uq_payment_promise_event_id"),
     )
 
 
