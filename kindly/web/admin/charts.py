@@ -106,9 +106,18 @@ def money_over_time(
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="#fff" stroke="{BLUE}" stroke-width="2">'
             f"<title>{day.isoformat()}: {value:,.2f} {escape(currency)}</title></circle>"
         )
+    if first == last:
+        parts.append(
+            f'<text x="{left + inner_w / 2}" y="{height - 12}" text-anchor="middle">'
+            f"{first.isoformat()}</text>"
+        )
+    else:
+        parts.append(
+            f'<text x="{left}" y="{height - 12}">{first.isoformat()}</text>'
+            f'<text x="{width - right}" y="{height - 12}" text-anchor="end">'
+            f"{last.isoformat()}</text>"
+        )
     parts.append(
-        f'<text x="{left}" y="{height - 12}">{first.isoformat()}</text>'
-        f'<text x="{width - right}" y="{height - 12}" text-anchor="end">{last.isoformat()}</text>'
         f'<text x="{left + 4}" y="{top + 12}" font-weight="600">'
         f"{points[-1][1]:,.2f} {escape(currency)}</text>"
     )
