@@ -281,7 +281,11 @@ def agreed(token: str):
         plan_ = _latest_plan(page)
         upcoming = next((i for i in plan_.instalments if i.status in ("due", "failed")), None)
         return page.render(
-            "web/pay_plan_agreed.html", plan=plan_, upcoming=upcoming, first=plan_.instalments[0]
+            "web/pay_plan_agreed.html",
+            plan=plan_,
+            upcoming=upcoming,
+            first=plan_.instalments[0],
+            today=dt.date.today(),
         )
 
 
