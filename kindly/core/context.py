@@ -30,6 +30,16 @@ class Context:
             self.settings.s3_public_endpoint_url,
         )
 
+    @cached_property
+    def event_buffer(self):
+        """The Redis stream that takes hits off the request path, or None without Redis."""
+        if not self.settings.redis_url:
+            return None
+        from kindly.core.eventbuffer import RedisEventBuffer
+        from kindly.workers.queues import redis_connection
+
+        return RedisEventBuffer(redis_connection(self.settings))
+
     def close(self) -> None:
         """Release pooled connections."""
         if "db" in self.__dict__:

@@ -52,6 +52,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(admin.bp)
     app.register_blueprint(api.bp)
 
+    if settings.redis_url:
+        _start_event_writer(app)
+
     @app.get("/healthz")
     def healthz():
         return {"status": "ok"}
@@ -75,6 +78,30 @@ def create_app(settings: Settings | None = None) -> Flask:
         return _message_page("error", 500)
 
     return app
+
+
+def _start_event_writer(app: Flask) -> None:
+    """Drain the event stream into the database from a thread of this process, started on
+    the first request (after gunicorn has forked), unless the app is told not to."""
+    import threading
+
+    lock = threading.Lock()
+
+    @app.before_request
+    def _writer() -> None:
+        if (
+            app.config.get("KINDLY_EVENT_WRITER", True) is False
+            or "kindly_writer" in app.extensions
+        ):
+            return
+        with lock:
+            if "kindly_writer" not in app.extensions:
+                from kindly.core.eventbuffer import Writer
+
+                ctx = app.extensions["kindly"]
+                writer = Writer(ctx.event_buffer, ctx.db)
+                writer.start()
+                app.extensions["kindly_writer"] = writer
 
 
 def _message_page(key: str, code: int):

@@ -84,6 +84,50 @@ def hit() -> Hit:
     return Hit(events.classify(request.headers), channel if channel in events.CHANNELS else None)
 
 
+def record_hit(
+    session: Session,
+    debtor: Debtor,
+    type_: str,
+    *,
+    channel: str | None,
+    agent: str,
+    data: dict[str, str] | None = None,
+    key: str | None = None,
+) -> None:
+    """Store a tracking hit: through the event buffer when there is one (the request then
+    costs one Redis round trip), directly otherwise."""
+    buffer = context().event_buffer
+    if buffer is None:
+        events.record(session, debtor, type_, channel=channel, agent=agent, data=data, key=key)
+        return
+    from kindly.core.eventbuffer import pending
+
+    buffer.add(pending(debtor, type_, channel=channel, agent=agent, data=data, key=key))
+
+
+def _recent_targets(session: Session, debtor: Debtor, target: str, now: dt.datetime) -> set[str]:
+    """The links this debtor's messages were clicked on in the burst window, this one too."""
+    buffer = context().event_buffer
+    if buffer is not None:  # clicks may still be in the stream: remember them in Redis
+        key = f"kindly:clicks:{debtor.id}"
+        stamp = now.timestamp()
+        pipe = buffer.redis.pipeline()
+        pipe.zadd(key, {f"{target}:{stamp}": stamp})
+        pipe.zremrangebyscore(key, 0, stamp - BURST_WINDOW.total_seconds())
+        pipe.zrange(key, 0, -1)
+        pipe.expire(key, 60)
+        members = pipe.execute()[2]
+        return {m.decode().split(":", 1)[0] for m in members} | {target}
+    recent = session.execute(
+        select(Event.data).where(
+            Event.debtor_id == debtor.id,
+            Event.type == "clicked",
+            Event.occurred_at >= now - BURST_WINDOW,
+        )
+    ).scalars()
+    return {(data or {}).get("to") for data in recent} | {target}
+
+
 def judge(session: Session, debtor: Debtor, current: Hit, *, target: str | None = None) -> str:
     """The headers' verdict, sharpened by timing: too soon after the send, or a burst of
     hits on every link, is automated."""
@@ -100,17 +144,8 @@ def judge(session: Session, debtor: Debtor, current: Hit, *, target: str | None 
             sent_at = sent_at.replace(tzinfo=dt.UTC)
         if now - sent_at < SEND_GRACE:
             return "automated"
-    if target is not None:
-        recent = session.execute(
-            select(Event.data).where(
-                Event.debtor_id == debtor.id,
-                Event.type == "clicked",
-                Event.occurred_at >= now - BURST_WINDOW,
-            )
-        ).scalars()
-        targets = {(data or {}).get("to") for data in recent} | {target}
-        if len(targets) >= BURST_LINKS:
-            return "automated"
+    if target is not None and len(_recent_targets(session, debtor, target, now)) >= BURST_LINKS:
+        return "automated"
     return "human"
 
 
@@ -135,7 +170,7 @@ def count(session: Session, debtor: Debtor, type_: str, **data: str) -> None:
             confirm_person(session, debtor)
         else:
             agent = "unverified"
-    events.record(session, debtor, type_, channel=current.channel, agent=agent, data=data)
+    record_hit(session, debtor, type_, channel=current.channel, agent=agent, data=data)
 
 
 def confirm_person(session: Session, debtor: Debtor) -> None:

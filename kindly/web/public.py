@@ -28,6 +28,7 @@ from kindly.web.debtors import (
     hit,
     judge,
     mark_verified,
+    record_hit,
     verified,
 )
 from kindly.web.security import csrf_exempt
@@ -262,7 +263,7 @@ def beacon(token: str):
         debtor = find_debtor(session, token)
         agent = judge(session, debtor, hit())
         data = {"via": "beacon"} | ({"pct": str(pct)} if kind == "video_progress" else {})
-        events.record(
+        record_hit(
             session,
             debtor,
             kind,

@@ -7,8 +7,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, redirect, request
 
-from kindly.core import events
-from kindly.web.debtors import context, find_debtor, hit, judge
+from kindly.web.debtors import context, find_debtor, hit, judge, record_hit
 
 bp = Blueprint("track", __name__)
 
@@ -30,7 +29,7 @@ def opened(token: str):
         debtor = find_debtor(session, token, gate=False)
         if request.method != "HEAD":
             agent = judge(session, debtor, hit())
-            events.record(session, debtor, "opened", channel="email", agent=agent)
+            record_hit(session, debtor, "opened", channel="email", agent=agent)
     return Response(PIXEL, mimetype="image/gif")
 
 
@@ -46,7 +45,7 @@ def clicked(token: str):
         debtor = find_debtor(session, token, gate=False)
         if request.method != "HEAD":
             agent = judge(session, debtor, current, target=target)
-            events.record(
+            record_hit(
                 session,
                 debtor,
                 "clicked",

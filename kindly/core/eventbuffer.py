@@ -1,0 +1,152 @@
+"""Event ingestion off the request path: hits go to a Redis stream, a writer inserts them
+into the database in batches. Nothing is lost: an entry leaves the stream only after its
+batch is committed, entries a dead writer held are claimed by another, and idempotency keys
+make a repeated insert harmless."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import socket
+import threading
+import uuid
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.dialects import postgresql, sqlite
+
+from kindly.core.events import AGENTS, CHANNELS, TYPES
+from kindly.core.models import Debtor, Event, utcnow
+
+log = logging.getLogger(__name__)
+
+STREAM = "kindly:events"
+GROUP = "writers"
+BATCH = 500
+CLAIM_IDLE_MS = 30_000
+"""Entries a writer has held this long without acknowledging are taken over by another."""
+
+
+def pending(
+    debtor: Debtor,
+    type_: str,
+    *,
+    channel: str | None = None,
+    agent: str = "human",
+    data: dict[str, Any] | None = None,
+    key: str | None = None,
+    at: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """One event as plain data, ready to buffer (validated now, not when written)."""
+    if type_ not in TYPES or agent not in AGENTS:
+        raise ValueError(f"unknown event type or agent: {type_!r}, {agent!r}")
+    return {
+        "idempotency_key": key or f"{type_}:{uuid.uuid4().hex}",
+        "campaign_id": debtor.campaign_id,
+        "debtor_id": debtor.id,
+        "type": type_,
+        "channel": channel if channel in CHANNELS else None,
+        "variant": debtor.variant,
+        "agent": agent,
+        "occurred_at": (at or utcnow()).isoformat(),
+        "data": data or {},
+    }
+
+
+def write_batch(session, rows: list[dict[str, Any]]) -> int:
+    """Insert the events, skipping keys already stored; returns how many were offered."""
+    if not rows:
+        return 0
+    values = [row | {"occurred_at": dt.datetime.fromisoformat(row["occurred_at"])} for row in rows]
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        statement = postgresql.insert(Event).on_conflict_do_nothing(
+            index_elements=["idempotency_key"]
+        )
+    elif dialect == "sqlite":
+        statement = sqlite.insert(Event).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    else:  # pragma: no cover - only the two dialects above are supported
+        statement = insert(Event)
+    session.execute(statement, values)
+    return len(values)
+
+
+class RedisEventBuffer:
+    """A Redis stream of pending events and the consumer group that writes them."""
+
+    def __init__(self, redis):
+        self.redis = redis
+        self.consumer = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._group_ready = False
+
+    def add(self, event: dict[str, Any]) -> None:
+        """Append one event (a single round trip to Redis)."""
+        self.redis.xadd(STREAM, {"e": json.dumps(event, separators=(",", ":"))})
+
+    def _ensure_group(self) -> None:
+        if self._group_ready:
+            return
+        from redis.exceptions import ResponseError
+
+        try:
+            self.redis.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._group_ready = True
+
+    def flush(self, db, *, block_ms: int | None = None) -> int:
+        """Write one batch: stale entries of dead writers first, then new ones."""
+        self._ensure_group()
+        entries = self.redis.xautoclaim(
+            STREAM, GROUP, self.consumer, CLAIM_IDLE_MS, "0-0", count=BATCH
+        )[1]
+        if not entries:
+            answer = self.redis.xreadgroup(
+                GROUP, self.consumer, {STREAM: ">"}, count=BATCH, block=block_ms
+            )
+            entries = answer[0][1] if answer else []
+        entries = [(entry_id, fields) for entry_id, fields in entries if fields]
+        if not entries:
+            return 0
+        rows = [
+            json.loads(fields[b"e"] if b"e" in fields else fields["e"]) for _, fields in entries
+        ]
+        with db.session() as session:
+            write_batch(session, rows)
+        # Acknowledged only after the commit: a crash before this line re-delivers the batch.
+        ids = [entry_id for entry_id, _ in entries]
+        self.redis.xack(STREAM, GROUP, *ids)
+        self.redis.xdel(STREAM, *ids)
+        return len(rows)
+
+    def flush_all(self, db) -> int:
+        """Write until nothing is waiting (tests, `kindly events flush`, shutdown)."""
+        total = 0
+        while written := self.flush(db):
+            total += written
+        return total
+
+    def waiting(self) -> int:
+        """How many events are in the stream, written or not yet acknowledged."""
+        return int(self.redis.xlen(STREAM))
+
+
+class Writer(threading.Thread):
+    """A daemon thread in each web process that drains the buffer into the database."""
+
+    def __init__(self, buffer: RedisEventBuffer, db):
+        super().__init__(name="kindly-event-writer", daemon=True)
+        self.buffer, self.db = buffer, db
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        """Write batches until stopped; when the database is down, wait and try again."""
+        while not self.stopping.is_set():
+            try:
+                self.buffer.flush(self.db, block_ms=200)
+            except Exception as exc:  # keep serving; the entries stay in the stream
+                log.warning("event writer: %s: %s (retrying)", type(exc).__name__, str(exc)[:200])
+                self.stopping.wait(1.0)
