@@ -309,15 +309,21 @@ def _fit(text: str, style: Style, max_width: float, scale: float, direction: str
 
 
 def _balance(text: str, typeset: _Typeset, max_width: float, count: int) -> list[str]:
-    """The narrowest wrap with the same number of lines, so no line is left with one word."""
+    """The narrowest wrap with the same number of lines, so no line is left with one word.
+
+    A narrower wrap that would cut a word the full width keeps whole ("Scansion / i il
+    codice") is not taken.
+    """
     lo, hi = max_width * 0.4, max_width
 
     def wrap(limit: float) -> list[str]:
         return _wrap(text, lambda candidate: typeset.width(candidate) <= limit)
 
+    words = wrap(max_width)
     for _ in range(7):
         mid = (lo + hi) / 2
-        if len(wrap(mid)) <= count:
+        lines = wrap(mid)
+        if len(lines) <= count and " ".join(lines).split() == " ".join(words).split():
             hi = mid
         else:
             lo = mid
@@ -418,7 +424,7 @@ def _values(view: DebtorView) -> dict[str, str]:
 
 def tone(view: DebtorView) -> str:
     """The debtor's tone variant ("" for the template's own wording)."""
-    return view.extra.get("tone", "") if view.extra else ""
+    return getattr(view, "tone", "") or (view.extra or {}).get("tone", "")
 
 
 def template_for(view: DebtorView, name: str | None = None) -> VideoTemplate:
@@ -450,8 +456,35 @@ def _background_image(path: str) -> Image.Image:
     return image.crop((left, top, left + WIDTH, top + HEIGHT))
 
 
+@lru_cache(maxsize=16)
+def _logo(path: str) -> Image.Image | None:
+    """The creditor's logo, at most 200×56 px, or None when there is none or it is unreadable."""
+    if not path:
+        return None
+    try:
+        image = Image.open(path).convert("RGBA")
+    except OSError:
+        return None
+    image.thumbnail((200, 56), Image.Resampling.LANCZOS)
+    return image
+
+
+def _logo_id(path: str) -> str:
+    """What the logo's pixels depend on, for cache keys."""
+    if not path or not Path(path).is_file():
+        return ""
+    stat = Path(path).stat()
+    return f"{path}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
 def _background(
-    colours: Palette, scene: Scene, index: int, count: int, creditor: str, direction: str
+    colours: Palette,
+    scene: Scene,
+    index: int,
+    count: int,
+    creditor: str,
+    direction: str,
+    logo: Image.Image | None = None,
 ) -> Image.Image:
     """The brand background with soft shapes, the creditor's name and progress dots."""
     if scene.background.startswith("image:"):
@@ -464,6 +497,8 @@ def _background(
         draw = ImageDraw.Draw(image)
         draw.ellipse((WIDTH - 330, -260, WIDTH + 290, 360), fill=colours.accent)
         draw.ellipse((-200, HEIGHT - 150, 160, HEIGHT + 210), fill=colours.accent)
+    if logo is not None:
+        image.paste(logo, (MARGIN_X, 36), logo)
     draw = ImageDraw.Draw(image)
     footer = _fit(creditor, STYLES["footer"], WIDTH - 2 * MARGIN_X - 200, 1.0, direction)
     if footer.lines:
@@ -580,7 +615,9 @@ def _scene_background(view: DebtorView, template: VideoTemplate, index: int) -> 
     scene = template.scenes[index]
     colours = palette(view.brand_color)
     count = len(template.scenes)
-    return _background(colours, scene, index, count, _clean(view.creditor), _direction(view))
+    logo = _logo(getattr(view, "logo", ""))
+    creditor = _clean(view.creditor)
+    return _background(colours, scene, index, count, creditor, _direction(view), logo)
 
 
 def _draw_scene(view: DebtorView, index: int, template: VideoTemplate | None = None) -> Image.Image:
@@ -691,6 +728,7 @@ def _invariant_key(view: DebtorView, template: VideoTemplate, index: int) -> str
             "creditor": view.creditor,
             "campaign_name": view.campaign_name,
             "brand_color": view.brand_color,
+            "logo": _logo_id(getattr(view, "logo", "")),
             "fps": template.fps,
             "fade": template.fade_seconds,
             "video_args": video_encode.VIDEO_ARGS,

@@ -306,3 +306,11 @@ def test_a_longish_name_is_shown_whole_in_smaller_type():
     block = video._fit(name, style, video.WIDTH - 2 * video.MARGIN_X, 1.0, "ltr")
     assert block.typeset.size < style.size
     assert " ".join(block.lines) == name
+
+
+def test_balanced_lines_never_cut_a_word_that_fits():
+    """Italian "Scansioni il codice" beside the QR card once came out as "Scansion / i il codice"."""
+    style = video.STYLES["title"]
+    text = "Scansioni il codice"
+    block = video._fit(text, style, 556, 1.0, "ltr")
+    assert " ".join(block.lines).split() == text.split()
