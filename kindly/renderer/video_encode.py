@@ -91,11 +91,12 @@ def encode_stills(
 
     Each still is handed over once as a raw RGB frame, converted to YUV once and repeated by
     the `loop` filter, so ffmpeg neither decodes nor converts the same picture 250 times.
-    With `pieces`, a still's fade-in, its still middle and its fade-out become separate
-    segments, each a fresh encoder session starting on a keyframe: x264 spends ~3 ms on every
-    unchanged frame that follows a fade in the same session but ~1 ms after a keyframe of the
-    finished picture (a forced keyframe inside one session does not help; measured). Without
-    `pieces`, one segment per still (for invariant scenes, encoded once).
+    With `pieces`, a still's fade-in becomes a segment of its own and the rest (the unchanged
+    middle and any fade-out) another, each a fresh encoder session starting on a keyframe:
+    x264 spends ~3 ms on every unchanged frame that follows a fade-in in the same session but
+    ~1 ms after a keyframe of the finished picture (a forced keyframe inside one session does
+    not help; measured). Without `pieces`, one segment per still (for invariant scenes,
+    encoded once).
     """
     inputs: list[str] = []
     chains: list[str] = []
@@ -109,7 +110,8 @@ def encode_stills(
         inputs += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{WIDTH}x{HEIGHT}"]
         inputs += ["-framerate", str(FPS), "-i", str(raw)]
         parts = _still_parts(still, index, chains)
-        groups = [[part] for part in parts] if pieces else [parts]
+        # with pieces, the fade-in alone; the rest (middle, fade-out) may share a session
+        groups = [parts[:1], parts[1:]] if pieces and still.fade_in else [parts]
         for group_no, group in enumerate(groups):
             label = f"[v{index}_{group_no}]"
             labels = "".join(name for name, _ in group)
