@@ -48,10 +48,21 @@ def _render(view, kinds: list[str]):
         yield "letter", render_letter(view)
     if "video" in kinds:
         from kindly.renderer.video import render_captions, render_poster, render_video
+        from kindly.renderer.video_cache import (
+            LocalSegmentCache,
+            StoreSegmentCache,
+            TieredSegmentCache,
+        )
 
+        ctx = context.current()
+        # invariant scenes and the audio track: shared in storage, kept on this worker's disk
+        segments = TieredSegmentCache(
+            LocalSegmentCache(ctx.settings.data_dir / "cache" / "video-segments"),
+            StoreSegmentCache(ctx.storage, "video-segments/"),
+        )
         with tempfile.TemporaryDirectory(prefix="kindly-video-") as folder:
             path = Path(folder) / "video.mp4"
-            render_video(view, path)
+            render_video(view, path, cache=segments)
             yield "video", path.read_bytes()
         yield "poster", render_poster(view)
         yield "captions", render_captions(view)

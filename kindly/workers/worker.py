@@ -21,6 +21,8 @@ def preload(names: list[str]) -> None:
     if queues.VIDEO in names:
         import kindly.renderer.video
 
+        kindly.renderer.video.warm()  # templates, fonts and the encoder's identity, once
+
 
 def run(settings: Settings, names: list[str], *, burst: bool = False) -> None:
     """Work the queues until stopped (or until empty with burst)."""
