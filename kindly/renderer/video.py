@@ -161,33 +161,118 @@ def _runs(text: str) -> list[tuple[str, bool]]:
     return [(run, emoji) for run, emoji in out if run]
 
 
+SYSTEM_FONTS = Path("/usr/share/fonts/truetype")
+FALLBACK_FONTS = (  # tried in order for characters DejaVu lacks; {weight} is Regular or Bold
+    "noto/NotoSans-{weight}.ttf",
+    "noto/NotoSansArabic-{weight}.ttf",
+    "noto/NotoSansHebrew-{weight}.ttf",
+    "noto/NotoRashiHebrew-{weight}.ttf",
+    "noto/NotoSansDevanagari-{weight}.ttf",
+    "noto/NotoSansBengali-{weight}.ttf",
+    "noto/NotoSansTamil-{weight}.ttf",
+    "noto/NotoSansThai-{weight}.ttf",
+    "noto/NotoLoopedThai-{weight}.ttf",
+    "noto/NotoSansArmenian-{weight}.ttf",
+    "noto/NotoSansGeorgian-{weight}.ttf",
+    "noto/NotoSansEthiopic-{weight}.ttf",
+    "noto/NotoSansKhmer-{weight}.ttf",
+    "droid/DroidSansFallbackFull.ttf",  # Chinese, Japanese, Korean
+)
+
+
+@lru_cache(maxsize=64)
+def _coverage(path: Path) -> frozenset[int]:
+    """The code points a font has glyphs for (read once from its cmap)."""
+    from fontTools.ttLib import TTFont
+
+    try:
+        with TTFont(str(path), lazy=True) as font:
+            return frozenset(font.getBestCmap() or ())
+    except Exception:  # an unreadable font simply covers nothing
+        return frozenset()
+
+
+@lru_cache(maxsize=4)
+def _fallbacks(bold: bool) -> tuple[Path, ...]:
+    """The system's fallback fonts for one weight (system fonts: nothing is downloaded)."""
+    out = []
+    for pattern in FALLBACK_FONTS:
+        for weight in ("Bold", "Regular") if bold else ("Regular",):
+            path = SYSTEM_FONTS / pattern.format(weight=weight)
+            if path.is_file():
+                out.append(path)
+                break
+    return tuple(out)
+
+
+def _font_runs(text: str, primary: Path, bold: bool) -> list[tuple[str, Path]]:
+    """Split text into runs by the first font that has each character's glyph.
+
+    Marks, joiners and spaces stay with the run before them, so clusters are never split.
+    """
+    covered = _coverage(primary)
+    if all(ord(ch) in covered for ch in text):
+        return [(text, primary)]
+    runs: list[tuple[str, Path]] = []
+    for ch in text:
+        code = ord(ch)
+        if runs and (unicodedata.category(ch)[0] in "MZC" or ch in "\u200c\u200d"):
+            path = runs[-1][1]
+        elif code in covered:
+            path = primary
+        else:
+            path = next((f for f in _fallbacks(bold) if code in _coverage(f)), primary)
+        if runs and runs[-1][1] == path:
+            runs[-1] = (runs[-1][0] + ch, path)
+        else:
+            runs.append((ch, path))
+    return runs
+
+
 class _Typeset:
-    """Measures and draws one line of text (with emoji runs) in one font and direction."""
+    """Measures and draws one line of text (with emoji runs) in one font and direction.
+
+    Characters the font lacks (CJK, Devanagari, Thai…) are drawn with a system fallback font
+    at the same size instead of boxes.
+    """
 
     def __init__(self, path: Path, size: int, direction: str):
+        self.path = path
+        self.bold = path == BOLD_FONT
         self.font = _font(path, size)
         self.size = size
         self.direction = direction if HAS_RAQM else None
         self.ascent, self.descent = self.font.getmetrics()
         self._scale = size / EMOJI_FONT_SIZE
 
-    def _run_width(self, run: str, emoji: bool) -> float:
-        if emoji:
-            font = _emoji_font()
-            assert font is not None
-            return font.getlength(run) * self._scale
-        return self.font.getlength(run, direction=self.direction)
+    def _pieces(self, text: str) -> list[tuple[str, ImageFont.FreeTypeFont | None]]:
+        """(run, font) in logical order; font None for an emoji run."""
+        out: list[tuple[str, ImageFont.FreeTypeFont | None]] = []
+        for run, emoji in _runs(text):
+            if emoji:
+                out.append((run, None))
+                continue
+            for piece, path in _font_runs(run, self.path, self.bold):
+                out.append((piece, self.font if path == self.path else _font(path, self.size)))
+        return out
+
+    def _run_width(self, run: str, font: ImageFont.FreeTypeFont | None) -> float:
+        if font is None:
+            emoji = _emoji_font()
+            assert emoji is not None
+            return emoji.getlength(run) * self._scale
+        return font.getlength(run, direction=self.direction)
 
     def width(self, text: str) -> float:
-        return sum(self._run_width(run, emoji) for run, emoji in _runs(text))
+        return sum(self._run_width(run, font) for run, font in self._pieces(text))
 
     def draw(self, image: Image.Image, x: float, baseline: float, text: str, fill: Colour) -> None:
-        runs = _runs(text)
+        runs = self._pieces(text)
         if self.direction == "rtl":
             runs.reverse()
         draw = ImageDraw.Draw(image)
-        for run, emoji in runs:
-            if emoji:
+        for run, font in runs:
+            if font is None:
                 glyphs, (left, top) = _emoji_image(run)
                 size = (
                     max(1, round(glyphs.width * self._scale)),
@@ -203,12 +288,12 @@ class _Typeset:
                 draw.text(
                     (x, baseline),
                     run,
-                    font=self.font,
+                    font=font,
                     fill=fill,
                     anchor="ls",
                     direction=self.direction,
                 )
-            x += self._run_width(run, emoji)
+            x += self._run_width(run, font)
 
 
 @lru_cache(maxsize=256)
@@ -868,6 +953,8 @@ def warm(templates: tuple[str, ...] | None = None) -> None:
         for path in (REGULAR_FONT, BOLD_FONT):
             _font(path, style.size)
     _emoji_font()
+    for path in (REGULAR_FONT, BOLD_FONT, *_fallbacks(False), *_fallbacks(True)):
+        _coverage(path)
     _code_id()
     video_encode.encoder_id()
 

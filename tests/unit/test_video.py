@@ -314,3 +314,19 @@ def test_balanced_lines_never_cut_a_word_that_fits():
     text = "Scansioni il codice"
     block = video._fit(text, style, 556, 1.0, "ltr")
     assert " ".join(block.lines).split() == text.split()
+
+
+@pytest.mark.parametrize("name", ["王秀英", "अनीता", "สมชาย"])
+def test_scripts_dejavu_lacks_are_drawn_with_real_glyphs_not_boxes(name):
+    typeset = video._Typeset(video.BOLD_FONT, 76, "ltr")
+    fonts = {path for _, path in video._font_runs(name, video.BOLD_FONT, True)}
+    if fonts == {video.BOLD_FONT}:
+        pytest.skip("no fallback font for this script on this system (fonts-noto, fonts-droid)")
+    bitmaps = []
+    for ch in name[:3]:
+        image = Image.new("L", (120, 120), 0)
+        typeset.draw(image, 10, 90, ch, 255)
+        bitmaps.append(np.asarray(image))
+    assert all(b.sum() > 0 for b in bitmaps)
+    for a, b in ((0, 1), (1, 2), (0, 2)):  # boxes ("tofu") would all look the same
+        assert np.abs(bitmaps[a].astype(int) - bitmaps[b]).sum() > 0
