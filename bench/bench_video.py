@@ -174,6 +174,10 @@ def run() -> str:
         )
         parts = _breakdown(_views(1, "c")[0], folder, cache)
 
+        # like `kindly worker video`: the job's modules imported and warmed before forking
+        from kindly.workers import queues, worker
+
+        worker.preload([queues.VIDEO])
         context = multiprocessing.get_context("fork")
         jobs = [(n, str(folder / "cache"), tempfile.mkdtemp(dir=tmp)) for n in range(2)]
         start = time.perf_counter()

@@ -783,8 +783,8 @@ def _code_id() -> str:
     here = Path(__file__).resolve().parent
     for name in ("video.py", "video_encode.py", "video_template.py", "qr.py"):
         digest.update((here / name).read_bytes())
-    for font in (REGULAR_FONT, BOLD_FONT):
-        digest.update(str(font.stat().st_size if font.is_file() else -1).encode())
+    for font in (REGULAR_FONT, BOLD_FONT, *_fallbacks(False), *_fallbacks(True)):
+        digest.update(f"{font}:{font.stat().st_size if font.is_file() else -1}".encode())
     return digest.hexdigest()
 
 

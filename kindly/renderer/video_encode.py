@@ -123,7 +123,8 @@ def encode_stills(
             maps += ["-map", label, *VIDEO_ARGS, "-r", str(FPS)]
             maps += ["-frames:v", str(sum(frames for _, frames in group)), str(out)]
             outputs.append(out)
-    run_ffmpeg([*inputs, "-filter_complex", ";".join(chains), *maps])
+    graph = ["-filter_complex_threads", "1", "-filter_complex", ";".join(chains)]
+    run_ffmpeg([*inputs, *graph, *maps])  # one core per worker: filters single-threaded too
     return outputs
 
 
