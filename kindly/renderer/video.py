@@ -404,11 +404,12 @@ def _balance(text: str, typeset: _Typeset, max_width: float, count: int) -> list
     def wrap(limit: float) -> list[str]:
         return _wrap(text, lambda candidate: typeset.width(candidate) <= limit)
 
-    words = wrap(max_width)
+    whole = text.split()
+    must_cut = " ".join(wrap(max_width)).split() != whole  # a URL wider than the line
     for _ in range(7):
         mid = (lo + hi) / 2
         lines = wrap(mid)
-        if len(lines) <= count and " ".join(lines).split() == " ".join(words).split():
+        if len(lines) <= count and (must_cut or " ".join(lines).split() == whole):
             hi = mid
         else:
             lo = mid
@@ -839,8 +840,12 @@ def _audio_key(template: VideoTemplate) -> str:
 def _still(view: DebtorView, template: VideoTemplate, index: int) -> video_encode.Still:
     scene = template.scenes[index]
     fade = round(template.fade_seconds * template.fps)
+    background = _scene_background(view, template, index)
+    image = background.copy()
+    _draw_content(image, view, template, index)
     return video_encode.Still(
-        image=_draw_scene(view, index, template),
+        image=image,
+        background=background,
         frames=template.scene_frames(scene),
         fade_in=fade if scene.fade_in else 0,
         fade_out=fade if scene.fade_out else 0,

@@ -75,13 +75,18 @@ def run_ffmpeg(args: Sequence[str]) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Still:
-    """One scene as a picture on screen for `frames`, fading from/to `fade_colour`."""
+    """One scene as a picture on screen for `frames`, fading in and out.
+
+    With a `background` (the same picture without its text and QR card), fades dissolve only
+    what differs from it; otherwise the whole picture dips to `fade_colour`.
+    """
 
     image: Image.Image
     frames: int
-    fade_in: int  # frames of fade from the colour at the start (0: none)
-    fade_out: int  # frames of fade to the colour at the end (0: none)
+    fade_in: int  # frames of fade at the start (0: none)
+    fade_out: int  # frames of fade at the end (0: none)
     fade_colour: tuple[int, int, int]
+    background: Image.Image | None = None
 
 
 def encode_stills(
@@ -102,14 +107,31 @@ def encode_stills(
     chains: list[str] = []
     maps: list[str] = []
     outputs: list[Path] = []
+
+    def add_input(image: Image.Image, name: str) -> int:
+        """Hand ffmpeg one picture as a raw frame; its input number."""
+        raw = folder / f"{prefix}-{name}.raw"
+        raw.write_bytes(image.tobytes())
+        pix_fmt = "rgba" if image.mode == "RGBA" else "rgb24"
+        inputs.extend(["-f", "rawvideo", "-pix_fmt", pix_fmt, "-s", "{}x{}".format(*image.size)])
+        inputs.extend(["-framerate", str(FPS), "-i", str(raw)])
+        return inputs.count("-i") - 1
+
     for index, still in enumerate(stills):
         if still.image.size != (WIDTH, HEIGHT) or still.image.mode != "RGB":
             raise ValueError(f"stills are {WIDTH}x{HEIGHT} RGB")
-        raw = folder / f"{prefix}-{index}.rgb"
-        raw.write_bytes(still.image.tobytes())
-        inputs += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{WIDTH}x{HEIGHT}"]
-        inputs += ["-framerate", str(FPS), "-i", str(raw)]
-        parts = _still_parts(still, index, chains)
+        full = add_input(still.image, f"{index}")
+        dissolve = None
+        if still.background is not None and (still.fade_in or still.fade_out):
+            layer, (x, y) = _difference_layer(still.image, still.background)
+            if layer is not None:
+                dissolve = (
+                    add_input(still.background, f"{index}-bg"),
+                    add_input(layer, f"{index}-layer"),
+                    x,
+                    y,
+                )
+        parts = _still_parts(still, index, full, dissolve, chains)
         # with pieces, the fade-in alone; the rest (middle, fade-out) may share a session
         groups = [parts[:1], parts[1:]] if pieces and still.fade_in else [parts]
         for group_no, group in enumerate(groups):
@@ -128,34 +150,93 @@ def encode_stills(
     return outputs
 
 
-def _still_parts(still: Still, index: int, chains: list[str]) -> list[tuple[str, int]]:
+def _difference_layer(
+    image: Image.Image, background: Image.Image
+) -> tuple[Image.Image | None, tuple[int, int]]:
+    """What `image` adds to `background`, as an opaque RGBA crop and its (even) position.
+
+    Opaque where the pictures differ and clear elsewhere, so at full strength the overlay is
+    exactly `image`, and part way it is a crossfade of the two that leaves the rest untouched.
+    """
+    from PIL import ImageChops
+
+    diff = ImageChops.difference(image, background).convert("L").point(lambda v: 255 if v else 0)
+    box = diff.getbbox()
+    if box is None:
+        return None, (0, 0)
+    left, top = box[0] - box[0] % 2, box[1] - box[1] % 2
+    right, bottom = min(WIDTH, box[2] + box[2] % 2), min(HEIGHT, box[3] + box[3] % 2)
+    layer = image.crop((left, top, right, bottom)).convert("RGBA")
+    layer.putalpha(diff.crop((left, top, right, bottom)))
+    return layer, (left, top)
+
+
+def _still_parts(
+    still: Still,
+    index: int,
+    full: int,
+    dissolve: tuple[int, int, int, int] | None,
+    chains: list[str],
+) -> list[tuple[str, int]]:
     """Filter chains for one still's fade-in, middle and fade-out: (label, frames) each.
 
-    The fade filter sees only the frames that fade (given every frame it costs ~2 ms each).
+    Only the frames that fade go through a fade (given every frame it costs ~2 ms each). With
+    `dissolve` (background input, layer input, x, y) a fade is the layer's alpha fading over
+    the background: only the text's macroblocks change, which x264 encodes ~2× faster than a
+    whole frame dipping to a colour.
     """
     colour = "0x{:02x}{:02x}{:02x}".format(*still.fade_colour)
     middle = still.frames - still.fade_in - still.fade_out
     if middle < 1:
         raise ValueError("a scene must be longer than its fades")
-    parts: list[tuple[int, str]] = []  # (frames, extra filter)
-    if still.fade_in:
-        parts.append((still.fade_in, f",fade=t=in:s=0:n={still.fade_in}:c={colour}"))
-    parts.append((middle, ""))
-    if still.fade_out:
-        parts.append((still.fade_out, f",fade=t=out:s=0:n={still.fade_out}:c={colour}"))
-    if len(parts) > 1:
-        sources = [f"[p{index}_{i}]" for i in range(len(parts))]
-        chains.append(f"[{index}:v]format=yuv420p,split={len(parts)}{''.join(sources)}")
+    fades = [kind for kind, n in (("in", still.fade_in), ("out", still.fade_out)) if n]
+    frames_of = {"in": still.fade_in, "out": still.fade_out}
+
+    def loop(frames: int) -> str:
+        return f"loop=loop={frames - 1}:size=1:start=0,setpts=N/({FPS}*TB)"
+
+    if dissolve is None:
+        names = ["mid", *fades]
+        if len(names) > 1:
+            labels = "".join(f"[p{index}_{n}]" for n in names)
+            chains.append(f"[{full}:v]format=yuv420p,split={len(names)}{labels}")
+        else:
+            chains.append(f"[{full}:v]format=yuv420p[p{index}_mid]")
+        for kind in fades:
+            n = frames_of[kind]
+            chains.append(
+                f"[p{index}_{kind}]{loop(n)},fade=t={kind}:s=0:n={n}:c={colour}[s{index}_{kind}]"
+            )
     else:
-        sources = [f"[p{index}_0]"]
-        chains.append(f"[{index}:v]format=yuv420p{sources[0]}")
-    out = []
-    for i, ((frames, extra), source) in enumerate(zip(parts, sources, strict=True)):
-        label = f"[s{index}_{i}]"
-        loop = f"loop=loop={frames - 1}:size=1:start=0,setpts=N/({FPS}*TB)"
-        chains.append(f"{source}{loop}{extra}{label}")
-        out.append((label, frames))
-    return out
+        bg, layer, x, y = dissolve
+        chains.append(f"[{full}:v]format=yuv420p[p{index}_mid]")
+        split = len(fades)
+        bgs = "".join(f"[b{index}_{k}]" for k in fades)
+        layers = "".join(f"[l{index}_{k}]" for k in fades)
+        chains.append(
+            f"[{bg}:v]format=yuv420p,split={split}{bgs}"
+            if split > 1
+            else f"[{bg}:v]format=yuv420p{bgs}"
+        )
+        chains.append(
+            f"[{layer}:v]format=yuva420p,split={split}{layers}"
+            if split > 1
+            else f"[{layer}:v]format=yuva420p{layers}"
+        )
+        for kind in fades:
+            n = frames_of[kind]
+            chains.append(f"[b{index}_{kind}]{loop(n)}[bl{index}_{kind}]")
+            chains.append(
+                f"[l{index}_{kind}]{loop(n)},fade=t={kind}:s=0:n={n}:alpha=1[ll{index}_{kind}]"
+            )
+            chains.append(
+                f"[bl{index}_{kind}][ll{index}_{kind}]overlay=x={x}:y={y}:format=yuv420"
+                f"[s{index}_{kind}]"
+            )
+    chains.append(f"[p{index}_mid]{loop(middle)}[s{index}_mid]")
+    order = (["in"] if still.fade_in else []) + ["mid"] + (["out"] if still.fade_out else [])
+    lengths = {"in": still.fade_in, "mid": middle, "out": still.fade_out}
+    return [(f"[s{index}_{kind}]", lengths[kind]) for kind in order]
 
 
 def encode_audio(music: Path | None, seconds: float, volume: float, out: Path) -> None:
