@@ -295,3 +295,14 @@ def test_cta_times_come_from_the_template_and_fall_inside_the_video():
     assert {c["cta"] for c in ctas} == {"pay", "plan"}
     duration = load_template("reminder").duration
     assert all(0 <= c["from"] < c["to"] <= duration for c in ctas)
+
+
+def test_the_creditors_logo_is_on_every_scene(tmp_path):
+    logo = tmp_path / "logo.png"
+    Image.new("RGB", (200, 56), (230, 30, 30)).save(logo)
+    view = replace(make_view(), logo=str(logo))
+    template = video.template_for(view)
+    for index in range(len(template.scenes)):
+        corner = np.asarray(video._draw_scene(view, index, template))[40:90, 100:290]
+        red = (corner[..., 0] > 200) & (corner[..., 1] < 60) & (corner[..., 2] < 60)
+        assert red.mean() > 0.9
