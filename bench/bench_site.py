@@ -61,10 +61,20 @@ def _wait(url: str) -> None:
 def _wrk(url: str, connections: int) -> tuple[float, float]:
     """Requests per second and p99 latency (ms) from wrk."""
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{DURATION}s", "--latency", "-H",
-         "User-Agent: Mozilla/5.0 (Linux; Android 14) Mobile Safari/537.36", url],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{DURATION}s",
+            "--latency",
+            "-H",
+            "User-Agent: Mozilla/5.0 (Linux; Android 14) Mobile Safari/537.36",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     value, unit = float(p99.group(1)), p99.group(2)
@@ -76,8 +86,14 @@ def _wrk(url: str, connections: int) -> tuple[float, float]:
 
 
 def _serve(cmd: list[str], env: dict[str, str], health: str) -> subprocess.Popen:
-    process = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)  # fmt: skip
+    process = subprocess.Popen(
+        cmd,
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     _wait(health)
     return process
 
@@ -95,22 +111,46 @@ def serving() -> list[tuple[str, int, float, float, float, float]]:
         )
     work = Path(tempfile.mkdtemp(prefix="kindly-bench-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("KINDLY_")} | {
-        "KINDLY_DATA_DIR": str(work / "var"), "KINDLY_SECRET_KEY": "bench-secret-key-0123456789",
-    }  # fmt: skip
+        "KINDLY_DATA_DIR": str(work / "var"),
+        "KINDLY_SECRET_KEY": "bench-secret-key-0123456789",
+    }
     for key in ("KINDLY_DATABASE_URL", "KINDLY_REDIS_URL"):
         if os.environ.get(f"BENCH_{key}"):
             env[key] = os.environ[f"BENCH_{key}"]
     kindly = [sys.executable, "-m", "kindly"]
-    subprocess.run([*kindly, "demo", "--count", "20", "--no-serve", "--kinds", "site"], env=env, cwd=work,
-                   check=True, capture_output=True)  # fmt: skip
-    subprocess.run([*kindly, "export", "demo", "--out", str(work / "e.csv")], env=env, cwd=work,
-                   check=True, capture_output=True)  # fmt: skip
+    in_process = {k: v for k, v in env.items() if k != "KINDLY_REDIS_URL"}  # render without workers
+    subprocess.run(
+        [*kindly, "demo", "--count", "20", "--no-serve", "--kinds", "site"],
+        env=in_process,
+        cwd=work,
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [*kindly, "export", "demo", "--out", str(work / "e.csv")],
+        env=env,
+        cwd=work,
+        check=True,
+        capture_output=True,
+    )
     with (work / "e.csv").open(encoding="utf-8") as handle:
         token = next(csv.DictReader(handle))["token"]
 
     port = _free_port()
-    gunicorn = [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-w", "2", "-k", "gthread",
-                "--threads", "4", "bench.hello:app"]  # fmt: skip
+    gunicorn = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-b",
+        f"127.0.0.1:{port}",
+        "-w",
+        "2",
+        "-k",
+        "gthread",
+        "--threads",
+        "4",
+        "bench.hello:app",
+    ]
     base = f"http://127.0.0.1:{port}"
     rows = []
     hello = _serve(gunicorn, env, f"{base}/hello")
@@ -146,6 +186,8 @@ def run() -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for what, connections, rps, p99, base_rps, base_p99 in serving():
-        lines.append(f"| {what} | {connections} | {rps:,.0f} | {p99:.1f} | {base_rps:,.0f} | {base_p99:.1f} | "
-                     f"{rps / base_rps:.2f} | {p99 / base_p99:.2f} |")  # fmt: skip
+        lines.append(
+            f"| {what} | {connections} | {rps:,.0f} | {p99:.1f} | {base_rps:,.0f} | {base_p99:.1f} | "
+            f"{rps / base_rps:.2f} | {p99 / base_p99:.2f} |"
+        )
     return "\n".join(lines) + "\n"

@@ -145,6 +145,8 @@ def run_render(ctx: Context, slug: str, kinds: list[str], *, quiet: bool = False
             if handle.done:
                 bar.update(1)
         pending = [h for h in handles if not h.done]
+        if pending:
+            _warn_without_workers(ctx, {h.rq_job.origin for h in pending if h.rq_job is not None})
         while pending:
             time.sleep(0.5)
             still = []
@@ -156,6 +158,22 @@ def run_render(ctx: Context, slug: str, kinds: list[str], *, quiet: bool = False
                     still.append(handle)
             pending = still
     return [h for h in handles if h.status != "finished"]
+
+
+def _warn_without_workers(ctx: Context, queue_names: set[str]) -> None:
+    """Say so when nobody listens on a queue we wait for, instead of waiting in silence."""
+    from rq import Queue, Worker
+
+    from kindly.workers.queues import redis_connection
+
+    connection = redis_connection(ctx.settings)
+    for name in sorted(queue_names):
+        if Worker.count(queue=Queue(name, connection=connection)) == 0:
+            click.echo(
+                f"waiting: no worker listens on queue {name!r} yet; start one with "
+                f"`kindly worker {name}`",
+                err=True,
+            )
 
 
 @cli.command()
