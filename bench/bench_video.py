@@ -223,4 +223,4 @@ One warm render: drawing {parts["draw"]:.2f} s, encoding the personal scenes
 | ≤ {GOALS["still_ratio"]}× the still-image encode time | {still_ratio:.2f}× (default threads), {ours / still_one:.2f}× (`-threads 1`) | {verdict(still_ratio <= GOALS["still_ratio"])} |
 | ≥ {GOALS["per_hour"]:,} videos/hour, two workers | {per_hour:,.0f} ({count} videos in {wall:.1f} s) | {verdict(per_hour >= GOALS["per_hour"])} |
 | < {GOALS["rss_mb"]} MB per worker | Python {own_mb:.0f} MB + largest ffmpeg child {ffmpeg_mb:.0f} MB = {own_mb + ffmpeg_mb:.0f} MB | {verdict(own_mb + ffmpeg_mb < GOALS["rss_mb"])} |
-"""  # noqa: E501
+"""

@@ -29,6 +29,7 @@ class Settings:
     stripe_api_base: str | None
     smtp_url: str | None
     sms_webhook_url: str | None
+    webhook_token: str | None
     environment: str
 
     @property
@@ -106,6 +107,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         stripe_api_base=_text(env, "KINDLY_STRIPE_API_BASE"),
         smtp_url=_text(env, "KINDLY_SMTP_URL"),
         sms_webhook_url=_text(env, "KINDLY_SMS_WEBHOOK_URL"),
+        webhook_token=_text(env, "KINDLY_WEBHOOK_TOKEN"),
         environment=_text(env, "KINDLY_ENV") or "development",
     )
 

@@ -13,6 +13,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 
 from kindly.core import artifacts, events, identity, ledger
+from kindly.core.messaging import optout
 from kindly.core.models import Debtor, Event
 from kindly.core.money import format_minor
 from kindly.core.personalise import build_view
@@ -383,14 +384,9 @@ def preferences(token: str):
                 data={"preferred_channel": channel},
             )
             if request.form.get("opt_out") == "1":
-                events.record(
-                    session,
-                    debtor,
-                    "opted_out",
-                    channel="web",
-                    agent="human",
-                    data={"channels": "email,sms"},
-                )
+                # the suppression list `kindly send` honours, plus an `opted_out` event each
+                for digital in ("email", "sms"):
+                    optout.opt_out(session, debtor, digital, source="microsite")
             return redirect(f"/s/{token}?done=prefs", code=303)
         count(session, debtor, "cta", cta="preferences")
         return _live_page("web/preferences.html", view, texts, current=debtor.channel)

@@ -140,18 +140,23 @@ def test_dispute_and_callback_reach_the_manager(client, ctx):
 
 
 def test_opting_out_and_choosing_a_channel_are_recorded(client, ctx):
+    from kindly.core.messaging import optout
+
     load_campaign(ctx)
-    token = token_of(ctx, "A-3")
+    token = token_of(ctx, "A-1")
     form = client.get(f"/s/{token}/preferences").get_data(as_text=True)
-    assert "Non inviatemi più e-mail e SMS" in form
+    assert "Keine E-Mails und SMS mehr zu dieser Forderung" in form
     client.post(
         f"/s/{token}/preferences",
         data={"csrf_token": csrf_from(form), "channel": "letter", "opt_out": "1"},
     )
     [pref] = events_of(ctx, "preference")
-    [opt] = events_of(ctx, "opted_out")
     assert pref.data == {"preferred_channel": "letter"}
-    assert opt.data == {"channels": "email,sms"}
+    assert sorted(e.channel for e in events_of(ctx, "opted_out")) == ["email", "sms"]
+    # `kindly send` consults the same suppression list
+    with ctx.db.session() as session:
+        assert optout.blocked(session, "anna@example.org", "email")
+        assert optout.blocked(session, "+4915112345678", "sms")
 
 
 def test_faq_names_the_creditor_and_reference(client, ctx):
