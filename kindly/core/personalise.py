@@ -15,6 +15,8 @@ from kindly.renderer.view import DebtorView
 
 LANGUAGES = ("de", "en", "it", "es", "fr")
 FALLBACK_LOCALE = "en-GB"
+POSTCODE_LAST = frozenset({"GB", "IE"})
+"""Countries whose addresses end with the postcode on a line of its own."""
 
 
 def resolve_locale(debtor: Debtor, campaign: Campaign) -> tuple[str, str, Locale]:
@@ -96,7 +98,10 @@ def build_view(
     ]
     if debtor.street:
         lines.append(debtor.street)
-    if debtor.postal_code or debtor.city:
+    if (debtor.country or babel.territory) in POSTCODE_LAST:
+        # Royal Mail and An Post: the town in capitals, then the postcode on its own line
+        lines.extend(part for part in ((debtor.city or "").upper(), debtor.postal_code) if part)
+    elif debtor.postal_code or debtor.city:
         lines.append(f"{debtor.postal_code or ''} {debtor.city or ''}".strip())
     if debtor.country and debtor.country != (babel.territory or ""):
         lines.append(Locale.parse(babel).territories.get(debtor.country, debtor.country).upper())

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from markupsafe import Markup, escape
 from sqlalchemy import select
 
-from kindly.core import artifacts, events, identity, ledger
+from kindly.core import artifacts, events, identity, ledger, plans
 from kindly.core.messaging import optout
 from kindly.core.models import Debtor, Event
 from kindly.core.money import format_minor
@@ -92,6 +92,9 @@ def _status(session, debtor, texts: dict[str, str], view: DebtorView) -> Markup:
     outcome = request.args.get("payment")
     paid = ledger.paid_minor(session, debtor)
     balance = debtor.amount_due_minor - paid
+    if outcome == "succeeded" and paid == 0:
+        # back from the provider before its webhook arrived: say so rather than nothing
+        notices.append(("info", texts["status_processing"]))
     if outcome == "failed":
         notices.append(("warn", texts["status_failed"]))
     elif outcome == "canceled":
@@ -106,6 +109,11 @@ def _status(session, debtor, texts: dict[str, str], view: DebtorView) -> Markup:
             notices.append(("ok", texts["status_settled"]))
     if request.args.get("plan") == "requested":
         notices.append(("ok", texts["status_plan"]))
+    instalment = plans.next_instalment(session, debtor) if balance > 0 else None
+    if instalment is not None:
+        amount = format_minor(instalment.amount_minor, debtor.currency, locale)
+        when = format_date(instalment.due_date, format="long", locale=locale)
+        notices.append(("ok", texts["status_plan_next"].format(amount=amount, date=when)))
     promised = _latest_promise(session, debtor)
     if promised and promised >= dt.date.today() and balance > 0:
         when = format_date(promised, format="long", locale=locale)

@@ -31,17 +31,27 @@ def render_debtor(debtor_id: int, kinds: list[str]) -> dict[str, str]:
             balance_minor=ledger.balance_minor(session, debtor),
             paid_minor=ledger.paid_minor(session, debtor),
         )
-        for kind, data in _render(view, kinds):
+        for kind, data in _render(view, [k for k in kinds if k != "site"]):
             done[kind] = artifacts.save(session, ctx.storage, debtor, kind, data).sha256
+        # The page links the letter and shows the video only once they exist. Site and video
+        # jobs run on different queues in no fixed order, so a finished video re-renders the
+        # page (a fraction of a millisecond) when the page was rendered before it.
+        has_site = artifacts.find(session, debtor, "site") is not None
+        if "site" in kinds or (has_site and ("video" in kinds or "letter" in kinds)):
+            from kindly.renderer.site import render_site
+
+            html = render_site(
+                view,
+                has_video=artifacts.find(session, debtor, "video") is not None,
+                has_letter=artifacts.find(session, debtor, "letter") is not None,
+                overrides=(debtor.campaign.settings or {}).get("texts"),
+            )
+            done["site"] = artifacts.save(session, ctx.storage, debtor, "site", html).sha256
     return done
 
 
 def _render(view, kinds: list[str]):
-    """Yield (artifact kind, bytes) for each requested kind."""
-    if "site" in kinds:
-        from kindly.renderer.site import render_site
-
-        yield "site", render_site(view)
+    """Yield (artifact kind, bytes) for each requested kind other than the page."""
     if "letter" in kinds:
         from kindly.renderer.letter import render_letter
 

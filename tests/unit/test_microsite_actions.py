@@ -257,3 +257,29 @@ def test_a_tap_on_our_own_page_is_a_person_a_crawler_following_links_is_not(clie
         )
     assert ctas == {"faq": "unverified", "promise": "human"}
     assert (stats(ctx)["funnel"]["cta"], stats(ctx)["funnel"]["viewed"]) == (1, 1)
+
+
+def test_an_agreed_plan_shows_its_next_instalment_on_the_page(client, ctx):
+    from kindly.core import plans
+
+    load_campaign(ctx)
+    token = token_of(ctx, "A-1")
+    with ctx.db.session() as session:
+        debtor = session.scalar(select(Debtor).where(Debtor.token == token))
+        proposal = plans.propose(
+            plans.rules_for(session, debtor), 123456, today=dt.date.today(), count=3
+        )
+        plan = plans.agree(session, debtor, proposal)
+        first = plan.instalments[0]
+    # 1.234,56 € in three: 411,52 € now, the last one absorbs the rounding
+    assert first.amount_minor == 41152
+    page = client.get(f"/s/{token}").get_data(as_text=True)
+    assert "Ihre Ratenzahlung ist vereinbart. Nächste Rate: 411,52\xa0€" in page
+
+
+def test_back_from_checkout_before_the_webhook_says_it_is_being_confirmed(client, ctx):
+    load_campaign(ctx)
+    token = token_of(ctx, "A-1")
+    page = client.get(f"/s/{token}?payment=succeeded").get_data(as_text=True)
+    assert "Ihre Zahlung wird gerade bestätigt" in page
+    assert "ist eingegangen" not in page

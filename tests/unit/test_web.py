@@ -191,3 +191,16 @@ def test_partial_balance_rerenders_the_page_with_what_is_left(client, ctx):
     assert "Noch offen: 1.000,00\xa0€" in html
     assert "Bereits gezahlt</th><td>− 234,56\xa0€" in html
     assert "Jetzt 1.000,00\xa0€ zahlen" in html
+
+
+def test_the_page_offers_the_video_and_letter_only_once_they_exist(client, ctx):
+    load_campaign(ctx)
+    token = token_of(ctx, "A-2")
+    with ctx.db.session() as session:
+        debtor_id = session.scalar(select(Debtor.id).where(Debtor.token == token))
+    render_debtor(debtor_id, ["site"])
+    page = client.get(f"/s/{token}").get_data(as_text=True)
+    assert "<video" not in page and "letter.pdf" not in page
+    render_debtor(debtor_id, ["letter"])  # a later job: the stored page follows
+    page = client.get(f"/s/{token}").get_data(as_text=True)
+    assert "<video" not in page and 'data-cta="letter"' in page
