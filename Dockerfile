@@ -23,7 +23,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       ffmpeg \
       libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 \
-      fontconfig fonts-dejavu-core fonts-noto-core fonts-noto-color-emoji \
+      fontconfig fonts-dejavu-core fonts-noto-core fonts-noto-color-emoji fonts-droid-fallback \
  && fc-cache -f \
  && rm -rf /var/lib/apt/lists/*
 

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   ffmpeg                 # video encoding (moviepy, ffprobe in tests)
   libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0  # WeasyPrint; without harfbuzz-subset it is 4-6x slower
-  fonts-dejavu-core fonts-noto-core fonts-noto-color-emoji  # glyph fallback for names in any script
+  fonts-dejavu-core fonts-noto-core fonts-noto-color-emoji fonts-droid-fallback  # glyphs for names in any script (CJK: droid)
   poppler-utils          # pdftoppm / pdftotext: looking at letters in tests
   libzbar0               # decoding QR codes in tests
   chromium               # end-to-end tests and screenshots
