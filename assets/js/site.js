@@ -21,6 +21,17 @@
     var video = document.querySelector("video");
     if (!video) return;
     var seen = {};
+    // The template's call-to-action buttons appear over the player while their scene plays.
+    var overlays = Array.prototype.slice.call(document.querySelectorAll(".overlay [data-from]"));
+    function showOverlays() {
+      var t = video.currentTime;
+      overlays.forEach(function (button) {
+        var on = t >= parseFloat(button.getAttribute("data-from")) && t <= parseFloat(button.getAttribute("data-to"));
+        if (on === button.hidden) button.hidden = !on;
+      });
+    }
+    video.addEventListener("timeupdate", showOverlays);
+    video.addEventListener("seeked", showOverlays);
     video.addEventListener("play", function () {
       if (!seen.play) { seen.play = true; send("video_play"); }
     });

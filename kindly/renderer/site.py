@@ -32,10 +32,12 @@ def render_site(
     has_video: bool = True,
     has_letter: bool = True,
     overrides: dict | None = None,
+    video_ctas: list[dict] | None = None,
 ) -> bytes:
     """The microsite as UTF-8 HTML; the front fills in live state at STATUS_MARKER.
 
-    `overrides` are the campaign's own texts: {tone or "*": {lang: {key: text}}}.
+    `overrides` are the campaign's own texts: {tone or "*": {lang: {key: text}}};
+    `video_ctas` the video template's buttons and when they show: [{"cta", "from", "to"}].
     """
     template = environment().get_template("site/site.html")
     path = urlsplit(view.site_url).path
@@ -49,5 +51,6 @@ def render_site(
         beacon=f"{path}/e",
         has_video=has_video,
         has_letter=has_letter,
+        video_ctas=[c for c in video_ctas or () if c.get("cta") in ("pay", "plan")],
     )
     return html.encode("utf-8")

@@ -164,8 +164,14 @@ def site(token: str):
             has = {
                 kind: artifacts.find(session, debtor, kind) is not None for kind in FILES.values()
             }
+            from kindly.renderer.video_template import video_ctas
+
             html = render_site(
-                view, has_video=has["video"], has_letter=has["letter"], overrides=overrides
+                view,
+                has_video=has["video"],
+                has_letter=has["letter"],
+                overrides=overrides,
+                video_ctas=video_ctas() if has["video"] else None,
             ).decode()
         status = _status(session, debtor, texts_for(view, debtor), view)
     return Response(html.replace(STATUS_MARKER, str(status), 1), mimetype="text/html")

@@ -40,14 +40,23 @@ def render_debtor(debtor_id: int, kinds: list[str]) -> dict[str, str]:
         if "site" in kinds or (has_site and ("video" in kinds or "letter" in kinds)):
             from kindly.renderer.site import render_site
 
+            has_video = artifacts.find(session, debtor, "video") is not None
             html = render_site(
                 view,
-                has_video=artifacts.find(session, debtor, "video") is not None,
+                has_video=has_video,
+                video_ctas=_video_ctas() if has_video else None,
                 has_letter=artifacts.find(session, debtor, "letter") is not None,
                 overrides=(debtor.campaign.settings or {}).get("texts"),
             )
             done["site"] = artifacts.save(session, ctx.storage, debtor, "site", html).sha256
     return done
+
+
+def _video_ctas() -> list[dict]:
+    """The buttons the video template overlays on the player, with their times."""
+    from kindly.renderer.video_template import video_ctas
+
+    return video_ctas()
 
 
 def _render(view, kinds: list[str]):
