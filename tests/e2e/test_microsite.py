@@ -18,8 +18,14 @@ SPRING = """reference,salutation,first_name,last_name,locale,currency,amount_due
 S-DE,Herr,Jürgen,Weiß,de-DE,EUR,250.00,200.00,30.00,20.00,2026-12-20,Stadtwerke Beispielstadt GmbH,Stromliefervertrag 4711,10115,Berlin,Hauptstraße 5
 S-EN,Ms,Priya,Raman,en-GB,GBP,75.50,70.00,5.50,0.00,2026-12-21,Northern Water Ltd,Account 99,EH1 1RE,Edinburgh,7 Royal Mile
 S-IT,,Niccolò,Bianchi,it-IT,EUR,42.00,40.00,2.00,0.00,2027-01-10,Acqua Esempio S.p.A.,Contratto 7,20124,Milano,Corso Buenos Aires 33
+S-ACT,Herr,Jürgen,Weiß,de-DE,EUR,250.00,200.00,30.00,20.00,2026-12-20,Stadtwerke Beispielstadt GmbH,Stromliefervertrag 4712,10115,Berlin,Hauptstraße 5
 S-LOCK,,Lock,Test,de-DE,EUR,10.00,,,,2026-12-20,Stadtwerke Beispielstadt GmbH,,10115,Berlin,Hauptstraße 5
 """
+PAID = {
+    "S-DE": ("Ihre Zahlung über 250,00\xa0€ ist eingegangen", "Es ist nichts mehr offen"),
+    "S-EN": ("Your payment of £75.50 has been received", "Nothing is owed any more"),
+    "S-IT": ("Abbiamo ricevuto il suo pagamento di 42,00\xa0€", "Non risulta più nulla da pagare"),
+}
 EXPECTED = {
     "S-DE": (
         "de-DE",
@@ -124,6 +130,16 @@ def test_gate_then_balance_breakdown_accessible_light_and_first_party(
         assert axe_problems(page) == []
         page.wait_for_load_state("networkidle")
         page.screenshot(path=str(artifacts_dir / f"site-{reference}.png"), full_page=True)
+
+        # pay in the sandbox: the same page now shows the live balance
+        page.click("[data-cta=pay]")
+        page.click("[data-cta=checkout]")
+        page.click("[data-sandbox=succeed]")
+        page.wait_for_selector(".notice.ok")
+        received, settled = PAID[reference]
+        text = page.inner_text("main")
+        assert received in text and settled in text
+        assert page.locator("[data-cta=pay]").count() == 0
     finally:
         context.close()
     third_party = [url for url in requests if not url.startswith(spring.base_url)]
@@ -136,7 +152,7 @@ def test_gate_then_balance_breakdown_accessible_light_and_first_party(
 def test_every_action_works_with_and_without_javascript(spring, browser, javascript):
     context, page = new_phone(browser, "de-DE", javascript=javascript)
     try:
-        page.goto(spring.url("S-DE"))
+        page.goto(spring.url("S-ACT"))
         pass_gate(page, "10115")
         page.wait_for_selector("[data-cta=pay]")
         site = page.url
