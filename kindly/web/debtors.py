@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
+import time
 from dataclasses import dataclass
 
 from flask import abort, current_app, redirect, request, session
@@ -57,6 +59,94 @@ def find_debtor(
     return debtor
 
 
+CACHE_SECONDS = 30.0
+"""How long a tracking route trusts what it read about a token."""
+CACHE_SIZE = 100_000
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """What tracking routes need to know about a token, cached so a hit costs no query."""
+
+    id: int
+    campaign_id: int
+    variant: str
+    token: str
+    expires_at: dt.datetime
+    check: str  # the identity check's method, "none" without one
+    sent_at: dt.datetime | None
+    loaded: float
+
+
+class TokenCache:
+    """Token -> Tracked for CACHE_SECONDS; unknown tokens are never cached, so a scan of
+    random tokens costs queries, not memory."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, Tracked] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> Tracked | None:
+        """The cached entry, if it is fresh."""
+        entry = self._entries.get(token)
+        if entry is not None and time.monotonic() - entry.loaded <= CACHE_SECONDS:
+            return entry
+        return None
+
+    def put(self, entry: Tracked) -> None:
+        """Remember an entry (the whole cache is dropped when it is full: simple and bounded)."""
+        with self._lock:
+            if len(self._entries) >= CACHE_SIZE:
+                self._entries.clear()
+            self._entries[entry.token] = entry
+
+
+def _load_tracked(token: str) -> Tracked:
+    with context().db.session() as session:
+        debtor = session.scalar(select(Debtor).where(Debtor.token == token))
+        if debtor is None:
+            abort(404)
+        issued = (
+            debtor.created_at
+            if debtor.created_at.tzinfo
+            else debtor.created_at.replace(tzinfo=dt.UTC)
+        )
+        sent_at = session.scalar(
+            select(func.max(Event.occurred_at)).where(
+                Event.debtor_id == debtor.id, Event.type == "sent"
+            )
+        )
+        if sent_at is not None and sent_at.tzinfo is None:
+            sent_at = sent_at.replace(tzinfo=dt.UTC)
+        return Tracked(
+            id=debtor.id,
+            campaign_id=debtor.campaign_id,
+            variant=debtor.variant,
+            token=token,
+            expires_at=issued + dt.timedelta(days=identity.link_days(debtor.campaign)),
+            check=identity.method(debtor.campaign, debtor),
+            sent_at=sent_at,
+            loaded=time.monotonic(),
+        )
+
+
+def tracked(token: str, *, gate: bool = True) -> Tracked:
+    """find_debtor for the hot tracking routes: the same answers (404, 410, the gate),
+    from a short-lived cache instead of the database."""
+    if not TOKEN.match(token):
+        abort(404)
+    cache = current_app.extensions.setdefault("kindly_tokens", TokenCache())
+    entry = cache.get(token)
+    if entry is None:
+        entry = _load_tracked(token)
+        cache.put(entry)
+    if utcnow() > entry.expires_at:
+        raise LinkExpired(token)
+    if gate and entry.check != "none" and entry.id not in session.get(VERIFIED_KEY, []):
+        abort(redirect(f"/s/{token}", code=303))
+    return entry
+
+
 def verified(debtor: Debtor) -> bool:
     """Whether this browser may see the debtor's details."""
     if identity.method(debtor.campaign, debtor) == "none":
@@ -85,8 +175,8 @@ def hit() -> Hit:
 
 
 def record_hit(
-    session: Session,
-    debtor: Debtor,
+    session: Session | None,
+    debtor: Debtor | Tracked,
     type_: str,
     *,
     channel: str | None,
@@ -98,14 +188,20 @@ def record_hit(
     costs one Redis round trip), directly otherwise."""
     buffer = context().event_buffer
     if buffer is None:
-        events.record(session, debtor, type_, channel=channel, agent=agent, data=data, key=key)
+        if session is None:
+            with context().db.session() as own:
+                events.record(own, debtor, type_, channel=channel, agent=agent, data=data, key=key)
+        else:
+            events.record(session, debtor, type_, channel=channel, agent=agent, data=data, key=key)
         return
     from kindly.core.eventbuffer import pending
 
     buffer.add(pending(debtor, type_, channel=channel, agent=agent, data=data, key=key))
 
 
-def _recent_targets(session: Session, debtor: Debtor, target: str, now: dt.datetime) -> set[str]:
+def _recent_targets(
+    session: Session | None, debtor: Debtor | Tracked, target: str, now: dt.datetime
+) -> set[str]:
     """The links this debtor's messages were clicked on in the burst window, this one too."""
     buffer = context().event_buffer
     if buffer is not None:  # clicks may still be in the stream: remember them in Redis
@@ -118,6 +214,9 @@ def _recent_targets(session: Session, debtor: Debtor, target: str, now: dt.datet
         pipe.expire(key, 60)
         members = pipe.execute()[2]
         return {m.decode().split(":", 1)[0] for m in members} | {target}
+    if session is None:
+        with context().db.session() as own:
+            return _recent_targets(own, debtor, target, now)
     recent = session.execute(
         select(Event.data).where(
             Event.debtor_id == debtor.id,
@@ -128,17 +227,22 @@ def _recent_targets(session: Session, debtor: Debtor, target: str, now: dt.datet
     return {(data or {}).get("to") for data in recent} | {target}
 
 
-def judge(session: Session, debtor: Debtor, current: Hit, *, target: str | None = None) -> str:
+def judge(
+    session: Session | None, debtor: Debtor | Tracked, current: Hit, *, target: str | None = None
+) -> str:
     """The headers' verdict, sharpened by timing: too soon after the send, or a burst of
     hits on every link, is automated."""
     if current.agent != "human":
         return current.agent
     now = utcnow()
-    sent_at = session.scalar(
-        select(func.max(Event.occurred_at)).where(
-            Event.debtor_id == debtor.id, Event.type == "sent"
+    if isinstance(debtor, Tracked):
+        sent_at = debtor.sent_at
+    else:
+        sent_at = session.scalar(
+            select(func.max(Event.occurred_at)).where(
+                Event.debtor_id == debtor.id, Event.type == "sent"
+            )
         )
-    )
     if sent_at is not None:
         if sent_at.tzinfo is None:
             sent_at = sent_at.replace(tzinfo=dt.UTC)

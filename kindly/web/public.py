@@ -30,6 +30,7 @@ from kindly.web.debtors import (
     judge,
     mark_verified,
     record_hit,
+    tracked,
     verified,
 )
 from kindly.web.security import csrf_exempt
@@ -273,20 +274,17 @@ def beacon(token: str):
     pct = payload.get("pct")
     if kind == "video_progress" and pct not in (25, 50, 75):
         abort(400)
-    ctx = context()
-    with ctx.db.session() as session:
-        debtor = find_debtor(session, token)
-        agent = judge(session, debtor, hit())
-        data = {"via": "beacon"} | ({"pct": str(pct)} if kind == "video_progress" else {})
-        record_hit(
-            session,
-            debtor,
-            kind,
-            channel="web",
-            agent=agent,
-            data=data,
-            key=f"{kind}:{debtor.id}:{page}:{pct or ''}",
-        )
+    debtor = tracked(token)
+    data = {"via": "beacon"} | ({"pct": str(pct)} if kind == "video_progress" else {})
+    record_hit(
+        None,
+        debtor,
+        kind,
+        channel="web",
+        agent=judge(None, debtor, hit()),
+        data=data,
+        key=f"{kind}:{debtor.id}:{page}:{pct or ''}",
+    )
     return Response(status=204)
 
 

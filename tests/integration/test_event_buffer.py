@@ -114,3 +114,23 @@ def test_the_writer_thread_drains_the_stream(buffered):
         writer.stopping.set()
         writer.join(timeout=5)
     assert stored(context) == 3
+
+
+def test_a_repeated_hit_costs_no_database_query(buffered):
+    from sqlalchemy import event
+
+    context, client, token = buffered
+    statements: list[str] = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731 - (conn, cursor, statement, …)
+    event.listen(context.db.engine, "before_cursor_execute", listener)
+    try:
+        client.get(f"/o/{token}.gif")  # the first hit reads the token
+        first = len(statements)
+        for _ in range(10):
+            assert client.get(f"/o/{token}.gif").status_code == 200
+            assert client.get(f"/c/{token}?to=site&c=sms").status_code == 302
+    finally:
+        event.remove(context.db.engine, "before_cursor_execute", listener)
+    assert first > 0
+    assert len(statements) == first  # the next twenty went to the cache and the stream only
+    assert context.event_buffer.waiting() == 21
