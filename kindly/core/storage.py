@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 from kindly.core.errors import ConfigError, ServiceUnavailable
+from kindly.files import write_atomically
 
 KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")
 KINDS = {
@@ -69,16 +68,7 @@ class LocalStorage:
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         """Write atomically: readers see the old object or the new one, never half."""
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(self._path(key), data)
 
     def get(self, key: str) -> bytes:
         """The object's bytes; KeyError when it does not exist."""

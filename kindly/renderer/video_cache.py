@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 
+from kindly.files import write_atomically
+
 _KEY_RE = re.compile(r"^[a-z0-9-]+/[0-9a-f]{64}\.(mp4|m4a)$")
 
 
@@ -51,16 +53,7 @@ class LocalSegmentCache:
 
     def put(self, key: str, data: bytes) -> None:
         """Store a segment (atomically: readers see all of it or nothing)."""
-        path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(self.path(key), data)
 
 
 class StoreSegmentCache:

@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,34 @@ def _checked(result: subprocess.CompletedProcess, what: str) -> subprocess.Compl
     return result
 
 
+@contextmanager
+def serving(server: LiveServer, port: int) -> Iterator[LiveServer]:
+    """`kindly serve` on the port until the block ends; its log goes to server.log."""
+    server.log = server.workdir / "serve.log"
+    with server.log.open("w", encoding="utf-8") as log_handle:
+        server.process = subprocess.Popen(
+            [sys.executable, "-m", "kindly", "serve", "--port", str(port), "--workers", "1"],
+            stdout=log_handle,
+            stderr=subprocess.STDOUT,
+            env=server.env,
+            cwd=server.workdir,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while not _healthy(server.base_url):
+                if server.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"kindly serve did not come up:\n{server.server_log()}")
+                time.sleep(0.2)
+            yield server
+        finally:
+            server.process.terminate()
+            try:
+                server.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.process.kill()
+                server.process.wait(timeout=10)
+
+
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """Import and render campaign `winter` with the CLI, then `kindly serve` it on a free port."""
@@ -123,30 +152,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     with export.open(encoding="utf-8") as handle:
         server.tokens = {row["reference"]: row["token"] for row in csv.DictReader(handle)}
 
-    server.log = workdir / "serve.log"
-    log_handle = server.log.open("w", encoding="utf-8")
-    server.process = subprocess.Popen(
-        [sys.executable, "-m", "kindly", "serve", "--port", str(port), "--workers", "1"],
-        stdout=log_handle,
-        stderr=subprocess.STDOUT,
-        env=env,
-        cwd=workdir,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not _healthy(base_url):
-            if server.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"kindly serve did not come up:\n{server.server_log()}")
-            time.sleep(0.2)
+    with serving(server, port):
         yield server
-    finally:
-        server.process.terminate()
-        try:
-            server.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait(timeout=10)
-        log_handle.close()
 
 
 @pytest.hookimpl(wrapper=True)

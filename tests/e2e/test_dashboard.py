@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from playwright.sync_api import Page, expect
 
 from tests import services
 from tests.conftest import PORTFOLIO
-from tests.e2e.conftest import PHONE_UA, LiveServer, _checked, _healthy
+from tests.e2e.conftest import PHONE_UA, LiveServer, _checked, serving
 
 pytestmark = pytest.mark.e2e
 
@@ -64,30 +63,8 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
             timeout=120,
         )
         _checked(result, "kindly user create")
-    server.log = workdir / "serve.log"
-    log_handle = server.log.open("w", encoding="utf-8")
-    server.process = subprocess.Popen(
-        [sys.executable, "-m", "kindly", "serve", "--port", str(port), "--workers", "1"],
-        stdout=log_handle,
-        stderr=subprocess.STDOUT,
-        env=env,
-        cwd=workdir,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not _healthy(base_url):
-            if server.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"kindly serve did not come up:\n{server.server_log()}")
-            time.sleep(0.2)
+    with serving(server, port):
         yield server
-    finally:
-        server.process.terminate()
-        try:
-            server.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait(timeout=10)
-        log_handle.close()
 
 
 @pytest.fixture
