@@ -24,6 +24,7 @@ from werkzeug.exceptions import HTTPException
 from kindly.core import audit
 from kindly.core.context import Context
 from kindly.core.kpis import campaign_kpis
+from kindly.core.launch import as_dicts, check_campaign
 from kindly.core.metrics import campaign_report, campaign_stats
 from kindly.core.models import Campaign, Debtor, Event, Payment
 from kindly.core.models_admin import CampaignStatus
@@ -243,6 +244,10 @@ def status(slug: str):
         return problem(400, 'send {"status": "live"} or {"status": "paused"}')
     with _context().db.session() as db:
         campaign = _campaign(db, slug)
+        if wanted == "live":
+            gaps = check_campaign(db, campaign)
+            if gaps:
+                return problem(409, "the campaign is not ready to launch", gaps=as_dicts(gaps))
         row = db.get(CampaignStatus, campaign.id)
         if row is None:
             row = CampaignStatus(campaign_id=campaign.id)
@@ -251,6 +256,15 @@ def status(slug: str):
         action = "campaign.launch" if wanted == "live" else "campaign.pause"
         audit.record(db, g.api_user, action, via="api", campaign_id=campaign.id)
         return _campaign_json(db, campaign)
+
+
+@bp.get("/campaigns/<slug>/check")
+@authenticated()
+def launch_check(slug: str):
+    """The launch check: every fact or opt-out a template or the campaign lacks."""
+    with _context().db.session() as db:
+        gaps = check_campaign(db, _campaign(db, slug))
+    return {"campaign": slug, "ready": not gaps, "gaps": as_dicts(gaps)}
 
 
 @bp.get("/campaigns/<slug>/stats")

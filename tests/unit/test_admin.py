@@ -294,8 +294,35 @@ def test_skip_invalid_imports_good_rows_and_lists_the_rest(manager, ctx):
         assert session.scalars(select(Debtor.reference)).all() == ["B-1"]
 
 
+def ready_to_launch(ctx, slug: str = "winter") -> None:
+    """Give the campaign the facts a collection demand needs (RDG §13a)."""
+    from sqlalchemy import select
+
+    from kindly.core.models import Campaign
+
+    with ctx.db.session() as session:
+        campaign = session.scalar(select(Campaign).where(Campaign.slug == slug))
+        campaign.settings = {"creditor_address": ["Ring 1", "10115 Berlin"],
+                             "contact": "030 1234567, hilfe@example.org"}  # fmt: skip
+
+
+def test_launch_is_refused_while_facts_are_missing_and_the_gaps_are_listed(manager, ctx):
+    load_campaign(ctx)
+    token = csrf_of(manager, "/admin/campaigns/winter")
+    refused = manager.post(
+        "/admin/campaigns/winter/status", data={"csrf_token": token, "do": "launch"}
+    )
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 409
+    assert "creditor address (settings.creditor_address)" in page
+    assert "whom to contact (settings.contact)" in page
+    assert ">live<" not in manager.get("/admin/campaigns/winter").get_data(as_text=True)
+    assert audit_actions(ctx)[-1] == "campaign.launch_refused"
+
+
 def test_launch_and_pause_are_audited(manager, ctx):
     load_campaign(ctx)
+    ready_to_launch(ctx)
     token = csrf_of(manager, "/admin/campaigns/winter")
     manager.post("/admin/campaigns/winter/status", data={"csrf_token": token, "do": "launch"})
     assert ">live<" in manager.get("/admin/campaigns/winter").get_data(as_text=True)

@@ -68,6 +68,7 @@ def test_every_route_refuses_a_missing_a_wrong_and_a_revoked_key(client, ctx):
         ("get", "/api/v1/campaigns/winter"),
         ("post", "/api/v1/campaigns/winter/portfolio"),
         ("post", "/api/v1/campaigns/winter/status"),
+        ("get", "/api/v1/campaigns/winter/check"),
         ("get", "/api/v1/campaigns/winter/stats"),
         ("get", "/api/v1/campaigns/winter/debtors"),
         ("get", "/api/v1/campaigns/winter/events"),
@@ -319,3 +320,32 @@ def test_keys_are_stored_hashed_and_revocable_in_the_dashboard(client, ctx):
         token_id = stored.id
     client.post(f"/admin/keys/{token_id}/revoke", data={"csrf_token": token})
     assert client.get("/api/v1/campaigns", headers=auth(secret)).status_code == 401
+
+
+def test_launch_check_lists_gaps_and_a_launch_waits_until_there_are_none(client, ctx):
+    from kindly.core.models import Campaign as CampaignRow
+
+    load_campaign(ctx)
+    secret = key_for(ctx, "manager")
+    check = client.get("/api/v1/campaigns/winter/check", headers=auth(secret))
+    body = check.get_json()
+    assert check.status_code == 200 and body["ready"] is False
+    assert {"template": "campaign", "language": "*", "tone": "*",
+            "missing": "whom to contact (settings.contact)"} in body["gaps"]  # fmt: skip
+    refused = client.post(
+        "/api/v1/campaigns/winter/status", headers=auth(secret), json={"status": "live"}
+    )
+    assert refused.status_code == 409 and refused.get_json()["gaps"] == body["gaps"]
+    with ctx.db.session() as session:
+        campaign = session.scalar(select(CampaignRow).where(CampaignRow.slug == "winter"))
+        campaign.settings = {
+            "creditor_address": ["Ring 1", "10115 Berlin"],
+            "contact": "030 1234567",
+        }
+    assert client.get("/api/v1/campaigns/winter/check", headers=auth(secret)).get_json() == {
+        "campaign": "winter", "ready": True, "gaps": [],
+    }  # fmt: skip
+    launched = client.post(
+        "/api/v1/campaigns/winter/status", headers=auth(secret), json={"status": "live"}
+    )
+    assert launched.status_code == 200

@@ -143,6 +143,14 @@ def campaign_status(slug: str):
         abort(400)
     with context().db.session() as db:
         campaign = find_campaign(db, slug)
+        if wanted == "live":
+            from kindly.core.launch import check_campaign
+
+            gaps = check_campaign(db, campaign)
+            if gaps:
+                audit.record(db, g.user, "campaign.launch_refused", via="web",
+                             campaign_id=campaign.id, before=f"{len(gaps)} gaps")  # fmt: skip
+                return render_template("admin/launch_gaps.html", slug=slug, gaps=gaps), 409
         row = db.get(CampaignStatus, campaign.id)
         before = row.status if row else "draft"
         if row is None:
