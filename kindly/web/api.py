@@ -30,6 +30,7 @@ from kindly.core.models import Campaign, Debtor, Event, Payment
 from kindly.core.models_admin import CampaignStatus
 from kindly.core.money import from_minor
 from kindly.core.portfolio import PortfolioRejected, import_portfolio, read_portfolio
+from kindly.core.rules import RulesError, current_rules, decide, parse_rules, save_rules
 from kindly.core.users import can, user_for_token
 from kindly.paths import ROOT
 from kindly.web.security import csrf_exempt
@@ -256,6 +257,35 @@ def status(slug: str):
         action = "campaign.launch" if wanted == "live" else "campaign.pause"
         audit.record(db, g.api_user, action, via="api", campaign_id=campaign.id)
         return _campaign_json(db, campaign)
+
+
+@bp.get("/campaigns/<slug>/rules")
+@authenticated()
+def get_rules(slug: str):
+    """The rules in force: {"version", "document"} (version 0: the built-in defaults)."""
+    with _context().db.session() as db:
+        rules = current_rules(db, _campaign(db, slug))
+    return {"version": rules.version, "document": rules.document}
+
+
+@bp.put("/campaigns/<slug>/rules")
+@authenticated("manage")
+def put_rules(slug: str):
+    """Validate, save as the next version and decide every debtor; 422 lists every problem."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return problem(400, "send the rules document as a JSON object")
+    with _context().db.session() as db:
+        campaign = _campaign(db, slug)
+        before = current_rules(db, campaign).version
+        try:
+            rules = save_rules(db, campaign, parse_rules(body))
+        except RulesError as exc:
+            return problem(422, "the rules were not saved", problems=exc.errors)
+        counts = decide(db, campaign, rules, dt.date.today())
+        audit.record(db, g.api_user, "rules.change", via="api", campaign_id=campaign.id,
+                     before=f"v{before}", after=f"v{rules.version}")  # fmt: skip
+        return {"version": rules.version, "document": rules.document, "segments": counts}
 
 
 @bp.get("/campaigns/<slug>/check")
