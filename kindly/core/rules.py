@@ -57,6 +57,7 @@ BUILTIN_CAP: dict[str, int] = {"messages": 3, "days": 7}
 BUILTIN_FACTS = (
     "age", "days_past_due", "amount", "currency", "country", "locale", "language",
     "has_email", "has_phone", "has_address", "reference",
+    "past_campaigns", "past_paid", "past_plan", "past_disputed",
 )  # fmt: skip
 
 _TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -468,6 +469,7 @@ def facts(debtor: Debtor, rules: Rules, today: dt.date) -> dict[str, Any]:
         has_phone=bool(debtor.phone),
         has_address=bool(debtor.street and debtor.city),
     )
+    values.update(past_behaviour(debtor))
     for name, band in rules.document.get("bands", {}).items():
         number = _number(values.get(band["field"]))
         values[name] = (
@@ -478,6 +480,49 @@ def facts(debtor: Debtor, rules: Rules, today: dt.date) -> dict[str, Any]:
             ]
         )
     return values
+
+
+def past_behaviour(debtor: Debtor) -> dict[str, Any]:
+    """How the same case (same reference, or the same email address) went in earlier
+    campaigns: how many there were, and whether the debtor paid, agreed a plan or disputed."""
+    from sqlalchemy import or_
+    from sqlalchemy.orm import object_session
+
+    from kindly.core.models import Event, Payment
+
+    session = object_session(debtor)
+    none = {"past_campaigns": 0, "past_paid": False, "past_plan": False, "past_disputed": False}
+    if session is None or debtor.campaign_id is None:
+        return none
+    this = session.get(Campaign, debtor.campaign_id)
+    same_case = [Debtor.reference == debtor.reference]
+    if debtor.email:
+        same_case.append(Debtor.email == debtor.email)
+    earlier = list(
+        session.scalars(
+            select(Debtor.id)
+            .join(Campaign, Campaign.id == Debtor.campaign_id)
+            .where(Debtor.campaign_id != debtor.campaign_id, or_(*same_case))
+            .where(Campaign.created_at < this.created_at)
+        )
+    )
+    if not earlier:
+        return none
+    kinds = set(session.scalars(select(Event.type).where(Event.debtor_id.in_(earlier)).distinct()))
+    disputes = session.scalars(
+        select(Event.data).where(Event.debtor_id.in_(earlier), Event.type == "contact")
+    )
+    paid = session.scalar(
+        select(Payment.id)
+        .where(Payment.debtor_id.in_(earlier), Payment.status == "succeeded")
+        .limit(1)
+    )
+    return {
+        "past_campaigns": len(earlier),
+        "past_paid": paid is not None or "paid" in kinds,
+        "past_plan": "plan_agreed" in kinds,
+        "past_disputed": any((data or {}).get("topic") == "dispute" for data in disputes),
+    }
 
 
 def _number(value: Any) -> Decimal | None:

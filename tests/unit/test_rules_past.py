@@ -1,0 +1,52 @@
+"""Rules can tell a debtor who paid last time from one who disputed."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+
+from kindly.core import events
+from kindly.core.models import Campaign, Debtor
+from kindly.core.rules import facts, parse_rules, segment_of
+from tests.conftest import load_campaign
+
+RULES = parse_rules({
+    "segments": [
+        {"name": "disputed-before", "when": {"past_disputed": True}, "tone": "neutral"},
+        {"name": "paid-before", "when": {"past_paid": True}, "tone": "friendly"},
+        {"name": "returning", "when": {"past_campaigns": {"gte": 1}}, "tone": "firm"},
+    ]
+})  # fmt: skip
+
+
+def test_earlier_campaigns_of_the_same_case_become_facts(ctx):
+    load_campaign(ctx, slug="autumn")
+    with ctx.db.session() as session:
+        autumn = {d.reference: d for d in session.scalars(select(Debtor))}
+        events.record(session, autumn["A-1"], "paid")
+        events.record(
+            session, autumn["A-2"], "contact", data={"topic": "dispute", "message": "not mine"}
+        )
+        session.scalar(
+            select(Campaign).where(Campaign.slug == "autumn")
+        ).created_at -= dt.timedelta(days=60)
+    load_campaign(ctx, slug="winter")
+    today = dt.date(2026, 12, 1)
+    with ctx.db.session() as session:
+        winter = session.scalar(select(Campaign).where(Campaign.slug == "winter"))
+        debtors = {
+            d.reference: d
+            for d in session.scalars(select(Debtor).where(Debtor.campaign_id == winter.id))
+        }
+        seen = {ref: facts(d, RULES, today) for ref, d in debtors.items()}
+        segments = {ref: segment_of(values, RULES)["name"] for ref, values in seen.items()}
+    assert seen["A-1"]["past_campaigns"] == 1 and seen["A-1"]["past_paid"] is True
+    assert segments == {"A-1": "paid-before", "A-2": "disputed-before", "A-3": "returning"}
+    with ctx.db.session() as session:
+        first = session.scalar(
+            select(Debtor)
+            .join(Campaign)
+            .where(Campaign.slug == "autumn", Debtor.reference == "A-1")
+        )
+        assert facts(first, RULES, today)["past_campaigns"] == 0  # nothing came before it
