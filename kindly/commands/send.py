@@ -44,8 +44,14 @@ def parse_channels(text: str | None) -> tuple[str, ...] | None:
 @click.option("--dry-run", is_flag=True, help="Show what would go out; send and store nothing.")
 @click.option("--at", "at_text", help="Evaluate send windows as of this time (ISO 8601).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option(
+    "--schedule",
+    is_flag=True,
+    help="Also schedule what quiet hours or the send window hold back for when it may go "
+    "(RQ's scheduler; needs KINDLY_REDIS_URL and `kindly worker send`).",
+)
 def command(slug: str, channel_list: str | None, dry_run: bool, at_text: str | None,
-            as_json: bool) -> None:  # fmt: skip
+            as_json: bool, schedule: bool) -> None:  # fmt: skip
     """Deliver each debtor's next message on the first channel that may reach them."""
     at = parse_at(at_text)
     channels = parse_channels(channel_list)
@@ -61,7 +67,15 @@ def command(slug: str, channel_list: str | None, dry_run: bool, at_text: str | N
         from kindly.workers.queues import Dispatcher
         from kindly.workers.send import enqueue_sends
 
-        handles = enqueue_sends(Dispatcher(ctx.settings), planned, at if at_text else None)
+        dispatcher = Dispatcher(ctx.settings)
+        handles = enqueue_sends(dispatcher, planned, at if at_text else None)
+        if schedule:
+            from kindly.workers.send import schedule_held
+
+            scheduled = schedule_held(dispatcher, planned)
+            click.echo(
+                f"scheduled {len(scheduled)} held message(s) for their send window", err=True
+            )
     sending = Counter(p.channel for p in planned if p.status == "send")
     held = Counter(p.reason.split(":")[0] if p.reason and ";" not in p.reason else p.reason
                    for p in planned if p.status == "held")  # fmt: skip
@@ -79,7 +93,7 @@ def command(slug: str, channel_list: str | None, dry_run: bool, at_text: str | N
             what = (
                 f"{verb} {item.channel} (step {item.step})"
                 if item.status == "send"
-                else f"held: {item.reason}"
+                else f"held: {item.reason}" + (f" until {item.opens_at}" if item.opens_at else "")
             )
             click.echo(
                 f"  {item.reference:<16} {item.segment:<16} {item.local_time or '':<24} {what}"

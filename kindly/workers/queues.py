@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from kindly.core.config import Settings
-from kindly.core.errors import ServiceUnavailable
+from kindly.core.errors import ConfigError, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -128,3 +129,27 @@ class Dispatcher:
         except DuplicateJobError:
             job = Job.fetch(job_id, connection=self.redis)
         return JobHandle(job.id, "queued", rq_job=job)
+
+    def enqueue_at(
+        self,
+        when: dt.datetime,
+        func: Callable[..., Any],
+        args: Sequence[Any],
+        *,
+        queue: str,
+        job_id: str,
+        timeout: int,
+    ) -> JobHandle:
+        """Run the job at `when` through RQ's scheduler (workers run `with_scheduler`).
+
+        Scheduling needs Redis: without it there is nobody to wake up later.
+        """
+        if self.settings.jobs_in_process:
+            raise ConfigError("scheduling needs KINDLY_REDIS_URL and a running `kindly worker`")
+        from rq import Queue
+
+        job = Queue(queue, connection=self.redis).enqueue_at(
+            when, func, *args, job_id=job_id, job_timeout=timeout, result_ttl=86400,
+            failure_ttl=7 * 86400,
+        )  # fmt: skip
+        return JobHandle(job.id, "scheduled", rq_job=job)

@@ -44,3 +44,26 @@ def enqueue_sends(
             )
         )
     return handles
+
+
+def schedule_held(dispatcher: Dispatcher, planned: list[Planned]) -> list[JobHandle]:
+    """Schedule each message the clock holds back for the moment it may go.
+
+    The job re-plans when it runs, so an opt-out, a payment or the cap in between still
+    stops it; its id is the send's own, so scheduling twice keeps one job.
+    """
+    handles = []
+    for item in planned:
+        if item.status != "held" or not item.opens_at or item.channel is None or item.step is None:
+            continue
+        handles.append(
+            dispatcher.enqueue_at(
+                dt.datetime.fromisoformat(item.opens_at),
+                send_message,
+                (item.debtor_id, item.step, item.channel, None),
+                queue=SEND,
+                job_id=job_id(item.debtor_id, item.step, item.channel),
+                timeout=120,
+            )
+        )
+    return handles

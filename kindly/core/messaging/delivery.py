@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import smtplib
 from dataclasses import asdict, dataclass
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 from kindly.core import events, ledger
 from kindly.core.config import Settings
 from kindly.core.messaging import email as email_channel
-from kindly.core.messaging import optout, sms
+from kindly.core.messaging import optout, respect, sms
 from kindly.core.messaging.respect import held_by_clock, zone_for
 from kindly.core.models import Campaign, Debtor, Event
 from kindly.core.models_rules import Decision, Send
@@ -40,6 +41,7 @@ class Planned:
     status: str  # "send" or "held"
     reason: str | None = None
     local_time: str | None = None
+    opens_at: str | None = None  # held by the clock: when it may go (ISO 8601, UTC)
 
     def as_dict(self) -> dict:
         """Plain data for --json and the dashboard."""
@@ -138,7 +140,12 @@ def plan_debtor(
     clock = held_by_clock(at, zone, debtor.country, rules.quiet_hours,
                           decision.treatment.get("send_window", {}))  # fmt: skip
     if clock:
-        return held(clock, step, chosen)
+        window = decision.treatment.get("send_window", {})
+        opens = respect.next_allowed(at, zone, debtor.country, rules.quiet_hours, window)
+        return dataclasses.replace(
+            held(clock, step, chosen),
+            opens_at=opens.astimezone(dt.UTC).isoformat() if opens else None,
+        )
     return Planned(debtor.id, debtor.reference, decision.segment, decision.variant, step,
                    chosen, "send", None, local)  # fmt: skip
 

@@ -96,3 +96,24 @@ def held_by_clock(
     if DAYS[local.weekday()] not in days or not start <= clock < end:
         return "send_window"
     return None
+
+
+def next_allowed(
+    at: dt.datetime,
+    zone: ZoneInfo,
+    country: str | None,
+    quiet_hours: dict,
+    send_window: dict,
+    *,
+    horizon: dt.timedelta = dt.timedelta(days=14),
+) -> dt.datetime | None:
+    """The first quarter hour from `at` on at which a message may go out (None: not within
+    the horizon, e.g. a send window with no days)."""
+    when = at.replace(second=0, microsecond=0)
+    when += dt.timedelta(minutes=(15 - when.minute % 15) % 15)
+    end = at + horizon
+    while when <= end:
+        if held_by_clock(when, zone, country, quiet_hours, send_window) is None:
+            return when
+        when += dt.timedelta(minutes=15)
+    return None
