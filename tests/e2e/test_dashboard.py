@@ -143,6 +143,15 @@ def test_manager_uploads_launches_and_sees_payments(
     expect(desk.locator("#import-result")).to_contain_text("3 created")
     desk.click("text=Open the campaign")
     expect(desk.locator("#status")).to_have_text("draft")
+    # the launch check refuses a demand without the creditor's address and whom to contact
+    desk.click("button[value=launch]")
+    expect(desk.locator("main")).to_contain_text("whom to contact (settings.contact)")
+    desk.screenshot(path=artifacts_dir / "dash-1b-launch-refused.png", full_page=True)
+    done = dashboard.kindly("letters", "spring", "--set", "creditor_address=Ring 1; 10115 Berlin",
+                            "--set", "contact=030 1234567, hilfe@example.org")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert dashboard.kindly("check", "spring").returncode == 0
+    desk.goto(f"{dashboard.base_url}/admin/campaigns/spring")
     desk.click("button[value=launch]")
     expect(desk.locator("#status")).to_have_text("live")
     expect(desk.locator('tr[data-step="paid"] .human')).to_have_text("0")

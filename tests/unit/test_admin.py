@@ -302,7 +302,7 @@ def ready_to_launch(ctx, slug: str = "winter") -> None:
 
     with ctx.db.session() as session:
         campaign = session.scalar(select(Campaign).where(Campaign.slug == slug))
-        campaign.settings = {"creditor_address": ["Ring 1", "10115 Berlin"],
+        campaign.settings = {"creditor_address": "Ring 1; 10115 Berlin",
                              "contact": "030 1234567, hilfe@example.org"}  # fmt: skip
 
 

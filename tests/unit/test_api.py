@@ -341,7 +341,7 @@ def test_launch_check_lists_gaps_and_a_launch_waits_until_there_are_none(client,
     with ctx.db.session() as session:
         campaign = session.scalar(select(CampaignRow).where(CampaignRow.slug == "winter"))
         campaign.settings = {
-            "creditor_address": ["Ring 1", "10115 Berlin"],
+            "creditor_address": "Ring 1; 10115 Berlin",
             "contact": "030 1234567",
         }
     assert client.get("/api/v1/campaigns/winter/check", headers=auth(secret)).get_json() == {
