@@ -19,9 +19,26 @@ DEFAULT_LINK_DAYS = 90
 DEFAULT_PROMISE_DAYS = 30
 
 
+def _segment_check(debtor: Debtor) -> str:
+    """The identity check the rules' decision for this debtor asks for ("none": none)."""
+    from sqlalchemy.orm import object_session
+
+    from kindly.core.rules import decision_for
+
+    session = object_session(debtor)
+    decision = decision_for(session, debtor) if session is not None else None
+    return (decision.treatment or {}).get("identity_check", "none") if decision else "none"
+
+
 def method(campaign: Campaign, debtor: Debtor) -> str:
-    """The check this debtor's link asks for; none when the debtor lacks the answer."""
+    """The check this debtor's link asks for; none when the debtor lacks the answer.
+
+    The campaign sets the floor; a segment's rules may ask for a check where the campaign
+    has none, but never remove the campaign's.
+    """
     chosen = (campaign.settings or {}).get("identity_check", "none")
+    if chosen == "none":
+        chosen = _segment_check(debtor)
     if chosen == "birth_date" and debtor.birth_date is None:
         return "none"
     if chosen == "postal_code" and not debtor.postal_code:

@@ -99,8 +99,33 @@ def min_part_minor(campaign: Campaign, currency: str) -> int:
     return max(amount_minor(_payments(campaign).get("min_part"), currency, DEFAULT_MIN_PART), 1)
 
 
+STRIPE_METHODS = ("card", "sepa_debit", "paypal")
+"""The rules' payment methods Stripe Checkout offers (bank transfer, plans and promises are
+Kindly's own)."""
+
+
+def _decided_methods(debtor: Debtor) -> list[str] | None:
+    """What the campaign rules' decision for this debtor offers, if they chose."""
+    from sqlalchemy.orm import object_session
+
+    from kindly.core.rules import decision_for
+
+    session = object_session(debtor)
+    decision = decision_for(session, debtor) if session is not None else None
+    chosen = (decision.treatment or {}).get("payment_methods") if decision else None
+    if not chosen:
+        return None
+    use = [m for m in chosen if m in STRIPE_METHODS]
+    if "sepa_debit" in use and debtor.currency != "EUR":
+        use.remove("sepa_debit")  # SEPA Direct Debit collects euros only
+    return use or None
+
+
 def payment_methods(debtor: Debtor) -> list[str] | None:
-    """The payment methods this debtor is offered; None leaves the choice to Stripe."""
+    """The payment methods this debtor is offered; None leaves the choice to Stripe.
+
+    The campaign's payment settings decide first; otherwise the rules' decision (segment).
+    """
     for rule in _payments(debtor.campaign).get("methods") or []:
         when = rule.get("when") or {}
         facts = {
@@ -117,7 +142,7 @@ def payment_methods(debtor: Debtor) -> list[str] | None:
             if "sepa_debit" in use and debtor.currency != "EUR":
                 use.remove("sepa_debit")  # SEPA Direct Debit collects euros only
             return use or None
-    return None
+    return _decided_methods(debtor)
 
 
 def _matches(value: Any, wanted: Any) -> bool:

@@ -50,3 +50,25 @@ def test_earlier_campaigns_of_the_same_case_become_facts(ctx):
             .where(Campaign.slug == "autumn", Debtor.reference == "A-1")
         )
         assert facts(first, RULES, today)["past_campaigns"] == 0  # nothing came before it
+
+
+def test_a_segments_identity_check_and_payment_methods_reach_the_debtor(ctx, client):
+    from kindly.core import identity, pay_rules
+    from kindly.core.rules import decide, save_rules
+
+    load_campaign(ctx)
+    rules = parse_rules({
+        "segments": [{"name": "uk", "when": {"country": "GB"}, "identity_check": "postal_code",
+                      "payment_methods": ["card", "sepa_debit", "bank_transfer"]}],
+    })  # fmt: skip
+    with ctx.db.session() as session:
+        campaign = session.scalar(select(Campaign))
+        decide(session, campaign, save_rules(session, campaign, rules), dt.date(2026, 12, 1))
+    with ctx.db.session() as session:
+        debtors = {d.reference: d for d in session.scalars(select(Debtor))}
+        assert identity.method(campaign, debtors["A-2"]) == "postal_code"  # the GB debtor
+        assert identity.method(campaign, debtors["A-1"]) == "none"
+        # GBP: no SEPA; bank transfer is Kindly's own, not Stripe's
+        assert pay_rules.payment_methods(debtors["A-2"]) == ["card"]
+        token = debtors["A-2"].token
+    assert "Please confirm it is you" in client.get(f"/s/{token}").get_data(as_text=True)
