@@ -47,6 +47,28 @@ class Texts:
 
 @lru_cache(maxsize=16)
 def load_texts(family: str) -> Texts:
-    """Load `templates/<family>/texts.json` once per process."""
+    """Load a family's texts once per process: its gettext catalogues
+    (`templates/<family>/locale/<lang>/LC_MESSAGES/<family>.po`, one msgid per text key, the
+    tone as msgctxt) or, for families with a structure of their own, `texts.json`."""
+    folder: Path = TEMPLATES / family / "locale"
+    if folder.is_dir():
+        return Texts(_read_catalogues(folder, family))
     path: Path = TEMPLATES / family / "texts.json"
     return Texts(json.loads(path.read_text(encoding="utf-8")))
+
+
+def _read_catalogues(folder: Path, family: str) -> dict[str, dict[str, str]]:
+    """{lang: {key: text}, "lang@tone": {key: text}} from the .po files, with Babel."""
+    from babel.messages.pofile import read_po
+
+    by_lang: dict[str, dict[str, str]] = {}
+    for po in sorted(folder.glob(f"*/LC_MESSAGES/{family}.po")):
+        lang = po.parent.parent.name
+        with po.open("rb") as handle:
+            catalog = read_po(handle, locale=lang, domain=family)
+        for message in catalog:
+            if not message.id or not message.string or message.fuzzy:
+                continue
+            scope = f"{lang}@{message.context}" if message.context else lang
+            by_lang.setdefault(scope, {})[str(message.id)] = str(message.string)
+    return by_lang
