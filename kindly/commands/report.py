@@ -1,0 +1,30 @@
+"""`kindly report`: the campaign report as a PDF."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from kindly.cli import _campaign, _context
+from kindly.core import audit
+from kindly.core.report import report_pdf
+
+
+@click.command("report")
+@click.argument("slug")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The PDF file to write.",
+)
+def command(slug: str, out: Path) -> None:
+    """Funnel, money, rates and KPIs of a campaign as a printable PDF."""
+    ctx = _context()
+    with ctx.db.session() as session:
+        campaign = _campaign(session, slug)
+        pdf = report_pdf(session, campaign)
+        audit.record(session, None, "export.report", via="cli", campaign_id=campaign.id)
+    out.write_bytes(pdf)
+    click.echo(f"wrote {out} ({len(pdf)} bytes)")
