@@ -1,0 +1,227 @@
+"""Data protection: export what is held about one debtor (GDPR Art. 15), erase it (Art. 17),
+and purge whole campaigns after their retention period.
+
+Erasing anonymises instead of deleting: the debtor row stays with its amounts, currency, dates,
+segment, variant and channel, and every event and payment stays, so the funnel, the money and
+the KPIs of the campaign keep their numbers. What identifies the person goes: names, email,
+phone, address, birth date, contract, free attributes (except `tone`), free text in event data
+(contact messages, phone numbers, addresses), send addresses and payment notes, the stored
+artifacts (site, letter, video show the name), and the link (its token is replaced, so the old
+link answers 404 like any unknown one).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import inspect, select
+from sqlalchemy.orm import Session
+
+from kindly.core.models import Artifact, Campaign, Debtor, Event, Payment, utcnow
+from kindly.core.models_admin import CampaignStatus
+from kindly.core.models_payments import Instalment, Plan, Promise
+from kindly.core.models_rules import Decision, OptOut, Send
+from kindly.core.models_site import IdentityCheck
+from kindly.core.storage import Storage
+
+ERASED_NAME = "erased"
+"""What an erased debtor's last name (a required column) becomes."""
+PERSONAL_FIELDS = (
+    "salutation", "first_name", "email", "phone", "street", "postal_code", "city", "country",
+    "birth_date", "contract",
+)  # fmt: skip
+"""Debtor columns set to NULL by an erasure (last_name becomes `erased`)."""
+KEPT_ATTRIBUTES = ("tone",)
+"""Attributes an erasure keeps: the campaign page splits outcomes by them."""
+PERSONAL_DATA_KEYS = frozenset(
+    {
+        "message", "phone", "email", "name", "first_name", "last_name", "address", "street",
+        "city", "postal_code", "birth_date", "answer", "text", "note", "notes", "comment", "ip",
+        "user_agent", "to", "from", "recipient", "iban", "account_holder",
+    }
+)  # fmt: skip
+"""Keys removed from event data by an erasure (values of other keys are checked too)."""
+_LOOKS_PERSONAL = re.compile(r"@|\+?\d[\d /-]{6,}\d")
+"""An email address or a phone-like run of digits inside some other text value."""
+
+
+class NotFoundError(LookupError):
+    """No such campaign or debtor."""
+
+
+def find(session: Session, slug: str, reference: str) -> tuple[Campaign, Debtor]:
+    """The campaign and its debtor, or NotFoundError."""
+    campaign = session.scalar(select(Campaign).where(Campaign.slug == slug))
+    if campaign is None:
+        raise NotFoundError(f"no campaign {slug!r}")
+    debtor = session.scalar(
+        select(Debtor).where(Debtor.campaign_id == campaign.id, Debtor.reference == reference)
+    )
+    if debtor is None:
+        raise NotFoundError(f"no debtor {reference!r} in campaign {slug!r}")
+    return campaign, debtor
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _row(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {
+        c.key: _plain(getattr(obj, c.key))
+        for c in inspect(obj).mapper.column_attrs
+        if c.key not in skip
+    }
+
+
+def export_debtor(session: Session, campaign: Campaign, debtor: Debtor) -> dict[str, Any]:
+    """Everything stored about one debtor, as JSON-ready data."""
+
+    def rows(model: Any, order: Any) -> list[dict[str, Any]]:
+        query = select(model).where(model.debtor_id == debtor.id).order_by(order)
+        return [_row(r) for r in session.scalars(query)]
+
+    plans = []
+    for plan in session.scalars(select(Plan).where(Plan.debtor_id == debtor.id).order_by(Plan.id)):
+        entry = _row(plan)
+        entry["instalments"] = [
+            _row(i)
+            for i in session.scalars(
+                select(Instalment).where(Instalment.plan_id == plan.id).order_by(Instalment.seq)
+            )
+        ]
+        plans.append(entry)
+    addresses = [a.lower() for a in (debtor.email, debtor.phone) if a]
+    opt_outs = (
+        [_row(o) for o in session.scalars(select(OptOut).where(OptOut.address.in_(addresses)))]
+        if addresses
+        else []
+    )
+    check = session.get(IdentityCheck, debtor.id)
+    return {
+        "format": "kindly-debtor-export/1",
+        "exported_at": _plain(utcnow()),
+        "campaign": {"slug": campaign.slug, "name": campaign.name, "creditor": campaign.creditor},
+        "debtor": _row(debtor),
+        "events": rows(Event, Event.id),
+        "payments": rows(Payment, Payment.id),
+        "plans": plans,
+        "promises": rows(Promise, Promise.id),
+        "sends": rows(Send, Send.id),
+        "decisions": rows(Decision, Decision.id),
+        "artifacts": rows(Artifact, Artifact.id),
+        "identity_check": _row(check) if check else None,
+        "opt_outs": opt_outs,
+    }
+
+
+def _scrub(data: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Event data without personal keys or personal-looking text; and whether it changed."""
+    out: dict[str, Any] = {}
+    changed = False
+    for key, value in (data or {}).items():
+        if key.lower() in PERSONAL_DATA_KEYS:
+            changed = True
+            continue
+        if isinstance(value, str) and _LOOKS_PERSONAL.search(value) and not _is_date(value):
+            changed = True
+            continue
+        if isinstance(value, dict):
+            value, inner = _scrub(value)
+            changed = changed or inner
+        out[key] = value
+    return out, changed
+
+
+def _is_date(value: str) -> bool:
+    try:
+        dt.date.fromisoformat(value[:10])
+    except ValueError:
+        return False
+    return len(value) <= 32
+
+
+def _forget_artifact(storage: Storage | None, key: str) -> None:
+    if storage is None:
+        return
+    path = storage.local_path(key)
+    if path is not None:
+        path.unlink(missing_ok=True)
+    elif storage.exists(key):
+        # the storage interface has no delete: overwrite the object so nothing personal stays
+        storage.put(key, b"", "application/octet-stream")
+
+
+def is_erased(debtor: Debtor) -> bool:
+    """Whether the debtor was erased already."""
+    return bool((debtor.attributes or {}).get("erased_at"))
+
+
+def erase_debtor(session: Session, debtor: Debtor, storage: Storage | None) -> dict[str, Any]:
+    """Anonymise one debtor in place; amounts, payments and events (counted) stay.
+
+    Returns what was done. Erasing twice is harmless (nothing personal is left to erase).
+    """
+    for field in PERSONAL_FIELDS:
+        setattr(debtor, field, None)
+    debtor.last_name = ERASED_NAME
+    kept = {k: v for k, v in (debtor.attributes or {}).items() if k in KEPT_ATTRIBUTES}
+    debtor.attributes = {**kept, "erased_at": _plain(utcnow())}
+    debtor.token = secrets.token_urlsafe(24)  # the old link now answers 404
+    scrubbed = 0
+    for event in session.scalars(select(Event).where(Event.debtor_id == debtor.id)):
+        data, changed = _scrub(event.data or {})
+        if changed:
+            event.data = data
+            scrubbed += 1
+    for send in session.scalars(select(Send).where(Send.debtor_id == debtor.id)):
+        send.address, send.error = None, None
+    for payment in session.scalars(select(Payment).where(Payment.debtor_id == debtor.id)):
+        payment.notes = None
+    artifacts = list(session.scalars(select(Artifact).where(Artifact.debtor_id == debtor.id)))
+    for artifact in artifacts:
+        _forget_artifact(storage, artifact.key)
+        session.delete(artifact)
+    session.flush()
+    return {
+        "reference": debtor.reference,
+        "erased": True,
+        "events_scrubbed": scrubbed,
+        "artifacts_deleted": len(artifacts),
+    }
+
+
+def purge_due(
+    session: Session, campaign: Campaign, older_than_days: int, now: dt.datetime | None = None
+) -> tuple[list[Debtor], str | None]:
+    """The debtors a purge would erase, or an empty list and the reason there are none.
+
+    A campaign is due when it is not live and its last status change (or its creation, for
+    one never launched) is more than `older_than_days` ago.
+    """
+    now = now or utcnow()
+    status = session.get(CampaignStatus, campaign.id)
+    if status is not None and status.status == "live":
+        return [], "the campaign is live: pause it first"
+    since = status.changed_at if status is not None else campaign.created_at
+    since = since if since.tzinfo else since.replace(tzinfo=dt.UTC)
+    if now - since <= dt.timedelta(days=older_than_days):
+        return [], f"the campaign closed or was created {(now - since).days} days ago"
+    debtors = session.scalars(
+        select(Debtor).where(Debtor.campaign_id == campaign.id).order_by(Debtor.id)
+    )
+    return [d for d in debtors if not is_erased(d)], None
