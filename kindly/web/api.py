@@ -390,3 +390,6 @@ def events(slug: str):
 def unknown(rest: str):
     """Anything else under /api/v1: a key is still required, then 404 in JSON."""
     return problem(404, "no such API route")
+
+
+from kindly.web import api_ops  # noqa: E402,F401 - more routes on `bp` (privacy, webhooks, report)

@@ -74,10 +74,20 @@ def test_every_route_refuses_a_missing_a_wrong_and_a_revoked_key(client, ctx):
         ("get", "/api/v1/campaigns/winter/stats"),
         ("get", "/api/v1/campaigns/winter/debtors"),
         ("get", "/api/v1/campaigns/winter/events"),
+        ("get", "/api/v1/campaigns/winter/debtors/A-1/export"),
+        ("post", "/api/v1/campaigns/winter/debtors/A-1/erase"),
+        ("get", "/api/v1/campaigns/winter/report.pdf"),
+        ("get", "/api/v1/webhooks"),
+        ("post", "/api/v1/webhooks"),
+        ("delete", "/api/v1/webhooks/1"),
         ("get", "/api/v1/nothing/here"),
     ]
     documented = {
-        (m, "/api/v1" + p.replace("{slug}", "winter"))
+        (
+            m,
+            "/api/v1"
+            + p.replace("{slug}", "winter").replace("{reference}", "A-1").replace("{id}", "1"),
+        )
         for p, ops in SPEC["paths"].items()
         for m in ops
         if m in ("get", "post", "put") and p != "/openapi.json"

@@ -1,0 +1,148 @@
+"""GDPR: a debtor's data exported on request, erased on request, purged after retention."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from kindly.cli import cli
+from kindly.core import events
+from kindly.core.metrics import campaign_stats
+from kindly.core.models import Artifact, Campaign, Debtor, Event, Payment
+from kindly.core.models_admin import AuditLog, CampaignStatus
+from kindly.web import api
+from tests.conftest import load_campaign
+from tests.unit.test_api import auth, conforms, key_for
+
+
+def _with_history(ctx) -> str:
+    """A-1 viewed, wrote a message, paid part; has a stored site. Returns the old token."""
+    campaign_id = load_campaign(ctx)
+    with ctx.db.session() as session:
+        a1 = session.scalar(select(Debtor).where(Debtor.reference == "A-1"))
+        events.record(session, a1, "viewed")
+        events.record(session, a1, "contact", channel="web", data={
+            "topic": "question", "message": "Ich bin Anna Müller, ruf mich an", "phone": "+4915112345678"})  # fmt: skip
+        events.record(session, a1, "paid")
+        session.add(Payment(campaign_id=campaign_id, debtor_id=a1.id, provider="sandbox",
+                            provider_ref="sbx_1", amount_minor=50000, currency="EUR",
+                            status="succeeded", notes="paid by Anna Müller"))  # fmt: skip
+        key = "campaigns/winter/A-1/site.html"
+        ctx.storage.put(key, "<h1>Hallo Anna Müller</h1>".encode(), "text/html")
+        session.add(Artifact(debtor_id=a1.id, kind="site", key=key, sha256="0" * 64, size=10,
+                             content_type="text/html"))  # fmt: skip
+        return a1.token
+
+
+def test_manager_exports_everything_held_about_one_debtor(client, ctx):
+    _with_history(ctx)
+    secret = key_for(ctx, "manager")
+    response = client.get("/api/v1/campaigns/winter/debtors/A-1/export", headers=auth(secret))
+    assert response.status_code == 200
+    conforms(response, "/campaigns/{slug}/debtors/{reference}/export", "get")
+    data = response.get_json()
+    assert data["debtor"]["email"] == "anna@example.org"
+    assert data["debtor"]["birth_date"] is None and data["debtor"]["city"] == "Berlin"
+    assert [e["type"] for e in data["events"]] == ["viewed", "contact", "paid"]
+    assert data["payments"][0]["amount_minor"] == 50000
+    assert data["artifacts"][0]["key"] == "campaigns/winter/A-1/site.html"
+    missing = client.get("/api/v1/campaigns/winter/debtors/NOPE/export", headers=auth(secret))
+    assert missing.status_code == 404
+    conforms(missing, "/campaigns/{slug}/debtors/{reference}/export", "get")
+    viewer = key_for(ctx, "viewer")
+    refused = client.get("/api/v1/campaigns/winter/debtors/A-1/export", headers=auth(viewer))
+    assert refused.status_code == 403
+    with ctx.db.session() as session:
+        assert session.scalar(select(AuditLog).where(AuditLog.action == "privacy.export"))
+
+
+def test_admin_erases_a_debtor_but_the_numbers_stay(client, ctx):
+    old_token = _with_history(ctx)
+    assert client.get(f"/s/{old_token}").status_code in (200, 302, 303)
+    with ctx.db.session() as session:
+        before = campaign_stats(session, session.scalar(select(Campaign)))
+        events_before = session.scalar(select(func.count(Event.id)))
+    manager = key_for(ctx, "manager")
+    url = "/api/v1/campaigns/winter/debtors/A-1/erase"
+    assert client.post(url, headers=auth(manager)).status_code == 403
+    admin = key_for(ctx, "admin")
+    response = client.post(url, headers=auth(admin))
+    assert response.status_code == 200
+    conforms(response, "/campaigns/{slug}/debtors/{reference}/erase", "post")
+    assert response.get_json()["artifacts_deleted"] == 1
+    # the link is dead, the stored site is gone
+    assert client.get(f"/s/{old_token}").status_code == 404
+    assert not ctx.storage.exists("campaigns/winter/A-1/site.html")
+    exported = client.get(
+        "/api/v1/campaigns/winter/debtors/A-1/export", headers=auth(admin)
+    ).get_json()
+    text = json.dumps(exported, ensure_ascii=False)
+    for personal in ("Anna", "Müller", "anna@example.org", "4915112345678", "Hauptstraße",
+                     "10115", "Stromliefervertrag"):  # fmt: skip
+        assert personal not in text, personal
+    assert exported["debtor"]["last_name"] == "erased"
+    contact = next(e for e in exported["events"] if e["type"] == "contact")
+    assert contact["data"] == {"topic": "question"}
+    with ctx.db.session() as session:
+        after = campaign_stats(session, session.scalar(select(Campaign)))
+        assert session.scalar(select(func.count(Event.id))) == events_before
+        entry = session.scalar(select(AuditLog).where(AuditLog.action == "privacy.erase"))
+        assert (entry.via, entry.actor, entry.detail["reference"]) == (
+            "api",
+            "admin@example.org",
+            "A-1",
+        )
+    before.pop("artifacts"), after.pop("artifacts")
+    assert after == before  # funnel, owed, collected: unchanged
+
+
+def test_cli_export_erase_and_purge(ctx, monkeypatch, tmp_path):
+    monkeypatch.setenv("KINDLY_DATA_DIR", str(ctx.settings.data_dir))
+    monkeypatch.setenv("KINDLY_SECRET_KEY", "test-secret-key-0123456789")
+    _with_history(ctx)
+    runner = CliRunner()
+    exported = runner.invoke(cli, ["privacy", "export", "winter", "A-2"])
+    assert exported.exit_code == 0, exported.output
+    assert json.loads(exported.stdout)["debtor"]["first_name"] == "Siobhán"
+    erased = runner.invoke(cli, ["privacy", "erase", "winter", "A-2"])
+    assert erased.exit_code == 0 and "erased A-2" in erased.output
+    assert runner.invoke(cli, ["privacy", "erase", "winter", "Z-9"]).exit_code != 0
+
+    fresh = runner.invoke(cli, ["privacy", "purge", "winter", "--older-than", "30"])
+    assert "nothing to purge" in fresh.output
+    with ctx.db.session() as session:
+        campaign = session.scalar(select(Campaign))
+        session.add(CampaignStatus(campaign_id=campaign.id, status="paused",
+                                   changed_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=40)))  # fmt: skip
+    dry = runner.invoke(cli, ["privacy", "purge", "winter", "--older-than", "30"])
+    assert "dry run: would erase 2 debtors" in dry.output
+    with ctx.db.session() as session:
+        assert session.scalar(select(Debtor.first_name).where(Debtor.reference == "A-1")) == "Anna"
+    done = runner.invoke(cli, ["privacy", "purge", "winter", "--older-than", "30", "--yes"])
+    assert "erased 2 debtors" in done.output, done.output
+    with ctx.db.session() as session:
+        names = session.scalars(select(Debtor.last_name)).all()
+        assert set(names) == {"erased"}
+        assert session.scalar(select(func.sum(Debtor.amount_due_minor))) == 123456 + 8990 + 4200
+        actions = session.scalars(select(AuditLog.action)).all()
+        assert {"privacy.export", "privacy.erase", "privacy.purge"} <= set(actions)
+
+
+def test_live_campaigns_are_not_purged(ctx):
+    from kindly.core import privacy
+
+    load_campaign(ctx)
+    with ctx.db.session() as session:
+        campaign = session.scalar(select(Campaign))
+        session.add(CampaignStatus(campaign_id=campaign.id, status="live",
+                                   changed_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC)))  # fmt: skip
+        session.flush()
+        due, reason = privacy.purge_due(session, campaign, 1)
+        assert due == [] and "live" in reason
+
+
+def teardown_function():
+    api._windows.clear()
