@@ -118,4 +118,4 @@ def _inject() -> dict[str, Any]:
     return {"user": user, "can": (lambda action: user is not None and can(user, action))}
 
 
-from kindly.web.admin import auth, campaigns, debtors, people, rules  # noqa: E402, F401
+from kindly.web.admin import auth, campaigns, debtors, people, rules, settings  # noqa: E402, F401
