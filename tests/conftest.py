@@ -112,11 +112,15 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    """A Redis database of its own (number 13), flushed before and after the test."""
+    """A Redis database of this test session's own, flushed before and after the test.
+
+    The number follows the process id, so two test sessions on one machine (developers
+    running suites side by side) do not flush each other's queues.
+    """
     from redis import Redis
 
     services.ensure_redis()
-    url = "redis://127.0.0.1:6379/13"
+    url = f"redis://127.0.0.1:6379/{1 + os.getpid() % 11}"
     client = Redis.from_url(url)
     client.flushdb()
     yield url

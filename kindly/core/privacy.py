@@ -158,12 +158,7 @@ def _is_date(value: str) -> bool:
 def _forget_artifact(storage: Storage | None, key: str) -> None:
     if storage is None:
         return
-    path = storage.local_path(key)
-    if path is not None:
-        path.unlink(missing_ok=True)
-    elif storage.exists(key):
-        # the storage interface has no delete: overwrite the object so nothing personal stays
-        storage.put(key, b"", "application/octet-stream")
+    storage.delete(key)
 
 
 def is_erased(debtor: Debtor) -> bool:

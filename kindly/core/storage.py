@@ -45,6 +45,7 @@ class Storage(Protocol):
     def presigned_url(self, key: str, expires: int = 300) -> str | None: ...
     def local_path(self, key: str) -> Path | None: ...
     def ensure(self) -> None: ...
+    def delete(self, key: str) -> None: ...
 
 
 def _check_key(key: str) -> str:
@@ -84,6 +85,10 @@ class LocalStorage:
     def presigned_url(self, key: str, expires: int = 300) -> str | None:
         """Local objects are streamed by the front, never linked."""
         return None
+
+    def delete(self, key: str) -> None:
+        """Remove the object (nothing happens when it is not there)."""
+        self._path(key).unlink(missing_ok=True)
 
     def local_path(self, key: str) -> Path | None:
         """The file behind the key, for efficient range requests."""
@@ -184,6 +189,15 @@ class S3Storage:
         return self.public_client.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": self._key(key)}, ExpiresIn=expires
         )
+
+    def delete(self, key: str) -> None:
+        """Remove the object (S3 answers success when it is not there)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except (BotoCoreError, ClientError) as exc:
+            raise self._fail(exc, "delete") from None
 
     def local_path(self, key: str) -> Path | None:
         """S3 objects have no local file."""

@@ -219,3 +219,17 @@ def test_presigned_links_are_signed_for_the_public_endpoint(stack_env, s3_endpoi
     assert parts.path == f"/{s3_bucket}/prod/campaigns/x/A/letter.pdf"
     assert parse_qs(parts.query)["X-Amz-Expires"] == ["60"]
     assert storage.get("campaigns/x/A/letter.pdf") == b"%PDF-1.7"  # internal path still works
+
+
+def test_deleted_objects_are_gone_from_s3(stack_env, s3_endpoint, s3_bucket):
+    """GDPR erasure removes files; S3 must really lose them, not keep an empty copy."""
+    from kindly.core.storage import open_storage
+
+    storage = open_storage(f"s3://{s3_bucket}/prod", s3_endpoint)
+    storage.ensure()
+    storage.put("campaigns/x/A/letter.pdf", b"%PDF-1.7", "application/pdf")
+    storage.delete("campaigns/x/A/letter.pdf")
+    storage.delete("campaigns/x/A/letter.pdf")  # twice is fine
+    assert not storage.exists("campaigns/x/A/letter.pdf")
+    keys = s3_client(s3_endpoint).list_objects_v2(Bucket=s3_bucket).get("Contents", [])
+    assert keys == []
