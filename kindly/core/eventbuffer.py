@@ -98,11 +98,33 @@ class RedisEventBuffer:
         self._group_ready = True
 
     def flush(self, db, *, block_ms: int | None = None) -> int:
-        """Write one batch: stale entries of dead writers first, then new ones."""
+        """Write one batch: entries this writer holds from a failed attempt first (a database
+        that is back gets them at once), then stale entries of dead writers, then new ones."""
+        from redis.exceptions import ResponseError
+
+        try:
+            return self._flush(db, block_ms)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            # Redis lost the stream and its group (restarted without persistence, flushed):
+            # create them again instead of failing forever.
+            log.warning("event writer: the consumer group is gone; creating it again")
+            self._group_ready = False
+            return self._flush(db, block_ms)
+
+    def _flush(self, db, block_ms: int | None) -> int:
         self._ensure_group()
-        entries = self.redis.xautoclaim(
-            STREAM, GROUP, self.consumer, CLAIM_IDLE_MS, "0-0", count=BATCH
-        )[1]
+        answer = self.redis.xreadgroup(GROUP, self.consumer, {STREAM: "0"}, count=BATCH)
+        held = answer[0][1] if answer else []
+        gone = [entry_id for entry_id, fields in held if not fields]  # deleted, never acked
+        if gone:
+            self.redis.xack(STREAM, GROUP, *gone)
+        entries = [(entry_id, fields) for entry_id, fields in held if fields]
+        if not entries:
+            entries = self.redis.xautoclaim(
+                STREAM, GROUP, self.consumer, CLAIM_IDLE_MS, "0-0", count=BATCH
+            )[1]
         if not entries:
             answer = self.redis.xreadgroup(
                 GROUP, self.consumer, {STREAM: ">"}, count=BATCH, block=block_ms
