@@ -19,6 +19,7 @@ from kindly.core.context import Context
 from kindly.core.errors import ConfigError, KindlyError, NotFound
 from kindly.core.models import Artifact, Campaign, Debtor
 from kindly.core.portfolio import PortfolioRejected, import_portfolio, read_portfolio, write_rejects
+from kindly.workers.render import enqueue_renders
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -101,25 +102,6 @@ def import_command(
         f"imported into {slug}: {result.created} created, {result.updated} updated,"
         f" {result.rejected} rejected"
     )
-
-
-def enqueue_renders(ctx: Context, debtor_ids: list[int], kinds: list[str]):
-    """Enqueue one render job per debtor (site and letter) and one video job; yield handles."""
-    from kindly.workers import jobs, queues
-
-    dispatcher = queues.Dispatcher(ctx.settings)
-    quick = [k for k in kinds if k != "video"]
-    for debtor_id in debtor_ids:
-        if quick:
-            yield dispatcher.enqueue(
-                jobs.render_debtor, (debtor_id, quick), queue=queues.RENDER,
-                job_id=f"render-{debtor_id}-{'-'.join(quick)}", timeout=120,
-            )  # fmt: skip
-        if "video" in kinds:
-            yield dispatcher.enqueue(
-                jobs.render_debtor, (debtor_id, ["video"]), queue=queues.VIDEO,
-                job_id=f"render-{debtor_id}-video", timeout=600,
-            )  # fmt: skip
 
 
 def run_render(ctx: Context, slug: str, kinds: list[str], *, quiet: bool = False) -> list:

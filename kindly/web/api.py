@@ -392,4 +392,5 @@ def unknown(rest: str):
     return problem(404, "no such API route")
 
 
-from kindly.web import api_ops  # noqa: E402,F401 - more routes on `bp` (privacy, webhooks, report)
+# more routes on `bp`: privacy, webhooks and report; render, send and the debtor timeline
+from kindly.web import api_jobs, api_ops  # noqa: E402, F401

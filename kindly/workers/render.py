@@ -1,0 +1,27 @@
+"""Fan-out of render jobs: one quick job (page and letter) and one video job per debtor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from kindly.core.context import Context
+from kindly.workers import jobs, queues
+
+
+def enqueue_renders(
+    ctx: Context, debtor_ids: list[int], kinds: list[str]
+) -> Iterator[queues.JobHandle]:
+    """Enqueue one render job per debtor (site and letter) and one video job; yield handles."""
+    dispatcher = queues.Dispatcher(ctx.settings)
+    quick = [k for k in kinds if k != "video"]
+    for debtor_id in debtor_ids:
+        if quick:
+            yield dispatcher.enqueue(
+                jobs.render_debtor, (debtor_id, quick), queue=queues.RENDER,
+                job_id=f"render-{debtor_id}-{'-'.join(quick)}", timeout=120,
+            )  # fmt: skip
+        if "video" in kinds:
+            yield dispatcher.enqueue(
+                jobs.render_debtor, (debtor_id, ["video"]), queue=queues.VIDEO,
+                job_id=f"render-{debtor_id}-video", timeout=600,
+            )  # fmt: skip

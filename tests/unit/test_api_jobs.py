@@ -1,0 +1,77 @@
+"""Rendering, sending and a case's timeline through the API."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from kindly.core import events
+from kindly.core.models import Artifact, Debtor
+from tests.conftest import load_campaign
+from tests.unit.test_admin import audit_actions
+from tests.unit.test_api import auth, key_for
+
+
+def test_render_through_the_api_stores_every_debtors_page_and_letter(client, ctx):
+    load_campaign(ctx)
+    secret = key_for(ctx, "manager")
+    bad = client.post(
+        "/api/v1/campaigns/winter/render", headers=auth(secret), json={"kinds": ["poster"]}
+    )
+    assert bad.status_code == 400
+    done = client.post(
+        "/api/v1/campaigns/winter/render", headers=auth(secret), json={"kinds": ["site", "letter"]}
+    )
+    assert done.status_code == 202
+    assert done.get_json() == {
+        "campaign": "winter",
+        "debtors": 3,
+        "jobs": {"finished": 3},
+        "failed": [],
+    }
+    with ctx.db.session() as session:
+        assert sorted(session.scalars(select(Artifact.kind))) == ["letter"] * 3 + ["site"] * 3
+    assert audit_actions(ctx)[-1] == "campaign.render"
+
+
+def test_send_dry_run_through_the_api_says_what_would_go_and_sends_nothing(client, ctx):
+    load_campaign(ctx)
+    secret = key_for(ctx, "manager")
+    answer = client.post(
+        "/api/v1/campaigns/winter/send", headers=auth(secret), json={"dry_run": True}
+    )
+    body = answer.get_json()
+    assert answer.status_code == 200 and body["dry_run"] is True and body["jobs"] == 0
+    assert sum(body["send"].values()) + sum(body["held"].values()) == 3
+    assert (ctx.settings.data_dir / "outbox").exists() is False or not any(
+        (ctx.settings.data_dir / "outbox").iterdir()
+    )
+
+
+def test_timeline_is_for_managers_and_lists_events_with_their_agent(client, ctx):
+    load_campaign(ctx)
+    with ctx.db.session() as session:
+        a1 = session.scalar(select(Debtor).where(Debtor.reference == "A-1"))
+        events.record(session, a1, "opened", agent="prefetch", channel="email")
+        events.record(session, a1, "viewed", agent="human", channel="web")
+    viewer = key_for(ctx, "viewer", "viewer@example.org")
+    assert (
+        client.get(
+            "/api/v1/campaigns/winter/debtors/A-1/timeline", headers=auth(viewer)
+        ).status_code
+        == 403
+    )
+    manager = key_for(ctx, "manager")
+    body = client.get(
+        "/api/v1/campaigns/winter/debtors/A-1/timeline", headers=auth(manager)
+    ).get_json()
+    assert [(e["type"], e["agent"]) for e in body["events"]] == [
+        ("opened", "prefetch"),
+        ("viewed", "human"),
+    ]
+    assert body["payments"] == [] and body["reference"] == "A-1"
+    assert (
+        client.get(
+            "/api/v1/campaigns/winter/debtors/NOPE/timeline", headers=auth(manager)
+        ).status_code
+        == 404
+    )
