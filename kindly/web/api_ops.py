@@ -88,6 +88,8 @@ def webhook_create():
 @authenticated("admin")
 def webhook_delete(subscription_id: int):
     """Remove a subscription and its delivery history."""
+    if subscription_id > 2**63 - 1:  # no such row can exist; databases refuse the number
+        return problem(404, f"no webhook {subscription_id}")
     with _context().db.session() as db:
         sub = db.get(WebhookSubscription, subscription_id)
         if sub is None:
