@@ -14,7 +14,6 @@ from kindly.core import audit
 from kindly.core.iban import LETTER_KEYS, validate_letter_settings
 from kindly.core.identity import METHODS, validate_site_settings
 from kindly.core.rules import TONES
-from kindly.paths import ROOT
 from kindly.web.admin import bp, context, requires
 from kindly.web.admin.campaigns import LOCALES, find_campaign
 
