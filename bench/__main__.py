@@ -7,7 +7,6 @@ baseline measured in the same run (absolute times on a shared machine drift).
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import os
 import platform
 import subprocess
@@ -37,9 +36,17 @@ def main(argv: list[str]) -> int:
     names = argv or sorted(p.stem for p in (ROOT / "bench").glob("bench_*.py"))
     sections = []
     for name in names:
-        module = importlib.import_module(f"bench.{name}")
         print(f"running {name} …", file=sys.stderr, flush=True)
-        sections.append(module.run())
+        # each benchmark in a process of its own: memory figures and warm caches must not
+        # carry over from the one before
+        result = subprocess.run(
+            [sys.executable, "-c", f"import bench.{name} as b; print(b.run(), end='')"],
+            cwd=ROOT, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if result.returncode != 0:
+            sys.stderr.write(result.stderr)
+            raise SystemExit(f"bench {name} failed")
+        sections.append(result.stdout)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=ROOT, check=False).stdout.strip()  # fmt: skip
     header = (
