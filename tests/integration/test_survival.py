@@ -22,10 +22,10 @@ from kindly.core.db import Database
 from kindly.core.eventbuffer import RedisEventBuffer, Writer
 from kindly.core.models import Artifact, Debtor, Event
 from tests.conftest import load_campaign, make_settings
+from tests.integration.conftest import PHONE
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-PHONE = "Mozilla/5.0 (Linux; Android 14; Pixel 8) Mobile Safari/537.36"
 DOWN = "postgresql+psycopg://nobody@127.0.0.1:1/none"
 
 
@@ -133,34 +133,6 @@ def test_a_worker_killed_mid_render_is_retried_and_stores_the_video_once(stack, 
 
 
 # ---- the event writer -------------------------------------------------------------------------
-
-
-@pytest.fixture
-def buffered(tmp_path, postgres_url, redis_url):
-    """The front on PostgreSQL with events in Redis; writers are driven by each drill."""
-    from kindly.web import create_app
-
-    for thread in threading.enumerate():  # writers left running by earlier tests' apps
-        if isinstance(thread, Writer):
-            thread.stopping.set()
-            thread.join(timeout=5)
-    settings = make_settings(
-        Path(tmp_path / "var"), KINDLY_DATABASE_URL=postgres_url, KINDLY_REDIS_URL=redis_url
-    )
-    context = Context(settings)
-    context.db.migrate()
-    context.storage.ensure()
-    context_module.use(context)
-    load_campaign(context)
-    app = create_app(settings)
-    app.extensions["kindly"] = context
-    app.config.update(TESTING=True, KINDLY_EVENT_WRITER=False)
-    client = app.test_client()
-    client.environ_base["HTTP_USER_AGENT"] = PHONE
-    with context.db.session() as session:
-        token = session.scalar(select(Debtor.token).where(Debtor.reference == "A-1"))
-    yield context, client, token
-    context_module.use(None)
 
 
 def stored(context) -> tuple[int, int]:
