@@ -49,11 +49,6 @@ def iban_error(value: str) -> str | None:
     return None
 
 
-def is_valid_iban(value: str) -> bool:
-    """True when `value` is a SEPA IBAN with a correct ISO 7064 checksum."""
-    return iban_error(value) is None
-
-
 def bic_error(value: str) -> str | None:
     """Why `value` is not a BIC (ISO 9362, 8 or 11 characters), or None when it is."""
     if not _BIC_SHAPE.fullmatch(compact(value)):

@@ -8,7 +8,6 @@ and each marker must come out the other side; the campaign's own data must have 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -29,8 +28,6 @@ MARKERS = {
     "fees": "Kosten-Marke-5F",
     "whom to contact": "Kontakt-Marke-8C",
 }
-DEMAND_FACTS = tuple(MARKERS)
-"""What a collection demand (the microsite and the letter) must show."""
 
 
 @dataclass(frozen=True, order=True)
@@ -126,11 +123,6 @@ def check_campaign(session: Session, campaign: Campaign) -> list[Gap]:
             Gap("campaign", "*", "*", f"claim basis ({without_basis} debtors have no contract)")
         )
     return gaps + check_templates(settings.get("texts"))
-
-
-def checked_at() -> str:
-    """When a check ran, for reports."""
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def as_dicts(gaps: list[Gap]) -> list[dict[str, str]]:

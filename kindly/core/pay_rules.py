@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from kindly.core.models import Campaign, Debtor
-from kindly.core.money import exponent, from_minor, parse_amount, to_minor
+from kindly.core.money import exponent, parse_amount, to_minor
 
 FREQUENCIES = ("monthly", "fortnightly")
 DEFAULT_MIN_INSTALMENT = {"JPY": "1000", "KRW": "10000", "*": "10"}
@@ -149,8 +149,3 @@ def _matches(value: Any, wanted: Any) -> bool:
     if isinstance(wanted, list):
         return value in wanted
     return value == wanted
-
-
-def describe(minor: int, currency: str) -> str:
-    """A plain decimal string of an amount, for event data and messages."""
-    return str(from_minor(minor, currency))

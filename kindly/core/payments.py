@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from kindly.core import events, ledger, pay_rules
 from kindly.core.errors import KindlyError
 from kindly.core.models import Debtor, Payment
-from kindly.core.money import format_minor, from_minor
+from kindly.core.money import from_minor
 
 log = logging.getLogger(__name__)
 
@@ -312,14 +312,6 @@ def find_payment(session: Session, provider: str, provider_ref: str) -> Payment 
     )
 
 
-def settle(session: Session, provider: str, provider_ref: str, outcome: str) -> Payment:
-    """Apply a provider's outcome once; repeats and late arrivals change nothing more."""
-    payment = find_payment(session, provider, provider_ref)
-    if payment is None:
-        raise PaymentError(f"no payment attempt {provider}:{provider_ref}")
-    return settle_payment(session, payment, outcome)
-
-
 def settle_payment(session: Session, payment: Payment, outcome: str) -> Payment:
     """Move one attempt to its outcome; a success is final, a late failure never undoes it."""
     if outcome not in OUTCOMES:
@@ -396,11 +388,6 @@ def record_reversal(
         row.amount_minor = -abs(amount_minor)
     session.flush()
     return row
-
-
-def describe_amount(minor: int, currency: str, locale: str) -> str:
-    """An amount formatted for the debtor's locale."""
-    return format_minor(minor, currency, locale.replace("-", "_"))
 
 
 def provider_for(settings) -> PaymentProvider:

@@ -97,7 +97,6 @@ class ImportResult:
     created: int = 0
     updated: int = 0
     rejected: int = 0
-    rejected_file: Path | None = None
     errors: list[RowError] = field(default_factory=list)
 
 

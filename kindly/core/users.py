@@ -62,13 +62,6 @@ def create_user(session: Session, email: str, password: str, role: str) -> User:
     return user
 
 
-def set_password(user: User, password: str) -> None:
-    """Replace the user's password."""
-    if len(password) < MIN_PASSWORD:
-        raise UserError(f"the password needs at least {MIN_PASSWORD} characters")
-    user.password_hash = _hasher.hash(password)
-
-
 def _recent_failures(session: Session, column, value: str, now: dt.datetime) -> int:
     return int(
         session.scalar(

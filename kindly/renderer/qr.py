@@ -18,10 +18,3 @@ def qr_png(data: str, *, scale: int = 10, border: int = 4) -> bytes:
     out = io.BytesIO()
     image.save(out, format="PNG")
     return out.getvalue()
-
-
-def qr_svg(data: str, *, scale: int = 4, border: int = 4) -> str:
-    """A QR code as an SVG document (crisp in print)."""
-    out = io.BytesIO()
-    segno.make(data, error="m").save(out, kind="svg", scale=scale, border=border, xmldecl=False)
-    return out.getvalue().decode("utf-8")
