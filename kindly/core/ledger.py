@@ -22,4 +22,9 @@ def paid_minor(session: Session, debtor: Debtor) -> int:
 
 def balance_minor(session: Session, debtor: Debtor) -> int:
     """What is still open: the claim less succeeded payments, never below zero."""
-    return max(debtor.amount_due_minor - paid_minor(session, debtor), 0)
+    return balance_after(debtor, paid_minor(session, debtor))
+
+
+def balance_after(debtor: Debtor, paid: int) -> int:
+    """The open balance once `paid` (minor units) has been paid, never below zero."""
+    return max(debtor.amount_due_minor - paid, 0)

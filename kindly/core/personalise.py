@@ -9,6 +9,7 @@ import unicodedata
 from babel.core import Locale, UnknownLocaleError
 from babel.dates import format_date
 
+from kindly.core import ledger
 from kindly.core.models import Campaign, Debtor
 from kindly.core.money import format_minor
 from kindly.renderer.view import DebtorView
@@ -87,7 +88,9 @@ def build_view(
 ) -> DebtorView:
     """Everything the renderers need, formatted for the debtor's locale."""
     locale, lang, babel = resolve_locale(debtor, campaign)
-    amount = debtor.amount_due_minor if balance_minor is None else balance_minor
+    if balance_minor is None:  # derived from what was paid, by the ledger's one rule
+        balance_minor = ledger.balance_after(debtor, paid_minor)
+    amount = balance_minor
     site_url = f"{base_url}/s/{debtor.token}"
 
     def money(minor: int | None) -> str | None:

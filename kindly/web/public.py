@@ -54,14 +54,13 @@ PHONE = re.compile(r"^\+?[0-9 ()/-]{6,20}$")
 MAX_MESSAGE = 2000
 
 
-def debtor_view(session, debtor) -> DebtorView:
-    """The debtor's view with the live balance."""
+def debtor_view(session, debtor, *, paid: int | None = None) -> DebtorView:
+    """The debtor's view with the live balance (`paid`: already read from the ledger)."""
     return build_view(
         debtor,
         debtor.campaign,
         base_url=context().settings.base_url,
-        balance_minor=ledger.balance_minor(session, debtor),
-        paid_minor=ledger.paid_minor(session, debtor),
+        paid_minor=ledger.paid_minor(session, debtor) if paid is None else paid,
     )
 
 
@@ -86,12 +85,11 @@ def _latest_promise(session, debtor) -> dt.date | None:
         return None
 
 
-def _status(session, debtor, texts: dict[str, str], view: DebtorView) -> Markup:
+def _status(session, debtor, texts: dict[str, str], view: DebtorView, paid: int) -> Markup:
     """The live notices shown above the stored page."""
     notices: list[tuple[str, str]] = []
     locale = view.locale.replace("-", "_")
     outcome = request.args.get("payment")
-    paid = ledger.paid_minor(session, debtor)
     balance = debtor.amount_due_minor - paid
     if outcome == "succeeded" and paid == 0:
         # back from the provider before its webhook arrived: say so rather than nothing
@@ -151,7 +149,8 @@ def site(token: str):
             count(session, debtor, "viewed", gate="1")
             return _gate(session, debtor)
         count(session, debtor, "viewed")
-        view = debtor_view(session, debtor)
+        paid = ledger.paid_minor(session, debtor)  # read once: the view and the notices share it
+        view = debtor_view(session, debtor, paid=paid)
         overrides = (debtor.campaign.settings or {}).get("texts")
         stored = artifacts.find(session, debtor, "site")
         html: str | None = None
@@ -174,7 +173,7 @@ def site(token: str):
                 overrides=overrides,
                 video_ctas=video_ctas() if has["video"] else None,
             ).decode()
-        status = _status(session, debtor, texts_for(view, debtor), view)
+        status = _status(session, debtor, texts_for(view, debtor), view, paid)
     return Response(html.replace(STATUS_MARKER, str(status), 1), mimetype="text/html")
 
 

@@ -28,7 +28,6 @@ def render_debtor(debtor_id: int, kinds: list[str]) -> dict[str, str]:
             debtor,
             debtor.campaign,
             base_url=ctx.settings.base_url,
-            balance_minor=ledger.balance_minor(session, debtor),
             paid_minor=ledger.paid_minor(session, debtor),
         )
         for kind, data in _render(view, [k for k in kinds if k != "site"]):

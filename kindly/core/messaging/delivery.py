@@ -269,7 +269,6 @@ def deliver(
     outbox = Path(settings.data_dir) / "outbox"
     view = build_view(
         debtor, debtor.campaign, base_url=settings.base_url,
-        balance_minor=ledger.balance_minor(session, debtor),
         paid_minor=ledger.paid_minor(session, debtor), tone=decision.tone,
     )  # fmt: skip
     link = email_channel.links(settings.base_url, debtor.token, channel)

@@ -208,7 +208,6 @@ def debtor_preview(slug: str, reference: str):
         debtor = find_debtor(db, campaign, reference)
         view = build_view(
             debtor, campaign, base_url=ctx.settings.base_url,
-            balance_minor=ledger.balance_minor(db, debtor),
             paid_minor=ledger.paid_minor(db, debtor),
             tone=(decision.tone if (decision := decision_for(db, debtor)) else None),
         )  # fmt: skip
