@@ -5,26 +5,15 @@ from __future__ import annotations
 import hmac
 
 from flask import Blueprint, abort, render_template, request
-from sqlalchemy import select
 
 from kindly.core.messaging import bounces, optout
-from kindly.core.models import Debtor
 from kindly.core.personalise import resolve_locale
 from kindly.renderer.texts import load_texts
-from kindly.web.debtors import TOKEN, context
+from kindly.web.debtors import context, find_debtor
 from kindly.web.security import csrf_exempt
 
 bp = Blueprint("messages", __name__)
 CHANNELS = ("email", "sms")
-
-
-def _debtor(session, token: str) -> Debtor:
-    if not TOKEN.match(token):
-        abort(404)
-    debtor = session.scalar(select(Debtor).where(Debtor.token == token))
-    if debtor is None:
-        abort(404)
-    return debtor
 
 
 @bp.route("/u/<token>", methods=["GET", "POST"])
@@ -35,7 +24,8 @@ def unsubscribe(token: str):
     if channel not in CHANNELS:
         abort(404)
     with context().db.session() as session:
-        debtor = _debtor(session, token)
+        # an unsubscribe link from an old email works after the page link expired
+        debtor = find_debtor(session, token, gate=False, allow_expired=True)
         _, lang, _ = resolve_locale(debtor, debtor.campaign)
         done = False
         if request.method == "POST":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from email.message import EmailMessage
 
 from sqlalchemy import select
@@ -38,7 +39,7 @@ def test_delivery_callbacks_need_the_webhook_token(client, ctx, app):
         client.post("/webhooks/sms", json={"reference": "x", "status": "delivered"}).status_code
         == 404
     )
-    object.__setattr__(ctx.settings, "webhook_token", "hook-token-0123456789")
+    ctx.settings = dataclasses.replace(ctx.settings, webhook_token="hook-token-0123456789")
     refused = client.post("/webhooks/sms", json={"reference": "x", "status": "delivered"},
                           headers={"Authorization": "Bearer wrong"})  # fmt: skip
     assert refused.status_code == 401
