@@ -56,6 +56,11 @@ def command(slug: str, channel_list: str | None, dry_run: bool, at_text: str | N
     at = parse_at(at_text)
     channels = parse_channels(channel_list)
     ctx = _context()
+    if schedule and not dry_run and ctx.settings.jobs_in_process:
+        # refused before anything is decided or sent: scheduling needs RQ's scheduler
+        raise click.UsageError(
+            "--schedule needs KINDLY_REDIS_URL and a running `kindly worker send`"
+        )
     with ctx.db.session() as session:
         campaign = _campaign(session, slug)
         decide(session, campaign, current_rules(session, campaign), at.date())

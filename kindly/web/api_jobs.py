@@ -64,6 +64,9 @@ def send(slug: str):
     dry_run, schedule = bool(body.get("dry_run")), bool(body.get("schedule"))
     at = dt.datetime.now(dt.UTC)
     ctx = _context()
+    if schedule and not dry_run and ctx.settings.jobs_in_process:
+        # refused before anything is decided or sent: scheduling needs RQ's scheduler
+        return problem(400, "schedule needs KINDLY_REDIS_URL and a running `kindly worker send`")
     with ctx.db.session() as db:
         campaign = _campaign(db, slug)
         decide(db, campaign, current_rules(db, campaign), at.date())

@@ -195,6 +195,25 @@ def phone(browser):
     context.close()
 
 
+def snap(page, path, *, full_page: bool = True) -> None:
+    """Keep a screenshot of what the person sees, as a test artefact.
+
+    Headless Chromium now and then stops producing frames for a page whose context is not
+    the front one (seen in the full suite, never alone): the screenshot then waits forever.
+    Bring the page to the front and try again; a last try takes the viewport only.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt, whole in enumerate((full_page, full_page, False)):
+        try:
+            page.screenshot(path=str(path), full_page=whole, timeout=10_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+            page.bring_to_front()
+
+
 @pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
     """Where screenshots go (gitignored)."""

@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 
 from tests import services
 from tests.conftest import PORTFOLIO
-from tests.e2e.conftest import PHONE_UA, LiveServer, _checked, serving
+from tests.e2e.conftest import PHONE_UA, LiveServer, _checked, serving, snap
 
 pytestmark = pytest.mark.e2e
 
@@ -119,7 +119,7 @@ def test_strangers_only_see_the_sign_in_page(dashboard: LiveServer, desk: Page, 
     desk.fill("#password", "not the password")
     desk.click("button[type=submit]")
     expect(desk.locator(".problem")).to_contain_text("do not match")
-    desk.screenshot(path=artifacts_dir / "dash-0-sign-in.png", full_page=True)
+    snap(desk, artifacts_dir / "dash-0-sign-in.png")
 
 
 def test_manager_uploads_launches_and_sees_payments(
@@ -135,7 +135,7 @@ def test_manager_uploads_launches_and_sees_payments(
     expect(table).to_contain_text("amount_due")
     expect(table.locator("tbody tr")).to_have_count(1)
     expect(table.locator("tbody tr td").first).to_have_text("3")
-    desk.screenshot(path=artifacts_dir / "dash-1-bad-rows.png", full_page=True)
+    snap(desk, artifacts_dir / "dash-1-bad-rows.png")
 
     good = dashboard.workdir / "spring.csv"
     good.write_text(PORTFOLIO, encoding="utf-8")
@@ -146,7 +146,7 @@ def test_manager_uploads_launches_and_sees_payments(
     # the launch check refuses a demand without the creditor's address and whom to contact
     desk.click("button[value=launch]")
     expect(desk.locator("main")).to_contain_text("whom to contact (settings.contact)")
-    desk.screenshot(path=artifacts_dir / "dash-1b-launch-refused.png", full_page=True)
+    snap(desk, artifacts_dir / "dash-1b-launch-refused.png")
     done = dashboard.kindly("letters", "spring", "--set", "creditor_address=Ring 1; 10115 Berlin",
                             "--set", "contact=030 1234567, hilfe@example.org")  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -182,18 +182,18 @@ def test_manager_uploads_launches_and_sees_payments(
     expect(desk.locator('tr[data-rate="payment_success"] .value')).to_have_text("100.0 %")
     assert desk.locator("svg.chart").count() >= 4  # funnel, money (EUR, GBP), variants, hours
     assert desk.evaluate("document.documentElement.scrollWidth") <= 1280
-    desk.screenshot(path=artifacts_dir / "dash-2-campaign-1280.png", full_page=True)
+    snap(desk, artifacts_dir / "dash-2-campaign-1280.png")
 
     sign_in(small, dashboard, "manager@example.org")
     small.goto(f"{dashboard.base_url}/admin/campaigns/spring")
     expect(small.locator('tr[data-step="paid"] .human')).to_have_text("2")
     assert small.evaluate("document.documentElement.scrollWidth") <= 360
-    small.screenshot(path=artifacts_dir / "dash-3-campaign-360.png", full_page=True)
+    snap(small, artifacts_dir / "dash-3-campaign-360.png")
 
     desk.goto(f"{dashboard.base_url}/admin/")
     row = desk.locator('tr[data-slug="spring"]')
     expect(row.locator(".collected")).to_contain_text("1234.56 EUR")
-    desk.screenshot(path=artifacts_dir / "dash-4-campaigns-1280.png", full_page=True)
+    snap(desk, artifacts_dir / "dash-4-campaigns-1280.png")
     desk.goto(f"{dashboard.base_url}/admin/audit")
     expect(desk.locator("#audit")).to_contain_text("campaign.launch")
     expect(desk.locator("#audit")).to_contain_text("portfolio.import")
@@ -208,4 +208,4 @@ def test_viewer_cannot_change_anything(dashboard: LiveServer, desk: Page, artifa
     expect(desk.locator("#upload-h")).to_have_count(0)
     response = desk.goto(f"{dashboard.base_url}/admin/campaigns/spring/debtors.csv")
     assert response is not None and response.status == 403
-    desk.screenshot(path=artifacts_dir / "dash-5-viewer-refused.png", full_page=True)
+    snap(desk, artifacts_dir / "dash-5-viewer-refused.png")

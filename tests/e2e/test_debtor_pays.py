@@ -12,7 +12,7 @@ import secrets
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import LiveServer
+from tests.e2e.conftest import LiveServer, snap
 
 pytestmark = pytest.mark.e2e
 
@@ -45,7 +45,7 @@ def test_german_debtor_reads_her_page(live_server: LiveServer, phone: Page, arti
     expect(phone.locator("[data-cta=plan]")).to_be_visible()
     expect(phone.locator("[data-cta=pay]")).to_contain_text(AMOUNT)
 
-    phone.screenshot(path=artifacts_dir / "1-site-de.png", full_page=True)
+    snap(phone, artifacts_dir / "1-site-de.png")
 
 
 def test_german_debtor_pays(live_server: LiveServer, phone: Page, artifacts_dir):
@@ -54,20 +54,20 @@ def test_german_debtor_pays(live_server: LiveServer, phone: Page, artifacts_dir)
     expect(phone).to_have_url(live_server.url("A-1", "/pay"))
     expect(phone.locator("h1")).to_have_text("Jetzt zahlen")
     expect(phone.locator(".amount")).to_have_text(AMOUNT)
-    phone.screenshot(path=artifacts_dir / "2-pay-de.png", full_page=True)
+    snap(phone, artifacts_dir / "2-pay-de.png")
 
     phone.locator("[data-cta=checkout]").tap()
     expect(phone).to_have_url(re.compile(r"/sandbox/checkout/sbx_[A-Za-z0-9_-]+$"))
     expect(phone.locator(".sandbox-banner")).to_contain_text("TEST CHECKOUT")
     expect(phone.locator(".amount")).to_have_text(AMOUNT)
-    phone.screenshot(path=artifacts_dir / "3-checkout-de.png", full_page=True)
+    snap(phone, artifacts_dir / "3-checkout-de.png")
 
     phone.locator("[data-sandbox=succeed]").tap()
     expect(phone).to_have_url(live_server.url("A-1", "?payment=succeeded"))
     status = phone.locator(".status")
     expect(status).to_contain_text(f"Ihre Zahlung über {AMOUNT} ist eingegangen")
     assert phone.evaluate("document.documentElement.scrollWidth") <= 360
-    phone.screenshot(path=artifacts_dir / "4-thanks-de.png", full_page=True)
+    snap(phone, artifacts_dir / "4-thanks-de.png")
 
     numbers = live_server.stats()
     funnel = numbers["funnel"]
@@ -90,7 +90,7 @@ def test_english_debtor_cancels_at_checkout(live_server: LiveServer, phone: Page
     expect(phone).to_have_url(live_server.url("A-2", "?payment=canceled"))
     expect(phone.locator(".status")).to_have_text("The payment was cancelled. Nothing was charged.")
     expect(phone.locator(".status")).not_to_contain_text("Thank you")
-    phone.screenshot(path=artifacts_dir / "5-canceled-en.png", full_page=True)
+    snap(phone, artifacts_dir / "5-canceled-en.png")
 
     assert live_server.stats()["collected"] == {"EUR": "1234.56"}
 
@@ -137,4 +137,4 @@ def test_unknown_link(live_server: LiveServer, phone: Page, artifacts_dir):
     html = phone.content()
     assert "Traceback" not in html
     assert "werkzeug" not in html.lower()
-    phone.screenshot(path=artifacts_dir / "6-not-found-de.png", full_page=True)
+    snap(phone, artifacts_dir / "6-not-found-de.png")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import PHONE_UA
+from tests.e2e.conftest import PHONE_UA, snap
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -118,7 +118,7 @@ def test_gate_then_balance_breakdown_accessible_light_and_first_party(
         for secret in (greeting.rstrip(",:"), amount, "Stadtwerke", "Northern", reference):
             assert secret not in gate
         assert axe_problems(page) == []
-        page.screenshot(path=str(artifacts_dir / f"gate-{reference}.png"), full_page=True)
+        snap(page, str(artifacts_dir / f"gate-{reference}.png"))
 
         pass_gate(page, postal.lower())
         page.wait_for_selector(".amount")
@@ -129,7 +129,7 @@ def test_gate_then_balance_breakdown_accessible_light_and_first_party(
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
         assert axe_problems(page) == []
         page.wait_for_load_state("networkidle")
-        page.screenshot(path=str(artifacts_dir / f"site-{reference}.png"), full_page=True)
+        snap(page, str(artifacts_dir / f"site-{reference}.png"))
 
         # pay in the sandbox: the same page now shows the live balance
         page.click("[data-cta=pay]")
@@ -222,7 +222,7 @@ def test_five_wrong_answers_lock_the_link(spring, browser, artifacts_dir):
             pass_gate(page, f"0000{attempt}")
         assert "für 15 Minuten gesperrt" in page.inner_text("main")
         assert page.locator("#answer").count() == 0
-        page.screenshot(path=str(artifacts_dir / "gate-locked.png"), full_page=True)
+        snap(page, str(artifacts_dir / "gate-locked.png"))
         page.goto(spring.url("S-LOCK"))
         assert "gesperrt" in page.inner_text("main") and "Test" not in page.inner_text("main")
     finally:

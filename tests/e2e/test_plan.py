@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from pypdf import PdfReader
 
-from tests.e2e.conftest import LiveServer
+from tests.e2e.conftest import LiveServer, snap
 
 PLANS = """reference,first_name,last_name,locale,currency,amount_due,due_date,creditor
 P-1,Marta,Kowalska,de-DE,EUR,600.00,2026-12-20,Stadtwerke Beispielstadt GmbH
@@ -42,10 +42,10 @@ def test_agree_a_plan_download_its_confirmation_and_pay_the_first_instalment(
     phone.locator("[data-cta=plan-show]").tap()
     schedule = phone.inner_text("main")
     assert "200,00\xa0€" in schedule  # three of 200,00 €
-    phone.screenshot(path=str(artifacts_dir / "plan-schedule-de.png"), full_page=True)
+    snap(phone, str(artifacts_dir / "plan-schedule-de.png"))
     phone.locator("[data-cta=plan-agree]").tap()
     expect(phone).to_have_url(plans.url("P-1", "/plan/agreed"))
-    phone.screenshot(path=str(artifacts_dir / "plan-agreed-de.png"), full_page=True)
+    snap(phone, str(artifacts_dir / "plan-agreed-de.png"))
 
     with phone.expect_download() as download:
         phone.evaluate(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from kindly.core import events
-from kindly.core.models import Artifact, Debtor
+from kindly.core.models import Artifact, Debtor, Event
 from tests.conftest import load_campaign
 from tests.unit.test_admin import audit_actions
 from tests.unit.test_api import auth, key_for
@@ -45,6 +45,20 @@ def test_send_dry_run_through_the_api_says_what_would_go_and_sends_nothing(clien
     assert (ctx.settings.data_dir / "outbox").exists() is False or not any(
         (ctx.settings.data_dir / "outbox").iterdir()
     )
+
+
+def test_scheduling_without_redis_is_refused_before_anything_is_sent(client, ctx):
+    load_campaign(ctx)
+    secret = key_for(ctx, "manager")
+    answer = client.post(
+        "/api/v1/campaigns/winter/send", headers=auth(secret), json={"schedule": True}
+    )
+    assert answer.status_code == 400
+    assert "KINDLY_REDIS_URL" in answer.get_json()["error"]
+    outbox = ctx.settings.data_dir / "outbox"
+    assert not outbox.exists() or not any(outbox.rglob("*.*"))
+    with ctx.db.session() as session:
+        assert not session.scalars(select(Event).where(Event.type == "sent")).all()
 
 
 def test_timeline_is_for_managers_and_lists_events_with_their_agent(client, ctx):
