@@ -4,10 +4,7 @@ goes away. Each drill counts what went in and what came out: nothing may be lost
 from __future__ import annotations
 
 import hashlib
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,67 +13,16 @@ import pytest
 from sqlalchemy import func, select
 
 import kindly.core.eventbuffer as eventbuffer
-from kindly.core import context as context_module
-from kindly.core.context import Context
 from kindly.core.db import Database
 from kindly.core.eventbuffer import RedisEventBuffer, Writer
 from kindly.core.models import Artifact, Debtor, Event
-from tests.conftest import load_campaign, make_settings
-from tests.integration.conftest import PHONE
+from tests.conftest import load_campaign
+from tests.reliability.conftest import DOWN, PHONE, start_worker, stop, wait_for
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
-DOWN = "postgresql+psycopg://nobody@127.0.0.1:1/none"
-
-
-def wait_for(condition, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
 
 
 # ---- a worker killed in the middle of a render ------------------------------------------------
-
-
-@pytest.fixture
-def stack_env(tmp_path, postgres_url, redis_url) -> dict[str, str]:
-    return {
-        "KINDLY_DATA_DIR": str(tmp_path / "var"),
-        "KINDLY_SECRET_KEY": "survival-secret-key-0123456789",
-        "KINDLY_DATABASE_URL": postgres_url,
-        "KINDLY_REDIS_URL": redis_url,
-    }
-
-
-@pytest.fixture
-def stack(stack_env):
-    context = Context(make_settings(Path(stack_env["KINDLY_DATA_DIR"]), **stack_env))
-    context.db.migrate()
-    context.storage.ensure()
-    context_module.use(context)
-    yield context
-    context_module.use(None)
-
-
-def start_worker(env: dict[str, str], queue: str) -> subprocess.Popen:
-    """`kindly worker QUEUE` in its own process group (the horse it forks dies with it)."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("KINDLY_")} | env
-    return subprocess.Popen(
-        [sys.executable, "-m", "kindly", "worker", queue],
-        env=clean,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-
-def stop(process: subprocess.Popen, sig=signal.SIGTERM) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, sig)
-        process.wait(timeout=30)
 
 
 def test_a_worker_killed_mid_render_is_retried_and_stores_the_video_once(stack, stack_env):

@@ -1,0 +1,133 @@
+"""Fixtures and helpers the reliability drills share: real services, real worker processes,
+and services of the drills' own that they may stop and start (never the shared ones)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from kindly.core import context as context_module
+from kindly.core.context import Context
+from tests import services
+from tests.conftest import make_settings
+from tests.integration.conftest import PHONE, buffered
+
+__all__ = ["DOWN", "PHONE", "ROOT", "buffered", "start_worker", "stop", "wait_for"]
+
+ROOT = Path(__file__).resolve().parents[2]
+DOWN = "postgresql+psycopg://nobody@127.0.0.1:1/none"
+"""A database URL nobody answers on: PostgreSQL down, without touching the shared server."""
+
+
+def wait_for(condition: Callable[[], object], seconds: float, what: str) -> float:
+    """Poll until `condition()` is true; return the seconds it took, fail after `seconds`."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > seconds:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def start_worker(env: dict[str, str], *queues: str) -> subprocess.Popen:
+    """`kindly worker QUEUE…` in its own process group (the horse it forks dies with it)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("KINDLY_")} | env
+    return subprocess.Popen(
+        [sys.executable, "-m", "kindly", "worker", *queues],
+        env=clean,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    """Signal the process group and wait for the process to end."""
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+        process.wait(timeout=30)
+
+
+@pytest.fixture
+def stack_env(tmp_path, postgres_url, redis_url) -> dict[str, str]:
+    """The environment of a production-like process: PostgreSQL, Redis, a local folder."""
+    return {
+        "KINDLY_DATA_DIR": str(tmp_path / "var"),
+        "KINDLY_SECRET_KEY": "survival-secret-key-0123456789",
+        "KINDLY_DATABASE_URL": postgres_url,
+        "KINDLY_REDIS_URL": redis_url,
+    }
+
+
+@pytest.fixture
+def stack(stack_env) -> Iterator[Context]:
+    """A migrated context on `stack_env`, installed as the process's current one."""
+    context = Context(make_settings(Path(stack_env["KINDLY_DATA_DIR"]), **stack_env))
+    context.db.migrate()
+    context.storage.ensure()
+    context_module.use(context)
+    yield context
+    context_module.use(None)
+
+
+class OwnRedis:
+    """A redis-server of the drill's own on a free port, which the drill may kill and restart.
+
+    The machine's Redis on 6379 is shared with other people's test runs: never touch it.
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.port = services.free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        """The URL Kindly is configured with."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        """Start (again) on the same port and folder; append-only, as compose.yaml runs it."""
+        self.process = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port),
+             "--dir", str(self.folder), "--appendonly", "yes", "--save", ""],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_for(lambda: services.port_open("127.0.0.1", self.port), 15, "redis-server to listen")
+
+    def kill(self) -> None:
+        """SIGKILL: the server dies without a chance to save anything more."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def wipe(self) -> None:
+        """Lose the data on disk too (a new container without its volume)."""
+        for path in self.folder.iterdir():
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+
+
+@pytest.fixture
+def own_redis(tmp_path) -> Iterator[OwnRedis]:
+    """A private redis-server, killed after the test."""
+    if not shutil.which("redis-server"):
+        pytest.skip("redis-server is not installed")
+    folder = tmp_path / "redis"
+    folder.mkdir()
+    server = OwnRedis(folder)
+    server.start()
+    yield server
+    server.kill()
