@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 import re
 import sys
 import time
@@ -290,6 +291,10 @@ def demo(count: int, and_serve: bool, host: str, port: int, kinds: str) -> None:
     """Build a demo campaign of generated debtors, render everything, and serve it."""
     from kindly.core.demo import demo_rows
 
+    if and_serve and not os.environ.get("KINDLY_BASE_URL"):
+        # the links (and the QR codes in letters and videos) must point where we serve
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - compared, not bound
+        os.environ["KINDLY_BASE_URL"] = f"http://{shown}:{port}"
     ctx = _context()
     ctx.storage.ensure()
     with ctx.db.session() as session:

@@ -143,3 +143,47 @@ def test_unreachable_database_is_one_clear_line(tmp_path, portfolio):
     )
     assert "secret" not in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_demo_serves_the_links_it_prints(tmp_path):
+    """`make demo`'s command: generated debtors rendered, served, and every printed link opens."""
+    import re
+    import time
+    import urllib.request
+
+    from tests import services
+
+    port = services.free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("KINDLY_")} | {
+        "KINDLY_DATA_DIR": str(tmp_path / "var"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    log = tmp_path / "demo.log"
+    with log.open("w", encoding="utf-8") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "kindly", "demo", "--count", "7", "--kinds", "site,letter",
+             "--port", str(port)],
+            stdout=out, stderr=subprocess.STDOUT, env=environment, cwd=tmp_path,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 240
+            while "Serving on" not in log.read_text(encoding="utf-8"):
+                assert process.poll() is None, log.read_text(encoding="utf-8")
+                assert time.monotonic() < deadline, log.read_text(encoding="utf-8")
+                time.sleep(0.3)
+            printed = log.read_text(encoding="utf-8")
+            links = re.findall(r"(\w\w-\w\w)\s+(DEMO-\d+)\s+(http://\S+)", printed)
+            assert {locale for locale, _, _ in links} >= {"de-DE", "en-GB", "it-IT"}
+            for _, reference, link in links:
+                assert link.startswith(f"http://127.0.0.1:{port}/s/")  # where it serves
+                for _ in range(100):
+                    try:
+                        with urllib.request.urlopen(link, timeout=5) as response:
+                            page = response.read().decode("utf-8")
+                        break
+                    except OSError:
+                        time.sleep(0.2)
+                assert reference in page and 'data-cta="pay"' in page
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
