@@ -31,6 +31,8 @@ class Settings:
     sms_webhook_url: str | None
     webhook_token: str | None
     environment: str
+    s3_upload_attempts: int = 4
+    """Tries per artifact upload when S3 cannot be reached, with exponential backoff between."""
 
     @property
     def jobs_in_process(self) -> bool:
@@ -93,6 +95,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).netloc:
         raise ConfigError(f"KINDLY_BASE_URL must be an http(s) origin, got {base_url!r}")
 
+    s3_attempts = _text(env, "KINDLY_S3_UPLOAD_ATTEMPTS") or "4"
+    if not s3_attempts.isdigit() or not 1 <= int(s3_attempts) <= 10:
+        raise ConfigError(
+            f"KINDLY_S3_UPLOAD_ATTEMPTS must be a number from 1 to 10, got {s3_attempts!r}"
+        )
+
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
@@ -109,6 +117,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sms_webhook_url=_text(env, "KINDLY_SMS_WEBHOOK_URL"),
         webhook_token=_text(env, "KINDLY_WEBHOOK_TOKEN"),
         environment=_text(env, "KINDLY_ENV") or "development",
+        s3_upload_attempts=int(s3_attempts),
     )
 
 

@@ -28,6 +28,7 @@ class Context:
             self.settings.storage_url,
             self.settings.s3_endpoint_url,
             self.settings.s3_public_endpoint_url,
+            s3_upload_attempts=self.settings.s3_upload_attempts,
         )
 
     @cached_property

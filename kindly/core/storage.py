@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import re
+import time
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
@@ -11,6 +13,9 @@ from kindly.core.errors import ConfigError, ServiceUnavailable
 from kindly.files import write_atomically
 
 KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")
+UPLOAD_BACKOFF_SECONDS = 1.0
+"""The first wait before an upload is tried again; it doubles each time (with jitter)."""
+UPLOAD_BACKOFF_MAX_SECONDS = 8.0
 KINDS = {
     "site": ("site.html", "text/html; charset=utf-8"),
     "letter": ("letter.pdf", "application/pdf"),
@@ -105,8 +110,10 @@ class S3Storage:
         prefix: str,
         endpoint_url: str | None,
         public_endpoint_url: str | None = None,
+        upload_attempts: int = 4,
     ):
         self.bucket = bucket
+        self.upload_attempts = max(1, upload_attempts)
         self.prefix = prefix.strip("/")
         self.endpoint_url = endpoint_url
         self.client = _client(endpoint_url)
@@ -147,15 +154,29 @@ class S3Storage:
             raise self._fail(exc, "bucket check") from None
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
-        """Upload one private object."""
+        """Upload one private object, riding out a short outage.
+
+        botocore retries each request three times within a fraction of a second; when S3
+        still cannot be reached, the upload is tried again `upload_attempts` times in all,
+        waiting about 1, 2, 4 s (at most 8 s) in between, before the job fails and RQ's
+        retries (10 s, 60 s, 300 s) take over. A single PUT is atomic: a reader sees the
+        old object or the new one, never part of one.
+        """
         from botocore.exceptions import BotoCoreError, ClientError
 
-        try:
-            self.client.put_object(
-                Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type
-            )
-        except (BotoCoreError, ClientError) as exc:
-            raise self._fail(exc, "upload") from None
+        for attempt in range(self.upload_attempts):
+            try:
+                self.client.put_object(
+                    Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type
+                )
+                return
+            except ClientError as exc:  # S3 answered: botocore already retried its 5xx
+                raise self._fail(exc, "upload") from None
+            except BotoCoreError as exc:  # refused, reset, timed out: S3 may be back soon
+                if attempt + 1 >= self.upload_attempts:
+                    raise self._fail(exc, "upload") from None
+                delay = min(UPLOAD_BACKOFF_SECONDS * 2**attempt, UPLOAD_BACKOFF_MAX_SECONDS)
+                time.sleep(delay * random.uniform(0.5, 1.0))
 
     def get(self, key: str) -> bytes:
         """Download one object; KeyError when it does not exist."""
@@ -223,7 +244,11 @@ def _client(endpoint_url: str | None):
 
 
 def open_storage(
-    storage_url: str, s3_endpoint_url: str | None = None, s3_public_endpoint_url: str | None = None
+    storage_url: str,
+    s3_endpoint_url: str | None = None,
+    s3_public_endpoint_url: str | None = None,
+    *,
+    s3_upload_attempts: int = 4,
 ) -> Storage:
     """The backend a KINDLY_STORAGE_URL names."""
     parts = urlsplit(storage_url)
@@ -232,5 +257,7 @@ def open_storage(
     if parts.scheme == "s3":
         if not parts.netloc:
             raise ConfigError("KINDLY_STORAGE_URL s3:// needs a bucket: s3://bucket/prefix")
-        return S3Storage(parts.netloc, parts.path, s3_endpoint_url, s3_public_endpoint_url)
+        return S3Storage(
+            parts.netloc, parts.path, s3_endpoint_url, s3_public_endpoint_url, s3_upload_attempts
+        )
     raise ConfigError(f"unsupported storage URL scheme {parts.scheme!r}")

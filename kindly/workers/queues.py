@@ -23,6 +23,8 @@ DEFAULT = "default"
 """Everything else."""
 ALL = (RENDER, VIDEO, SEND, DEFAULT)
 
+ENDED = ("finished", "failed", "stopped", "canceled")
+"""Job statuses after which nothing more happens to a job."""
 RETRY_INTERVALS = (10, 60, 300)
 """Seconds between the attempts of a failing job."""
 
@@ -95,8 +97,13 @@ class Dispatcher:
         job_id: str,
         timeout: int,
         retries: int = len(RETRY_INTERVALS),
+        again: bool = False,
     ) -> JobHandle:
-        """Run `func(*args)` as a job with a deterministic id; a queued duplicate is not added."""
+        """Run `func(*args)` as a job with a deterministic id; a queued duplicate is not added.
+
+        With `again`, a job of that id that has already ended (finished, failed, stopped) is
+        replaced by a new run instead of being handed back as it is.
+        """
         if self.settings.jobs_in_process:
             try:
                 func(*args)
@@ -113,21 +120,31 @@ class Dispatcher:
         from rq.job import Job
 
         rq_queue = Queue(queue, connection=self.redis)
-        try:
-            job = rq_queue.enqueue_call(
-                func,
-                args=tuple(args),
-                timeout=timeout,
-                job_id=job_id,
-                unique=True,
-                retry=Retry(max=retries, interval=list(RETRY_INTERVALS[:retries]))
-                if retries
-                else None,
-                result_ttl=86400,
-                failure_ttl=7 * 86400,
-            )
-        except DuplicateJobError:
-            job = Job.fetch(job_id, connection=self.redis)
+
+        def submit():
+            try:
+                return rq_queue.enqueue_call(
+                    func,
+                    args=tuple(args),
+                    timeout=timeout,
+                    job_id=job_id,
+                    unique=True,
+                    retry=Retry(max=retries, interval=list(RETRY_INTERVALS[:retries]))
+                    if retries
+                    else None,
+                    result_ttl=86400,
+                    failure_ttl=7 * 86400,
+                )
+            except DuplicateJobError:
+                return Job.fetch(job_id, connection=self.redis)
+
+        job = submit()
+        # A finished or failed job keeps its id for a day (a week when failed); without
+        # `again` a later `kindly render` would only read that old outcome back, and a job
+        # that failed while S3 or the database was away would never be tried again.
+        if again and job.get_status(refresh=False) in ENDED:
+            job.delete()
+            job = submit()  # two callers racing here still leave one queued job
         return JobHandle(job.id, "queued", rq_job=job)
 
     def enqueue_at(

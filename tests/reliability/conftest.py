@@ -131,3 +131,73 @@ def own_redis(tmp_path) -> Iterator[OwnRedis]:
     server.start()
     yield server
     server.kill()
+
+
+class Gate:
+    """A TCP proxy in front of a service that the drill opens and closes.
+
+    Closed, it accepts each connection and drops it at once (as a load balancer with no
+    backend does), and notes when: the drill counts the client's attempts and their spacing.
+    """
+
+    def __init__(self, target_port: int):
+        import socket
+        import threading
+
+        self.target_port = target_port
+        self.open = True
+        self.refused: list[float] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._closing = False
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        """The endpoint clients are configured with."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        import socket
+        import struct
+        import threading
+
+        while not self._closing:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            if not self.open:
+                self.refused.append(time.monotonic())
+                # SO_LINGER 0: a reset, not a polite close, like an unreachable backend
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                client.close()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pipe, args=(source, sink), daemon=True).start()
+
+    def close(self) -> None:
+        """Stop listening."""
+        self._closing = True
+        self._listener.close()
+
+
+def _pipe(source, sink) -> None:
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+    except OSError:
+        pass
+    finally:
+        source.close()
+        sink.close()
+
+
+@pytest.fixture
+def s3_gate(s3_endpoint) -> Iterator[Gate]:
+    """moto's S3 behind a gate the drill may close (S3 unreachable) and open again."""
+    gate = Gate(int(s3_endpoint.rsplit(":", 1)[1]))
+    yield gate
+    gate.close()
