@@ -125,7 +125,7 @@ class Event(Base):
     __tablename__ = "event"
     __table_args__ = (
         Index("ix_event_campaign_type", "campaign_id", "type"),
-        Index("ix_event_debtor", "debtor_id"),
+        Index("ix_event_debtor_type_at", "debtor_id", "type", "occurred_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

@@ -142,16 +142,19 @@ def tracked(token: str, *, gate: bool = True) -> Tracked:
         cache.put(entry)
     if utcnow() > entry.expires_at:
         raise LinkExpired(token)
-    if gate and entry.check != "none" and entry.id not in session.get(VERIFIED_KEY, []):
+    if gate and not is_verified(entry.id, entry.check):
         abort(redirect(f"/s/{token}", code=303))
     return entry
 
 
+def is_verified(debtor_id: int, check: str) -> bool:
+    """Whether this browser passed the debtor's identity check (or there is none)."""
+    return check == "none" or debtor_id in session.get(VERIFIED_KEY, [])
+
+
 def verified(debtor: Debtor) -> bool:
     """Whether this browser may see the debtor's details."""
-    if identity.method(debtor.campaign, debtor) == "none":
-        return True
-    return debtor.id in session.get(VERIFIED_KEY, [])
+    return is_verified(debtor.id, identity.method(debtor.campaign, debtor))
 
 
 def mark_verified(debtor: Debtor) -> None:

@@ -6,27 +6,42 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import threading
+import time
+from dataclasses import dataclass, replace
 
 from babel.dates import format_date
-from flask import Blueprint, Response, abort, redirect, render_template, request, send_file
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    send_file,
+)
 from markupsafe import Markup, escape
 from sqlalchemy import select
 
-from kindly.core import artifacts, events, identity, ledger, plans
+from kindly.core import artifacts, events, identity, ledger, microsite
 from kindly.core.messaging import optout
-from kindly.core.models import Debtor, Event
+from kindly.core.models import Debtor, utcnow
 from kindly.core.money import format_minor
 from kindly.core.personalise import build_view
 from kindly.renderer.site import STATUS_MARKER, render_site
 from kindly.renderer.texts import load_texts
 from kindly.renderer.view import DebtorView
 from kindly.web.debtors import (
+    TOKEN,
     LinkExpired,
+    Tracked,
     confirm_person,
     context,
     count,
     find_debtor,
     hit,
+    is_verified,
     judge,
     mark_verified,
     record_hit,
@@ -70,27 +85,13 @@ def texts_for(view: DebtorView, debtor: Debtor) -> dict[str, str]:
     return load_texts("site").for_lang(view.lang, view.tone, overrides)
 
 
-def _latest_promise(session, debtor) -> dt.date | None:
-    rows = session.scalars(
-        select(Event.data)
-        .where(Event.debtor_id == debtor.id, Event.type == "promise")
-        .order_by(Event.occurred_at.desc(), Event.id.desc())
-        .limit(1)
-    ).all()
-    if not rows:
-        return None
-    try:
-        return dt.date.fromisoformat(rows[0].get("date", ""))
-    except ValueError:
-        return None
-
-
-def _status(session, debtor, texts: dict[str, str], view: DebtorView, paid: int) -> Markup:
+def _status(page: Page, state: microsite.LiveState) -> Markup:
     """The live notices shown above the stored page."""
     notices: list[tuple[str, str]] = []
-    locale = view.locale.replace("-", "_")
+    texts, locale, currency = page.texts, page.locale, page.currency
+    paid = state.paid_minor
     outcome = request.args.get("payment")
-    balance = debtor.amount_due_minor - paid
+    balance = page.amount_due_minor - paid
     if outcome == "succeeded" and paid == 0:
         # back from the provider before its webhook arrived: say so rather than nothing
         notices.append(("info", texts["status_processing"]))
@@ -99,21 +100,21 @@ def _status(session, debtor, texts: dict[str, str], view: DebtorView, paid: int)
     elif outcome == "canceled":
         notices.append(("info", texts["status_canceled"]))
     if paid > 0:
-        amount = format_minor(paid, debtor.currency, locale)
+        amount = format_minor(paid, currency, locale)
         notices.append(("ok", texts["status_paid"].format(amount=amount)))
         if balance > 0:
-            left = format_minor(balance, debtor.currency, locale)
+            left = format_minor(balance, currency, locale)
             notices.append(("info", texts["status_balance"].format(amount=left)))
         else:
             notices.append(("ok", texts["status_settled"]))
     if request.args.get("plan") == "requested":
         notices.append(("ok", texts["status_plan"]))
-    instalment = plans.next_instalment(session, debtor) if balance > 0 else None
-    if instalment is not None:
-        amount = format_minor(instalment.amount_minor, debtor.currency, locale)
-        when = format_date(instalment.due_date, format="long", locale=locale)
+    if state.instalment is not None and balance > 0:
+        amount_minor, due = state.instalment
+        amount = format_minor(amount_minor, currency, locale)
+        when = format_date(due, format="long", locale=locale)
         notices.append(("ok", texts["status_plan_next"].format(amount=amount, date=when)))
-    promised = _latest_promise(session, debtor)
+    promised = state.promised
     if promised and promised >= dt.date.today() and balance > 0:
         when = format_date(promised, format="long", locale=locale)
         notices.append(("ok", texts["status_promise"].format(date=when)))
@@ -141,40 +142,131 @@ def site(token: str):
     """The microsite: the stored page plus live state; re-rendered when the balance moved.
 
     Behind an identity check, only a neutral form is shown until the browser passes it.
+    A warm view costs one query: the live state, whose stamp says whether the page this
+    process keeps for the token is still the right one (see kindly.core.microsite).
     """
+    if not TOKEN.match(token):
+        abort(404)
     ctx = context()
-    with ctx.db.session() as session:
-        debtor = find_debtor(session, token, gate=False)
-        if not verified(debtor):
+    state = microsite.read_live_state(ctx.db.engine, token)
+    if state is None:
+        abort(404)
+    pages: PageCache = current_app.extensions.setdefault("kindly_pages", PageCache())
+    page = pages.get(token, state.stamp)
+    if page is None:
+        with ctx.db.session() as session:
+            page = _build_page(session, token, state)
+        pages.put(token, page)
+    who = replace(page.who, sent_at=state.sent_at)
+    if utcnow() > who.expires_at:
+        raise LinkExpired(token)
+    if not is_verified(who.id, who.check):
+        with ctx.db.session() as session:
+            debtor = find_debtor(session, token, gate=False)
             count(session, debtor, "viewed", gate="1")
             return _gate(session, debtor)
-        count(session, debtor, "viewed")
-        paid = ledger.paid_minor(session, debtor)  # read once: the view and the notices share it
-        view = debtor_view(session, debtor, paid=paid)
-        overrides = (debtor.campaign.settings or {}).get("texts")
-        stored = artifacts.find(session, debtor, "site")
-        html: str | None = None
-        if stored is not None and view.amount_minor == debtor.amount_due_minor:
-            try:
-                html = ctx.storage.get(stored.key).decode("utf-8")
-            except KeyError:
-                html = None
-        if html is None:
-            # Not rendered yet, or the balance changed since: render now (a few ms).
-            has = {
-                kind: artifacts.find(session, debtor, kind) is not None for kind in FILES.values()
-            }
-            from kindly.renderer.video_template import video_ctas
+    count(None, who, "viewed")
+    if page.tail is None:  # a stored page without the marker shows no notices
+        return Response(page.head, mimetype="text/html")
+    return Response(page.head + str(_status(page, state)) + page.tail, mimetype="text/html")
 
-            html = render_site(
-                view,
-                has_video=has["video"],
-                has_letter=has["letter"],
-                overrides=overrides,
-                video_ctas=video_ctas() if has["video"] else None,
-            ).decode()
-        status = _status(session, debtor, texts_for(view, debtor), view, paid)
-    return Response(html.replace(STATUS_MARKER, str(status), 1), mimetype="text/html")
+
+@dataclass(frozen=True)
+class Page:
+    """A debtor's page as this process keeps it between views, valid for one stamp."""
+
+    stamp: tuple
+    who: Tracked
+    head: str  # the page up to the live notices
+    tail: str | None  # the rest; None when the page has no place for notices
+    texts: dict[str, str]
+    locale: str  # Babel's spelling, de_DE
+    currency: str
+    amount_due_minor: int
+    loaded: float
+
+
+PAGE_SECONDS = 300.0
+"""A safety net only: a page is rebuilt as soon as its stamp changes."""
+PAGE_CACHE_SIZE = 5_000
+
+
+class PageCache:
+    """Token -> Page, bounded; a page whose stamp differs from the live one is not returned."""
+
+    def __init__(self) -> None:
+        self._pages: dict[str, Page] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token: str, stamp: tuple) -> Page | None:
+        """The kept page if it was built for this stamp and is not too old."""
+        page = self._pages.get(token)
+        if page is None or page.stamp != stamp or time.monotonic() - page.loaded > PAGE_SECONDS:
+            return None
+        return page
+
+    def put(self, token: str, page: Page) -> None:
+        """Keep a page (all are dropped when the cache is full: simple and bounded)."""
+        with self._lock:
+            if len(self._pages) >= PAGE_CACHE_SIZE:
+                self._pages.clear()
+            self._pages[token] = page
+
+
+def _build_page(session, token: str, state: microsite.LiveState) -> Page:
+    """Read the debtor and build the page for this state: the stored HTML while nothing was
+    paid, else a fresh rendering from the live balance (a few ms, once per change)."""
+    debtor = session.scalar(select(Debtor).where(Debtor.token == token))
+    if debtor is None:
+        abort(404)
+    ctx = context()
+    paid = state.paid_minor
+    view = debtor_view(session, debtor, paid=paid)
+    overrides = (debtor.campaign.settings or {}).get("texts")
+    stored = artifacts.find(session, debtor, "site")
+    html: str | None = None
+    if stored is not None and view.amount_minor == debtor.amount_due_minor:
+        try:
+            html = ctx.storage.get(stored.key).decode("utf-8")
+        except KeyError:
+            html = None
+    if html is None:
+        # Not rendered yet, or the balance changed since: render now (a few ms).
+        has = {kind: artifacts.find(session, debtor, kind) is not None for kind in FILES.values()}
+        from kindly.renderer.video_template import video_ctas
+
+        html = render_site(
+            view,
+            has_video=has["video"],
+            has_letter=has["letter"],
+            overrides=overrides,
+            video_ctas=video_ctas() if has["video"] else None,
+        ).decode()
+    head, marker, tail = html.partition(STATUS_MARKER)
+    issued = (
+        debtor.created_at if debtor.created_at.tzinfo else debtor.created_at.replace(tzinfo=dt.UTC)
+    )
+    who = Tracked(
+        id=debtor.id,
+        campaign_id=debtor.campaign_id,
+        variant=debtor.variant,
+        token=token,
+        expires_at=issued + dt.timedelta(days=identity.link_days(debtor.campaign)),
+        check=identity.method(debtor.campaign, debtor),
+        sent_at=None,
+        loaded=time.monotonic(),
+    )
+    return Page(
+        stamp=state.stamp,
+        who=who,
+        head=head,
+        tail=tail if marker else None,
+        texts=texts_for(view, debtor),
+        locale=view.locale.replace("-", "_"),
+        currency=debtor.currency,
+        amount_due_minor=debtor.amount_due_minor,
+        loaded=time.monotonic(),
+    )
 
 
 def _gate(session, debtor, *, message: str | None = None, code: int = 200):
