@@ -126,6 +126,12 @@ def _read_json(text: str) -> list[SourceRow]:
         items = json.loads(text)
     except json.JSONDecodeError as exc:
         raise PortfolioRejected([RowError(exc.lineno, "-", f"not valid JSON: {exc.msg}")]) from None
+    except ValueError:  # an integer of more digits than Python converts (4,300)
+        raise PortfolioRejected(
+            [RowError(0, "-", "not valid JSON: a number is too long (write amounts as strings)")]
+        ) from None
+    except RecursionError:
+        raise PortfolioRejected([RowError(0, "-", "not valid JSON: nested too deeply")]) from None
     if not isinstance(items, list):
         raise PortfolioRejected([RowError(0, "-", "JSON portfolio must be a list of objects")])
     rows = []
@@ -153,6 +159,8 @@ def _read_csv(text: str) -> list[SourceRow]:
         header = next(reader)
     except StopIteration:
         raise PortfolioRejected([RowError(1, "-", "the file is empty")]) from None
+    except csv.Error as exc:
+        raise PortfolioRejected([RowError(1, "-", f"not valid CSV: {exc}")]) from None
     header = [name.strip() for name in header]
     missing = [name for name in REQUIRED if name not in header]
     if missing:
@@ -165,18 +173,21 @@ def _read_csv(text: str) -> list[SourceRow]:
             raise PortfolioRejected([RowError(1, name, "column appears twice in the header")])
         seen.add(name)
     rows = []
-    for cells in reader:
-        number = reader.line_num
-        if not any(cell.strip() for cell in cells):
-            continue
-        if len(cells) != len(header):
-            rows.append(
-                SourceRow(
-                    number, {"__shape__": f"has {len(cells)} cells, header has {len(header)}"}
+    try:
+        for cells in reader:
+            number = reader.line_num
+            if not any(cell.strip() for cell in cells):
+                continue
+            if len(cells) != len(header):
+                rows.append(
+                    SourceRow(
+                        number, {"__shape__": f"has {len(cells)} cells, header has {len(header)}"}
+                    )
                 )
-            )
-            continue
-        rows.append(SourceRow(number, dict(zip(header, cells, strict=True))))
+                continue
+            rows.append(SourceRow(number, dict(zip(header, cells, strict=True))))
+    except csv.Error as exc:  # e.g. a cell over the csv module's 131,072 characters
+        raise PortfolioRejected([RowError(reader.line_num, "-", f"not valid CSV: {exc}")]) from None
     return rows
 
 
