@@ -73,6 +73,17 @@ def create_app(settings: Settings | None = None) -> Flask:
         log.error("service unavailable: %s", exc)
         return _message_page("error", 503)
 
+    from sqlalchemy.exc import OperationalError
+
+    @app.errorhandler(OperationalError)
+    def database_unreachable(exc: OperationalError):
+        # The database is down or restarting: one line in the log, not a traceback per hit,
+        # and a 503 that Stripe and the gateways retry.
+        log.error("database unavailable on %s %s: %s", request.method, request.endpoint,
+                  str(exc.orig or exc).splitlines()[0])  # fmt: skip
+        page, code = _message_page("error", 503)
+        return page, code, {"Retry-After": "30"}
+
     @app.errorhandler(Exception)
     def crash(exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.endpoint)
