@@ -104,3 +104,51 @@ def test_a_repeated_hit_costs_no_database_query(buffered):
     assert first > 0
     assert len(statements) == first  # the next twenty went to the cache and the stream only
     assert context.event_buffer.waiting() == 21
+
+
+def test_buffered_hits_are_stored_with_every_field(buffered):
+    context, client, token = buffered
+    client.get(f"/o/{token}.gif")
+    client.get(f"/c/{token}?to=pay&c=sms")
+    client.post(f"/s/{token}/e", data='{"type": "video_progress", "id": "page-0002", "pct": 50}')
+    assert context.event_buffer.flush_all(context.db) == 3
+    with context.db.session() as session:
+        rows = {e.type: e for e in session.scalars(select(Event).where(Event.type != "sent"))}
+    assert (rows["opened"].channel, rows["opened"].agent, rows["opened"].data) == (
+        "email", "human", {}
+    )  # fmt: skip
+    assert (rows["clicked"].channel, rows["clicked"].data) == ("sms", {"to": "pay"})
+    progress = rows["video_progress"]
+    assert progress.data == {"via": "beacon", "pct": "50"}
+    assert progress.idempotency_key.endswith(":page-0002:50")
+    assert progress.variant == "A" and progress.campaign_id and progress.debtor_id
+    assert progress.occurred_at.tzinfo is not None
+
+
+def test_three_links_clicked_within_seconds_are_a_scanner(buffered):
+    context, client, token = buffered
+    for target in ("site", "pay", "plan", "plan"):
+        assert client.get(f"/c/{token}?to={target}").status_code == 302
+    context.event_buffer.flush_all(context.db)
+    with context.db.session() as session:
+        agents = session.scalars(
+            select(Event.agent).where(Event.type == "clicked").order_by(Event.id)
+        ).all()
+    assert agents == ["human", "human", "automated", "automated"]
+
+
+def test_a_warm_page_on_postgresql_survives_a_dropped_connection(buffered):
+    from sqlalchemy import text
+
+    context, client, token = buffered
+    assert client.get(f"/s/{token}").status_code == 200
+    with context.db.engine.connect() as conn:  # the database drops every other connection
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    response = client.get(f"/s/{token}")
+    assert response.status_code == 200
+    assert "1.234,56" in response.get_data(as_text=True)
