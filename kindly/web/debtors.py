@@ -208,15 +208,17 @@ def _recent_targets(
     """The links this debtor's messages were clicked on in the burst window, this one too."""
     buffer = context().event_buffer
     if buffer is not None:  # clicks may still be in the stream: remember them in Redis
+        # one field per link with its latest click: a hammered link stays one field, where a
+        # list of every click grew with each one and was read back whole on every click
         key = f"kindly:clicks:{debtor.id}"
         stamp = now.timestamp()
         pipe = buffer.redis.pipeline()
-        pipe.zadd(key, {f"{target}:{stamp}": stamp})
-        pipe.zremrangebyscore(key, 0, stamp - BURST_WINDOW.total_seconds())
-        pipe.zrange(key, 0, -1)
+        pipe.hset(key, target, stamp)
+        pipe.hgetall(key)
         pipe.expire(key, 60)
-        members = pipe.execute()[2]
-        return {m.decode().split(":", 1)[0] for m in members} | {target}
+        latest = pipe.execute()[1]
+        since = stamp - BURST_WINDOW.total_seconds()
+        return {link.decode() for link, at in latest.items() if float(at) >= since} | {target}
     if session is None:
         with context().db.session() as own:
             return _recent_targets(own, debtor, target, now)
