@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from kindly.core.errors import ServiceUnavailable
@@ -44,6 +45,29 @@ class Database:
         finally:
             session.close()
 
+    @cached_property
+    def reads(self) -> Engine:
+        """An engine for hot single-statement reads (a microsite view): autocommit, so no
+        BEGIN and ROLLBACK round trips, and no ping before each checkout (callers retry once
+        on a dropped connection instead, see `read`). SQLite shares the main engine."""
+        if self.engine.dialect.name == "sqlite":
+            return self.engine
+        return create_engine(
+            self.engine.url, isolation_level="AUTOCOMMIT", pool_size=5, max_overflow=10
+        )
+
+    def read(self, work):
+        """`work(connection)` on a `reads` connection, once more on a fresh one when the
+        pooled connection turned out dead (the database restarted since)."""
+        try:
+            with self.reads.connect() as connection:
+                return work(connection)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+        with self.reads.connect() as connection:  # the pool dropped its stale connections
+            return work(connection)
+
     def check(self) -> None:
         """Connect once, or raise ServiceUnavailable with one clear line."""
         try:
@@ -72,6 +96,8 @@ class Database:
 
     def dispose(self) -> None:
         """Close every pooled connection."""
+        if "reads" in self.__dict__ and self.reads is not self.engine:
+            self.reads.dispose()
         self.engine.dispose()
 
 

@@ -16,9 +16,10 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import bindparam, exists, func, or_, select
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Select
 
+from kindly.core.db import Database
 from kindly.core.models import Artifact, Campaign, Debtor, Event, Payment
 from kindly.core.models_payments import Instalment, Plan
 from kindly.core.models_rules import Decision
@@ -149,9 +150,7 @@ def live_state(connection: Connection, token: str) -> LiveState | None:
     )
 
 
-def read_live_state(engine: Engine, token: str) -> LiveState | None:
-    """live_state on a connection of its own, in autocommit: one read needs no transaction,
-    which saves the BEGIN and ROLLBACK round trips a pooled connection would otherwise cost."""
-    with engine.connect() as connection:
-        connection.execution_options(isolation_level="AUTOCOMMIT")
-        return live_state(connection, token)
+def read_live_state(db: Database, token: str) -> LiveState | None:
+    """live_state on the database's read engine: autocommit (one read needs no transaction)
+    and no ping first, so the view costs one round trip to the database."""
+    return db.read(lambda connection: live_state(connection, token))

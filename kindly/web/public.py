@@ -148,7 +148,7 @@ def site(token: str):
     if not TOKEN.match(token):
         abort(404)
     ctx = context()
-    state = microsite.read_live_state(ctx.db.engine, token)
+    state = microsite.read_live_state(ctx.db, token)
     if state is None:
         abort(404)
     pages: PageCache = current_app.extensions.setdefault("kindly_pages", PageCache())
