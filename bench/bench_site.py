@@ -1,7 +1,9 @@
 """Microsites: pages rendered per second, and pages served beside a bare Flask route.
 
 Serving runs gunicorn (gthread, the settings of `kindly serve`) and wrk from loopback at 16
-and 200 connections; each figure is a ratio to the bare route measured in the same run.
+and 200 connections; each figure is a ratio to the bare route measured in the same run. The
+tracking routes (pixel, click redirect, the page's beacon) are also checked for exactly one
+stored event per request.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ import sys
 import tempfile
 import time
 import urllib.request
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DURATION = int(os.environ.get("KINDLY_BENCH_SECONDS", "8"))
+REDIS_URL = os.environ.get("KINDLY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 
 
 def render_rate(count: int = 3000) -> float:
@@ -58,23 +61,65 @@ def _wait(url: str) -> None:
     raise RuntimeError(f"{url} did not answer")
 
 
-def _wrk(url: str, connections: int) -> tuple[float, float]:
-    """Requests per second and p99 latency (ms) from wrk."""
-    out = subprocess.run(
-        [
-            "wrk",
-            "-t2",
-            f"-c{connections}",
-            f"-d{DURATION}s",
-            "--latency",
-            "-H",
-            "User-Agent: Mozilla/5.0 (Linux; Android 14) Mobile Safari/537.36",
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+COUNTING = """
+local threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("number", #threads)
+end
+function init(args)
+  sent = 0
+  -- distinct per thread and per run (threads share one random sequence)
+  prefix = string.format("%d-%d", os.time(), number)
+  if args[1] == "POST" then
+    wrk.method = "POST"
+    wrk.headers["Content-Type"] = "application/json"
+  end
+end
+function request()
+  sent = sent + 1
+  if wrk.method == "POST" then
+    -- a beacon: each page load sends its own id, so each request is its own event
+    return wrk.format(nil, nil, nil, string.format('{"type":"view","id":"%s-%d"}', prefix, sent))
+  end
+  return wrk.format()
+end
+function done(summary, latency, requests)
+  local total = 0
+  for _, thread in ipairs(threads) do total = total + thread:get("sent") end
+  io.write(string.format("kindly-sent: %d\\n", total))
+end
+"""
+"""Every run goes through this script (the baseline too, so the client costs the same): it
+counts the requests sent, and gives each beacon a fresh page id."""
+
+
+@dataclass
+class Run:
+    """What wrk saw: rate, p99, requests answered and sent, socket errors."""
+
+    rps: float
+    p99_ms: float
+    answered: int
+    sent: int
+    errors: int
+
+
+def _wrk(url: str, connections: int, *, method: str = "GET") -> Run:
+    """Requests per second, p99 latency (ms) and request counts from wrk."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(COUNTING)
+    try:
+        out = subprocess.run(
+            ["wrk", "-t2", f"-c{connections}", f"-d{DURATION}s", "--latency", "-s", script.name,
+             "-H", "User-Agent: Mozilla/5.0 (Linux; Android 14) Mobile Safari/537.36",
+             url, "--", method],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout  # fmt: skip
+    finally:
+        os.unlink(script.name)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     value, unit = float(p99.group(1)), p99.group(2)
@@ -82,7 +127,10 @@ def _wrk(url: str, connections: int) -> tuple[float, float]:
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     if non2xx:
         raise RuntimeError(f"{non2xx.group(1)} failed responses from {url}")
-    return rps, p99_ms
+    answered = int(re.search(r"(\d+) requests in", out).group(1))
+    sent = int(re.search(r"kindly-sent: (\d+)", out).group(1))
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return Run(rps, p99_ms, answered, sent, sum(int(n) for n in errors.groups()) if errors else 0)
 
 
 def _serve(cmd: list[str], env: dict[str, str], health: str) -> subprocess.Popen:
@@ -103,8 +151,67 @@ def _stop(process: subprocess.Popen) -> None:
     process.wait(timeout=30)
 
 
-def serving() -> list[tuple[str, int, float, float, float, float]]:
-    """(what, connections, rps, p99, baseline rps, baseline p99) for the microsite and pixel."""
+ROUTES = (
+    # (what, path, method, event type stored for each request)
+    ("microsite", "/s/{token}", "GET", "viewed"),
+    ("open pixel", "/o/{token}.gif", "GET", "opened"),
+    ("click redirect", "/c/{token}?to=site", "GET", "clicked"),
+    ("beacon", "/s/{token}/e", "POST", "viewed"),
+)
+
+
+@dataclass
+class Row:
+    """One route at one concurrency beside the baseline, and the events it left."""
+
+    what: str
+    connections: int
+    run: Run
+    baseline: Run
+    stored: int  # events of the route's type stored for this run, once the buffer drained
+
+
+def _events(database: str, type_: str) -> int:
+    import psycopg
+
+    url = f"postgresql://postgres@127.0.0.1:5432/{database}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute("SELECT count(*) FROM event WHERE type = %s", (type_,)).fetchone()[0]
+
+
+def _drained(database: str, type_: str, timeout: float = 180.0) -> int:
+    """Wait until the event stream is empty and the count stops moving; the stored count."""
+    from redis import Redis
+
+    redis = Redis.from_url(REDIS_URL)
+    deadline = time.monotonic() + timeout
+    last = -1
+    while time.monotonic() < deadline:
+        waiting = redis.xlen("kindly:events")
+        stored = _events(database, type_)
+        if waiting == 0 and stored == last:
+            return stored
+        last = stored
+        time.sleep(0.5)
+    raise RuntimeError("the event buffer did not drain")
+
+
+def _gunicorn(port: int) -> list[str]:
+    """The baseline's gunicorn: the worker settings of `kindly serve`, a bare route."""
+    sys.path.insert(0, str(ROOT))
+    from kindly.web.server import worker_options
+
+    options = worker_options(2)
+    return [
+        sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}",
+        "-w", str(options["workers"]), "-k", options["worker_class"],
+        "--threads", str(options["threads"]), "--keep-alive", str(options["keepalive"]),
+        "bench.hello:app",
+    ]  # fmt: skip
+
+
+def serving() -> list[Row]:
+    """Each route at 16 and 200 connections beside the bare route, with its stored events."""
     if not shutil.which("wrk"):
         raise RuntimeError(
             "wrk is not installed (make bench installs it via scripts/system-deps.sh)"
@@ -135,33 +242,22 @@ def serving() -> list[tuple[str, int, float, float, float, float]]:
         token = next(csv.DictReader(handle))["token"]
 
     port = _free_port()
-    gunicorn = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "-b",
-        f"127.0.0.1:{port}",
-        "-w",
-        "2",
-        "-k",
-        "gthread",
-        "--threads",
-        "4",
-        "bench.hello:app",
-    ]
     base = f"http://127.0.0.1:{port}"
     rows = []
-    hello = _serve(gunicorn, env, f"{base}/hello")
+    hello = _serve(_gunicorn(port), env, f"{base}/hello")
     try:
         baseline = {c: _wrk(f"{base}/hello", c) for c in (16, 200)}
     finally:
         _stop(hello)
     app = _serve([*kindly, "serve", "--port", str(port), "--workers", "2"], env, f"{base}/healthz")
     try:
-        for what, path in (("microsite", f"/s/{token}"), ("open pixel", f"/o/{token}.gif")):
+        for what, path, method, type_ in ROUTES:
             for connections in (16, 200):
-                rps, p99 = _wrk(base + path, connections)
-                rows.append((what, connections, rps, p99, *baseline[connections]))
+                # the previous run's backlog (queued requests, buffered events) is gone first
+                before = _drained(database, type_)
+                run = _wrk(base + path.format(token=token), connections, method=method)
+                stored = _drained(database, type_) - before
+                rows.append(Row(what, connections, run, baseline[connections], stored))
     finally:
         _stop(app)
         shutil.rmtree(work, ignore_errors=True)
@@ -185,9 +281,9 @@ def _production_stack(env: dict[str, str]) -> str:
     name = f"kindly_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    Redis.from_url("redis://127.0.0.1:6379/14").flushdb()
+    Redis.from_url(REDIS_URL).flushdb()
     env["KINDLY_DATABASE_URL"] = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    env["KINDLY_REDIS_URL"] = "redis://127.0.0.1:6379/14"
+    env["KINDLY_REDIS_URL"] = REDIS_URL
     return name
 
 
@@ -197,7 +293,14 @@ def _drop(name: str) -> None:
 
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    Redis.from_url("redis://127.0.0.1:6379/14").flushdb()
+    Redis.from_url(REDIS_URL).flushdb()
+
+
+def _threads() -> int:
+    sys.path.insert(0, str(ROOT))
+    from kindly.web.server import THREADS
+
+    return THREADS
 
 
 def run() -> str:
@@ -209,16 +312,28 @@ def run() -> str:
         f"Rendering (Jinja, one core, distinct debtors, no storage writes): **{rate:,.0f} pages/s** "
         f"(goal ≥ 1,000 per core).",
         "",
-        f"Serving: gunicorn gthread (2 workers × 4 threads) on PostgreSQL with events through a "
+        f"Serving: gunicorn gthread (2 workers × {_threads()} threads) on PostgreSQL with events through a "
         f"Redis stream, wrk from loopback on the same 2 cores, {DURATION} s per run; baseline is "
         "a bare Flask route on the same gunicorn settings in the same run.",
         "",
-        "| route | connections | req/s | p99 ms | baseline req/s | baseline p99 ms | req/s ratio (goal ≥ 0.7) | p99 ratio (goal ≤ 1.5) |",
-        "|---|---|---|---|---|---|---|---|",
+        "Every tracking hit must become exactly one stored event: after each run the buffer is "
+        "drained and the events of the route's type stored during the run are counted. wrk "
+        "counts the responses it read; requests still in flight when it stops may have been "
+        "served too, so a run is exact when answered ≤ stored ≤ sent.",
+        "",
+        "| route | connections | req/s | p99 ms | baseline req/s | baseline p99 ms "
+        "| req/s ratio (goal) | p99 ratio (goal ≤ 1.5) | answered | stored events | sent "
+        "| exactly once |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for what, connections, rps, p99, base_rps, base_p99 in serving():
+    for row in serving():
+        run, base = row.run, row.baseline
+        goal = "0.7" if row.what == "microsite" else "0.8"
+        exact = run.answered <= row.stored <= run.sent
         lines.append(
-            f"| {what} | {connections} | {rps:,.0f} | {p99:.1f} | {base_rps:,.0f} | {base_p99:.1f} | "
-            f"{rps / base_rps:.2f} | {p99 / base_p99:.2f} |"
+            f"| {row.what} | {row.connections} | {run.rps:,.0f} | {run.p99_ms:.1f} "
+            f"| {base.rps:,.0f} | {base.p99_ms:.1f} | {run.rps / base.rps:.2f} (≥ {goal}) "
+            f"| {run.p99_ms / base.p99_ms:.2f} | {run.answered:,} | {row.stored:,} "
+            f"| {run.sent:,} | {'yes' if exact else '**no**'} |"
         )
     return "\n".join(lines) + "\n"
