@@ -1,0 +1,37 @@
+"""gunicorn's access log as `kindly serve` writes it: short lines, never a token."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from gunicorn.config import Config
+
+from kindly.web.server import ACCESS_FORMAT, RedactingLogger, worker_options
+
+TOKEN = "lxRJKp6FGVWEyd234KpkN0gOsaSewZsV"
+
+
+class Response:
+    status = "200 OK"
+    sent = 42
+
+
+def test_access_lines_carry_no_token_and_no_query():
+    logger = RedactingLogger(Config())
+    environ = {
+        "REMOTE_ADDR": "203.0.113.9",
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": f"/o/{TOKEN}.gif",
+        "RAW_URI": f"/o/{TOKEN}.gif?c=email",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+    }
+    atoms = logger.atoms(Response(), None, environ, dt.timedelta(microseconds=2500))
+    line = ACCESS_FORMAT % logger.atoms_wrapper_class(atoms)
+    assert line == '203.0.113.9 "GET /o/….gif" 200 42 2ms'
+    assert TOKEN not in atoms["r"] and atoms["q"] == ""
+
+
+def test_serve_keeps_connections_alive_on_threaded_workers():
+    options = worker_options(2)
+    assert options["worker_class"] == "gthread" and options["workers"] == 2
+    assert options["threads"] >= 2 and options["keepalive"] >= 2
