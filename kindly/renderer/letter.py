@@ -217,6 +217,21 @@ def default_renderer() -> LetterRenderer:
     return LetterRenderer()
 
 
+def warm() -> None:
+    """Lay out and write one sample letter, so fonts, faces and caches are loaded before jobs."""
+    sample = DebtorView(
+        locale="de-DE", lang="de", reference="K-0", first_name="Anna", last_name="Müller",
+        full_name="Anna Müller", greeting="Sehr geehrte Frau Müller,", amount="1,00\xa0€",
+        amount_minor=100, currency="EUR", due_date="1. Januar 2030", due_date_iso="2030-01-01",
+        creditor="Kindly", contract="Vertrag 1", campaign_name="warm-up",
+        site_url="https://example.invalid/s/warm", short_url="example.invalid/s/warm",
+        pay_url="https://example.invalid/s/warm/pay", plan_url="https://example.invalid/s/warm/plan",
+        principal="1,00\xa0€", address_lines=("Frau Anna Müller", "Hauptstraße 1", "10115 Berlin"),
+        payee_name="Kindly", iban="DE89370400440532013000",
+    )  # fmt: skip
+    default_renderer().render(sample)
+
+
 def render_letter(view: DebtorView) -> bytes:
     """One letter as PDF bytes, using the process-wide renderer."""
     return default_renderer().render(view)

@@ -1,0 +1,27 @@
+"""`kindly worker` runs quick jobs in its own warm process and forks only for videos."""
+
+from __future__ import annotations
+
+import gc
+
+from rq import SimpleWorker, Worker
+
+from kindly.workers import queues
+from kindly.workers.worker import preload, worker_class
+
+
+def test_quick_queues_run_in_the_worker_and_video_forks():
+    assert worker_class([queues.RENDER, queues.SEND, queues.DEFAULT]) is SimpleWorker
+    assert worker_class([queues.VIDEO]) is Worker
+    assert worker_class([queues.RENDER, queues.VIDEO]) is Worker  # a video in the same process
+
+
+def test_preload_renders_a_letter_and_freezes_what_it_loaded():
+    from kindly.renderer.letter import default_renderer
+
+    try:
+        preload([queues.RENDER])
+        assert gc.get_freeze_count() > 0
+        assert default_renderer().font_config is not None
+    finally:
+        gc.unfreeze()
