@@ -188,7 +188,7 @@ class Page:
 
 PAGE_SECONDS = 300.0
 """A safety net only: a page is rebuilt as soon as its stamp changes."""
-PAGE_CACHE_SIZE = 5_000
+PAGE_CACHE_SIZE = 2_000
 
 
 class PageCache:
