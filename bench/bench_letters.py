@@ -55,12 +55,15 @@ _renderer = None
 
 
 def _warm() -> None:
-    """Pool initialiser: one LetterRenderer per worker, warmed by a first letter."""
+    """Pool initialiser: warmed as `kindly worker render` warms (a sample letter, gc.freeze)."""
     global _renderer
     _quiet()
-    from kindly.renderer.letter import LetterRenderer
+    from kindly.renderer.letter import default_renderer
+    from kindly.workers import queues
+    from kindly.workers.worker import preload
 
-    _renderer = LetterRenderer()
+    preload([queues.RENDER])
+    _renderer = default_renderer()
     _renderer.render(make_view(**LETTER))
 
 
