@@ -105,8 +105,11 @@ def import_command(
     )
 
 
-def run_render(ctx: Context, slug: str, kinds: list[str], *, quiet: bool = False) -> list:
-    """Render a campaign's artifacts and wait for every job; return the failed handles."""
+def run_render(
+    ctx: Context, slug: str, kinds: list[str], *, quiet: bool = False, force: bool = False
+) -> list:
+    """Render a campaign's missing or stale artifacts (all with `force`) and wait for every
+    job; return the failed handles."""
     ctx.storage.ensure()  # an unreachable store is one clear line, before any work
     with ctx.db.session() as session:
         campaign = _campaign(session, slug)
@@ -123,7 +126,7 @@ def run_render(ctx: Context, slug: str, kinds: list[str], *, quiet: bool = False
         label=f"rendering {slug}",
         file=sys.stderr if not quiet else open("/dev/null", "w"),
     ) as bar:
-        for handle in enqueue_renders(ctx, debtor_ids, kinds):
+        for handle in enqueue_renders(ctx, debtor_ids, kinds, force=force):
             handles.append(handle)
             if handle.done:
                 bar.update(1)
@@ -164,8 +167,11 @@ def _warn_without_workers(ctx: Context, queue_names: set[str]) -> None:
 @click.option(
     "--kinds", default="site,letter,video", show_default=True, help="Which artifacts to render."
 )
-def render(slug: str, kinds: str) -> None:
-    """Render every debtor's artifacts (waits for the workers)."""
+@click.option(
+    "--force", is_flag=True, help="Render letters and videos again even when they are current."
+)
+def render(slug: str, kinds: str, force: bool) -> None:
+    """Render what is missing or stale of every debtor's artifacts (waits for the workers)."""
     wanted = [k.strip() for k in kinds.split(",") if k.strip()]
     unknown = set(wanted) - {"site", "letter", "video"}
     if unknown or not wanted:
@@ -174,7 +180,7 @@ def render(slug: str, kinds: str) -> None:
         )
     ctx = _context()
     started = time.monotonic()
-    failed = run_render(ctx, slug, wanted)
+    failed = run_render(ctx, slug, wanted, force=force)
     seconds = time.monotonic() - started
     if failed:
         for handle in failed[:20]:

@@ -2,23 +2,72 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
+from functools import lru_cache
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kindly.core.models import Artifact, Debtor
 from kindly.core.storage import Storage, artifact_key, content_type
+from kindly.paths import ROOT, TEMPLATES
+from kindly.renderer.view import DebtorView
+
+TEMPLATE_FOLDERS = {"site": ("site",), "letter": ("letter",), "video": ("video",)}
+"""The template folders each kind is rendered from; the renderer's code counts for every kind."""
+UNDATED = frozenset({"letter_date"})
+"""View fields that say when, not what: a letter made yesterday is not stale today."""
 
 
-def save(session: Session, storage: Storage, debtor: Debtor, kind: str, data: bytes) -> Artifact:
-    """Store the bytes unless the same content is stored already, and record the artifact."""
+@lru_cache(maxsize=8)
+def renderer_version(kind: str) -> str:
+    """A hash of the templates and renderer code behind this kind (read once per process)."""
+    digest = hashlib.sha256()
+    folders = [TEMPLATES / name for name in TEMPLATE_FOLDERS.get(kind, ())]
+    folders.append(ROOT / "kindly" / "renderer")
+    for folder in folders:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and path.suffix not in (".pyc", ".mo"):
+                digest.update(str(path.relative_to(ROOT)).encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def inputs_for(view: DebtorView, kind: str, **extra: object) -> str:
+    """The fingerprint of what an artifact of this kind is rendered from: the debtor's view
+    (but not today's date), `extra` values, the logo file, the templates and the renderer."""
+    facts = {k: v for k, v in dataclasses.asdict(view).items() if k not in UNDATED}
+    logo = Path(view.logo) if view.logo else None
+    if logo is not None and logo.is_file():
+        stat = logo.stat()
+        facts["logo_file"] = [stat.st_size, stat.st_mtime_ns]
+    text = json.dumps([kind, renderer_version(kind), facts, extra], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def save(
+    session: Session,
+    storage: Storage,
+    debtor: Debtor,
+    kind: str,
+    data: bytes,
+    *,
+    inputs: str | None = None,
+) -> Artifact:
+    """Store the bytes unless the same content is stored already, and record the artifact
+    (with `inputs`, the fingerprint of what it was rendered from)."""
     digest = hashlib.sha256(data).hexdigest()
     key = artifact_key(debtor.campaign.slug, debtor.reference, kind)
     artifact = session.scalar(
         select(Artifact).where(Artifact.debtor_id == debtor.id, Artifact.kind == kind)
     )
     if artifact is not None and artifact.sha256 == digest and artifact.key == key:
+        if inputs is not None and artifact.inputs != inputs:
+            artifact.inputs = inputs
+            session.flush()
         return artifact
     storage.put(key, data, content_type(kind))
     if artifact is None:
@@ -28,8 +77,15 @@ def save(session: Session, storage: Storage, debtor: Debtor, kind: str, data: by
     artifact.sha256 = digest
     artifact.size = len(data)
     artifact.content_type = content_type(kind)
+    artifact.inputs = inputs
     session.flush()
     return artifact
+
+
+def is_current(session: Session, debtor: Debtor, kind: str, inputs: str) -> bool:
+    """Whether the debtor's stored artifact of this kind was rendered from these inputs."""
+    stored = find(session, debtor, kind)
+    return stored is not None and stored.inputs == inputs
 
 
 def find(session: Session, debtor: Debtor, kind: str) -> Artifact | None:

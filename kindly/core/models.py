@@ -115,6 +115,8 @@ class Artifact(Base):
     size: Mapped[int] = mapped_column(Integer)
     content_type: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # fingerprint of what it was rendered from (view, templates, renderer); None: unknown
+    inputs: Mapped[str | None] = mapped_column(String(64), default=None)
 
     debtor: Mapped[Debtor] = relationship(back_populates="artifacts")
 

@@ -13,8 +13,13 @@ from kindly.core.personalise import build_view
 KINDS = ("site", "letter", "video")
 
 
-def render_debtor(debtor_id: int, kinds: list[str]) -> dict[str, str]:
-    """Render the given kinds for one debtor and store them; returns kind -> sha256."""
+def render_debtor(debtor_id: int, kinds: list[str], force: bool = False) -> dict[str, str]:
+    """Render the given kinds for one debtor and store them; returns kind -> sha256.
+
+    A letter or video whose stored inputs (view, templates, renderer) are today's is left
+    alone unless `force`; the page costs a fraction of a millisecond and is always rebuilt
+    (storage is written only when its bytes changed).
+    """
     unknown = set(kinds) - set(KINDS)
     if unknown:
         raise ValueError(f"unknown artifact kinds: {sorted(unknown)}")
@@ -30,8 +35,17 @@ def render_debtor(debtor_id: int, kinds: list[str]) -> dict[str, str]:
             base_url=ctx.settings.base_url,
             paid_minor=ledger.paid_minor(session, debtor),
         )
-        for kind, data in _render(view, [k for k in kinds if k != "site"]):
-            done[kind] = artifacts.save(session, ctx.storage, debtor, kind, data).sha256
+        inputs = {kind: artifacts.inputs_for(view, kind) for kind in kinds if kind != "site"}
+        stale = [
+            kind
+            for kind, fingerprint in inputs.items()
+            if force or not artifacts.is_current(session, debtor, kind, fingerprint)
+        ]
+        for kind, data in _render(view, stale):
+            made_by = "video" if kind in ("poster", "captions") else kind  # made with the video
+            done[kind] = artifacts.save(
+                session, ctx.storage, debtor, kind, data, inputs=inputs[made_by]
+            ).sha256
         # The page links the letter and shows the video only once they exist. Site and video
         # jobs run on different queues in no fixed order, so a finished video re-renders the
         # page (a fraction of a millisecond) when the page was rendered before it.

@@ -33,6 +33,6 @@ def test_the_video_job_stores_video_poster_captions_and_shares_segments(ctx, tmp
 
     # rendering again (a retry, or the next debtor of this campaign) reuses them untouched
     before = {p: p.stat().st_mtime_ns for p in shared}
-    jobs.render_debtor(ids["A-3"], ["video"])
+    jobs.render_debtor(ids["A-3"], ["video"], force=True)
     after = [p for p in root.rglob("*") if p.is_file() and "video-segments" in p.parts]
     assert {p: p.stat().st_mtime_ns for p in after if "cache" not in p.parts} == before
