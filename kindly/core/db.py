@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
@@ -31,6 +33,10 @@ class Database:
         else:
             self.engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # A forked child (an RQ work horse, a gunicorn worker) must not reuse the parent's
+        # pooled connections: two processes on one socket corrupt each other's sessions
+        # (psycopg's "prepared statement _pg3_0 already exists" is the first sign).
+        os.register_at_fork(after_in_child=_forget_in_child(weakref.ref(self)))
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -94,6 +100,12 @@ class Database:
             config.attributes["connection"] = conn
             command.upgrade(config, "heads")  # independent branches may both be new
 
+    def forget_connections(self) -> None:
+        """Drop the pools without closing their connections: they belong to the parent."""
+        if "reads" in self.__dict__ and self.reads is not self.engine:
+            self.reads.dispose(close=False)
+        self.engine.dispose(close=False)
+
     def dispose(self) -> None:
         """Close every pooled connection."""
         if "reads" in self.__dict__ and self.reads is not self.engine:
@@ -117,3 +129,14 @@ def _redact(url: str) -> str:
         user = creds.split(":", 1)[0]
         return f"{scheme}://{user}:***@{host}" if ":" in creds else f"{scheme}://{user}@{host}"
     return url
+
+
+def _forget_in_child(ref: weakref.ref):
+    """An after-fork hook that drops the pools of the database `ref` names, if it lives."""
+
+    def hook() -> None:
+        database = ref()
+        if database is not None:
+            database.forget_connections()
+
+    return hook
