@@ -135,7 +135,9 @@ def tracked(token: str, *, gate: bool = True) -> Tracked:
     from a short-lived cache instead of the database."""
     if not TOKEN.match(token):
         abort(404)
-    cache = current_app.extensions.setdefault("kindly_tokens", TokenCache())
+    cache = current_app.extensions.get("kindly_tokens")
+    if cache is None:
+        cache = current_app.extensions.setdefault("kindly_tokens", TokenCache())
     entry = cache.get(token)
     if entry is None:
         entry = _load_tracked(token)

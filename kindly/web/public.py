@@ -151,7 +151,9 @@ def site(token: str):
     state = microsite.read_live_state(ctx.db, token)
     if state is None:
         abort(404)
-    pages: PageCache = current_app.extensions.setdefault("kindly_pages", PageCache())
+    pages: PageCache | None = current_app.extensions.get("kindly_pages")
+    if pages is None:
+        pages = current_app.extensions.setdefault("kindly_pages", PageCache())
     page = pages.get(token, state.stamp)
     if page is None:
         with ctx.db.session() as session:

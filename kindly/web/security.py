@@ -7,6 +7,7 @@ import secrets
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, request, session
+from flask.sessions import SecureCookieSessionInterface
 
 CSRF_FIELD = "csrf_token"
 
@@ -38,8 +39,25 @@ def csrf_exempt(view):
     return view
 
 
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the signing serializer built once per key instead
+    of on every request (Flask opens the session of every request, tracking hits included)."""
+
+    def __init__(self) -> None:
+        self._serializer: tuple[tuple, object] | None = None
+
+    def get_signing_serializer(self, app: Flask):
+        """The serializer for the app's current keys, reused while they stay the same."""
+        keys = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        cached = self._serializer
+        if cached is None or cached[0] != keys:
+            cached = self._serializer = (keys, super().get_signing_serializer(app))
+        return cached[1]
+
+
 def init_app(app: Flask, *, s3_endpoint: str | None) -> None:
-    """Install CSRF checks and security headers."""
+    """Install CSRF checks, the session interface and security headers."""
+    app.session_interface = SessionInterface()
     media = ["'self'"]
     if s3_endpoint:
         parts = urlsplit(s3_endpoint)
