@@ -200,7 +200,7 @@ def test_cli_render_waits_for_a_real_forking_worker(stack_env, tmp_path):
     finally:
         worker.terminate()
         output = worker.communicate(timeout=30)[0]
-    assert "worker listening on render, video" in output
+    assert "Worker listening on render, video" in output  # RQ's forking class: video is here
     numbers = json.loads(kindly("stats", "winter", "--json").stdout)
     assert numbers["artifacts"] == {"letter": 3, "site": 3}
     assert numbers["debtors"] == 3
