@@ -71,7 +71,9 @@ class Database:
         except DBAPIError as exc:
             if not exc.connection_invalidated:
                 raise
-        with self.reads.connect() as connection:  # the pool dropped its stale connections
+            # the database restarted: every pooled connection is as dead as this one
+            self.reads.dispose()
+        with self.reads.connect() as connection:
             return work(connection)
 
     def check(self) -> None:

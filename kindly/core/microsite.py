@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, exists, func, or_, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Select
 
 from kindly.core.db import Database
@@ -124,9 +125,45 @@ def _statement() -> Select:
     )
 
 
+def _fetch(connection: Connection, token: str):
+    """The statement's one row (or None). With psycopg the statement, compiled once, goes
+    straight to the driver's cursor: SQLAlchemy's result layer cost as much client time as
+    everything else in the read. Driver errors are raised as SQLAlchemy's, marked when the
+    connection was dropped, so callers can retry as with any other statement."""
+    dialect = connection.dialect
+    if dialect.name != "postgresql" or dialect.driver != "psycopg":
+        return connection.execute(_statement(), {"token": token}).one_or_none()
+    sql, constants = _compiled(dialect)
+    params = {**constants, "token": token}
+    raw = connection.connection.dbapi_connection
+    try:
+        with raw.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone()
+    except dialect.loaded_dbapi.Error as exc:
+        dropped = dialect.is_disconnect(exc, raw, None)
+        if dropped:
+            connection.invalidate(exc)
+        raise DBAPIError.instance(
+            sql, params, exc, dialect.loaded_dbapi.Error, connection_invalidated=dropped
+        ) from exc
+
+
+_COMPILED: dict[type, tuple[str, dict[str, Any]]] = {}
+
+
+def _compiled(dialect) -> tuple[str, dict[str, Any]]:
+    """The statement's SQL for this dialect and its constant parameters, compiled once."""
+    key = type(dialect)
+    if key not in _COMPILED:
+        compiled = _statement().compile(dialect=dialect)
+        _COMPILED[key] = (str(compiled), dict(compiled.params))
+    return _COMPILED[key]
+
+
 def live_state(connection: Connection, token: str) -> LiveState | None:
     """The debtor's live state by token, or None for an unknown token (one statement)."""
-    row = connection.execute(_statement(), {"token": token}).one_or_none()
+    row = _fetch(connection, token)
     if row is None:
         return None
     (debtor_id, *_, paid, instalment_minor, instalment_due, promise, sent_at) = row
