@@ -18,13 +18,17 @@ KINDS = ("site", "letter", "video")
 @bp.post("/campaigns/<slug>/render")
 @authenticated("manage")
 def render(slug: str):
-    """Enqueue the campaign's artifacts ({"kinds": [...]}, default all); 202 with the jobs."""
+    """Enqueue the campaign's missing or stale artifacts ({"kinds": [...], "force": bool});
+    202 with the jobs."""
     from kindly.workers.render import enqueue_renders
 
     body = request.get_json(silent=True) or {}
     kinds = body.get("kinds", list(KINDS)) if isinstance(body, dict) else None
     if not isinstance(kinds, list) or not kinds or set(kinds) - set(KINDS):
         return problem(400, f'send {{"kinds": [...]}} with any of {", ".join(KINDS)}')
+    force = body.get("force", False)
+    if not isinstance(force, bool):
+        return problem(400, "force must be true or false")
     ctx = _context()
     with ctx.db.session() as db:
         campaign = _campaign(db, slug)
@@ -38,7 +42,7 @@ def render(slug: str):
             kinds=",".join(kinds),
         )
     ctx.storage.ensure()
-    handles = list(enqueue_renders(ctx, ids, kinds))
+    handles = list(enqueue_renders(ctx, ids, kinds, force=force))
     counts: dict[str, int] = {}
     for handle in handles:
         counts[handle.status] = counts.get(handle.status, 0) + 1

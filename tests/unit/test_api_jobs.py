@@ -32,6 +32,20 @@ def test_render_through_the_api_stores_every_debtors_page_and_letter(client, ctx
         assert sorted(session.scalars(select(Artifact.kind))) == ["letter"] * 3 + ["site"] * 3
     assert audit_actions(ctx)[-1] == "campaign.render"
 
+    def letters() -> dict[str, str]:
+        with ctx.db.session() as session:
+            return dict(session.execute(select(Artifact.key, Artifact.inputs)
+                                        .where(Artifact.kind == "letter")).all())  # fmt: skip
+
+    stored = letters()
+    assert None not in stored.values()
+    assert client.post("/api/v1/campaigns/winter/render", headers=auth(secret),
+                       json={"kinds": ["letter"], "force": "yes"}).status_code == 400  # fmt: skip
+    again = client.post("/api/v1/campaigns/winter/render", headers=auth(secret),
+                        json={"kinds": ["letter"], "force": True})  # fmt: skip
+    assert again.status_code == 202 and again.get_json()["jobs"] == {"finished": 3}
+    assert letters() == stored  # same inputs, rendered again: the same fingerprints
+
 
 def test_send_dry_run_through_the_api_says_what_would_go_and_sends_nothing(client, ctx):
     load_campaign(ctx)
