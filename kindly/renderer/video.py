@@ -714,6 +714,17 @@ def _draw_scene(view: DebtorView, index: int, template: VideoTemplate | None = N
     return image
 
 
+def scene_layers(
+    view: DebtorView, template: VideoTemplate, index: int
+) -> tuple[Image.Image, Image.Image]:
+    """The background and, separately, the text and QR as an RGBA layer: what the naive
+    moviepy baseline in bench/bench_video.py composites per frame."""
+    background = _scene_background(view, template, index)
+    layer = Image.new("RGBA", (WIDTH, HEIGHT), (0, 0, 0, 0))
+    _draw_content(layer, view, template, index)
+    return background, layer
+
+
 # --------------------------------------------------------------------------- public API
 
 

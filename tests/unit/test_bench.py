@@ -1,0 +1,31 @@
+"""`make bench` must not break silently: every benchmark imports, and what the baselines
+call from the product still exists (the naive video baseline composites scene layers)."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pytest
+
+from kindly.renderer import video
+from tests.views import make_view
+
+BENCHES = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "bench").glob("bench_*.py"))
+
+
+@pytest.mark.parametrize("name", BENCHES)
+def test_every_benchmark_imports_and_offers_run(name):
+    module = importlib.import_module(f"bench.{name}")
+    assert callable(module.run)
+
+
+def test_the_naive_video_baseline_gets_each_scene_as_background_and_text_layer():
+    view = make_view()
+    template = video.template_for(view, "reminder")
+    for index in range(len(template.scenes)):
+        background, layer = video.scene_layers(view, template, index)
+        assert background.size == layer.size == (video.WIDTH, video.HEIGHT)
+        assert layer.mode == "RGBA"
+        alpha = layer.getchannel("A")
+        assert alpha.getextrema() == (0, 255)  # text drawn on a clear layer
