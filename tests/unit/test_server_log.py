@@ -35,3 +35,13 @@ def test_serve_keeps_connections_alive_on_threaded_workers():
     options = worker_options(2)
     assert options["worker_class"] == "gthread" and options["workers"] == 2
     assert options["threads"] >= 2 and options["keepalive"] >= 2
+
+
+def test_the_session_serializer_is_built_once_per_key(app):
+    interface = app.session_interface
+    first = interface.get_signing_serializer(app)
+    assert interface.get_signing_serializer(app) is first
+    app.secret_key = "another-secret-key-0123456789"
+    rotated = interface.get_signing_serializer(app)
+    assert rotated is not first
+    assert rotated.loads(rotated.dumps({"verified": [1]})) == {"verified": [1]}
