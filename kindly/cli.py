@@ -284,6 +284,12 @@ def worker(queues: tuple[str, ...], burst: bool) -> None:
     if not settings.redis_url:
         raise ConfigError("kindly worker needs KINDLY_REDIS_URL; without it jobs run in-process")
     _context()
+    if not queues or "default" in queues:
+        # the daily retention purge lives on the default queue's scheduler; one job a day
+        from kindly.workers.privacy import schedule_purge
+        from kindly.workers.queues import Dispatcher
+
+        schedule_purge(Dispatcher(settings))
     run(settings, list(queues), burst=burst)
 
 

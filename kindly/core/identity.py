@@ -69,7 +69,8 @@ def validate_site_settings(settings: dict) -> list[str]:
     problems = []
     if settings.get("identity_check", "none") not in METHODS:
         problems.append(f"identity_check must be one of {', '.join(METHODS)}")
-    for key, low, high in (("link_days", 1, 3650), ("promise_max_days", 1, 365)):
+    limits = (("link_days", 1, 3650), ("promise_max_days", 1, 365), ("retention_days", 1, 3650))
+    for key, low, high in limits:
         if key in settings:
             value = settings[key]
             if not isinstance(value, int) or not low <= value <= high:

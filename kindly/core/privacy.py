@@ -18,7 +18,7 @@ import secrets
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import inspect, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
 from kindly.core.models import Artifact, Campaign, Debtor, Event, Payment, utcnow
@@ -220,3 +220,89 @@ def purge_due(
         select(Debtor).where(Debtor.campaign_id == campaign.id).order_by(Debtor.id)
     )
     return [d for d in debtors if not is_erased(d)], None
+
+
+RETENTION_KEY = "retention_days"
+"""The campaign setting: days a closed case's personal data is kept (unset: kept until purged
+by hand with `kindly privacy purge`)."""
+
+
+def retention_days(campaign: Campaign) -> int | None:
+    """The campaign's retention period in days, or None when it sets none."""
+    value = (campaign.settings or {}).get(RETENTION_KEY)
+    return int(value) if value is not None else None
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def closed_cases_due(
+    session: Session, campaign: Campaign, now: dt.datetime | None = None
+) -> list[Debtor]:
+    """The debtors whose case closed more than the campaign's retention period ago.
+
+    A case is closed when its claim is paid in full (the day of the last payment counts), or
+    when the whole campaign was paused or never launched (the day of that status counts).
+    Cases still open in a live campaign are never due, nor are debtors already erased.
+    """
+    days = retention_days(campaign)
+    if days is None:
+        return []
+    cutoff = (now or utcnow()) - dt.timedelta(days=days)
+    status = session.get(CampaignStatus, campaign.id)
+    since = status.changed_at if status is not None else campaign.created_at
+    if (status is None or status.status != "live") and _aware(since) < cutoff:
+        candidates = session.scalars(
+            select(Debtor).where(Debtor.campaign_id == campaign.id).order_by(Debtor.id)
+        ).all()
+    else:
+        settled = session.execute(
+            select(Debtor.id, Debtor.amount_due_minor, func.sum(Payment.amount_minor),
+                   func.max(Payment.updated_at))
+            .join(Payment, Payment.debtor_id == Debtor.id)
+            .where(Debtor.campaign_id == campaign.id, Payment.status == "succeeded",
+                   Payment.currency == Debtor.currency)
+            .group_by(Debtor.id, Debtor.amount_due_minor)
+        ).all()  # fmt: skip
+        ids = [
+            debtor_id
+            for debtor_id, owed, paid, last in settled
+            if int(paid or 0) >= owed and last is not None and _aware(last) < cutoff
+        ]
+        candidates = (
+            session.scalars(select(Debtor).where(Debtor.id.in_(ids)).order_by(Debtor.id)).all()
+            if ids
+            else []
+        )
+    return [debtor for debtor in candidates if not is_erased(debtor)]
+
+
+def purge_retention(
+    session: Session,
+    storage: Storage | None,
+    *,
+    via: str,
+    now: dt.datetime | None = None,
+    dry_run: bool = False,
+) -> dict[str, int]:
+    """Erase, in every campaign with a retention period, the closed cases past it, and
+    audit it per campaign (`via`: "cli" or "schedule").
+
+    Returns slug -> debtors erased (or that would be, with `dry_run`); campaigns with nothing
+    due are left out. The aggregate numbers stay: erasure anonymises in place.
+    """
+    from kindly.core import audit
+
+    done: dict[str, int] = {}
+    for campaign in session.scalars(select(Campaign).order_by(Campaign.id)).all():
+        due = closed_cases_due(session, campaign, now)
+        if not due:
+            continue
+        if not dry_run:
+            for debtor in due:
+                erase_debtor(session, debtor, storage)
+            audit.record(session, None, "privacy.retention", via=via, campaign_id=campaign.id,
+                         erased=len(due), retention_days=retention_days(campaign))  # fmt: skip
+        done[campaign.slug] = len(due)
+    return done

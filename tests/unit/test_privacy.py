@@ -144,5 +144,67 @@ def test_live_campaigns_are_not_purged(ctx):
         assert due == [] and "live" in reason
 
 
+def _paid_in_full(session, reference: str, days_ago: int) -> None:
+    debtor = session.scalar(select(Debtor).where(Debtor.reference == reference))
+    when = dt.datetime.now(dt.UTC) - dt.timedelta(days=days_ago)
+    session.add(Payment(campaign_id=debtor.campaign_id, debtor_id=debtor.id, provider="sandbox",
+                        provider_ref=f"sbx_full_{reference}", amount_minor=debtor.amount_due_minor,
+                        currency=debtor.currency, status="succeeded", created_at=when,
+                        updated_at=when))  # fmt: skip
+
+
+def test_retention_erases_cases_closed_long_enough_ago_and_keeps_the_numbers(ctx, monkeypatch):
+    monkeypatch.setenv("KINDLY_DATA_DIR", str(ctx.settings.data_dir))
+    monkeypatch.setenv("KINDLY_SECRET_KEY", "test-secret-key-0123456789")
+    load_campaign(ctx)
+    runner = CliRunner()
+    with ctx.db.session() as session:  # live, and no retention period yet: nothing is due
+        campaign = session.scalar(select(Campaign))
+        session.add(CampaignStatus(campaign_id=campaign.id, status="live",
+                                   changed_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=90)))  # fmt: skip
+        _paid_in_full(session, "A-1", days_ago=40)  # closed 40 days ago
+        _paid_in_full(session, "A-2", days_ago=10)  # closed 10 days ago; A-3 still open
+    assert "nothing to purge" in runner.invoke(cli, ["purge"]).output
+    with ctx.db.session() as session:
+        campaign = session.scalar(select(Campaign))
+        campaign.settings = {**(campaign.settings or {}), "retention_days": 30}
+        before = campaign_stats(session, campaign)
+
+    dry = runner.invoke(cli, ["purge"])
+    assert "dry run: would erase 1 debtors of winter" in dry.output, dry.output
+    with ctx.db.session() as session:
+        assert session.scalar(select(Debtor.last_name).where(Debtor.reference == "A-1")) == "Müller"
+
+    done = runner.invoke(cli, ["purge", "--yes"])
+    assert done.exit_code == 0 and "erased 1 debtors of winter" in done.output, done.output
+    with ctx.db.session() as session:
+        names = dict(session.execute(select(Debtor.reference, Debtor.last_name)).all())
+        assert names == {"A-1": "erased", "A-2": "O'Brien", "A-3": "D'Angelo"}
+        campaign = session.scalar(select(Campaign))
+        after = campaign_stats(session, campaign)
+        assert after["collected"] == before["collected"] and after["debtors"] == 3
+        entry = session.scalars(
+            select(AuditLog).where(AuditLog.action == "privacy.retention")
+        ).one()
+        assert entry.campaign_id == campaign.id
+    assert "nothing to purge" in runner.invoke(cli, ["purge", "--yes"]).output  # once only
+
+    with ctx.db.session() as session:  # paused 40 days ago: every case of it is closed
+        session.get(CampaignStatus, campaign.id).status = "paused"
+        session.get(CampaignStatus, campaign.id).changed_at = dt.datetime.now(
+            dt.UTC
+        ) - dt.timedelta(days=40)
+    assert "erased 2 debtors of winter" in runner.invoke(cli, ["purge", "--yes"]).output
+
+
+def test_retention_days_are_checked_in_the_settings():
+    from kindly.core.identity import validate_site_settings
+
+    assert validate_site_settings({"retention_days": 365}) == []
+    assert validate_site_settings({"retention_days": 0}) == [
+        "retention_days must be a whole number from 1 to 3650"
+    ]
+
+
 def teardown_function():
     api._windows.clear()

@@ -18,7 +18,7 @@ from kindly.web.admin import bp, context, requires
 from kindly.web.admin.campaigns import LOCALES, find_campaign
 
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
-NUMBERS = ("link_days", "promise_max_days")
+NUMBERS = ("link_days", "promise_max_days", "retention_days")
 
 
 @cache
