@@ -285,11 +285,11 @@ def worker(queues: tuple[str, ...], burst: bool) -> None:
         raise ConfigError("kindly worker needs KINDLY_REDIS_URL; without it jobs run in-process")
     _context()
     if not queues or "default" in queues:
-        # the daily retention purge lives on the default queue's scheduler; one job a day
-        from kindly.workers.privacy import schedule_purge
+        # instalment collection and the retention purge: daily jobs on the default queue
+        from kindly.workers.daily import schedule_daily
         from kindly.workers.queues import Dispatcher
 
-        schedule_purge(Dispatcher(settings))
+        schedule_daily(Dispatcher(settings))
     run(settings, list(queues), burst=burst)
 
 

@@ -146,6 +146,26 @@ def test_sandbox_runs_the_same_schedule_with_a_retry(client, ctx):
     assert stats(ctx)["collected"] == {"EUR": "1234.56"}
 
 
+def test_the_daily_job_charges_an_instalment_on_its_due_date(client, ctx):
+    from kindly.workers import daily
+
+    load_campaign(ctx)
+    tok = token(ctx, "A-1")
+    review = walk_plan(client, tok, instalments="3").get_data(as_text=True)
+    client.post(
+        f"/s/{tok}/plan", data={"csrf_token": csrf(review), "agree": "1", "instalments": "3"}
+    )
+    pay_instalment_in_sandbox(client, tok)
+    assert daily.collect_payments()["charged"] == 0  # nothing due today yet
+    with ctx.db.session() as session:
+        second = session.scalar(select(Instalment).where(Instalment.seq == 2))
+        second.due_date = dt.datetime.now(dt.UTC).date()
+    summary = daily.collect_payments()
+    assert (summary["charged"], summary["succeeded"]) == (1, 1)
+    assert daily.collect_payments()["charged"] == 0  # a second run the same day charges nothing
+    assert stats(ctx)["collected"] == {"EUR": "823.04"}
+
+
 def test_a_failed_instalment_can_be_paid_through_the_link(client, ctx):
     load_campaign(ctx)
     tok = token(ctx, "A-1")

@@ -1,5 +1,5 @@
-"""The daily retention purge runs on RQ's scheduler: one job a day, and each run schedules the
-next; a real worker runs it against the real Redis."""
+"""Daily jobs run on RQ's scheduler: the instalment collection and the retention purge, one run
+a day each, every run scheduling the next; a real worker runs them against the real Redis."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy import select
 from kindly.core import context as context_module
 from kindly.core.context import Context
 from kindly.core.models import Campaign, Debtor, Payment
-from kindly.workers import privacy as purge
+from kindly.workers import daily
 from kindly.workers.queues import DEFAULT, Dispatcher
 from tests.conftest import load_campaign, make_settings
 
@@ -29,22 +29,25 @@ def ctx(tmp_path, redis_url):
     context.close()
 
 
-def test_the_next_purge_is_at_three_utc_and_scheduled_once(ctx):
+def scheduled(dispatcher: Dispatcher) -> list[str]:
     from rq import Queue
     from rq.registry import ScheduledJobRegistry
 
-    assert purge.next_run(NIGHT) == dt.datetime(2026, 12, 6, 3, 0, tzinfo=dt.UTC)
-    assert purge.next_run(NIGHT.replace(hour=2)) == dt.datetime(2026, 12, 5, 3, 0, tzinfo=dt.UTC)
+    queue = Queue(DEFAULT, connection=dispatcher.redis)
+    return sorted(ScheduledJobRegistry(queue=queue).get_job_ids())
+
+
+def test_each_daily_job_is_scheduled_once_for_its_hour(ctx):
+    assert daily.next_run(3, NIGHT) == dt.datetime(2026, 12, 6, 3, 0, tzinfo=dt.UTC)
+    assert daily.next_run(6, NIGHT.replace(hour=2)) == dt.datetime(2026, 12, 5, 6, tzinfo=dt.UTC)
     dispatcher = Dispatcher(ctx.settings)
-    purge.schedule_purge(dispatcher, NIGHT)
-    purge.schedule_purge(dispatcher, NIGHT)  # every worker start schedules: still one job
-    registry = ScheduledJobRegistry(queue=Queue(DEFAULT, connection=dispatcher.redis))
-    assert registry.get_job_ids() == ["purge-retention-2026-12-06"]
+    daily.schedule_daily(dispatcher, NIGHT)
+    daily.schedule_daily(dispatcher, NIGHT)  # every worker start schedules: still one run a day
+    assert scheduled(dispatcher) == ["collect-payments-2026-12-06", "purge-retention-2026-12-06"]
 
 
-def test_a_worker_runs_the_purge_and_schedules_tomorrows(ctx):
+def test_a_worker_runs_the_purge_and_it_schedules_tomorrows(ctx):
     from rq import Queue, SimpleWorker
-    from rq.registry import ScheduledJobRegistry
 
     load_campaign(ctx)
     long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=45)
@@ -58,12 +61,26 @@ def test_a_worker_runs_the_purge_and_schedules_tomorrows(ctx):
                             updated_at=long_ago))  # fmt: skip
     dispatcher = Dispatcher(ctx.settings)
     queue = Queue(DEFAULT, connection=dispatcher.redis)
-    job = queue.enqueue(purge.purge_job, job_id="purge-now")  # as the scheduler would at 03:00
+    job = queue.enqueue(daily.purge_retention, job_id="purge-now")  # as the scheduler would
     SimpleWorker([queue], connection=dispatcher.redis).work(burst=True)
     assert job.get_status(refresh=True).value == "finished"
     assert job.return_value() == {"winter": 1}
     with ctx.db.session() as session:
         names = dict(session.execute(select(Debtor.reference, Debtor.last_name)).all())
     assert names["A-1"] == "erased" and names["A-2"] == "O'Brien"
-    tomorrow = purge.job_id(purge.next_run())
-    assert ScheduledJobRegistry(queue=queue).get_job_ids() == [tomorrow]
+    assert scheduled(dispatcher) == [daily.job_id("purge-retention", daily.next_run(3))]
+
+
+def test_the_collection_job_runs_on_a_worker_and_schedules_tomorrows(ctx):
+    from rq import Queue, SimpleWorker
+
+    load_campaign(ctx)
+    dispatcher = Dispatcher(ctx.settings)
+    queue = Queue(DEFAULT, connection=dispatcher.redis)
+    job = queue.enqueue(daily.collect_payments, job_id="collect-now")
+    SimpleWorker([queue], connection=dispatcher.redis).work(burst=True)
+    assert job.get_status(refresh=True).value == "finished"
+    summary = job.return_value()
+    assert summary["day"] == dt.datetime.now(dt.UTC).date().isoformat()
+    assert summary["charged"] == 0 and summary["plans_broken"] == 0  # no plan in this campaign
+    assert scheduled(dispatcher) == [daily.job_id("collect-payments", daily.next_run(6))]
