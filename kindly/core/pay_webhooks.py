@@ -4,7 +4,9 @@ Every event is applied at most once per (provider, event id), in the same transa
 its effect, so a crash before commit lets the provider's retry apply it again. Events may
 arrive twice, late or out of order: a success is final (`payments.settle_payment`), a
 reversal only moves forward (`payments.record_reversal`), and a checkout's outcome is
-reached whichever of its events comes first.
+reached whichever of its events comes first. A refund or dispute that arrives before any
+event has tied its payment intent to a Kindly payment is refused with a 503 and not stored,
+so the provider delivers it again once the payment is known, instead of it being lost.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kindly.core import payments
-from kindly.core.errors import KindlyError
+from kindly.core.errors import KindlyError, ServiceUnavailable
 from kindly.core.models import Payment
 from kindly.core.models_payments import WebhookEvent
 
@@ -49,6 +51,10 @@ TOLERANCE_SECONDS = 300
 
 class BadSignature(KindlyError):
     """A webhook whose signature is missing, wrong or too old."""
+
+
+class PaymentNotYetKnown(ServiceUnavailable):
+    """A refund or dispute of a payment intent no event has tied to a Kindly payment yet."""
 
 
 def verify(payload: bytes, header: str | None, secret: str) -> dict[str, Any]:
@@ -188,10 +194,30 @@ def _intent(session: Session, provider: str, type_: str, obj: dict[str, Any]) ->
     return outcome
 
 
+def _reversed(session: Session, provider: str, kind: str, obj: dict[str, Any]) -> Payment | None:
+    """The payment a refund or dispute takes money from (None: it names none).
+
+    Stripe does not keep its events in order: a refund can come before the payment's own
+    events (which link the intent to the attempt) when those are being retried. Answering
+    it "ignored" would store its id and lose the money for good; raising makes the web
+    layer answer 503 and roll back, and Stripe retries it later, when the intent is known.
+    """
+    intent = obj.get("payment_intent")
+    if not intent or not obj.get("id"):
+        return None
+    payment = _by_intent(session, provider, str(intent))
+    if payment is None:
+        raise PaymentNotYetKnown(
+            f"{kind} {obj['id']} names payment intent {intent}, not linked to a payment yet: "
+            "asking the provider to deliver it again"
+        )
+    return payment
+
+
 def _refund(session: Session, provider: str, obj: dict[str, Any]) -> str:
-    payment = _by_intent(session, provider, obj.get("payment_intent"))
+    payment = _reversed(session, provider, "refund", obj)
     status = REFUND_STATUS.get(str(obj.get("status")), "pending")
-    if payment is None or not obj.get("id"):
+    if payment is None:
         return "ignored"
     payments.record_reversal(session, payment, kind="refund", ref=str(obj["id"]),
                              amount_minor=int(obj["amount"]), currency=str(obj["currency"]),
@@ -201,8 +227,8 @@ def _refund(session: Session, provider: str, obj: dict[str, Any]) -> str:
 
 def _dispute(session: Session, provider: str, type_: str, obj: dict[str, Any]) -> str:
     """A dispute takes the money back only when lost; while open the claim counts as paid."""
-    payment = _by_intent(session, provider, obj.get("payment_intent"))
-    if payment is None or not obj.get("id"):
+    payment = _reversed(session, provider, "dispute", obj)
+    if payment is None:
         return "ignored"
     state = str(obj.get("status", ""))
     if state == "lost":
