@@ -1,0 +1,349 @@
+"""A whole campaign: microsites and letters rendered by real `kindly worker` processes.
+
+End to end, as an operator runs it: `kindly render SLUG --kinds site,letter` enqueues one job
+per debtor on Redis and waits; `kindly worker render` processes (1, then 2) take the jobs,
+read PostgreSQL, render, and store every artifact in a storage folder. The clock runs from
+the start of `kindly render` until it returns, when every job has finished; the artifact rows
+are counted afterwards. Peak memory is each worker's VmHWM, sampled together with any process
+it forks. Sizes come from KINDLY_BENCH_CAMPAIGN_SIZES (default "1000,5000"; "10000,100000"
+for the long run).
+
+A fresh PostgreSQL database and Redis db 13 (flushed before and after; no other bench or test
+uses it) are provisioned the way bench_site.py does it, and dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN_URL = os.environ.get("KINDLY_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = "redis://127.0.0.1:6379/13"
+SIZES = tuple(
+    int(size) for size in os.environ.get("KINDLY_BENCH_CAMPAIGN_SIZES", "1000,5000").split(",")
+)
+WORKERS = (1, 2)
+KINDS = "site,letter"
+GOAL_DEBTORS = 100_000
+GOAL_MINUTES = 75
+GOAL_MB = 400
+LETTER_OPTIONS = ("iban=DE89370400440532013000", "payee_name=Beispiel GmbH", "contact=030 1234567")
+
+
+@dataclass
+class Run:
+    """One measured campaign: its size, worker count, seconds and peaks."""
+
+    debtors: int
+    workers: int
+    seconds: float
+    artifacts: int
+    peaks_mb: list[float]
+    render_cpu: float  # CPU seconds of the `kindly render` process itself (enqueue + polling)
+    problem: str = ""  # the last line `kindly render` wrote when it failed
+
+    @property
+    def rate(self) -> float:
+        """Debtors per second, end to end."""
+        return self.debtors / self.seconds
+
+
+def _stack(work: Path) -> tuple[dict[str, str], str]:
+    """Environment for a fresh database, Redis db 13 and a storage folder; returns (env, db)."""
+    import psycopg
+    from redis import Redis
+
+    sys.path.insert(0, str(ROOT))
+    from tests import services
+
+    services.ensure_postgres()
+    services.ensure_redis()
+    name = f"kindly_bench_campaign_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    Redis.from_url(REDIS_URL).flushdb()
+    host = ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    env = {
+        **os.environ,
+        "KINDLY_DATABASE_URL": f"{host}/{name}",
+        "KINDLY_REDIS_URL": REDIS_URL,
+        "KINDLY_DATA_DIR": str(work / "var"),
+        "KINDLY_STORAGE_URL": (work / "storage").as_uri(),
+        "KINDLY_SECRET_KEY": "bench-campaign-secret-key-not-for-production",
+        "KINDLY_BASE_URL": "https://pay.example",
+        "PYTHONPATH": str(ROOT),
+    }
+    return env, name
+
+
+def _drop(name: str) -> None:
+    import psycopg
+    from redis import Redis
+
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    Redis.from_url(REDIS_URL).flushdb()
+
+
+def _kindly(env: dict[str, str], work: Path, *args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, "-m", "kindly", *args],
+        env=env, cwd=work, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise RuntimeError(f"kindly {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+    return result
+
+
+def _descendants(root: int) -> list[int]:
+    """The process and every process below it (work horses, if the worker forks)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def _hwm_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+class _PeakSampler(threading.Thread):
+    """Samples VmHWM of each worker and its descendants every 0.2 s; keeps the largest."""
+
+    def __init__(self, roots: list[int]):
+        super().__init__(daemon=True)
+        self.peaks = dict.fromkeys(roots, 0.0)
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        """Sample until stopped."""
+        while not self.stopping.wait(0.2):
+            self.sample()
+
+    def sample(self) -> None:
+        """One sweep over every worker's process tree."""
+        for root in self.peaks:
+            for pid in _descendants(root):
+                self.peaks[root] = max(self.peaks[root], _hwm_mb(pid))
+
+
+def _start_workers(env: dict[str, str], work: Path, count: int) -> list[subprocess.Popen]:
+    """`count` `kindly worker render` processes, returned once each is listening."""
+    from redis import Redis
+    from rq import Worker
+
+    procs = []
+    for i in range(count):
+        log = (work / f"worker-{len(list(work.glob('worker-*.log')))}-{i}.log").open("w")
+        command = [sys.executable, "-m", "kindly", "worker", "render"]
+        proc = subprocess.Popen(
+            command, env=env, cwd=work, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        procs.append(proc)
+    redis = Redis.from_url(REDIS_URL)
+    deadline = time.monotonic() + 120
+    while Worker.count(connection=redis) < count:
+        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+            _stop_workers(procs)
+            raise RuntimeError("the workers did not start; see worker-*.log")
+        time.sleep(0.2)
+    return procs
+
+
+def _stop_workers(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)  # the group we started: worker and any horse
+    for proc in procs:
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _artifacts(env: dict[str, str], slug: str) -> int:
+    import psycopg
+
+    url = env["KINDLY_DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT count(*) FROM artifact a JOIN debtor d ON d.id = a.debtor_id "
+            "JOIN campaign c ON c.id = d.campaign_id WHERE c.slug = %s",
+            (slug,),
+        ).fetchone()[0]
+
+
+def _render_until_stored(
+    env: dict[str, str], work: Path, slug: str, expected: int
+) -> tuple[float, str]:
+    """Run `kindly render` and time it until every artifact row is there; (seconds, problem).
+
+    The clock stops when the last artifact is stored (the database says so), which is also
+    when `kindly render` returns if all goes well. If `kindly render` dies while the workers
+    go on, the time is still measured, and its error is returned so the report can say so.
+    """
+    command = [sys.executable, "-m", "kindly", "render", slug, "--kinds", KINDS]
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        command, env=env, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    stored, last_change, seconds = 0, time.monotonic(), 0.0
+    while True:
+        time.sleep(0.25)
+        now_stored = _artifacts(env, slug)
+        if now_stored != stored:
+            stored, last_change = now_stored, time.monotonic()
+        if stored >= expected:
+            seconds = time.perf_counter() - started
+            break
+        if time.monotonic() - last_change > 180:
+            proc.kill()
+            raise RuntimeError(f"{slug}: {stored} of {expected} artifacts after a stall of 180 s")
+    _, err = proc.communicate(timeout=600)
+    if proc.returncode == 0:
+        seconds = time.perf_counter() - started  # returned after the last row: its time counts
+        return seconds, ""
+    return seconds, (err.strip().splitlines() or ["?"])[-1]
+
+
+def one_run(env: dict[str, str], work: Path, portfolio: Path, debtors: int, workers: int) -> Run:
+    """Import a fresh campaign, start the workers, and time `kindly render` to the end."""
+    slug = f"bench-{debtors}-{workers}w"
+    _kindly(env, work, "import", str(portfolio), "--campaign", slug, "--create")
+    _kindly(env, work, "letters", slug, *[arg for o in LETTER_OPTIONS for arg in ("--set", o)])
+    procs = _start_workers(env, work, workers)
+    sampler = _PeakSampler([p.pid for p in procs])
+    sampler.start()
+    try:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        seconds, problem = _render_until_stored(env, work, slug, debtors * len(KINDS.split(",")))
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        sampler.stopping.set()
+        sampler.join()
+        sampler.sample()
+    finally:
+        sampler.stopping.set()
+        _stop_workers(procs)
+    render_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    stored = _artifacts(env, slug)
+    peaks = list(sampler.peaks.values())
+    return Run(debtors, workers, seconds, stored, peaks, render_cpu, problem)
+
+
+def measure() -> list[Run]:
+    """Every size with 1 and 2 workers, in a stack of its own."""
+    sys.path.insert(0, str(ROOT))
+    from bench.bench_import import portfolio_csv
+
+    work = Path(tempfile.mkdtemp(prefix="kindly-bench-campaign-"))
+    env, database = _stack(work)
+    runs = []
+    try:
+        for size in SIZES:
+            portfolio = work / f"portfolio-{size}.csv"
+            portfolio.write_text(portfolio_csv(size), encoding="utf-8")
+            for workers in WORKERS:
+                run = one_run(env, work, portfolio, size, workers)
+                print(
+                    f"  {size} debtors, {workers} worker(s): {run.seconds:.1f} s, "
+                    f"{run.rate:.1f} debtors/s, peaks {run.peaks_mb}",
+                    file=sys.stderr, flush=True,
+                )  # fmt: skip
+                runs.append(run)
+    finally:
+        _drop(database)
+        shutil.rmtree(work, ignore_errors=True)
+    return runs
+
+
+def run() -> str:
+    """The Markdown section for BENCHMARKS.md."""
+    runs = measure()
+    cores = os.cpu_count()
+    lines = [
+        "## A whole campaign (microsites + letters through RQ workers)",
+        "",
+        f"`kindly render SLUG --kinds {KINDS}` on a freshly imported campaign (generated "
+        "portfolio: German, English, Italian, French and Spanish debtors, EUR with a GiroCode "
+        "and GBP without), `kindly worker render` processes on Redis, PostgreSQL and a storage "
+        f"folder, all on this machine's {cores} cores (Redis, PostgreSQL and the `kindly render` "
+        "process that enqueues and waits share them). Time is end to end, from the start of "
+        "`kindly render` until it returns with every job finished.",
+        "",
+        "| debtors | workers | seconds | debtors/s | × 1 worker | artifacts stored | "
+        "peak RSS MB per worker | `kindly render` CPU s |",
+        "|---:|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    single = {r.debtors: r for r in runs if r.workers == 1}
+    for r in runs:
+        lines.append(
+            f"| {r.debtors:,} | {r.workers} | {r.seconds:.1f} | {r.rate:.1f} | "
+            f"{single[r.debtors].seconds / r.seconds:.2f} | {r.artifacts:,} | "
+            f"{' / '.join(f'{p:.0f}' for p in r.peaks_mb)} | {r.render_cpu:.1f} |"
+        )
+    lines.append("")
+    for r in runs:
+        if r.problem:
+            lines.append(
+                f"- {r.debtors:,} debtors, {r.workers} worker(s): `kindly render` exited with "
+                f"`{r.problem}` while the workers went on; the time is until the last "
+                "artifact was stored."
+            )
+    small, large = min(SIZES), max(SIZES)
+    for workers in WORKERS:
+        a = next(r for r in runs if r.debtors == small and r.workers == workers)
+        b = next(r for r in runs if r.debtors == large and r.workers == workers)
+        if large > small:
+            lines.append(
+                f"- Growth with size, {workers} worker(s): {large / small:.0f}× the debtors took "
+                f"{b.seconds / a.seconds:.2f}× the time (linear would be {large / small:.0f}×)."
+            )
+    best = max((r for r in runs if r.debtors == large), key=lambda r: r.rate)
+    minutes = GOAL_DEBTORS / best.rate / 60
+    peak = max(p for r in runs for p in r.peaks_mb)
+    lines += [
+        f"- Extrapolation, not a measurement: at the {best.rate:.1f} debtors/s measured with "
+        f"{best.workers} worker(s) at {large:,} debtors, {GOAL_DEBTORS:,} debtors would take "
+        f"about {minutes:.0f} minutes (goal ≤ {GOAL_MINUTES}: "
+        f"{'met' if minutes <= GOAL_MINUTES else 'not met'} on this machine); it assumes the "
+        "rate stays as it was between the sizes measured. Run "
+        "`KINDLY_BENCH_CAMPAIGN_SIZES=10000,100000` to measure it.",
+        f"- Peak memory per worker: {peak:.0f} MB at most (goal < {GOAL_MB} MB: "
+        f"{'met' if peak < GOAL_MB else 'not met'}).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(run())
