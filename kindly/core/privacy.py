@@ -176,6 +176,10 @@ def erase_debtor(session: Session, debtor: Debtor, storage: Storage | None) -> d
     debtor.last_name = ERASED_NAME
     kept = {k: v for k, v in (debtor.attributes or {}).items() if k in KEPT_ATTRIBUTES}
     debtor.attributes = {**kept, "erased_at": _plain(utcnow())}
+    if storage is not None:
+        from kindly.core import links
+
+        links.forget(storage, debtor.token)  # nor may an outage serve the old link
     debtor.token = secrets.token_urlsafe(24)  # the old link now answers 404
     scrubbed = 0
     for event in session.scalars(select(Event).where(Event.debtor_id == debtor.id)):

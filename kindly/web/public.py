@@ -23,8 +23,9 @@ from flask import (
 )
 from markupsafe import Markup, escape
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
-from kindly.core import artifacts, events, identity, ledger, microsite
+from kindly.core import artifacts, events, identity, ledger, links, microsite
 from kindly.core.messaging import optout
 from kindly.core.models import Debtor, utcnow
 from kindly.core.money import format_minor
@@ -148,12 +149,15 @@ def site(token: str):
     if not TOKEN.match(token):
         abort(404)
     ctx = context()
-    state = microsite.read_live_state(ctx.db, token)
-    if state is None:
-        abort(404)
     pages: PageCache | None = current_app.extensions.get("kindly_pages")
     if pages is None:
         pages = current_app.extensions.setdefault("kindly_pages", PageCache())
+    try:
+        state = microsite.read_live_state(ctx.db, token)
+    except OperationalError as exc:
+        return _without_database(token, pages, exc)
+    if state is None:
+        abort(404)
     page = pages.get(token, state.stamp)
     if page is None:
         with ctx.db.session() as session:
@@ -171,6 +175,38 @@ def site(token: str):
     if page.tail is None:  # a stored page without the marker shows no notices
         return Response(page.head, mimetype="text/html")
     return Response(page.head + str(_status(page, state)) + page.tail, mimetype="text/html")
+
+
+def _without_database(token: str, pages: PageCache, error: OperationalError) -> Response:
+    """PostgreSQL is down: the page this process keeps, or the stored one found through its
+    link record (kindly.core.links), with a notice that recent changes may be missing. The
+    view is buffered (written once the database is back). A link behind an identity check is
+    served only to a browser that passed it; a check can't be answered without the database,
+    so the others get the 503 the database error would have given."""
+    ctx = context()
+    kept = pages.peek(token)
+    if kept is not None:
+        who, notice, head, tail = kept.who, kept.texts["status_offline"], kept.head, kept.tail
+    else:
+        record = links.find(ctx.storage, token)
+        if record is None:
+            raise error
+        who = Tracked(id=record.debtor_id, campaign_id=record.campaign_id,
+                      variant=record.variant, token=token, expires_at=record.expires,
+                      check=record.check, sent_at=None, loaded=time.monotonic())  # fmt: skip
+        notice = load_texts("site").for_lang(record.lang)["status_offline"]
+        head, marked, tail = ctx.storage.get(record.site_key).decode().partition(STATUS_MARKER)
+        tail = tail if marked else None
+    if utcnow() > who.expires_at:
+        raise LinkExpired(token)
+    if not is_verified(who.id, who.check):
+        raise error
+    if ctx.event_buffer is not None:  # without Redis there is nowhere to keep the view
+        count(None, who, "viewed")
+    if tail is None:  # a page without a place for notices is served as it is
+        return Response(head, mimetype="text/html")
+    status = Markup('<p class="notice info">{}</p>').format(notice)
+    return Response(head + str(status) + tail, mimetype="text/html")
 
 
 @dataclass(frozen=True)
@@ -199,6 +235,10 @@ class PageCache:
     def __init__(self) -> None:
         self._pages: dict[str, Page] = {}
         self._lock = threading.Lock()
+
+    def peek(self, token: str) -> Page | None:
+        """The kept page whatever its stamp or age (while the database can't say)."""
+        return self._pages.get(token)
 
     def get(self, token: str, stamp: tuple) -> Page | None:
         """The kept page if it was built for this stamp and is not too old."""

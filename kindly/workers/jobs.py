@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from kindly.core import artifacts, context, ledger
+from kindly.core import artifacts, context, ledger, links
 from kindly.core.errors import NotFound
 from kindly.core.models import Debtor
 from kindly.core.personalise import build_view
@@ -61,7 +61,11 @@ def render_debtor(debtor_id: int, kinds: list[str], force: bool = False) -> dict
                 has_letter=artifacts.find(session, debtor, "letter") is not None,
                 overrides=(debtor.campaign.settings or {}).get("texts"),
             )
-            done["site"] = artifacts.save(session, ctx.storage, debtor, "site", html).sha256
+            site = artifacts.save(session, ctx.storage, debtor, "site", html)
+            done["site"] = site.sha256
+            links.save(
+                ctx.storage, debtor, site.key, view.lang
+            )  # the way in while PostgreSQL is down
     return done
 
 

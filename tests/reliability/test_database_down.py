@@ -81,29 +81,70 @@ def test_a_stripe_webhook_during_the_outage_gets_5xx_and_its_retry_settles_once(
     assert len(rows) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the microsite reads the debtor from the database; serving it from storage while "
-    "PostgreSQL is down is not built yet (web/public.py)",
-)
-def test_the_microsite_is_served_from_storage_while_the_database_is_down(tmp_path, postgres_url):
+def test_the_microsite_is_served_from_storage_while_the_database_is_down(
+    tmp_path, postgres_url, redis_url
+):
     from kindly.core import context as context_module
+    from kindly.core.eventbuffer import Writer
+    from kindly.core.models import Campaign, Event
+    from kindly.web import create_app
     from kindly.workers.jobs import render_debtor
+    from tests.reliability.conftest import PHONE, wait_for
 
-    up = make_settings(Path(tmp_path / "var"), KINDLY_DATABASE_URL=postgres_url)
+    up = make_settings(Path(tmp_path / "var"), KINDLY_DATABASE_URL=postgres_url,
+                       KINDLY_REDIS_URL=redis_url)  # fmt: skip
     context = Context(up)
     context.db.migrate()
     context.storage.ensure()
     load_campaign(context)
+    load_campaign(context, "gated")  # the same people, in a campaign behind a check
     context_module.use(context)
     try:
         with context.db.session() as session:
-            debtor = session.scalar(select(Debtor).where(Debtor.reference == "A-1"))
-            token, debtor_id = debtor.token, debtor.id
-        render_debtor(debtor_id, ["site"])
-        client = front(make_settings(Path(tmp_path / "var"), KINDLY_DATABASE_URL=DOWN))
-        page = client.get(f"/s/{token}")
+            session.scalar(select(Campaign).where(Campaign.slug == "gated")).settings = {
+                "identity_check": "postal_code"
+            }
+            rows = session.execute(
+                select(Campaign.slug, Debtor.reference, Debtor.token, Debtor.id)
+                .join(Campaign).order_by(Debtor.id)
+            ).all()  # fmt: skip
+        tokens = {(slug, ref): token for slug, ref, token, _ in rows}
+        for *_, debtor_id in rows:
+            render_debtor(debtor_id, ["site"])
+        tokens = {ref: token for (slug, ref), token in tokens.items() if slug == "winter"} | {
+            "gated": tokens[("gated", "A-3")]
+        }
+        ids = [debtor_id for slug, ref, _, debtor_id in rows if slug == "winter"]
+
+        down_settings = make_settings(Path(tmp_path / "var"), KINDLY_DATABASE_URL=DOWN,
+                                      KINDLY_REDIS_URL=redis_url)  # fmt: skip
+        app = create_app(down_settings)
+        app.extensions["kindly"] = Context(down_settings)
+        app.config["KINDLY_EVENT_WRITER"] = False  # this test drains the buffer itself
+        client = app.test_client()
+        client.environ_base["HTTP_USER_AGENT"] = PHONE
+
+        page = client.get(f"/s/{tokens['A-1']}")
+        text = page.get_data(as_text=True)
+        assert page.status_code == 200
+        assert "Müller" in text and "1.234,56" in text  # the stored page
+        assert "Wir können neue Zahlungen und Änderungen gerade nicht anzeigen" in text
+        assert client.get(f"/s/{tokens['A-2']}").status_code == 200
+
+        gated = client.get(f"/s/{tokens['gated']}")  # its check can't be answered: nothing shown
+        assert gated.status_code == 503 and "Giulia" not in gated.get_data(as_text=True)
+        assert client.get("/s/" + "x" * 32).status_code == 503  # unknown: it tells nothing
+        assert client.get(f"/s/{tokens['A-1']}/pay").status_code == 503  # paying needs it
+
+        writer = Writer(context.event_buffer, context.db)  # the database is back
+        writer.start()
+        try:
+            wait_for(lambda: context.event_buffer.waiting() == 0, 15, "the buffered views")
+        finally:
+            writer.stopping.set()
+            writer.join(timeout=5)
+        with context.db.session() as session:
+            views = session.scalars(select(Event.debtor_id).where(Event.type == "viewed")).all()
+        assert sorted(views) == sorted(ids[:2])  # each view kept, once
     finally:
         context_module.use(None)
-    assert page.status_code == 200
-    assert "Müller" in page.get_data(as_text=True)

@@ -208,3 +208,20 @@ def test_retention_days_are_checked_in_the_settings():
 
 def teardown_function():
     api._windows.clear()
+
+
+def test_erasing_removes_the_record_an_outage_would_serve_the_link_from(ctx):
+    from kindly.core import links, privacy
+    from kindly.workers.jobs import render_debtor
+
+    load_campaign(ctx)
+    with ctx.db.session() as session:
+        debtor = session.scalar(select(Debtor).where(Debtor.reference == "A-2"))
+        debtor_id, token = debtor.id, debtor.token
+    render_debtor(debtor_id, ["site"])
+    record = links.find(ctx.storage, token)
+    assert record is not None and record.debtor_id == debtor_id and record.lang == "en"
+    assert token not in links.record_key(token)  # storage keys never carry the token
+    with ctx.db.session() as session:
+        privacy.erase_debtor(session, session.get(Debtor, debtor_id), ctx.storage)
+    assert links.find(ctx.storage, token) is None
