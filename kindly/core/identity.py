@@ -56,12 +56,17 @@ def promise_days(campaign: Campaign) -> int:
     return int((campaign.settings or {}).get("promise_max_days", DEFAULT_PROMISE_DAYS))
 
 
-def expired(campaign: Campaign, debtor: Debtor, now: dt.datetime | None = None) -> bool:
-    """Whether the debtor's link is past its campaign's lifetime."""
+def expires_at(campaign: Campaign, debtor: Debtor) -> dt.datetime:
+    """When the debtor's link stops working: its campaign's lifetime after it was issued."""
     issued = debtor.created_at
     if issued.tzinfo is None:  # SQLite hands back naive datetimes
         issued = issued.replace(tzinfo=dt.UTC)
-    return (now or utcnow()) > issued + dt.timedelta(days=link_days(campaign))
+    return issued + dt.timedelta(days=link_days(campaign))
+
+
+def expired(campaign: Campaign, debtor: Debtor, now: dt.datetime | None = None) -> bool:
+    """Whether the debtor's link is past its campaign's lifetime."""
+    return (now or utcnow()) > expires_at(campaign, debtor)
 
 
 def validate_site_settings(settings: dict) -> list[str]:

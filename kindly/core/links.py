@@ -50,10 +50,7 @@ def record_key(token: str) -> str:
 
 def save(storage: Storage, debtor: Debtor, site_key: str, lang: str) -> LinkRecord:
     """Store the record of the debtor's link (after the page is stored)."""
-    issued = (
-        debtor.created_at if debtor.created_at.tzinfo else debtor.created_at.replace(tzinfo=dt.UTC)
-    )
-    expires = issued + dt.timedelta(days=identity.link_days(debtor.campaign))
+    expires = identity.expires_at(debtor.campaign, debtor)
     record = LinkRecord(
         debtor_id=debtor.id,
         campaign_id=debtor.campaign_id,

@@ -77,6 +77,20 @@ class Tracked:
     sent_at: dt.datetime | None
     loaded: float
 
+    @classmethod
+    def of(cls, debtor: Debtor, sent_at: dt.datetime | None = None) -> Tracked:
+        """What a tracking route needs of this debtor, as of now."""
+        return cls(
+            id=debtor.id,
+            campaign_id=debtor.campaign_id,
+            variant=debtor.variant,
+            token=debtor.token,
+            expires_at=identity.expires_at(debtor.campaign, debtor),
+            check=identity.method(debtor.campaign, debtor),
+            sent_at=sent_at,
+            loaded=time.monotonic(),
+        )
+
 
 class TokenCache:
     """Token -> Tracked for CACHE_SECONDS; unknown tokens are never cached, so a scan of
@@ -106,11 +120,6 @@ def _load_tracked(token: str) -> Tracked:
         debtor = session.scalar(select(Debtor).where(Debtor.token == token))
         if debtor is None:
             abort(404)
-        issued = (
-            debtor.created_at
-            if debtor.created_at.tzinfo
-            else debtor.created_at.replace(tzinfo=dt.UTC)
-        )
         sent_at = session.scalar(
             select(func.max(Event.occurred_at)).where(
                 Event.debtor_id == debtor.id, Event.type == "sent"
@@ -118,16 +127,7 @@ def _load_tracked(token: str) -> Tracked:
         )
         if sent_at is not None and sent_at.tzinfo is None:
             sent_at = sent_at.replace(tzinfo=dt.UTC)
-        return Tracked(
-            id=debtor.id,
-            campaign_id=debtor.campaign_id,
-            variant=debtor.variant,
-            token=token,
-            expires_at=issued + dt.timedelta(days=identity.link_days(debtor.campaign)),
-            check=identity.method(debtor.campaign, debtor),
-            sent_at=sent_at,
-            loaded=time.monotonic(),
-        )
+        return Tracked.of(debtor, sent_at)
 
 
 def tracked(token: str, *, gate: bool = True) -> Tracked:

@@ -285,19 +285,7 @@ def _build_page(session, token: str, state: microsite.LiveState) -> Page:
             video_ctas=video_ctas() if has["video"] else None,
         ).decode()
     head, marker, tail = html.partition(STATUS_MARKER)
-    issued = (
-        debtor.created_at if debtor.created_at.tzinfo else debtor.created_at.replace(tzinfo=dt.UTC)
-    )
-    who = Tracked(
-        id=debtor.id,
-        campaign_id=debtor.campaign_id,
-        variant=debtor.variant,
-        token=token,
-        expires_at=issued + dt.timedelta(days=identity.link_days(debtor.campaign)),
-        check=identity.method(debtor.campaign, debtor),
-        sent_at=None,
-        loaded=time.monotonic(),
-    )
+    who = Tracked.of(debtor)
     return Page(
         stamp=state.stamp,
         who=who,
