@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import resource
+import re
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -107,17 +108,52 @@ def _timed(views, folder: Path, cache, template: str | None = None) -> list[floa
     return times
 
 
+def _ffmpeg_peak(stop: threading.Event, peak: list[float]) -> None:
+    """Sample the VmHWM of this process's ffmpeg children until `stop` (MB into peak[0]).
+
+    getrusage can't tell: a child's ru_maxrss starts from the parent's size at fork, so it
+    would count the Python worker again. VmHWM belongs to the child's own memory after exec;
+    children not yet exec'd (still named python) are skipped for the same reason.
+    """
+    me = os.getpid()
+    while not stop.is_set():
+        for task in os.listdir(f"/proc/{me}/task"):
+            try:
+                kids = Path(f"/proc/{me}/task/{task}/children").read_text().split()
+            except OSError:
+                continue
+            for kid in kids:
+                try:
+                    status = Path(f"/proc/{kid}/status").read_text()
+                except OSError:
+                    continue
+                name = re.search(r"^Name:\s+(\S+)", status, re.M)
+                hwm = re.search(r"^VmHWM:\s+(\d+) kB", status, re.M)
+                if name and hwm and name.group(1) == "ffmpeg":
+                    peak[0] = max(peak[0], int(hwm.group(1)) / 1024)
+        stop.wait(0.01)
+
+
 def _worker(args) -> tuple[int, float, float, float]:
-    """One video worker: render its debtors; (count, seconds, own peak MB, ffmpeg peak MB)."""
+    """One video worker, started fresh and warmed as `kindly worker video` is: render its
+    debtors; (count, seconds, own peak MB, largest ffmpeg child's peak MB)."""
+    from kindly.workers import queues, worker
+
+    worker.preload([queues.VIDEO])
     worker_no, cache_root, folder = args
     cache = LocalSegmentCache(cache_root)
     views = _views(WORKER_VIDEOS, f"w{worker_no}-")
+    stop, peak = threading.Event(), [0.0]
+    sampler = threading.Thread(target=_ffmpeg_peak, args=(stop, peak), daemon=True)
+    sampler.start()
     start = time.perf_counter()
     _timed(views, Path(folder), cache)
     elapsed = time.perf_counter() - start
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return len(views), elapsed, own, children
+    stop.set()
+    sampler.join()
+    # VmHWM, not ru_maxrss: the latter starts from the parent's size at fork (exec or not)
+    own = re.search(r"^VmHWM:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.M)
+    return len(views), elapsed, int(own.group(1)) / 1024, peak[0]
 
 
 def _breakdown(view, folder: Path, cache) -> dict[str, float]:
@@ -174,11 +210,9 @@ def run() -> str:
         )
         parts = _breakdown(_views(1, "c")[0], folder, cache)
 
-        # like `kindly worker video`: the job's modules imported and warmed before forking
-        from kindly.workers import queues, worker
-
-        worker.preload([queues.VIDEO])
-        context = multiprocessing.get_context("fork")
+        # fresh processes, as `kindly worker video` starts: forked from this one, they would
+        # carry the naive moviepy run's memory in their peak
+        context = multiprocessing.get_context("spawn")
         jobs = [(n, str(folder / "cache"), tempfile.mkdtemp(dir=tmp)) for n in range(2)]
         start = time.perf_counter()
         with context.Pool(2) as pool:
