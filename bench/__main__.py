@@ -31,6 +31,18 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, Python {python}, {platform.system()}"
 
 
+def merge(document: str, sections: list[str], what: str) -> str:
+    """The document with each new section in place of the one under the same heading (new
+    headings go at the end), and a line in the header saying what was re-measured when."""
+    head, *old = document.split("\n## ")
+    parts = {part.split("\n", 1)[0]: part for part in old}
+    for section in sections:
+        title = section.removeprefix("## ").split("\n", 1)[0]
+        parts[title] = section.removeprefix("## ")
+    head = head.rstrip("\n") + f"\nRe-measured alone since: {what}.\n\n"
+    return head + "\n".join("## " + part.rstrip("\n") + "\n" for part in parts.values())
+
+
 def main(argv: list[str]) -> int:
     """Run the named benchmarks (default: all) and write BENCHMARKS.md."""
     names = argv or sorted(p.stem for p in (ROOT / "bench").glob("bench_*.py"))
@@ -49,13 +61,17 @@ def main(argv: list[str]) -> int:
         sections.append(result.stdout)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=ROOT, check=False).stdout.strip()  # fmt: skip
-    header = (
-        "# Benchmarks\n\n"
-        f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC at commit {commit or '?'} on "
-        f"{machine()}. Each figure stands beside a baseline measured in the same run. "
-        "Re-run with `make bench`.\n"
-    )
-    (ROOT / "BENCHMARKS.md").write_text(header + "\n" + "\n".join(sections), encoding="utf-8")
+    stamp = f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC at commit {commit or '?'}"
+    target = ROOT / "BENCHMARKS.md"
+    if argv and target.exists():
+        # some benchmarks only: their sections are replaced, the others kept as measured
+        text = merge(target.read_text(encoding="utf-8"), sections, f"{', '.join(names)} {stamp}")
+    else:
+        text = (
+            f"# Benchmarks\n\nMeasured {stamp} on {machine()}. Each figure stands beside a "
+            "baseline measured in the same run. Re-run with `make bench`.\n\n" + "\n".join(sections)
+        )
+    target.write_text(text, encoding="utf-8")
     print((ROOT / "BENCHMARKS.md").read_text(encoding="utf-8"))
     return 0
 

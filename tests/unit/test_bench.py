@@ -29,3 +29,15 @@ def test_the_naive_video_baseline_gets_each_scene_as_background_and_text_layer()
         assert layer.mode == "RGBA"
         alpha = layer.getchannel("A")
         assert alpha.getextrema() == (0, 255)  # text drawn on a clear layer
+
+
+def test_running_some_benchmarks_replaces_only_their_sections():
+    from bench.__main__ import merge
+
+    document = (
+        "# Benchmarks\n\nMeasured then.\n\n## Letters\n\nold letters\n\n## Video\n\nold video\n"
+    )
+    merged = merge(document, ["## Video\n\nnew video\n", "## Campaign\n\nnew\n"], "bench_video now")
+    assert "old letters" in merged and "new video" in merged and "old video" not in merged
+    assert merged.index("## Letters") < merged.index("## Video") < merged.index("## Campaign")
+    assert "Re-measured alone since: bench_video now." in merged
