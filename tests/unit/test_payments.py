@@ -126,7 +126,8 @@ def pay_instalment_in_sandbox(client, tok: str, outcome: str = "succeeded") -> N
     client.post(checkout, data={"csrf_token": csrf(html), "outcome": outcome})
 
 
-def test_sandbox_runs_the_same_schedule_with_a_retry(client, ctx):
+def a_plan_of_three_with_the_first_paid(client, ctx) -> str:
+    """A-1 agrees three instalments and pays the first in the sandbox; returns the token."""
     load_campaign(ctx)
     tok = token(ctx, "A-1")
     review = walk_plan(client, tok, instalments="3").get_data(as_text=True)
@@ -134,6 +135,11 @@ def test_sandbox_runs_the_same_schedule_with_a_retry(client, ctx):
         f"/s/{tok}/plan", data={"csrf_token": csrf(review), "agree": "1", "instalments": "3"}
     )
     pay_instalment_in_sandbox(client, tok)
+    return tok
+
+
+def test_sandbox_runs_the_same_schedule_with_a_retry(client, ctx):
+    a_plan_of_three_with_the_first_paid(client, ctx)
     provider = payments.SandboxProvider(ctx.settings.base_url, declines=[True, False, False])
     today = dt.date.today()
     for day in range(0, 75):
@@ -149,13 +155,7 @@ def test_sandbox_runs_the_same_schedule_with_a_retry(client, ctx):
 def test_the_daily_job_charges_an_instalment_on_its_due_date(client, ctx):
     from kindly.workers import daily
 
-    load_campaign(ctx)
-    tok = token(ctx, "A-1")
-    review = walk_plan(client, tok, instalments="3").get_data(as_text=True)
-    client.post(
-        f"/s/{tok}/plan", data={"csrf_token": csrf(review), "agree": "1", "instalments": "3"}
-    )
-    pay_instalment_in_sandbox(client, tok)
+    a_plan_of_three_with_the_first_paid(client, ctx)
     assert daily.collect_payments()["charged"] == 0  # nothing due today yet
     with ctx.db.session() as session:
         second = session.scalar(select(Instalment).where(Instalment.seq == 2))
@@ -167,13 +167,7 @@ def test_the_daily_job_charges_an_instalment_on_its_due_date(client, ctx):
 
 
 def test_a_failed_instalment_can_be_paid_through_the_link(client, ctx):
-    load_campaign(ctx)
-    tok = token(ctx, "A-1")
-    review = walk_plan(client, tok, instalments="3").get_data(as_text=True)
-    client.post(
-        f"/s/{tok}/plan", data={"csrf_token": csrf(review), "agree": "1", "instalments": "3"}
-    )
-    pay_instalment_in_sandbox(client, tok)
+    tok = a_plan_of_three_with_the_first_paid(client, ctx)
     with ctx.db.session() as session:
         second = session.scalar(select(Instalment).where(Instalment.seq == 2))
         plans.collect_due(
