@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -36,15 +37,43 @@ def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path / "var")
 
 
-@pytest.fixture
-def ctx(settings: Settings) -> Iterator[Context]:
-    """A migrated context installed as the process's current one."""
+PHONE_UA = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0 Mobile Safari/537.36"
+)
+"""A browser's User-Agent (machines are counted apart)."""
+
+
+@contextmanager
+def installed(settings: Settings) -> Iterator[Context]:
+    """A migrated context with its storage ready, the process's current one in the block."""
     context = Context(settings)
     context.db.migrate()
     context.storage.ensure()
     context_module.use(context)
-    yield context
-    context_module.use(None)
+    try:
+        yield context
+    finally:
+        context_module.use(None)
+
+
+def front_client(context: Context, *, user_agent: str = PHONE_UA, **config):
+    """A test client of the Flask app on this context (`config` goes to app.config)."""
+    from kindly.web import create_app
+
+    application = create_app(context.settings)
+    application.extensions["kindly"] = context
+    application.config.update(config)
+    test_client = application.test_client()
+    test_client.environ_base["HTTP_USER_AGENT"] = user_agent
+    return test_client
+
+
+@pytest.fixture
+def ctx(settings: Settings) -> Iterator[Context]:
+    """A migrated context installed as the process's current one."""
+    with installed(settings) as context:
+        yield context
 
 
 def load_campaign(context: Context, slug: str = "winter", text: str = PORTFOLIO) -> int:
@@ -72,10 +101,7 @@ def app(ctx: Context):
 def client(app):
     """A test client with a browser-like User-Agent (machines are counted apart)."""
     test_client = app.test_client()
-    test_client.environ_base["HTTP_USER_AGENT"] = (
-        "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
-        "Chrome/126.0 Mobile Safari/537.36"
-    )
+    test_client.environ_base["HTTP_USER_AGENT"] = PHONE_UA
     return test_client
 
 

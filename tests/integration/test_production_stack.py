@@ -15,13 +15,12 @@ import boto3
 import pytest
 from sqlalchemy import func, select
 
-from kindly.core import context as context_module
 from kindly.core.context import Context
 from kindly.core.metrics import campaign_stats
 from kindly.core.models import Artifact, Campaign, Debtor
 from kindly.core.portfolio import PortfolioRejected, import_portfolio, read_portfolio
 from kindly.workers import queues
-from tests.conftest import PORTFOLIO, load_campaign, make_settings
+from tests.conftest import PORTFOLIO, installed, load_campaign, make_settings
 
 pytestmark = pytest.mark.integration
 
@@ -42,12 +41,8 @@ def stack_env(tmp_path, postgres_url, redis_url, s3_endpoint, s3_bucket) -> dict
 @pytest.fixture
 def stack(stack_env) -> Context:
     """A migrated context on the real services, installed for jobs run in this process."""
-    context = Context(make_settings(Path(stack_env["KINDLY_DATA_DIR"]), **stack_env))
-    context.db.migrate()
-    context.storage.ensure()
-    context_module.use(context)
-    yield context
-    context_module.use(None)
+    with installed(make_settings(Path(stack_env["KINDLY_DATA_DIR"]), **stack_env)) as context:
+        yield context
 
 
 def s3_client(endpoint: str):

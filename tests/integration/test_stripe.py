@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from kindly.core.metrics import campaign_stats
 from kindly.core.models import Campaign, Debtor, Payment
-from tests.conftest import load_campaign, make_settings
+from tests.conftest import front_client, installed, load_campaign, make_settings
 
 pytestmark = pytest.mark.integration
 WEBHOOK_SECRET = "whsec_test_0123456789abcdef"
@@ -69,9 +69,6 @@ def stripe_api():
 
 @pytest.fixture
 def stripe_app(tmp_path, stripe_api):
-    from kindly.core import context as context_module
-    from kindly.core.context import Context
-    from kindly.web import create_app
 
     settings = make_settings(
         tmp_path / "var",
@@ -79,16 +76,9 @@ def stripe_app(tmp_path, stripe_api):
         KINDLY_STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
         KINDLY_STRIPE_API_BASE=stripe_api,
     )
-    context = Context(settings)
-    context.db.migrate()
-    context_module.use(context)
-    load_campaign(context)
-    app = create_app(settings)
-    app.extensions["kindly"] = context
-    client = app.test_client()
-    client.environ_base["HTTP_USER_AGENT"] = "Mozilla/5.0 (Android 14) Mobile Safari"
-    yield context, client
-    context_module.use(None)
+    with installed(settings) as context:
+        load_campaign(context)
+        yield context, front_client(context, user_agent="Mozilla/5.0 (Android 14) Mobile Safari")
 
 
 def signed(payload: bytes, secret: str = WEBHOOK_SECRET, at: int | None = None) -> str:

@@ -19,7 +19,7 @@ from kindly.core.metrics import campaign_stats
 from kindly.core.models import Campaign, Debtor, Payment
 from kindly.core.models_payments import Plan, WebhookEvent
 from kindly.core.pay_webhooks import sign
-from tests.conftest import load_campaign, make_settings
+from tests.conftest import front_client, installed, load_campaign, make_settings
 
 pytestmark = pytest.mark.integration
 SECRET = "whsec_test_payments_0123456789"
@@ -79,9 +79,6 @@ class Stub(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def stripe(tmp_path):
-    from kindly.core import context as context_module
-    from kindly.core.context import Context
-    from kindly.web import create_app
 
     Stub.requests, Stub.declines, Stub.answered = [], [], {}
     server = ThreadingHTTPServer(("127.0.0.1", 0), Stub)
@@ -92,16 +89,9 @@ def stripe(tmp_path):
         KINDLY_STRIPE_WEBHOOK_SECRET=SECRET,
         KINDLY_STRIPE_API_BASE=f"http://127.0.0.1:{server.server_address[1]}",
     )
-    context = Context(settings)
-    context.db.migrate()
-    context_module.use(context)
-    load_campaign(context)
-    app = create_app(settings)
-    app.extensions["kindly"] = context
-    client = app.test_client()
-    client.environ_base["HTTP_USER_AGENT"] = "Mozilla/5.0 (Android 14) Mobile Safari"
-    yield context, client
-    context_module.use(None)
+    with installed(settings) as context:
+        load_campaign(context)
+        yield context, front_client(context, user_agent="Mozilla/5.0 (Android 14) Mobile Safari")
     server.shutdown()
     server.server_close()
 

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from kindly.core import context as context_module
 from kindly.core.context import Context
 from tests import services
-from tests.conftest import make_settings
+from tests.conftest import installed, make_settings
 from tests.integration.conftest import PHONE, buffered
 
 __all__ = ["DOWN", "PHONE", "ROOT", "buffered", "start_worker", "stop", "wait_for"]
@@ -71,12 +70,8 @@ def stack_env(tmp_path, postgres_url, redis_url) -> dict[str, str]:
 @pytest.fixture
 def stack(stack_env) -> Iterator[Context]:
     """A migrated context on `stack_env`, installed as the process's current one."""
-    context = Context(make_settings(Path(stack_env["KINDLY_DATA_DIR"]), **stack_env))
-    context.db.migrate()
-    context.storage.ensure()
-    context_module.use(context)
-    yield context
-    context_module.use(None)
+    with installed(make_settings(Path(stack_env["KINDLY_DATA_DIR"]), **stack_env)) as context:
+        yield context
 
 
 class OwnRedis:

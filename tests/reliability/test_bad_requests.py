@@ -11,11 +11,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from kindly.core import context as context_module
 from kindly.core import pay_webhooks
-from kindly.core.context import Context
 from kindly.core.models import Base, Debtor, Payment
-from tests.conftest import load_campaign, make_settings
+from tests.conftest import front_client, installed, load_campaign, make_settings
 
 WEBHOOK_SECRET = "whsec_fuzz_0123456789"
 WEBHOOK_TOKEN = "gateway-token-0123456789"
@@ -33,26 +31,17 @@ ROUTES = [
 def front(tmp_path):
     """The app with every route switched on: sandbox payments, a Stripe webhook secret and
     a gateway token; a campaign with a pending payment so real references exist too."""
-    from kindly.web import create_app
-
     settings = make_settings(
         tmp_path / "var",
         KINDLY_STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
         KINDLY_WEBHOOK_TOKEN=WEBHOOK_TOKEN,
     )
-    context = Context(settings)
-    context.db.migrate()
-    context.storage.ensure()
-    context_module.use(context)
-    load_campaign(context)
-    app = create_app(settings)
-    app.extensions["kindly"] = context
-    client = app.test_client()
-    client.environ_base["HTTP_USER_AGENT"] = "Mozilla/5.0 (Android 14) Mobile Safari"
-    with context.db.session() as session:
-        tokens = list(session.scalars(select(Debtor.token)))
-    yield context, client, tokens
-    context_module.use(None)
+    with installed(settings) as context:
+        load_campaign(context)
+        client = front_client(context, user_agent="Mozilla/5.0 (Android 14) Mobile Safari")
+        with context.db.session() as session:
+            tokens = list(session.scalars(select(Debtor.token)))
+        yield context, client, tokens
 
 
 def row_counts(context) -> dict[str, int]:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from kindly.core import pay_webhooks
 from kindly.core.context import Context
 from kindly.core.models import Debtor, Payment
-from tests.conftest import load_campaign, make_settings
+from tests.conftest import front_client, load_campaign, make_settings
 from tests.reliability.conftest import DOWN
 
 pytestmark = pytest.mark.integration
@@ -22,11 +22,7 @@ SECRET = "whsec_down_0123456789"
 
 def front(settings):
     """The app as gunicorn runs it (not TESTING: errors become pages, not exceptions)."""
-    from kindly.web import create_app
-
-    app = create_app(settings)
-    app.extensions["kindly"] = Context(settings)
-    return app.test_client()
+    return front_client(Context(settings))
 
 
 def test_a_stripe_webhook_during_the_outage_gets_5xx_and_its_retry_settles_once(
@@ -87,7 +83,6 @@ def test_the_microsite_is_served_from_storage_while_the_database_is_down(
     from kindly.core import context as context_module
     from kindly.core.eventbuffer import Writer
     from kindly.core.models import Campaign, Event
-    from kindly.web import create_app
     from kindly.workers.jobs import render_debtor
     from tests.reliability.conftest import PHONE, wait_for
 
@@ -118,11 +113,8 @@ def test_the_microsite_is_served_from_storage_while_the_database_is_down(
 
         down_settings = make_settings(Path(tmp_path / "var"), KINDLY_DATABASE_URL=DOWN,
                                       KINDLY_REDIS_URL=redis_url)  # fmt: skip
-        app = create_app(down_settings)
-        app.extensions["kindly"] = Context(down_settings)
-        app.config["KINDLY_EVENT_WRITER"] = False  # this test drains the buffer itself
-        client = app.test_client()
-        client.environ_base["HTTP_USER_AGENT"] = PHONE
+        # the test drains the buffer itself: no writer thread in the front
+        client = front_client(Context(down_settings), user_agent=PHONE, KINDLY_EVENT_WRITER=False)
 
         page = client.get(f"/s/{tokens['A-1']}")
         text = page.get_data(as_text=True)
