@@ -20,7 +20,7 @@ from kindly.core.context import Context
 from kindly.core.errors import ConfigError, KindlyError, NotFound
 from kindly.core.models import Artifact, Campaign, Debtor
 from kindly.core.portfolio import PortfolioRejected, import_portfolio, read_portfolio, write_rejects
-from kindly.workers.queues import refresh_many
+from kindly.workers.queues import wait_all
 from kindly.workers.render import enqueue_renders
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -131,35 +131,11 @@ def run_render(
             handles.append(handle)
             if handle.done:
                 bar.update(1)
-        pending = [h for h in handles if not h.done]
-        if pending:
-            _warn_without_workers(ctx, {h.rq_job.origin for h in pending if h.rq_job is not None})
-        while pending:
-            time.sleep(0.5)
-            # jobs end roughly in the order they were queued: look at the first few thousand
-            # of each queue, so the wait costs the same at 1,000 debtors as at 100,000
-            window = _first_of_each_queue(pending, WAIT_WINDOW)
-            refresh_many(window)
-            ended = {id(h) for h in window if h.done}
-            bar.update(len(ended))
-            pending = [h for h in pending if id(h) not in ended]
+        queues_waited = {h.rq_job.origin for h in handles if not h.done}
+        if queues_waited:
+            _warn_without_workers(ctx, queues_waited)
+        wait_all(handles, bar.update)
     return [h for h in handles if h.status != "finished"]
-
-
-WAIT_WINDOW = 2000
-"""Pending jobs per queue whose status `kindly render` reads each half second."""
-
-
-def _first_of_each_queue(handles: list, count: int) -> list:
-    """The first `count` handles of each queue, in order."""
-    taken: dict[str, int] = {}
-    window = []
-    for handle in handles:
-        origin = handle.rq_job.origin if handle.rq_job is not None else ""
-        if taken.get(origin, 0) < count:
-            taken[origin] = taken.get(origin, 0) + 1
-            window.append(handle)
-    return window
 
 
 def _warn_without_workers(ctx: Context, queue_names: set[str]) -> None:

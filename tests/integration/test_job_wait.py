@@ -52,3 +52,47 @@ def test_statuses_of_many_jobs_in_few_round_trips_and_a_lost_one(tmp_path, redis
     assert handles[-1].status == "failed" and handles[-1].error == "ValueError: no good: 7"
     others = [h.status for i, h in enumerate(handles[:-1]) if i != 5]
     assert set(others) == {"finished"}
+
+
+def test_waiting_reads_only_the_front_of_each_queue_and_sees_every_job_end(
+    tmp_path, redis_url, monkeypatch
+):
+    import threading
+
+    from rq import Queue, SimpleWorker
+
+    from kindly.workers import queues
+
+    dispatcher = Dispatcher(make_settings(tmp_path / "var", KINDLY_REDIS_URL=redis_url))
+    handles = [
+        dispatcher.enqueue(double, (n,), queue=DEFAULT, job_id=f"wait-{n}", timeout=10)
+        for n in range(900)
+    ]
+    handles.insert(
+        500,
+        dispatcher.enqueue(
+            broken, (7,), queue=DEFAULT, job_id="wait-broken", timeout=10, retries=0
+        ),
+    )
+    reads: list[int] = []
+    real = queues.refresh_many
+
+    def counting(front):
+        reads.append(len(front))
+        real(front)
+
+    monkeypatch.setattr(queues, "refresh_many", counting)
+    ended: list[int] = []
+    waiting = threading.Thread(
+        target=queues.wait_all, args=(handles, ended.append), kwargs={"window": 300}
+    )
+    waiting.start()
+    SimpleWorker([Queue(DEFAULT, connection=dispatcher.redis)], connection=dispatcher.redis).work(
+        burst=True
+    )  # in this thread: RQ's worker sets signal handlers
+    waiting.join(timeout=30)
+    assert not waiting.is_alive()
+    assert sum(ended) == 901 and all(h.done for h in handles)
+    assert handles[500].status == "failed" and handles[500].error == "ValueError: no good: 7"
+    assert {h.status for i, h in enumerate(handles) if i != 500} == {"finished"}
+    assert reads and max(reads) <= 300  # never a pass over all 901
