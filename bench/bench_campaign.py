@@ -6,7 +6,8 @@ read PostgreSQL, render, and store every artifact in a storage folder. The clock
 the start of `kindly render` until it returns, when every job has finished; the artifact rows
 are counted afterwards. Peak memory is each worker's VmHWM, sampled together with any process
 it forks. The runs come from KINDLY_BENCH_CAMPAIGN_RUNS, debtors x workers (default
-"1000x1,1000x2,5000x1,5000x2"; LONG_RUNS measures the 100,000-debtor goal, about 90 minutes).
+"1000x1,1000x2,5000x1,5000x2"; LONG_RUNS measures the 100,000-debtor goal, 90 minutes or more);
+KINDLY_BENCH_CAMPAIGN_LIMIT (seconds) stops a run that takes longer and reports how far it got.
 
 A fresh PostgreSQL database and Redis db 13 (flushed before and after; no other bench or test
 uses it) are provisioned the way bench_site.py does it, and dropped afterwards.
@@ -25,7 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +47,8 @@ def _runs(spec: str) -> list[tuple[int, int]]:
 
 
 RUNS = _runs(os.environ.get("KINDLY_BENCH_CAMPAIGN_RUNS", DEFAULT_RUNS))
+LIMIT = float(os.environ.get("KINDLY_BENCH_CAMPAIGN_LIMIT", "0"))
+"""Seconds after which a run is stopped and reported as far as it got (0: no limit)."""
 KINDS = "site,letter"
 GOAL_DEBTORS = 100_000
 GOAL_MINUTES = 75
@@ -64,11 +67,31 @@ class Run:
     peaks_mb: list[float]
     render_cpu: float  # CPU seconds of the `kindly render` process itself (enqueue + polling)
     problem: str = ""  # the last line `kindly render` wrote when it failed
+    stopped: bool = False  # stopped at LIMIT before every debtor was rendered
+    samples: list[tuple[float, int, float]] = field(default_factory=list)
+    # (seconds since start, artifacts stored, largest worker peak RSS in MB so far) every 5 s
+
+    @property
+    def done(self) -> int:
+        """Debtors whose page and letter were both stored (all of them unless stopped)."""
+        return self.artifacts // len(KINDS.split(",")) if self.stopped else self.debtors
 
     @property
     def rate(self) -> float:
         """Debtors per second, end to end."""
-        return self.debtors / self.seconds
+        return self.done / self.seconds
+
+    def pace(self, parts: int = 10) -> list[float]:
+        """Debtors per second in each tenth of the work done (flat if time grows linearly)."""
+        per = len(KINDS.split(","))
+        total = self.artifacts
+        rates, last_t = [], 0.0
+        for i in range(1, parts + 1):
+            goal = total * i / parts
+            t = next((t for t, stored, _ in self.samples if stored >= goal), self.seconds)
+            rates.append((total / parts / per) / max(t - last_t, 1e-9))
+            last_t = t
+        return rates
 
 
 def _stack(work: Path) -> tuple[dict[str, str], str]:
@@ -216,20 +239,21 @@ def _artifacts(env: dict[str, str], slug: str) -> int:
 
 
 def _render_until_stored(
-    env: dict[str, str], work: Path, slug: str, expected: int
-) -> tuple[float, str]:
+    env: dict[str, str], work: Path, slug: str, expected: int, sampler: _PeakSampler
+) -> tuple[float, str, bool, list[tuple[float, int, float]]]:
     """Run `kindly render` and time it until every artifact row is there; (seconds, problem).
 
     The clock stops when the last artifact is stored (the database says so), which is also
     when `kindly render` returns if all goes well. If `kindly render` dies while the workers
     go on, the time is still measured, and its error is returned so the report can say so.
+    Returns (seconds, problem, stopped at LIMIT, samples of the progress every 5 s).
     """
     command = [sys.executable, "-m", "kindly", "render", slug, "--kinds", KINDS]
     started = time.perf_counter()
     proc = subprocess.Popen(
         command, env=env, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    stored, last_change, seconds = 0, time.monotonic(), 0.0
+    stored, last_change, seconds, samples = 0, time.monotonic(), 0.0, []
     while True:
         # Wait on the process (its end is seen at once); count the rows only every 5 s: at
         # 100,000 debtors the count reads 200,000 rows, which 4 times a second took a fifth
@@ -241,21 +265,32 @@ def _render_until_stored(
         else:
             seconds = time.perf_counter() - started
             if proc.returncode == 0:  # returned after the last job ended: its time counts
-                return seconds, ""
+                return (
+                    seconds,
+                    "",
+                    False,
+                    [*samples, (seconds, expected, max(sampler.peaks.values()))],
+                )
         now_stored = _artifacts(env, slug)
+        elapsed = time.perf_counter() - started
+        samples.append((elapsed, now_stored, max(sampler.peaks.values())))
         if now_stored != stored:
             stored, last_change = now_stored, time.monotonic()
         if stored >= expected:
             if proc.returncode is None:
                 seconds = time.perf_counter() - started
             break
+        if LIMIT and elapsed > LIMIT:
+            proc.kill()
+            proc.wait()
+            return elapsed, "", True, samples
         if time.monotonic() - last_change > 180:
             proc.kill()
             raise RuntimeError(f"{slug}: {stored} of {expected} artifacts after a stall of 180 s")
     _, err = proc.communicate(timeout=600)
     if proc.returncode == 0:
-        return time.perf_counter() - started, ""
-    return seconds, (err.strip().splitlines() or ["?"])[-1]
+        return time.perf_counter() - started, "", False, samples
+    return seconds, (err.strip().splitlines() or ["?"])[-1], False, samples
 
 
 def one_run(env: dict[str, str], work: Path, portfolio: Path, debtors: int, workers: int) -> Run:
@@ -268,7 +303,9 @@ def one_run(env: dict[str, str], work: Path, portfolio: Path, debtors: int, work
     sampler.start()
     try:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        seconds, problem = _render_until_stored(env, work, slug, debtors * len(KINDS.split(",")))
+        seconds, problem, stopped, samples = _render_until_stored(
+            env, work, slug, debtors * len(KINDS.split(",")), sampler
+        )
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         sampler.stopping.set()
         sampler.join()
@@ -277,9 +314,29 @@ def one_run(env: dict[str, str], work: Path, portfolio: Path, debtors: int, work
         sampler.stopping.set()
         _stop_workers(procs)
     render_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    if stopped:  # the jobs left in the queue must not run in the next run's workers
+        from redis import Redis
+
+        Redis.from_url(REDIS_URL).flushdb()
     stored = _artifacts(env, slug)
     peaks = list(sampler.peaks.values())
-    return Run(debtors, workers, seconds, stored, peaks, render_cpu, problem)
+    return Run(debtors, workers, seconds, stored, peaks, render_cpu, problem, stopped, samples)
+
+
+def yardstick() -> tuple[float, float]:
+    """This machine's speed today, in a process of its own: ms for one letter rendered the
+    naive way (a fresh `weasyprint` process) and in a warm process (bench_letters' rows)."""
+    code = (
+        "from bench import bench_letters as b; b._quiet(); "
+        "n = b.naive(b.sample_views(b.NAIVE_LETTERS)); w = b.warm_single(b.sample_views(30)); "
+        "print(n * 1000, w * 1000)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    ).stdout  # fmt: skip
+    naive_ms, warm_ms = (float(x) for x in out.split()[-2:])
+    return naive_ms, warm_ms
 
 
 def measure() -> list[Run]:
@@ -310,6 +367,7 @@ def measure() -> list[Run]:
 
 def run() -> str:
     """The Markdown section for BENCHMARKS.md."""
+    naive_ms, warm_ms = yardstick()
     runs = measure()
     cores = os.cpu_count()
     lines = [
@@ -322,15 +380,20 @@ def run() -> str:
         "process that enqueues and waits share them). Time is end to end, from the start of "
         "`kindly render` until it returns with every job finished.",
         "",
+        f"This machine's speed in this run (absolute times drift between machines and days): "
+        f"one letter takes {naive_ms:.0f} ms the naive way (a fresh `weasyprint` process) and "
+        f"{warm_ms:.0f} ms in a warm process (bench_letters' first two rows).",
+        "",
         "| debtors | workers | seconds | debtors/s | × 1 worker | artifacts stored | "
         "peak RSS MB per worker | `kindly render` CPU s |",
         "|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     single = {r.debtors: r for r in runs if r.workers == 1}
     for r in runs:
-        scale = f"{single[r.debtors].seconds / r.seconds:.2f}" if r.debtors in single else ""
+        scale = f"{r.rate / single[r.debtors].rate:.2f}" if r.debtors in single else ""
+        size = f"{r.done:,} of {r.debtors:,} (stopped)" if r.stopped else f"{r.debtors:,}"
         lines.append(
-            f"| {r.debtors:,} | {r.workers} | {r.seconds:.1f} | {r.rate:.1f} | {scale} | "
+            f"| {size} | {r.workers} | {r.seconds:.1f} | {r.rate:.1f} | {scale} | "
             f"{r.artifacts:,} | {' / '.join(f'{p:.0f}' for p in r.peaks_mb)} | "
             f"{r.render_cpu:.1f} |"
         )
@@ -348,8 +411,19 @@ def _findings(runs: list[Run]) -> list[str]:
         for r in runs
         if r.problem
     ]
+    for r in runs:
+        if len(r.samples) >= 20:  # long enough to show its pace over the work
+            tenth = next((mb for _, stored, mb in r.samples if stored >= r.artifacts / 10), 0)
+            lines.append(
+                f"- {r.debtors:,} debtors, {r.workers} worker(s), debtors/s in each tenth of the "
+                f"work done: {', '.join(f'{x:.1f}' for x in r.pace())} (flat = time linear in "
+                f"the campaign's size). Largest worker peak RSS after the first tenth "
+                f"{tenth:.0f} MB, at the end {max(r.peaks_mb):.0f} MB."
+            )
     for workers in sorted({r.workers for r in runs}):
-        mine = sorted((r for r in runs if r.workers == workers), key=lambda r: r.debtors)
+        mine = sorted(
+            (r for r in runs if r.workers == workers and not r.stopped), key=lambda r: r.debtors
+        )
         for a, b in itertools.pairwise(mine):
             if b.debtors > a.debtors:
                 lines.append(
@@ -358,7 +432,17 @@ def _findings(runs: list[Run]) -> list[str]:
                     f"the time (linear would be {b.debtors / a.debtors:.0f}×)."
                 )
     goal = [r for r in runs if r.debtors >= GOAL_DEBTORS and r.workers == 2]
-    if goal:
+    if goal and goal[-1].stopped:
+        r = goal[-1]
+        minutes = GOAL_DEBTORS / r.rate / 60
+        lines.append(
+            f"- **Goal, measured in part**: {r.debtors:,} debtors with 2 workers were stopped "
+            f"at the time limit after {r.seconds / 60:.1f} minutes with {r.done:,} rendered "
+            f"({r.rate:.1f} debtors/s); at that pace the whole campaign takes about "
+            f"{minutes:.0f} minutes (goal ≤ {GOAL_MINUTES}: "
+            f"{'met' if minutes <= GOAL_MINUTES else 'not met'} on this machine today)."
+        )
+    elif goal:
         r = goal[-1]
         minutes = r.seconds / 60
         lines.append(
