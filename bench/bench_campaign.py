@@ -412,7 +412,7 @@ def _findings(runs: list[Run]) -> list[str]:
         if r.problem
     ]
     for r in runs:
-        if len(r.samples) >= 20:  # long enough to show its pace over the work
+        if len(r.samples) >= 100:  # 8 minutes or more: long enough to show a pace
             tenth = next((mb for _, stored, mb in r.samples if stored >= r.artifacts / 10), 0)
             lines.append(
                 f"- {r.debtors:,} debtors, {r.workers} worker(s), debtors/s in each tenth of the "
