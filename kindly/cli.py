@@ -268,7 +268,11 @@ def serve(host: str, port: int, workers: int) -> None:
 @cli.command()
 @click.argument("queues", nargs=-1)
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
-def worker(queues: tuple[str, ...], burst: bool) -> None:
+@click.option(
+    "--max-jobs", type=click.IntRange(min=0), default=None, envvar="KINDLY_WORKER_MAX_JOBS",
+    help="Jobs before a render/send/default worker starts afresh (default 10,000; 0: never).",
+)  # fmt: skip
+def worker(queues: tuple[str, ...], burst: bool, max_jobs: int | None) -> None:
     """Run an RQ worker on the given queues (default: all of them)."""
     from kindly.workers.worker import run
 
@@ -282,7 +286,7 @@ def worker(queues: tuple[str, ...], burst: bool) -> None:
         from kindly.workers.queues import Dispatcher
 
         schedule_daily(Dispatcher(settings))
-    run(settings, list(queues), burst=burst)
+    run(settings, list(queues), burst=burst, max_jobs=max_jobs)
 
 
 @cli.command()
