@@ -24,7 +24,8 @@ MAX_JOBS = 10_000
 """Jobs an in-process worker runs before it starts afresh (KINDLY_WORKER_MAX_JOBS; 0: never).
 
 A warm render worker's memory creeps up by about 1 KB a job (bench_campaign: 166 MB after
-6,400 jobs, 199 MB after 32,000), which over a busy week would add up to gigabytes. After
+6,400 jobs, 199 MB after 32,000; below Python, in what WeasyPrint's letters leave in C
+libraries or the allocator), which over a busy week would add up to gigabytes. After
 MAX_JOBS jobs the worker replaces itself with a fresh copy of the same command (exec: same
 pid, so supervisors and compose see nothing), which costs about 3 s of warming per 10,000 jobs.
 Forking workers (video) don't need it: each job's memory goes with its horse.
