@@ -50,6 +50,8 @@ RUNS = _runs(os.environ.get("KINDLY_BENCH_CAMPAIGN_RUNS", DEFAULT_RUNS))
 LIMIT = float(os.environ.get("KINDLY_BENCH_CAMPAIGN_LIMIT", "0"))
 """Seconds after which a run is stopped and reported as far as it got (0: no limit)."""
 KINDS = "site,letter"
+PER_DEBTOR = len(KINDS.split(","))
+"""Artifacts stored per debtor: a page and a letter."""
 GOAL_DEBTORS = 100_000
 GOAL_MINUTES = 75
 GOAL_MB = 400
@@ -74,7 +76,7 @@ class Run:
     @property
     def done(self) -> int:
         """Debtors whose page and letter were both stored (all of them unless stopped)."""
-        return self.artifacts // len(KINDS.split(",")) if self.stopped else self.debtors
+        return self.artifacts // PER_DEBTOR if self.stopped else self.debtors
 
     @property
     def rate(self) -> float:
@@ -83,13 +85,12 @@ class Run:
 
     def pace(self, parts: int = 10) -> list[float]:
         """Debtors per second in each tenth of the work done (flat if time grows linearly)."""
-        per = len(KINDS.split(","))
         total = self.artifacts
         rates, last_t = [], 0.0
         for i in range(1, parts + 1):
             goal = total * i / parts
             t = next((t for t, stored, _ in self.samples if stored >= goal), self.seconds)
-            rates.append((total / parts / per) / max(t - last_t, 1e-9))
+            rates.append((total / parts / PER_DEBTOR) / max(t - last_t, 1e-9))
             last_t = t
         return rates
 
@@ -241,7 +242,7 @@ def _artifacts(env: dict[str, str], slug: str) -> int:
 def _render_until_stored(
     env: dict[str, str], work: Path, slug: str, expected: int, sampler: _PeakSampler
 ) -> tuple[float, str, bool, list[tuple[float, int, float]]]:
-    """Run `kindly render` and time it until every artifact row is there; (seconds, problem).
+    """Run `kindly render` and time it until every artifact row is there.
 
     The clock stops when the last artifact is stored (the database says so), which is also
     when `kindly render` returns if all goes well. If `kindly render` dies while the workers
@@ -304,7 +305,7 @@ def one_run(env: dict[str, str], work: Path, portfolio: Path, debtors: int, work
     try:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         seconds, problem, stopped, samples = _render_until_stored(
-            env, work, slug, debtors * len(KINDS.split(",")), sampler
+            env, work, slug, debtors * PER_DEBTOR, sampler
         )
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         sampler.stopping.set()

@@ -86,7 +86,7 @@ WAIT_FLOOR = 256
 """At least this many (the window follows the pace at which jobs end, between the two)."""
 
 
-def wait_all(handles: list, ended: Callable[[int], object], *, window: int = 0) -> None:
+def wait_all(handles: list, ended: Callable[[int], object], *, window: int = WAIT_WINDOW) -> None:
     """Wait until every job has ended, calling `ended(n)` as n more end.
 
     Jobs end roughly in the order they were queued: each half second the first pending jobs
@@ -96,7 +96,6 @@ def wait_all(handles: list, ended: Callable[[int], object], *, window: int = 0) 
     doubles up to `window` while none ends, in case the front is held up by slow or retried
     jobs while later ones finish.
     """
-    window = window or WAIT_WINDOW
     pending: dict[str, list] = {}
     for handle in handles:
         if not handle.done:
