@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from flask import Flask, render_template, request
 from werkzeug.exceptions import HTTPException
@@ -54,7 +55,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(api.bp)
 
     if settings.redis_url:
-        _start_event_writer(app)
+        start_writer = _start_event_writer(app)
+        from kindly.web.fastlane import FastLane
+
+        app.wsgi_app = FastLane(app, app.wsgi_app, start_writer)
 
     @app.get("/healthz")
     def healthz():
@@ -92,9 +96,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     return app
 
 
-def _start_event_writer(app: Flask) -> None:
+def _start_event_writer(app: Flask) -> Callable[[], None]:
     """Drain the event stream into the database from a thread of this process, started on
-    the first request (after gunicorn has forked), unless the app is told not to."""
+    the first request (after gunicorn has forked), unless the app is told not to. Returns
+    the starter, for requests that don't pass through Flask (kindly.web.fastlane)."""
     import threading
 
     lock = threading.Lock()
@@ -114,6 +119,8 @@ def _start_event_writer(app: Flask) -> None:
                 writer = Writer(ctx.event_buffer, ctx.db)
                 writer.start()
                 app.extensions["kindly_writer"] = writer
+
+    return _writer
 
 
 def _message_page(key: str, code: int):

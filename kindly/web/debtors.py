@@ -210,17 +210,9 @@ def _recent_targets(
     """The links this debtor's messages were clicked on in the burst window, this one too."""
     buffer = context().event_buffer
     if buffer is not None:  # clicks may still be in the stream: remember them in Redis
-        # one field per link with its latest click: a hammered link stays one field, where a
-        # list of every click grew with each one and was read back whole on every click
-        key = f"kindly:clicks:{debtor.id}"
-        stamp = now.timestamp()
-        pipe = buffer.redis.pipeline()
-        pipe.hset(key, target, stamp)
-        pipe.hgetall(key)
-        pipe.expire(key, 60)
-        latest = pipe.execute()[1]
-        since = stamp - BURST_WINDOW.total_seconds()
-        return {link.decode() for link, at in latest.items() if float(at) >= since} | {target}
+        latest = buffer.clicked_links(debtor.id, target, now.timestamp())
+        since = now.timestamp() - BURST_WINDOW.total_seconds()
+        return {link for link, at in latest.items() if at >= since} | {target}
     if session is None:
         with context().db.session() as own:
             return _recent_targets(own, debtor, target, now)
@@ -250,14 +242,27 @@ def judge(
                 Event.debtor_id == debtor.id, Event.type == "sent"
             )
         )
-    if sent_at is not None:
-        if sent_at.tzinfo is None:
-            sent_at = sent_at.replace(tzinfo=dt.UTC)
-        if now - sent_at < SEND_GRACE:
-            return "automated"
+    if too_soon(sent_at, now):
+        return "automated"
     if target is not None and len(_recent_targets(session, debtor, target, now)) >= BURST_LINKS:
         return "automated"
     return "human"
+
+
+def too_soon(sent_at: dt.datetime | None, now: dt.datetime) -> bool:
+    """Whether a hit at `now` came too soon after the message was sent to be a person."""
+    if sent_at is None:
+        return False
+    if sent_at.tzinfo is None:
+        sent_at = sent_at.replace(tzinfo=dt.UTC)
+    return now - sent_at < SEND_GRACE
+
+
+def burst(links: dict[str, float], now: dt.datetime) -> bool:
+    """Whether the latest clicks per link (as RedisEventBuffer.clicked_links returns them)
+    show a scanner following every link of a message."""
+    since = now.timestamp() - BURST_WINDOW.total_seconds()
+    return sum(1 for at in links.values() if at >= since) >= BURST_LINKS
 
 
 def count(session: Session, debtor: Debtor, type_: str, **data: str) -> None:

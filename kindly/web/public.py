@@ -385,28 +385,52 @@ def beacon(token: str):
     Each page load sends its own random id, so a repeated beacon is one event.
     """
     try:
-        payload = json.loads(request.get_data(cache=False, as_text=True)[:2000] or "{}")
+        payload = json.loads(request.get_data(cache=False, as_text=True)[:BEACON_MAX] or "{}")
     except ValueError:
         abort(400)
-    kind = BEACON_TYPES.get(payload.get("type", "")) if isinstance(payload, dict) else None
-    page = str(payload.get("id", ""))[:64] if kind else ""
-    if not kind or not re.fullmatch(r"[A-Za-z0-9-]{8,64}", page):
-        abort(400)
-    pct = payload.get("pct")
-    if kind == "video_progress" and pct not in (25, 50, 75):
+    report = read_beacon(payload)
+    if report is None:
         abort(400)
     debtor = tracked(token)
-    data = {"via": "beacon"} | ({"pct": str(pct)} if kind == "video_progress" else {})
-    record_hit(
-        None,
-        debtor,
-        kind,
-        channel="web",
-        agent=judge(None, debtor, hit()),
-        data=data,
-        key=f"{kind}:{debtor.id}:{page}:{pct or ''}",
-    )
+    kind, data, key = report.event(debtor.id)
+    record_hit(None, debtor, kind, channel="web", agent=judge(None, debtor, hit()), data=data,
+               key=key)  # fmt: skip
     return Response(status=204)
+
+
+BEACON_MAX = 2000
+"""Characters of a beacon's body that are read."""
+BEACON_PAGE = re.compile(r"[A-Za-z0-9-]{8,64}")
+
+
+@dataclass(frozen=True)
+class Beacon:
+    """What a page's beacon reports: the event type, the page load's id, a video's progress."""
+
+    kind: str
+    page: str
+    pct: int | None
+
+    def event(self, debtor_id: int) -> tuple[str, dict[str, str], str]:
+        """The event's type, data and idempotency key (one per page load and report)."""
+        data = {"via": "beacon"} | ({"pct": str(self.pct)} if self.pct else {})
+        return self.kind, data, f"{self.kind}:{debtor_id}:{self.page}:{self.pct or ''}"
+
+
+def read_beacon(payload: object) -> Beacon | None:
+    """The beacon a parsed JSON body reports, or None for anything malformed."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
+        return None
+    kind = BEACON_TYPES.get(payload["type"])
+    page = str(payload.get("id", ""))[:64]
+    if not kind or not BEACON_PAGE.fullmatch(page):
+        return None
+    pct = payload.get("pct")
+    if kind != "video_progress":
+        return Beacon(kind, page, None)
+    if isinstance(pct, bool) or pct not in (25, 50, 75):
+        return None
+    return Beacon(kind, page, pct)
 
 
 @bp.route("/s/<token>/promise", methods=["GET", "POST"])

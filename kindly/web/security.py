@@ -10,6 +10,8 @@ from flask import Flask, abort, current_app, request, session
 from flask.sessions import SecureCookieSessionInterface
 
 CSRF_FIELD = "csrf_token"
+PRIVATE = ("/s/", "/sandbox/", "/o/", "/c/")
+"""Paths whose answers no cache may keep."""
 
 
 def csrf_token() -> str:
@@ -82,15 +84,24 @@ def init_app(app: Flask, *, s3_endpoint: str | None) -> None:
     def _csrf() -> None:
         _check_csrf()
 
+    common = [
+        ("Content-Security-Policy", policy),
+        ("Referrer-Policy", "no-referrer"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("X-Robots-Tag", "noindex, nofollow"),
+    ]
+    # the exact headers of a debtor route's response, for kindly.web.fastlane
+    app.extensions["kindly_headers"] = [*common, ("Cache-Control", "no-store")]
+
     @app.after_request
     def _headers(response):
-        response.headers.setdefault("Content-Security-Policy", policy)
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["X-Robots-Tag"] = "noindex, nofollow"
-        if request.path.startswith(("/s/", "/sandbox/", "/o/", "/c/")):
-            response.headers["Cache-Control"] = "no-store"
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", policy)
+        for name, value in common[1:]:
+            headers[name] = value
+        if request.path.startswith(PRIVATE):
+            headers["Cache-Control"] = "no-store"
         return response
 
     app.jinja_env.globals["csrf_token"] = csrf_token

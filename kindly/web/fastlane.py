@@ -1,0 +1,174 @@
+"""The fast lane: the tracking hits mail scanners hammer, answered without Flask.
+
+An open pixel, a click redirect or a page's beacon needs little: the token's cached entry,
+the verdict on the request's headers and timing, one event appended to the Redis stream, and
+a fixed answer. Through Flask (request context, session, URL routing, response object, the
+after-request hooks) that was three quarters of the CPU such a hit took; this WSGI layer in
+front of the app does only the work itself.
+
+It answers only the plain case and hands every other request to Flask unchanged: a token
+not in this process's cache (Flask's route loads it, so the next hit takes the lane), an
+expired link, a beacon behind an identity check (the session cookie decides), a HEAD, an
+unknown link target, a malformed beacon (Flask answers the 400), and any request when Redis
+fails. What it answers is what Flask would: the same status, headers and event (tests
+compare the two, tests/integration/test_fastlane.py). `app.config["KINDLY_FAST_LANE"] = False`
+turns it off.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+from collections.abc import Callable, Iterable
+from io import BytesIO
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from flask import Flask
+
+from kindly.core import events
+from kindly.core.eventbuffer import RedisEventBuffer, pending
+from kindly.core.models import utcnow
+from kindly.web.debtors import TOKEN, TokenCache, Tracked, burst, too_soon
+from kindly.web.public import BEACON_MAX, read_beacon
+from kindly.web.track import PIXEL, TARGETS
+
+log = logging.getLogger(__name__)
+
+_REDIRECT = (
+    "<!doctype html>\n<html lang=en>\n<title>Redirecting...</title>\n<h1>Redirecting...</h1>\n"
+    "<p>You should be redirected automatically to the target URL: "
+    '<a href="{url}">{url}</a>. If not, click the link.\n'
+)
+"""Werkzeug's redirect body, so both paths answer alike."""
+
+Answer = tuple[str, list[tuple[str, str]], bytes]
+
+
+class _Headers:
+    """The request headers a verdict reads (events.classify), straight from the environ."""
+
+    __slots__ = ("environ",)
+
+    def __init__(self, environ: dict[str, Any]):
+        self.environ = environ
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return self.environ.get("HTTP_" + name.upper().replace("-", "_"), default)
+
+
+class FastLane:
+    """WSGI middleware around the Flask app (see the module's docstring)."""
+
+    def __init__(self, app: Flask, inner: Callable, on_request: Callable[[], None]):
+        self.app = app
+        self.inner = inner
+        self.on_request = on_request  # starts this process's event writer if not yet running
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD")
+        path = environ.get("PATH_INFO") or ""
+        answer = None
+        try:
+            if not self.app.config.get("KINDLY_FAST_LANE", True):
+                pass
+            elif method == "GET" and path.startswith("/o/") and path.endswith(".gif"):
+                answer = self._opened(environ, path[3:-4])
+            elif method == "GET" and path.startswith("/c/"):
+                answer = self._clicked(environ, path[3:])
+            elif method == "POST" and path.startswith("/s/") and path.endswith("/e"):
+                answer = self._beacon(environ, path[3:-2])
+        except Exception as exc:  # Redis failing: Flask's route tries again and answers for it
+            log.warning("fast lane: %s: %s; handing the request to Flask",
+                        type(exc).__name__, str(exc)[:200])  # fmt: skip
+            answer = None
+        if answer is None:
+            return self.inner(environ, start_response)
+        status, headers, body = answer
+        start_response(status, headers)
+        return [body]
+
+    def _entry(self, token: str) -> tuple[Tracked, RedisEventBuffer] | None:
+        """The token's cached entry and the buffer, when the lane can answer for it."""
+        if not TOKEN.match(token):
+            return None
+        cache: TokenCache | None = self.app.extensions.get("kindly_tokens")
+        entry = cache.get(token) if cache is not None else None
+        if entry is None or utcnow() > entry.expires_at:
+            return None
+        buffer = self.app.extensions["kindly"].event_buffer
+        if buffer is None:
+            return None
+        self.on_request()
+        return entry, buffer
+
+    def _headers(self, content_type: str, body: bytes | None) -> list[tuple[str, str]]:
+        length = [] if body is None else [("Content-Length", str(len(body)))]
+        return [("Content-Type", content_type), *length, *self.app.extensions["kindly_headers"]]
+
+    def _opened(self, environ: dict[str, Any], token: str) -> Answer | None:
+        found = self._entry(token)
+        if found is None:
+            return None
+        entry, buffer = found
+        agent = events.classify(_Headers(environ))
+        if agent == "human" and too_soon(entry.sent_at, utcnow()):
+            agent = "automated"
+        buffer.add(pending(entry, "opened", channel="email", agent=agent))
+        return "200 OK", self._headers("image/gif", PIXEL), PIXEL
+
+    def _clicked(self, environ: dict[str, Any], token: str) -> Answer | None:
+        query = dict(
+            reversed(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+        )  # first value wins
+        target = query.get("to", "site")
+        if target not in TARGETS:
+            return None
+        found = self._entry(token)
+        if found is None:
+            return None
+        entry, buffer = found
+        channel = query.get("c")
+        channel = channel if channel in events.CHANNELS else None
+        agent = events.classify(_Headers(environ))
+        if agent == "human":
+            now = utcnow()
+            if too_soon(entry.sent_at, now) or burst(
+                buffer.clicked_links(entry.id, target, now.timestamp()), now
+            ):
+                agent = "automated"
+        buffer.add(pending(entry, "clicked", channel=channel, agent=agent, data={"to": target}))
+        url = f"/s/{token}{TARGETS[target]}" + ("?" + urlencode({"c": channel}) if channel else "")
+        body = _REDIRECT.format(url=html.escape(url)).encode()
+        headers = self._headers("text/html; charset=utf-8", body)
+        headers.insert(2, ("Location", url))
+        return "302 FOUND", headers, body
+
+    def _beacon(self, environ: dict[str, Any], token: str) -> Answer | None:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or "")
+        except ValueError:
+            return None
+        if not 0 < length <= BEACON_MAX:
+            return None
+        found = self._entry(token)
+        if found is None or found[0].check != "none":  # the gate needs the session cookie
+            return None
+        entry, buffer = found
+        body = environ["wsgi.input"].read(length)
+        # whatever happens next, Flask can still read the body if it gets the request
+        environ["wsgi.input"] = BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        try:
+            report = read_beacon(json.loads(body))
+        except ValueError:
+            return None
+        if report is None:
+            return None
+        agent = events.classify(_Headers(environ))
+        if agent == "human" and too_soon(entry.sent_at, utcnow()):
+            agent = "automated"
+        kind, data, key = report.event(entry.id)
+        buffer.add(pending(entry, kind, channel="web", agent=agent, data=data, key=key))
+        return "204 NO CONTENT", self._headers("text/html; charset=utf-8", None), b""
