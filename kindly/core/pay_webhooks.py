@@ -62,12 +62,16 @@ def verify(payload: bytes, header: str | None, secret: str) -> dict[str, Any]:
     import stripe
 
     try:
-        stripe.Webhook.construct_event(payload, header or "", secret, TOLERANCE_SECONDS)
         event = json.loads(payload)
-    except (ValueError, stripe.SignatureVerificationError):
-        raise BadSignature("webhook signature rejected") from None
+    except ValueError:
+        raise BadSignature("not JSON") from None
+    # before the library sees it: it takes any JSON for an object (a signed `null` was a 500)
     if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
         raise BadSignature("not an event")
+    try:
+        stripe.Webhook.construct_event(payload, header or "", secret, TOLERANCE_SECONDS)
+    except (ValueError, stripe.SignatureVerificationError):
+        raise BadSignature("webhook signature rejected") from None
     return event
 
 

@@ -170,6 +170,15 @@ def test_bad_webhook_signature_gets_400_and_changes_nothing(stripe_app, header):
     assert collected(context) == {}
 
 
+@pytest.mark.parametrize("payload", [b"null", b"[]", b'"evt"', b"{}", b'{"id": "evt_9"}'])
+def test_a_signed_body_that_is_no_event_gets_400(stripe_app, payload):
+    context, client = stripe_app
+    response = client.post("/webhooks/stripe", data=payload,
+                           headers={"Stripe-Signature": signed(payload)})  # fmt: skip
+    assert response.status_code == 400  # a signed `null` was a 500 (found by hypothesis)
+    assert collected(context) == {}
+
+
 def test_sandbox_checkout_is_closed_when_stripe_is_configured(stripe_app):
     _, client = stripe_app
     assert client.get("/sandbox/checkout/sbx_" + "a" * 24).status_code == 404
