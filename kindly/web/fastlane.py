@@ -1,14 +1,17 @@
-"""The fast lane: the tracking hits mail scanners hammer, answered without Flask.
+"""The fast lane: the hits mail scanners and debtors make most, answered without Flask.
 
 An open pixel, a click redirect or a page's beacon needs little: the token's cached entry,
 the verdict on the request's headers and timing, one event appended to the Redis stream, and
-a fixed answer. Through Flask (request context, session, URL routing, response object, the
-after-request hooks) that was three quarters of the CPU such a hit took; this WSGI layer in
-front of the app does only the work itself.
+a fixed answer. A warm microsite view needs one database read more (the live state, which
+says whether the page this process keeps is still the right one). Through Flask (request
+context, session, URL routing, response object, the after-request hooks) that was three
+quarters of the CPU a tracking hit took; this WSGI layer in front of the app does only the
+work itself.
 
 It answers only the plain case and hands every other request to Flask unchanged: a token
-not in this process's cache (Flask's route loads it, so the next hit takes the lane), an
-expired link, a beacon behind an identity check (the session cookie decides), a HEAD, an
+or page not in this process's cache (Flask's route loads it, so the next hit takes the lane),
+a page whose state changed, notices asked for in the query, the database down, an expired
+link, a page or beacon behind an identity check (the session cookie decides), a HEAD, an
 unknown link target, a malformed beacon (Flask answers the 400), and any request when Redis
 fails. What it answers is what Flask would: the same status, headers and event (tests
 compare the two, tests/integration/test_fastlane.py). `app.config["KINDLY_FAST_LANE"] = False`
@@ -21,17 +24,19 @@ import html
 import json
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from io import BytesIO
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from flask import Flask
+from sqlalchemy.exc import OperationalError
 
-from kindly.core import events
+from kindly.core import events, microsite
 from kindly.core.eventbuffer import RedisEventBuffer, pending
 from kindly.core.models import utcnow
 from kindly.web.debtors import TOKEN, TokenCache, Tracked, burst, too_soon
-from kindly.web.public import BEACON_MAX, read_beacon
+from kindly.web.public import BEACON_MAX, PageCache, page_body, read_beacon
 from kindly.web.track import PIXEL, TARGETS
 
 log = logging.getLogger(__name__)
@@ -58,6 +63,11 @@ class _Headers:
         return self.environ.get("HTTP_" + name.upper().replace("-", "_"), default)
 
 
+def _args(environ: dict[str, Any]) -> dict[str, str]:
+    """The query's arguments, the first value of a repeated name (as request.args.get)."""
+    return dict(reversed(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)))
+
+
 class FastLane:
     """WSGI middleware around the Flask app (see the module's docstring)."""
 
@@ -75,6 +85,8 @@ class FastLane:
                 pass
             elif method == "GET" and path.startswith("/o/") and path.endswith(".gif"):
                 answer = self._opened(environ, path[3:-4])
+            elif method == "GET" and path.startswith("/s/") and path.count("/") == 2:
+                answer = self._site(environ, path[3:])
             elif method == "GET" and path.startswith("/c/"):
                 answer = self._clicked(environ, path[3:])
             elif method == "POST" and path.startswith("/s/") and path.endswith("/e"):
@@ -117,6 +129,38 @@ class FastLane:
             agent = "automated"
         buffer.add(pending(entry, "opened", channel="email", agent=agent))
         return "200 OK", self._headers("image/gif", PIXEL), PIXEL
+
+    def _site(self, environ: dict[str, Any], token: str) -> Answer | None:
+        """A warm view of a microsite: the page this process keeps, if the live state (one
+        database read) says it is still the right one."""
+        args = _args(environ)
+        if set(args) - {"c"}:  # notices after paying, a plan or a form: Flask's route
+            return None
+        pages: PageCache | None = self.app.extensions.get("kindly_pages")
+        kept = pages.peek(token) if pages is not None and TOKEN.match(token) else None
+        if kept is None or kept.who.check != "none":  # a check needs the session cookie
+            return None
+        context = self.app.extensions["kindly"]
+        buffer = context.event_buffer
+        if buffer is None:
+            return None
+        try:
+            state = microsite.read_live_state(context.db, token)
+        except OperationalError:  # Flask's route serves the kept page with a notice
+            return None
+        page = pages.get(token, state.stamp) if state is not None else None
+        if page is None or utcnow() > page.who.expires_at:
+            return None
+        self.on_request()
+        who = replace(page.who, sent_at=state.sent_at)
+        agent = events.classify(_Headers(environ))
+        if agent == "human":  # a GET proves no person (kindly.web.debtors.count)
+            agent = "automated" if too_soon(who.sent_at, utcnow()) else "unverified"
+        channel = args.get("c")
+        channel = channel if channel in events.CHANNELS else None
+        buffer.add(pending(who, "viewed", channel=channel, agent=agent))
+        body = page_body(page, state, args).encode()
+        return "200 OK", self._headers("text/html; charset=utf-8", body), body
 
     def _clicked(self, environ: dict[str, Any], token: str) -> Answer | None:
         query = dict(

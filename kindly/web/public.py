@@ -8,6 +8,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from babel.dates import format_date
@@ -86,12 +87,19 @@ def texts_for(view: DebtorView, debtor: Debtor) -> dict[str, str]:
     return load_texts("site").for_lang(view.lang, view.tone, overrides)
 
 
-def _status(page: Page, state: microsite.LiveState) -> Markup:
+def page_body(page: Page, state: microsite.LiveState, args: Mapping[str, str]) -> str:
+    """The page for this state: the kept page with the live notices where they belong."""
+    if page.tail is None:  # a stored page without the marker shows no notices
+        return page.head
+    return page.head + str(_status(page, state, args)) + page.tail
+
+
+def _status(page: Page, state: microsite.LiveState, args: Mapping[str, str]) -> Markup:
     """The live notices shown above the stored page."""
     notices: list[tuple[str, str]] = []
     texts, locale, currency = page.texts, page.locale, page.currency
     paid = state.paid_minor
-    outcome = request.args.get("payment")
+    outcome = args.get("payment")
     balance = page.amount_due_minor - paid
     if outcome == "succeeded" and paid == 0:
         # back from the provider before its webhook arrived: say so rather than nothing
@@ -108,7 +116,7 @@ def _status(page: Page, state: microsite.LiveState) -> Markup:
             notices.append(("info", texts["status_balance"].format(amount=left)))
         else:
             notices.append(("ok", texts["status_settled"]))
-    if request.args.get("plan") == "requested":
+    if args.get("plan") == "requested":
         notices.append(("ok", texts["status_plan"]))
     if state.instalment is not None and balance > 0:
         amount_minor, due = state.instalment
@@ -120,7 +128,7 @@ def _status(page: Page, state: microsite.LiveState) -> Markup:
         when = format_date(promised, format="long", locale=locale)
         notices.append(("ok", texts["status_promise"].format(date=when)))
     for flag in ("contact", "prefs"):
-        if request.args.get("done") == flag:
+        if args.get("done") == flag:
             notices.append(("ok", texts[f"status_{flag}"]))
     return Markup("").join(
         Markup('<p class="notice {}">{}</p>').format(kind, escape(text)) for kind, text in notices
@@ -172,9 +180,7 @@ def site(token: str):
             count(session, debtor, "viewed", gate="1")
             return _gate(session, debtor)
     count(None, who, "viewed")
-    if page.tail is None:  # a stored page without the marker shows no notices
-        return Response(page.head, mimetype="text/html")
-    return Response(page.head + str(_status(page, state)) + page.tail, mimetype="text/html")
+    return Response(page_body(page, state, request.args), mimetype="text/html")
 
 
 def _without_database(token: str, pages: PageCache, error: OperationalError) -> Response:

@@ -39,6 +39,8 @@ def exchange(client, method: str, path: str, body: str | None = None):
 
 
 REQUESTS = [
+    ("GET", "/s/{token}", None),
+    ("GET", "/s/{token}?c=sms&c=email", None),
     ("GET", "/o/{token}.gif", None),
     ("GET", "/c/{token}?to=pay&c=sms", None),
     ("GET", "/c/{token}?c=letter", None),
@@ -53,10 +55,12 @@ def test_the_lane_answers_as_flask_does_and_stores_the_same_events(buffered):
     context, client, token = buffered
     app = client.application
     seen = flask_paths(client)
-    client.get(f"/o/{token}.gif")  # the first hit loads the token through Flask
-    assert seen == [f"/o/{token}.gif"]
+    client.get(f"/o/{token}.gif")  # the first hits load the token and the page through Flask
+    client.get(f"/s/{token}")
+    assert seen == [f"/o/{token}.gif", f"/s/{token}"]
     stored = events(context)
     debtor_id = stored[0][4]
+    warm = len(stored)
     answers = {}
     for run, lane in enumerate((True, False)):
         app.config["KINDLY_FAST_LANE"] = lane
@@ -68,16 +72,19 @@ def test_the_lane_answers_as_flask_does_and_stores_the_same_events(buffered):
         ]
         assert len(seen) == (0 if lane else len(REQUESTS))
         stored = events(context)
-    lane_events = stored[1 : 1 + len(REQUESTS)]
-    flask_events = stored[1 + len(REQUESTS) :]
+    lane_events = stored[warm : warm + len(REQUESTS)]
+    flask_events = stored[warm + len(REQUESTS) :]
     assert answers[True] == answers[False]
     assert lane_events == flask_events
     assert len(lane_events) == len(REQUESTS)
-    assert [status for status, _, _ in answers[True]] == ["200 OK"] + ["302 FOUND"] * 4 + [
-        "204 NO CONTENT"
-    ] * 2
-    # the third and fourth links within seconds are a scanner's, in both lanes
-    assert [agent for _, _, agent, *_ in lane_events[1:5]] == ["human", "human"] + ["automated"] * 2
+    statuses = [status for status, _, _ in answers[True]]
+    assert statuses == ["200 OK"] * 3 + ["302 FOUND"] * 4 + ["204 NO CONTENT"] * 2
+    assert b"1.234,56" in answers[True][0][2]
+    # a page view proves no person; the third and fourth links within seconds are a scanner's
+    agents = [agent for _, _, agent, *_ in lane_events]
+    assert agents[:2] == ["unverified"] * 2
+    assert agents[3:7] == ["human", "human", "automated", "automated"]
+    assert [channel for _, channel, *_ in lane_events[:2]] == [None, "sms"]
 
 
 def test_whatever_the_lane_does_not_answer_goes_to_flask(buffered):
@@ -155,3 +162,26 @@ def test_a_connection_redis_closed_is_opened_again(buffered):
     (again,) = buffer.send([_packed(b"CLIENT", b"ID")])
     assert again != own
     assert len(events(context)) == 3
+
+
+def test_a_page_whose_state_changed_is_rebuilt_by_flask_then_served_by_the_lane(buffered):
+    from kindly.core.models import Payment
+
+    context, client, token = buffered
+    assert "1.234,56" in client.get(f"/s/{token}").get_data(as_text=True)
+    seen = flask_paths(client)
+    client.get(f"/s/{token}")
+    assert seen == []
+    with context.db.session() as session:
+        debtor = session.scalar(select(Debtor).where(Debtor.token == token))
+        session.add(
+            Payment(campaign_id=debtor.campaign_id, debtor_id=debtor.id, provider="sandbox",
+                    provider_ref="p-1", amount_minor=23456, currency="EUR", status="succeeded")
+        )  # fmt: skip
+    html = client.get(f"/s/{token}").get_data(as_text=True)
+    assert "234,56" in html and "1.000,00" in html  # paid, and what is left
+    assert seen == [f"/s/{token}"]  # the stamp moved: Flask built the page again
+    assert client.get(f"/s/{token}").get_data(as_text=True) == html
+    assert client.get(f"/s/{token}?payment=succeeded").status_code == 200  # notices: Flask's
+    assert seen == [f"/s/{token}"] * 2
+    assert [kind for kind, *_ in events(context)] == ["viewed"] * 5
