@@ -33,6 +33,8 @@ class Settings:
     environment: str
     s3_upload_attempts: int = 4
     """Tries per artifact upload when S3 cannot be reached, with exponential backoff between."""
+    fast_lane: bool = True
+    """Warm tracking hits and page views answered before Flask (kindly.web.fastlane)."""
 
     @property
     def jobs_in_process(self) -> bool:
@@ -43,6 +45,10 @@ class Settings:
     def payments_sandbox(self) -> bool:
         """True when no Stripe key is configured and the sandbox provider takes payments."""
         return not self.stripe_secret_key
+
+
+SWITCH = {"on": True, "1": True, "true": True, "yes": True,
+          "off": False, "0": False, "false": False, "no": False}  # fmt: skip
 
 
 def _text(env: Mapping[str, str], name: str) -> str | None:
@@ -101,6 +107,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             f"KINDLY_S3_UPLOAD_ATTEMPTS must be a number from 1 to 10, got {s3_attempts!r}"
         )
 
+    fast_lane = (_text(env, "KINDLY_FAST_LANE") or "on").lower()
+    if fast_lane not in SWITCH:
+        raise ConfigError(f"KINDLY_FAST_LANE must be on or off, got {fast_lane!r}")
+
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
@@ -118,6 +128,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         webhook_token=_text(env, "KINDLY_WEBHOOK_TOKEN"),
         environment=_text(env, "KINDLY_ENV") or "development",
         s3_upload_attempts=int(s3_attempts),
+        fast_lane=SWITCH[fast_lane],
     )
 
 

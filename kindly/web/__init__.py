@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         SESSION_COOKIE_NAME="kindly_session",
         MAX_CONTENT_LENGTH=1024 * 1024,
         SEND_FILE_MAX_AGE_DEFAULT=3600,
+        KINDLY_FAST_LANE=settings.fast_lane,
     )
     app.extensions["kindly"] = Context(settings)
 

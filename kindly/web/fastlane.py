@@ -205,7 +205,7 @@ class FastLane:
         environ["wsgi.input"] = BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
         try:
-            report = read_beacon(json.loads(body))
+            report = read_beacon(json.loads(body.decode("utf-8", "replace")))  # as Flask reads it
         except ValueError:
             return None
         if report is None:

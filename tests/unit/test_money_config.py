@@ -63,8 +63,18 @@ def test_bare_postgresql_url_uses_psycopg3(tmp_path):
         ("KINDLY_STORAGE_URL", "ftp://x", "file:// folder or s3://"),
         ("KINDLY_BASE_URL", "example.org", "http(s) origin"),
         ("KINDLY_SECRET_KEY", "short", "at least 16"),
+        ("KINDLY_FAST_LANE", "maybe", "KINDLY_FAST_LANE must be on or off, got 'maybe'"),
     ],
 )
 def test_bad_settings_are_refused_with_the_variable_named(tmp_path, name, value, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_settings({"KINDLY_DATA_DIR": str(tmp_path), name: value})
+
+
+@pytest.mark.parametrize(("value", "expected"), [("", True), ("on", True), ("OFF", False)])
+def test_the_fast_lane_can_be_switched_off(tmp_path, value, expected):
+    from kindly.web import create_app
+
+    settings = load_settings({"KINDLY_DATA_DIR": str(tmp_path), "KINDLY_FAST_LANE": value})
+    assert settings.fast_lane is expected
+    assert create_app(settings).config["KINDLY_FAST_LANE"] is expected
