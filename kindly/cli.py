@@ -131,7 +131,7 @@ def run_render(
             handles.append(handle)
             if handle.done:
                 bar.update(1)
-        queues_waited = {h.rq_job.origin for h in handles if not h.done}
+        queues_waited = {h.origin for h in handles if not h.done}
         if queues_waited:
             _warn_without_workers(ctx, queues_waited)
         wait_all(handles, bar.update)
