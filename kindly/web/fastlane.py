@@ -2,11 +2,12 @@
 
 An open pixel, a click redirect or a page's beacon needs little: the token's cached entry,
 the verdict on the request's headers and timing, one event appended to the Redis stream, and
-a fixed answer. A warm microsite view needs one database read more (the live state, which
-says whether the page this process keeps is still the right one). Through Flask (request
-context, session, URL routing, response object, the after-request hooks) that was three
-quarters of the CPU a tracking hit took; this WSGI layer in front of the app does only the
-work itself.
+a fixed answer. A warm microsite view needs the page this process keeps and the live state
+it was built from; on PostgreSQL the page watch (kindly.core.pagewatch) says when either may
+have changed, so a view reads the database only after a change, elsewhere on every view.
+Through Flask (request context, session, URL routing, response object, the after-request
+hooks) that was three quarters of the CPU a tracking hit took; this WSGI layer in front of the
+app does only the work itself.
 
 It answers only the plain case and hands every other request to Flask unchanged: a token
 or page not in this process's cache (Flask's route loads it, so the next hit takes the lane),
@@ -23,6 +24,9 @@ from __future__ import annotations
 import html
 import json
 import logging
+import os
+import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from io import BytesIO
@@ -35,8 +39,17 @@ from sqlalchemy.exc import OperationalError
 from kindly.core import events, microsite
 from kindly.core.eventbuffer import RedisEventBuffer, pending
 from kindly.core.models import utcnow
+from kindly.core.pagewatch import PageWatch, Seen
 from kindly.web.debtors import TOKEN, TokenCache, Tracked, burst, too_soon
-from kindly.web.public import BEACON_MAX, PageCache, page_body, read_beacon
+from kindly.web.public import (
+    BEACON_MAX,
+    PAGE_CACHE_SIZE,
+    PAGE_SECONDS,
+    Page,
+    PageCache,
+    page_body,
+    read_beacon,
+)
 from kindly.web.track import PIXEL, TARGETS
 
 log = logging.getLogger(__name__)
@@ -75,6 +88,10 @@ class FastLane:
         self.app = app
         self.inner = inner
         self.on_request = on_request  # starts this process's event writer if not yet running
+        self._watch: PageWatch | None = None
+        self._lock = threading.Lock()
+        self._fresh: dict[str, tuple[Page, microsite.LiveState, Seen]] = {}
+        """Token -> the kept page, the live state last read for it, when it was read."""
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
@@ -131,8 +148,8 @@ class FastLane:
         return "200 OK", self._headers("image/gif", PIXEL), PIXEL
 
     def _site(self, environ: dict[str, Any], token: str) -> Answer | None:
-        """A warm view of a microsite: the page this process keeps, if the live state (one
-        database read) says it is still the right one."""
+        """A warm view of a microsite: the page this process keeps, if it is still the right
+        one (PostgreSQL's notifications say so, or else one read of the live state)."""
         args = _args(environ)
         if set(args) - {"c"}:  # notices after paying, a plan or a form: Flask's route
             return None
@@ -140,16 +157,14 @@ class FastLane:
         kept = pages.peek(token) if pages is not None and TOKEN.match(token) else None
         if kept is None or kept.who.check != "none":  # a check needs the session cookie
             return None
-        context = self.app.extensions["kindly"]
-        buffer = context.event_buffer
+        buffer = self.app.extensions["kindly"].event_buffer
         if buffer is None:
             return None
-        try:
-            state = microsite.read_live_state(context.db, token)
-        except OperationalError:  # Flask's route serves the kept page with a notice
+        current = self._current(token, kept, pages)
+        if current is None:
             return None
-        page = pages.get(token, state.stamp) if state is not None else None
-        if page is None or utcnow() > page.who.expires_at:
+        page, state = current
+        if utcnow() > page.who.expires_at:
             return None
         self.on_request()
         who = replace(page.who, sent_at=state.sent_at)
@@ -161,6 +176,54 @@ class FastLane:
         buffer.add(pending(who, "viewed", channel=channel, agent=agent))
         body = page_body(page, state, args).encode()
         return "200 OK", self._headers("text/html; charset=utf-8", body), body
+
+    def _current(
+        self, token: str, kept: Page, pages: PageCache
+    ) -> tuple[Page, microsite.LiveState] | None:
+        """The kept page and its live state: as last read while the page watch says nothing
+        changed since, else read now (None: Flask's route builds the page or answers)."""
+        watch = self._page_watch()
+        fresh = self._fresh.get(token)
+        if fresh is not None and watch is not None:
+            page, state, seen = fresh
+            if (
+                page is kept
+                and time.monotonic() - page.loaded <= PAGE_SECONDS
+                and watch.current(seen, page.who.id, page.who.campaign_id)
+            ):
+                return page, state
+        seen = watch.snapshot() if watch is not None else None  # before the read
+        try:
+            state = microsite.read_live_state(self.app.extensions["kindly"].db, token)
+        except OperationalError:  # Flask's route serves the kept page with a notice
+            return None
+        page = pages.get(token, state.stamp) if state is not None else None
+        if page is None:
+            return None
+        if seen is not None:
+            if len(self._fresh) >= PAGE_CACHE_SIZE:
+                self._fresh.clear()
+            self._fresh[token] = (page, state, seen)
+        return page, state
+
+    def _page_watch(self) -> PageWatch | None:
+        """This process's page watch (started on first use; PostgreSQL only), or None."""
+        watch = self._watch
+        if watch is not None and watch.pid == os.getpid() and watch.is_alive():
+            return watch
+        context = self.app.extensions["kindly"]
+        if not self.app.config.get("KINDLY_PAGE_WATCH", True):
+            return None
+        url = context.db.engine.url
+        if url.get_backend_name() != "postgresql":
+            return None
+        with self._lock:
+            if self._watch is None or self._watch.pid != os.getpid():
+                watch = PageWatch(url.set(drivername="postgresql").render_as_string(False))
+                watch.pid = os.getpid()
+                watch.start()
+                self._watch = watch
+        return self._watch
 
     def _clicked(self, environ: dict[str, Any], token: str) -> Answer | None:
         query = dict(

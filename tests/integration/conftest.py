@@ -18,9 +18,10 @@ PHONE = "Mozilla/5.0 (Linux; Android 14; Pixel 8) Mobile Safari/537.36"
 def buffered(tmp_path, postgres_url, redis_url):
     """The front on PostgreSQL with events buffered in Redis; tests drive the writer."""
     from kindly.core.eventbuffer import Writer
+    from kindly.core.pagewatch import PageWatch
 
-    for thread in threading.enumerate():  # writers left running by earlier tests' apps
-        if isinstance(thread, Writer):
+    for thread in threading.enumerate():  # writers and watches left by earlier tests' apps
+        if isinstance(thread, Writer | PageWatch):
             thread.stopping.set()
             thread.join(timeout=5)
     settings = make_settings(

@@ -4,6 +4,7 @@ everything else (kindly.web.fastlane)."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 from flask import request
@@ -164,30 +165,175 @@ def test_a_connection_redis_closed_is_opened_again(buffered):
     assert len(events(context)) == 3
 
 
-def test_a_page_whose_state_changed_is_rebuilt_by_flask_then_served_by_the_lane(buffered):
+def lane_of(client):
+    """The app's fast lane (the WSGI layer in front of Flask)."""
+    return client.application.wsgi_app
+
+
+def settle(client, before: int) -> None:
+    """Wait until the page watch has heard a notification after sequence `before` (in
+    production a view can come before it: the window is the few ms it takes to arrive)."""
+    watch = lane_of(client)._watch
+    deadline = time.monotonic() + 10
+    while watch._seq <= before:
+        assert time.monotonic() < deadline, "no notification arrived"
+        time.sleep(0.01)
+
+
+def listening(client) -> int:
+    """Wait until the page watch listens; its sequence now."""
+    lane = lane_of(client)
+    deadline = time.monotonic() + 10
+    while lane._watch is None or not lane._watch.listening.is_set():
+        assert time.monotonic() < deadline, "the page watch does not listen"
+        time.sleep(0.01)
+    return lane._watch._seq
+
+
+def test_warm_views_read_nothing_until_a_change_is_notified(buffered, monkeypatch):
+    from babel.dates import format_date
+
+    from kindly.core import events as core_events
+    from kindly.core import microsite
     from kindly.core.models import Payment
 
     context, client, token = buffered
-    assert "1.234,56" in client.get(f"/s/{token}").get_data(as_text=True)
-    seen = flask_paths(client)
-    client.get(f"/s/{token}")
-    assert seen == []
-    with context.db.session() as session:
-        debtor = session.scalar(select(Debtor).where(Debtor.token == token))
-        session.add(
-            Payment(campaign_id=debtor.campaign_id, debtor_id=debtor.id, provider="sandbox",
-                    provider_ref="p-1", amount_minor=23456, currency="EUR", status="succeeded")
-        )  # fmt: skip
-    html = client.get(f"/s/{token}").get_data(as_text=True)
-    assert "234,56" in html and "1.000,00" in html  # paid, and what is left
+    reads = []
+    real = microsite.read_live_state
+    monkeypatch.setattr(microsite, "read_live_state", lambda *a: reads.append(1) or real(*a))
+    first = client.get(f"/s/{token}").get_data(as_text=True)  # Flask builds and keeps it
+    assert "1.234,56" in first
+    client.get(f"/s/{token}")  # the lane starts the watch and reads once
+    seq = listening(client)
+    client.get(f"/s/{token}")  # read again: the first read came before the watch listened
+    seen, reads[:] = flask_paths(client), []
+    for _ in range(10):
+        assert client.get(f"/s/{token}").get_data(as_text=True) == first
+    assert reads == [] and seen == []  # ten views, no database read, no Flask
+
+    def change(apply) -> str:
+        nonlocal seq
+        with context.db.session() as session:
+            apply(session, session.scalar(select(Debtor).where(Debtor.token == token)))
+        settle(client, seq)
+        seq = lane_of(client)._watch._seq
+        return client.get(f"/s/{token}").get_data(as_text=True)
+
+    paid = change(lambda session, debtor: session.add(
+        Payment(campaign_id=debtor.campaign_id, debtor_id=debtor.id, provider="sandbox",
+                provider_ref="p-1", amount_minor=23456, currency="EUR", status="succeeded")
+    ))  # fmt: skip
+    assert "234,56" in paid and "1.000,00" in paid  # paid, and what is left
     assert seen == [f"/s/{token}"]  # the stamp moved: Flask built the page again
-    assert client.get(f"/s/{token}").get_data(as_text=True) == html
-    assert client.get(f"/s/{token}?payment=succeeded").status_code == 200  # notices: Flask's
-    assert seen == [f"/s/{token}"] * 2
-    with context.db.session() as session:  # the campaign's settings are in the stamp too
-        campaign = session.scalar(select(Campaign))
-        campaign.settings = {**(campaign.settings or {}), "link_days": 365}
+    day = dt.date.today() + dt.timedelta(days=7)
+    promised = change(lambda session, debtor: core_events.record(
+        session, debtor, "promise", data={"date": day.isoformat()}
+    ))  # fmt: skip
+    assert format_date(day, format="long", locale="de_DE") in promised
+    assert seen == [f"/s/{token}"]  # the state moved, not the page: the lane read it again
+    renamed = change(lambda session, debtor: setattr(debtor, "last_name", "Zoë-Nachname"))
+    assert "Zoë-Nachname" in renamed and seen == [f"/s/{token}"] * 2
+    settings = change(
+        lambda session, debtor: setattr(debtor.campaign, "settings",
+                                        {**(debtor.campaign.settings or {}), "link_days": 365})
+    )  # fmt: skip
+    assert settings == renamed and seen == [f"/s/{token}"] * 3
+    client.get(f"/s/{token}")  # the lane reads the state once for the page Flask built
+    reads[:] = []
+    for _ in range(5):
+        assert client.get(f"/s/{token}").get_data(as_text=True) == renamed
+    assert reads == [] and len(seen) == 3
+    assert [kind for kind, *_ in events(context)].count("viewed") == 3 + 10 + 4 + 1 + 5
+
+
+def test_views_are_read_again_while_the_watch_is_not_listening(buffered, monkeypatch):
+    from sqlalchemy import text
+
+    from kindly.core import microsite
+
+    context, client, token = buffered
     client.get(f"/s/{token}")
     client.get(f"/s/{token}")
-    assert seen == [f"/s/{token}"] * 3
-    assert [kind for kind, *_ in events(context)] == ["viewed"] * 7
+    listening(client)
+    client.get(f"/s/{token}")
+    watch = lane_of(client)._watch
+    reads = []
+    real = microsite.read_live_state
+    monkeypatch.setattr(microsite, "read_live_state", lambda *a: reads.append(1) or real(*a))
+    with context.db.engine.connect() as conn:  # PostgreSQL drops the watch's connection
+        conn.execute(text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+        ))  # fmt: skip
+    deadline = time.monotonic() + 10
+    while watch.listening.is_set():
+        assert time.monotonic() < deadline
+        client.get(f"/s/{token}")
+        time.sleep(0.01)
+    client.get(f"/s/{token}")
+    assert reads  # nothing is trusted while notifications may be missed
+    listening(client)
+    client.get(f"/s/{token}")  # the first read after listening again is trusted
+    reads[:] = []
+    client.get(f"/s/{token}")
+    assert reads == []
+
+
+def test_every_table_of_the_live_state_notifies_its_debtor(buffered):
+    import psycopg
+    from sqlalchemy import text
+
+    context, _, _ = buffered
+    url = context.db.engine.url.set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(url, autocommit=True) as listen, context.db.engine.connect() as conn:
+        listen.execute("LISTEN kindly_pages")
+        one = conn.execute(text("SELECT min(id), min(campaign_id) FROM debtor")).one()
+        params = {"d": one[0], "c": one[1]}
+
+        def heard(sql: str) -> list[str]:
+            conn.execute(text(sql), params)
+            conn.commit()
+            return [note.payload for note in listen.notifies(timeout=0.5)]
+
+        d = f"d{one[0]}"
+        assert heard("UPDATE debtor SET first_name = 'A' WHERE id = :d") == [d]
+        assert heard("UPDATE campaign SET name = 'B' WHERE id = :c") == [f"c{one[1]}"]
+        assert heard(
+            "INSERT INTO payment (campaign_id, debtor_id, provider, provider_ref, amount_minor,"
+            " currency, status, created_at, updated_at) VALUES (:c, :d, 'sandbox', 'p', 1,"
+            " 'EUR', 'succeeded', now(), now())"
+        ) == [d]
+        assert heard("UPDATE payment SET status = 'refunded'") == [d]
+        assert heard(
+            "INSERT INTO payment_plan (campaign_id, debtor_id, currency, total_minor, frequency,"
+            " count, status, misses, agreed_at) VALUES (:c, :d, 'EUR', 2, 'monthly', 2,"
+            " 'agreed', 0, now())"
+        ) == [d]
+        assert heard(
+            "INSERT INTO instalment (plan_id, seq, due_date, amount_minor, status, attempts)"
+            " SELECT id, 1, current_date, 1, 'due', 0 FROM payment_plan"
+        ) == [d]
+        assert heard("UPDATE instalment SET status = 'paid'") == [d]
+        assert heard(
+            "INSERT INTO decision (campaign_id, debtor_id, rule_version, segment, variant, tone,"
+            " channels, treatment, created_at) VALUES (:c, :d, 1, 's', 'A', 'warm', '[]', '{}',"
+            " now())"
+        ) == [d]
+        assert heard(
+            "INSERT INTO artifact (debtor_id, kind, key, sha256, size, content_type, created_at)"
+            " VALUES (:d, 'site', 'k', 's', 1, 'text/html', now())"
+        ) == [d]
+        assert heard("DELETE FROM artifact") == [d]
+        event = (
+            "INSERT INTO event (idempotency_key, campaign_id, debtor_id, type, variant, agent,"
+            " occurred_at, data) VALUES (:k, :c, :d, :t, 'A', 'human', now(), '{}')"
+        )
+        for kind, expected in (("viewed", []), ("opened", []), ("sent", [d]), ("promise", [d])):
+            params |= {"k": f"key-{kind}", "t": kind}
+            assert heard(event) == expected, kind
+        assert heard("DELETE FROM instalment") == [d]
+        assert heard("DELETE FROM payment_plan") == [d]
+        ids = sorted(conn.execute(text("SELECT id FROM debtor")).scalars())
+        assert heard("UPDATE debtor SET first_name = first_name") == [
+            "d" + ",".join(str(i) for i in ids)
+        ]
