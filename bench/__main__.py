@@ -11,6 +11,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,16 +32,43 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, Python {python}, {platform.system()}"
 
 
-def merge(document: str, sections: list[str], what: str) -> str:
+def yardstick() -> str:
+    """This machine's speed right now, for comparing runs: machines of the same kind ran the
+    same code 2-3x faster on some days than on others."""
+    started = time.perf_counter()
+    total = 0
+    for step in range(10_000_000):
+        total += step
+    return f"a 10-million-step Python loop took {time.perf_counter() - started:.2f} s"
+
+
+RE_MEASURED = "Re-measured alone since: "
+
+
+def merge(document: str, sections: list[str], names: list[str], when: str) -> str:
     """The document with each new section in place of the one under the same heading (new
-    headings go at the end), and a line in the header saying what was re-measured when."""
+    headings go at the end), and a line in the header saying what was re-measured when
+    (earlier such lines keep only the benchmarks not measured again)."""
     head, *old = document.split("\n## ")
     parts = {part.split("\n", 1)[0]: part for part in old}
     for section in sections:
         title = section.removeprefix("## ").split("\n", 1)[0]
         parts[title] = section.removeprefix("## ")
-    head = head.rstrip("\n") + f"\nRe-measured alone since: {what}.\n\n"
-    return head + "\n".join("## " + part.rstrip("\n") + "\n" for part in parts.values())
+    lines = []
+    for line in head.rstrip("\n").split("\n"):
+        if line.startswith(RE_MEASURED):
+            earlier, _, rest = line.removeprefix(RE_MEASURED).partition(" 20")
+            kept = [name for name in earlier.split(", ") if name not in names]
+            if not kept:
+                continue
+            line = f"{RE_MEASURED}{', '.join(kept)} 20{rest}"
+        lines.append(line)
+    lines.append(f"{RE_MEASURED}{', '.join(names)} {when}.")
+    return (
+        "\n".join(lines)
+        + "\n\n"
+        + "\n".join("## " + part.rstrip("\n") + "\n" for part in parts.values())
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -62,14 +90,16 @@ def main(argv: list[str]) -> int:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=ROOT, check=False).stdout.strip()  # fmt: skip
     stamp = f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC at commit {commit or '?'}"
+    speed = yardstick()
     target = ROOT / "BENCHMARKS.md"
     if argv and target.exists():
         # some benchmarks only: their sections are replaced, the others kept as measured
-        text = merge(target.read_text(encoding="utf-8"), sections, f"{', '.join(names)} {stamp}")
+        text = merge(target.read_text(encoding="utf-8"), sections, names, f"{stamp} ({speed})")
     else:
         text = (
-            f"# Benchmarks\n\nMeasured {stamp} on {machine()}. Each figure stands beside a "
-            "baseline measured in the same run. Re-run with `make bench`.\n\n" + "\n".join(sections)
+            f"# Benchmarks\n\nMeasured {stamp} on {machine()} ({speed}). Each figure stands "
+            "beside a baseline measured in the same run. Re-run with `make bench`.\n\n"
+            + "\n".join(sections)
         )
     target.write_text(text, encoding="utf-8")
     print((ROOT / "BENCHMARKS.md").read_text(encoding="utf-8"))

@@ -37,7 +37,14 @@ def test_running_some_benchmarks_replaces_only_their_sections():
     document = (
         "# Benchmarks\n\nMeasured then.\n\n## Letters\n\nold letters\n\n## Video\n\nold video\n"
     )
-    merged = merge(document, ["## Video\n\nnew video\n", "## Campaign\n\nnew\n"], "bench_video now")
+    merged = merge(document, ["## Video\n\nnew video\n", "## Campaign\n\nnew\n"],
+                   ["bench_video", "bench_campaign"], "2026-11-29 10:00 UTC")  # fmt: skip
     assert "old letters" in merged and "new video" in merged and "old video" not in merged
     assert merged.index("## Letters") < merged.index("## Video") < merged.index("## Campaign")
-    assert "Re-measured alone since: bench_video now." in merged
+    line = "Re-measured alone since: bench_video, bench_campaign 2026-11-29 10:00 UTC."
+    assert line in merged
+    # a later run of one of them leaves the other on the earlier line
+    again = merge(merged, ["## Video\n\nnewer\n"], ["bench_video"], "2026-11-29 11:00 UTC")
+    assert "Re-measured alone since: bench_campaign 2026-11-29 10:00 UTC." in again
+    assert "Re-measured alone since: bench_video 2026-11-29 11:00 UTC." in again
+    assert again.count("Re-measured") == 2 and "newer" in again
