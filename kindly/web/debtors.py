@@ -258,13 +258,6 @@ def too_soon(sent_at: dt.datetime | None, now: dt.datetime) -> bool:
     return now - sent_at < SEND_GRACE
 
 
-def burst(links: dict[str, float], now: dt.datetime) -> bool:
-    """Whether the latest clicks per link (as RedisEventBuffer.clicked_links returns them)
-    show a scanner following every link of a message."""
-    since = now.timestamp() - BURST_WINDOW.total_seconds()
-    return sum(1 for at in links.values() if at >= since) >= BURST_LINKS
-
-
 def count(session: Session, debtor: Debtor, type_: str, **data: str) -> None:
     """Record one hit (HEAD requests look, they don't count).
 

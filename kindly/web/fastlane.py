@@ -40,7 +40,7 @@ from kindly.core import events, microsite
 from kindly.core.eventbuffer import RedisEventBuffer, pending
 from kindly.core.models import utcnow
 from kindly.core.pagewatch import PageWatch, Seen
-from kindly.web.debtors import TOKEN, TokenCache, Tracked, burst, too_soon
+from kindly.web.debtors import BURST_LINKS, BURST_WINDOW, TOKEN, TokenCache, Tracked, too_soon
 from kindly.web.public import (
     BEACON_MAX,
     PAGE_CACHE_SIZE,
@@ -226,9 +226,7 @@ class FastLane:
         return self._watch
 
     def _clicked(self, environ: dict[str, Any], token: str) -> Answer | None:
-        query = dict(
-            reversed(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
-        )  # first value wins
+        query = _args(environ)
         target = query.get("to", "site")
         if target not in TARGETS:
             return None
@@ -239,13 +237,15 @@ class FastLane:
         channel = query.get("c")
         channel = channel if channel in events.CHANNELS else None
         agent = events.classify(_Headers(environ))
-        if agent == "human":
-            now = utcnow()
-            if too_soon(entry.sent_at, now) or burst(
-                buffer.clicked_links(entry.id, target, now.timestamp()), now
-            ):
-                agent = "automated"
-        buffer.add(pending(entry, "clicked", channel=channel, agent=agent, data={"to": target}))
+        now = utcnow()
+        if agent == "human" and too_soon(entry.sent_at, now):
+            agent = "automated"
+        event = pending(entry, "clicked", channel=channel, agent=agent, data={"to": target})
+        if agent == "human":  # the burst check and the event in one round trip
+            since = now.timestamp() - BURST_WINDOW.total_seconds()
+            buffer.add_click(event, target, now.timestamp(), since, BURST_LINKS)
+        else:
+            buffer.add(event)
         url = f"/s/{token}{TARGETS[target]}" + ("?" + urlencode({"c": channel}) if channel else "")
         body = _REDIRECT.format(url=html.escape(url)).encode()
         headers = self._headers("text/html; charset=utf-8", body)
