@@ -23,6 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DURATION = int(os.environ.get("KINDLY_BENCH_SECONDS", "8"))
+WARM = 3
+"""Seconds of load on each route before it is measured."""
 REPEATS = int(os.environ.get("KINDLY_BENCH_REPEATS", "3"))
 """Pairs (baseline, route) measured per row; the median ratio is reported (the machine's speed
 drifts from one run to the next)."""
@@ -108,13 +110,13 @@ class Run:
     errors: int
 
 
-def _wrk(url: str, connections: int, *, method: str = "GET") -> Run:
+def _wrk(url: str, connections: int, *, method: str = "GET", seconds: int = DURATION) -> Run:
     """Requests per second, p99 latency (ms) and request counts from wrk."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(COUNTING)
     try:
         out = subprocess.run(
-            ["wrk", "-t2", f"-c{connections}", f"-d{DURATION}s", "--latency", "-s", script.name,
+            ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name,
              "-H", "User-Agent: Mozilla/5.0 (Linux; Android 14) Mobile Safari/537.36",
              url, "--", method],
             capture_output=True,
@@ -261,7 +263,12 @@ def serving() -> list[Row]:
     try:
         app = _serve([*kindly, "serve", "--port", str(port), "--workers", "2"], env,
                      f"{base}/healthz")  # fmt: skip
+        _wrk(f"{hello_base}/hello", 16, seconds=WARM)
         for what, path, method, type_ in ROUTES:
+            # warm first: the first hits in each process load the token, build the page,
+            # connect the page watch and the writer (they made the page's p99 10x the bare
+            # route's in the first measured run, 26-38 ms once warm)
+            _wrk(base + path.format(token=token), 16, method=method, seconds=WARM)
             for connections in (16, 200):
                 pairs = []
                 for _ in range(REPEATS):
