@@ -15,6 +15,9 @@ import time
 import uuid
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import insert, text
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -73,8 +76,6 @@ def _packed(*parts: bytes) -> bytes:
 def _exchange(conn, commands: list[bytes]) -> list[Any]:
     """Write the commands, read every answer (all of them even after an error answer, so
     the connection stays in step), raise the first error."""
-    from redis.exceptions import ResponseError
-
     conn.send_packed_command(commands, check_health=False)
     answers, error = [], None
     for _ in commands:
@@ -199,19 +200,15 @@ class RedisEventBuffer:
         if conn is None or line.pid != os.getpid():  # none yet, or inherited through a fork
             conn = line.conn = self.redis.connection_pool.make_connection()
             line.pid = os.getpid()
-        from redis.exceptions import ConnectionError, TimeoutError
-
         try:
             return _exchange(conn, commands)
-        except (ConnectionError, TimeoutError, OSError):
+        except (RedisConnectionError, RedisTimeoutError, OSError):
             conn.disconnect()
             return _exchange(conn, commands)
 
     def _ensure_group(self) -> None:
         if self._group_ready:
             return
-        from redis.exceptions import ResponseError
-
         try:
             self.redis.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
         except ResponseError as exc:
@@ -222,8 +219,6 @@ class RedisEventBuffer:
     def flush(self, db, *, block_ms: int | None = None) -> int:
         """Write one batch: entries this writer holds from a failed attempt first (a database
         that is back gets them at once), then stale entries of dead writers, then new ones."""
-        from redis.exceptions import ResponseError
-
         try:
             return self._flush(db, block_ms)
         except ResponseError as exc:

@@ -40,7 +40,15 @@ from kindly.core import events, microsite
 from kindly.core.eventbuffer import RedisEventBuffer, pending
 from kindly.core.models import utcnow
 from kindly.core.pagewatch import PageWatch, Seen
-from kindly.web.debtors import BURST_LINKS, BURST_WINDOW, TOKEN, TokenCache, Tracked, too_soon
+from kindly.web.debtors import (
+    BURST_LINKS,
+    BURST_WINDOW,
+    TOKEN,
+    Hit,
+    TokenCache,
+    Tracked,
+    judge,
+)
 from kindly.web.public import (
     BEACON_MAX,
     PAGE_CACHE_SIZE,
@@ -74,6 +82,11 @@ class _Headers:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         return self.environ.get("HTTP_" + name.upper().replace("-", "_"), default)
+
+
+def _verdict(environ: dict[str, Any], entry: Tracked) -> str:
+    """The agent `judge` finds for a hit without a link target: the headers, then timing."""
+    return judge(None, entry, Hit(events.classify(_Headers(environ)), None))
 
 
 def _args(environ: dict[str, Any]) -> dict[str, str]:
@@ -141,9 +154,7 @@ class FastLane:
         if found is None:
             return None
         entry, buffer = found
-        agent = events.classify(_Headers(environ))
-        if agent == "human" and too_soon(entry.sent_at, utcnow()):
-            agent = "automated"
+        agent = _verdict(environ, entry)
         buffer.add(pending(entry, "opened", channel="email", agent=agent))
         return "200 OK", self._headers("image/gif", PIXEL), PIXEL
 
@@ -168,9 +179,9 @@ class FastLane:
             return None
         self.on_request()
         who = replace(page.who, sent_at=state.sent_at)
-        agent = events.classify(_Headers(environ))
+        agent = _verdict(environ, who)
         if agent == "human":  # a GET proves no person (kindly.web.debtors.count)
-            agent = "automated" if too_soon(who.sent_at, utcnow()) else "unverified"
+            agent = "unverified"
         channel = args.get("c")
         channel = channel if channel in events.CHANNELS else None
         buffer.add(pending(who, "viewed", channel=channel, agent=agent))
@@ -236,14 +247,12 @@ class FastLane:
         entry, buffer = found
         channel = query.get("c")
         channel = channel if channel in events.CHANNELS else None
-        agent = events.classify(_Headers(environ))
-        now = utcnow()
-        if agent == "human" and too_soon(entry.sent_at, now):
-            agent = "automated"
+        agent = _verdict(environ, entry)
         event = pending(entry, "clicked", channel=channel, agent=agent, data={"to": target})
         if agent == "human":  # the burst check and the event in one round trip
-            since = now.timestamp() - BURST_WINDOW.total_seconds()
-            buffer.add_click(event, target, now.timestamp(), since, BURST_LINKS)
+            now = utcnow().timestamp()
+            since = now - BURST_WINDOW.total_seconds()
+            buffer.add_click(event, target, now, since, BURST_LINKS)
         else:
             buffer.add(event)
         url = f"/s/{token}{TARGETS[target]}" + ("?" + urlencode({"c": channel}) if channel else "")
@@ -273,9 +282,7 @@ class FastLane:
             return None
         if report is None:
             return None
-        agent = events.classify(_Headers(environ))
-        if agent == "human" and too_soon(entry.sent_at, utcnow()):
-            agent = "automated"
+        agent = _verdict(environ, entry)
         kind, data, key = report.event(entry.id)
         buffer.add(pending(entry, kind, channel="web", agent=agent, data=data, key=key))
         return "204 NO CONTENT", self._headers("text/html; charset=utf-8", None), b""
