@@ -27,6 +27,10 @@ def exponent(currency: str) -> int:
     return get_currency_precision(currency)
 
 
+MAX_DIGITS = 15
+"""Digits an amount may have before the decimal point (as the importer's plain path allows)."""
+
+
 def parse_amount(text: str, currency: str) -> Decimal:
     """Parse a decimal written with '.' and at most the currency's decimals."""
     raw = text.strip()
@@ -40,6 +44,8 @@ def parse_amount(text: str, currency: str) -> Decimal:
         raise MoneyError(f"{raw!r} is not a number") from None
     if not value.is_finite():
         raise MoneyError(f"{raw!r} is not a finite number")
+    if value and value.adjusted() >= MAX_DIGITS:  # minor units must fit a 64-bit column
+        raise MoneyError(f"{raw!r} is too large (at most {MAX_DIGITS} digits before the point)")
     places = exponent(currency)
     if -value.as_tuple().exponent > places:  # type: ignore[operator]
         raise MoneyError(f"{raw!r} has more than {places} decimals for {currency}")

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from kindly.core.errors import KindlyError
 from kindly.core.models import Campaign, Debtor, utcnow
-from kindly.core.money import MoneyError, check_currency, exponent, parse_amount
+from kindly.core.money import MAX_DIGITS, MoneyError, check_currency, exponent, parse_amount
 
 REQUIRED = ("reference", "last_name", "currency", "amount_due", "due_date")
 KNOWN = (
@@ -324,7 +324,7 @@ def _validate_row(row: SourceRow, today: dt.date, errors: list[RowError]) -> dic
     return out
 
 
-PLAIN_AMOUNT = re.compile(r"^[0-9]{1,15}(?:\.([0-9]*))?$")
+PLAIN_AMOUNT = re.compile(rf"^[0-9]{{1,{MAX_DIGITS}}}(?:\.([0-9]*))?$")
 
 
 @functools.lru_cache(maxsize=256)

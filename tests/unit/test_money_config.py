@@ -78,3 +78,11 @@ def test_the_fast_lane_can_be_switched_off(tmp_path, value, expected):
     settings = load_settings({"KINDLY_DATA_DIR": str(tmp_path), "KINDLY_FAST_LANE": value})
     assert settings.fast_lane is expected
     assert create_app(settings).config["KINDLY_FAST_LANE"] is expected
+
+
+@pytest.mark.parametrize("text", ["1E+999999999", "1e15", "1000000000000000.00"])
+def test_amounts_too_large_to_store_are_refused(text):
+    # "1E+999999999" overflowed Decimal.scaleb in the importer (found by hypothesis)
+    with pytest.raises(MoneyError, match="too large"):
+        parse_amount(text, "EUR")
+    assert to_minor(parse_amount("999999999999999.99", "EUR"), "EUR") == 99999999999999999
