@@ -9,7 +9,7 @@ from collections import Counter
 import click
 
 from kindly.cli import _campaign, _context
-from kindly.core.messaging.delivery import plan
+from kindly.core.messaging.delivery import in_doubt, plan
 from kindly.core.rules import CHANNELS, current_rules, decide
 
 
@@ -65,6 +65,7 @@ def command(slug: str, channel_list: str | None, dry_run: bool, at_text: str | N
         campaign = _campaign(session, slug)
         decide(session, campaign, current_rules(session, campaign), at.date())
         planned = plan(session, campaign, at, channels)
+        doubtful = in_doubt(session, campaign.id, dt.datetime.now(dt.UTC))
         if dry_run:
             session.rollback()  # a preview leaves no decisions behind
     handles = []
@@ -91,6 +92,7 @@ def command(slug: str, channel_list: str | None, dry_run: bool, at_text: str | N
             "send": dict(sending), "held": dict(held),
             "debtors": [p.as_dict() for p in planned],
             "jobs": {"enqueued": len(handles), "failed": len(failed)},
+            "in_doubt": doubtful,
         }, indent=2, ensure_ascii=False))  # fmt: skip
     else:
         verb = "would send" if dry_run else "sending"
@@ -105,6 +107,13 @@ def command(slug: str, channel_list: str | None, dry_run: bool, at_text: str | N
             )
         totals = ", ".join(f"{c} {n}" for c, n in sorted(sending.items())) or "nothing"
         click.echo(f"{slug} at {at.isoformat()}: {verb} {totals}; held {sum(held.values())}")
+    if doubtful:
+        listed = ", ".join(f"{c} {n}" for c, n in doubtful.items())
+        click.echo(
+            f"outcome unknown: {listed} (a worker stopped while sending them; they may have "
+            "arrived and are not sent again; each debtor's page in the dashboard shows them)",
+            err=True,
+        )
     if failed:
         for handle in failed[:20]:
             click.echo(f"failed: {handle.id}: {handle.error}", err=True)

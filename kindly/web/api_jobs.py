@@ -54,7 +54,7 @@ def render(slug: str):
 @authenticated("manage")
 def send(slug: str):
     """Deliver the next messages now, like `kindly send` ({"channels", "dry_run", "schedule"})."""
-    from kindly.core.messaging.delivery import plan
+    from kindly.core.messaging.delivery import in_doubt, plan
     from kindly.core.rules import CHANNELS, current_rules, decide
     from kindly.workers.queues import Dispatcher
     from kindly.workers.send import enqueue_sends, schedule_held
@@ -75,6 +75,7 @@ def send(slug: str):
         campaign = _campaign(db, slug)
         decide(db, campaign, current_rules(db, campaign), at.date())
         planned = plan(db, campaign, at, tuple(channels) if channels else None)
+        doubtful = in_doubt(db, campaign.id, at)
         if dry_run:
             db.rollback()
         else:
@@ -99,6 +100,7 @@ def send(slug: str):
         "send": sending,
         "held": held,
         "jobs": len(jobs),
+        "in_doubt": doubtful,
     }
 
 

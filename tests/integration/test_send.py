@@ -234,3 +234,45 @@ def test_kindly_send_dry_run_at_a_time_lists_each_debtor(tmp_path, monkeypatch):
     assert data["send"] == {"email": 2, "letter": 1}
     assert not (settings.data_dir / "outbox").exists()  # a dry run sends nothing
     context_module.use(None)
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_message_its_worker_never_finished_is_reported_in_doubt_and_not_resent(
+    database, request, tmp_path, monkeypatch
+):
+    from click.testing import CliRunner
+
+    from kindly.cli import cli
+
+    env = {"KINDLY_DATA_DIR": str(tmp_path / "var")}
+    if database == "postgresql":
+        env["KINDLY_DATABASE_URL"] = request.getfixturevalue("postgres_url")
+    ctx = Context(make_settings(tmp_path / "var", **env))
+    ctx.db.migrate()
+    load_campaign(ctx)
+    now = dt.datetime.now(dt.UTC)
+    with ctx.db.session() as session:
+        campaign = session.scalar(select(Campaign))
+        anna, ben = session.scalars(select(Debtor).order_by(Debtor.reference)).all()[:2]
+        # Anna's claim is 20 minutes old: its worker died before the server answered.
+        # Ben's was made a minute ago: a worker may still be waiting for the answer.
+        for debtor, age in ((anna, 20), (ben, 1)):
+            session.add(Send(campaign_id=campaign.id, debtor_id=debtor.id, step=0,
+                             channel="email", status="sending", attempts=1,
+                             created_at=now - dt.timedelta(minutes=age)))  # fmt: skip
+        session.commit()
+        assert delivery.in_doubt(session, campaign.id, now) == {"email": 1}
+        assert delivery.in_doubt(session, campaign.id, now - dt.timedelta(minutes=10)) == {}
+    ctx.close()
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(cli, ["send", "winter", "--dry-run", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["in_doubt"] == {"email": 1}
+    assert all(p["reference"] not in ("A-1", "A-2") or p["status"] != "send"
+               for p in data["debtors"])  # fmt: skip # neither is sent again
+    assert "outcome unknown: email 1" in result.stderr
+    plain = CliRunner().invoke(cli, ["send", "winter", "--dry-run"])
+    assert "outcome unknown: email 1" in plain.stderr
+    context_module.use(None)

@@ -222,3 +222,22 @@ def test_letter_preview_is_the_stored_file_and_is_audited(manager, ctx):
         ]
         assert kinds == ["letter", "site"]
         assert session.scalar(select(func.count(Event.id))) == 0
+
+
+def test_a_message_whose_worker_was_lost_shows_as_outcome_unknown(manager, ctx):
+    campaign_id = load_campaign(ctx)
+    now = dt.datetime.now(dt.UTC)
+    with ctx.db.session() as session:
+        debtor = a1(session)
+        session.add_all([
+            Send(campaign_id=campaign_id, debtor_id=debtor.id, step=0, channel="email",
+                 status="sending", attempts=1, created_at=now - dt.timedelta(minutes=20)),
+            Send(campaign_id=campaign_id, debtor_id=debtor.id, step=0, channel="sms",
+                 status="sending", attempts=1, created_at=now - dt.timedelta(minutes=1)),
+        ])  # fmt: skip
+        session.commit()
+    html = manager.get("/admin/campaigns/winter/debtors/A-1").get_data(as_text=True)
+    sends = re.search(r'id="sends">(.*?)</table>', html, re.S).group(1)
+    rows = re.findall(r"<td>(email|sms)</td><td>[^<]*</td><td>([^<]*)</td>", sends)
+    assert rows == [("email", "outcome unknown"), ("sms", "sending")]  # one still in flight
+    assert "it may have arrived" in sends

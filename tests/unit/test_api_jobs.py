@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import select
 
 from kindly.core import events
 from kindly.core.models import Artifact, Debtor, Event
+from kindly.core.models_rules import Send
 from tests.conftest import load_campaign
 from tests.unit.test_admin import audit_actions
 from tests.unit.test_api import auth, key_for
@@ -59,6 +62,21 @@ def test_send_dry_run_through_the_api_says_what_would_go_and_sends_nothing(clien
     assert (ctx.settings.data_dir / "outbox").exists() is False or not any(
         (ctx.settings.data_dir / "outbox").iterdir()
     )
+
+
+def test_the_send_answer_counts_messages_whose_outcome_is_unknown(client, ctx):
+    campaign_id = load_campaign(ctx)
+    with ctx.db.session() as session:
+        debtor = session.scalar(select(Debtor).where(Debtor.reference == "A-3"))
+        session.add(Send(campaign_id=campaign_id, debtor_id=debtor.id, step=0, channel="sms",
+                         status="sending", attempts=1,
+                         created_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)))  # fmt: skip
+        session.commit()
+    secret = key_for(ctx, "manager")
+    answer = client.post(
+        "/api/v1/campaigns/winter/send", headers=auth(secret), json={"dry_run": True}
+    )
+    assert answer.status_code == 200 and answer.get_json()["in_doubt"] == {"sms": 1}
 
 
 def test_scheduling_without_redis_is_refused_before_anything_is_sent(client, ctx):

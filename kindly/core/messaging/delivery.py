@@ -26,6 +26,10 @@ from kindly.renderer.texts import load_texts
 DONE = ("sent", "print", "sending")
 """Send statuses that count as a contact made (or possibly made): never repeated."""
 TRUTHY = ("1", "true", "yes", "y", "ja", "x")
+IN_DOUBT_AFTER = dt.timedelta(minutes=15)
+"""A send still "sending" this long after its row was made has lost its worker mid-message
+(a job's attempts, retries included, end within ~7 minutes): the server may or may not have
+taken it. It is never sent again on its own; `in_doubt` counts these for the operator."""
 
 
 @dataclass(frozen=True)
@@ -205,6 +209,23 @@ def _sms_text(debtor: Debtor, decision: Decision, link: str, view=None) -> str |
         if sms.count(text).parts <= limit:
             return text
     return None
+
+
+def is_in_doubt(send: Send, now: dt.datetime) -> bool:
+    """Whether nobody heard how this message went: claimed, then its worker was lost."""
+    made = send.created_at if send.created_at.tzinfo else send.created_at.replace(tzinfo=dt.UTC)
+    return send.status == "sending" and now - made > IN_DOUBT_AFTER
+
+
+def in_doubt(session: Session, campaign_id: int, now: dt.datetime) -> dict[str, int]:
+    """Per channel, the campaign's messages whose outcome is unknown (see IN_DOUBT_AFTER)."""
+    rows = session.execute(
+        select(Send.channel, func.count(Send.id))
+        .where(Send.campaign_id == campaign_id, Send.status == "sending",
+               Send.created_at < now - IN_DOUBT_AFTER)
+        .group_by(Send.channel)
+    ).all()  # fmt: skip
+    return {channel: int(count) for channel, count in sorted(rows)}
 
 
 def _claim(session: Session, debtor: Debtor, step: int, channel: str) -> Send | None:

@@ -18,6 +18,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from kindly.core import artifacts, audit, ledger
+from kindly.core.messaging.delivery import is_in_doubt
 from kindly.core.models import Artifact, Campaign, Debtor, Event, Payment
 from kindly.core.models_rules import Send
 from kindly.core.models_site import IdentityCheck
@@ -136,6 +137,7 @@ def debtor_page(slug: str, reference: str):
             .order_by(Payment.created_at, Payment.id)
         ).all()  # fmt: skip
         plan = open_plan(db, debtor)
+        now = dt.datetime.now(dt.UTC)
         sends = db.scalars(
             select(Send).where(Send.debtor_id == debtor.id).order_by(Send.created_at, Send.id)
         ).all()
@@ -181,7 +183,10 @@ def debtor_page(slug: str, reference: str):
                                  "attempts": i.attempts} for i in plan.instalments],
             },
             "sends": [{"at": s.sent_at or s.created_at, "step": s.step, "channel": s.channel,
-                       "status": s.status, "attempts": s.attempts, "error": s.error,
+                       "status": "outcome unknown" if is_in_doubt(s, now) else s.status,
+                       "attempts": s.attempts, "error": s.error or (
+                           "the worker stopped while sending it: it may have arrived; it is "
+                           "not sent again" if is_in_doubt(s, now) else None),
                        "address": s.address if personal else mask(s.address)} for s in sends],
             "check": None if check is None else {
                 "failures": check.failures, "total_failures": check.total_failures,
