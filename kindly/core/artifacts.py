@@ -56,14 +56,14 @@ def save(
     data: bytes,
     *,
     inputs: str | None = None,
+    known: dict[str, Artifact] | None = None,
 ) -> Artifact:
     """Store the bytes unless the same content is stored already, and record the artifact
-    (with `inputs`, the fingerprint of what it was rendered from)."""
+    (with `inputs`, the fingerprint of what it was rendered from). `known` is the debtor's
+    artifacts as `by_kind` read them: it saves a query, and is kept up to date."""
     digest = hashlib.sha256(data).hexdigest()
     key = artifact_key(debtor.campaign.slug, debtor.reference, kind)
-    artifact = session.scalar(
-        select(Artifact).where(Artifact.debtor_id == debtor.id, Artifact.kind == kind)
-    )
+    artifact = known.get(kind) if known is not None else find(session, debtor, kind)
     if artifact is not None and artifact.sha256 == digest and artifact.key == key:
         if inputs is not None and artifact.inputs != inputs:
             artifact.inputs = inputs
@@ -79,13 +79,15 @@ def save(
     artifact.content_type = content_type(kind)
     artifact.inputs = inputs
     session.flush()
+    if known is not None:
+        known[kind] = artifact
     return artifact
 
 
-def is_current(session: Session, debtor: Debtor, kind: str, inputs: str) -> bool:
-    """Whether the debtor's stored artifact of this kind was rendered from these inputs."""
-    stored = find(session, debtor, kind)
-    return stored is not None and stored.inputs == inputs
+def by_kind(session: Session, debtor: Debtor) -> dict[str, Artifact]:
+    """Every artifact of the debtor, by kind, in one query."""
+    rows = session.scalars(select(Artifact).where(Artifact.debtor_id == debtor.id))
+    return {artifact.kind: artifact for artifact in rows}
 
 
 def find(session: Session, debtor: Debtor, kind: str) -> Artifact | None:

@@ -36,32 +36,36 @@ def render_debtor(debtor_id: int, kinds: list[str], force: bool = False) -> dict
             paid_minor=ledger.paid_minor(session, debtor),
         )
         inputs = {kind: artifacts.inputs_for(view, kind) for kind in kinds if kind != "site"}
+        stored = artifacts.by_kind(session, debtor)
         stale = [
             kind
             for kind, fingerprint in inputs.items()
-            if force or not artifacts.is_current(session, debtor, kind, fingerprint)
+            if force or kind not in stored or stored[kind].inputs != fingerprint
         ]
         for kind, data in _render(view, stale):
             made_by = "video" if kind in ("poster", "captions") else kind  # made with the video
             done[kind] = artifacts.save(
-                session, ctx.storage, debtor, kind, data, inputs=inputs[made_by]
+                session, ctx.storage, debtor, kind, data, inputs=inputs[made_by], known=stored
             ).sha256
         # The page links the letter and shows the video only once they exist. Site and video
         # jobs run on different queues in no fixed order, so a finished video re-renders the
-        # page (a fraction of a millisecond) when the page was rendered before it.
-        has_site = artifacts.find(session, debtor, "site") is not None
+        # page (a fraction of a millisecond) when the page was rendered before it. Read again
+        # after rendering: the other job may have stored its artifact in the meantime.
+        if stale:
+            stored = artifacts.by_kind(session, debtor)
+        has_site = "site" in stored
         if "site" in kinds or (has_site and ("video" in kinds or "letter" in kinds)):
             from kindly.renderer.site import render_site
 
-            has_video = artifacts.find(session, debtor, "video") is not None
+            has_video = "video" in stored
             html = render_site(
                 view,
                 has_video=has_video,
                 video_ctas=_video_ctas() if has_video else None,
-                has_letter=artifacts.find(session, debtor, "letter") is not None,
+                has_letter="letter" in stored,
                 overrides=(debtor.campaign.settings or {}).get("texts"),
             )
-            site = artifacts.save(session, ctx.storage, debtor, "site", html)
+            site = artifacts.save(session, ctx.storage, debtor, "site", html, known=stored)
             done["site"] = site.sha256
             links.save(
                 ctx.storage, debtor, site.key, view.lang
