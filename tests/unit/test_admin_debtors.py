@@ -241,3 +241,6 @@ def test_a_message_whose_worker_was_lost_shows_as_outcome_unknown(manager, ctx):
     rows = re.findall(r"<td>(email|sms)</td><td>[^<]*</td><td>([^<]*)</td>", sends)
     assert rows == [("email", "outcome unknown"), ("sms", "sending")]  # one still in flight
     assert "it may have arrived" in sends
+    campaign = manager.get("/admin/campaigns/winter").get_data(as_text=True)
+    notice = re.search(r'id="in-doubt">(.*?)</p>', campaign, re.S).group(1)
+    assert notice.startswith("1 message with no known outcome (email 1)")

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from kindly.core import audit
 from kindly.core.kpis import campaign_kpis
+from kindly.core.messaging.delivery import in_doubt
 from kindly.core.metrics import campaign_report, campaign_stats
 from kindly.core.models import Campaign, Debtor, Event, Payment
 from kindly.core.models_admin import CampaignStatus
@@ -215,6 +216,7 @@ def campaign_page(slug: str):
         plans_state, plans = _plans(db, campaign)
         entries = audit.recent(db, limit=15, campaign_id=campaign.id)
         status = status_of(db, campaign.id)
+        doubtful = in_doubt(db, campaign.id, dt.datetime.now(dt.UTC))
         name = campaign.name
     money = report["money"]
     steps = [(STEP_LABELS[s["step"]], s["human"], s["raw"]) for s in report["funnel"]]
@@ -239,7 +241,7 @@ def campaign_page(slug: str):
         variant_chart=charts.intervals(variants) if variants else None,
         activity_chart=charts.activity(report["activity"]) if activity_total else None,
         experiment_state=experiment_state, experiments=experiments,
-        plans_state=plans_state, plans=plans, entries=entries,
+        plans_state=plans_state, plans=plans, entries=entries, in_doubt=doubtful,
     )  # fmt: skip
 
 
