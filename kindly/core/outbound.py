@@ -58,7 +58,8 @@ def verify(secret: str, header: str, body: bytes, *, tolerance: int = 300) -> bo
     if abs(time.time() - t) > tolerance:
         return False
     expected = sign(secret, body, t).split("v1=", 1)[1]
-    return hmac.compare_digest(expected, parts.get("v1", ""))
+    sent = parts.get("v1", "").encode("utf-8", "surrogatepass")  # any str, not only ASCII
+    return hmac.compare_digest(expected.encode(), sent)
 
 
 def subscribe(

@@ -46,7 +46,8 @@ def _authorised() -> None:
     sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     if not expected:
         abort(404)
-    if not sent or not hmac.compare_digest(sent, expected):
+    if not sent or not hmac.compare_digest(sent.encode("utf-8", "surrogatepass"),
+                                           expected.encode("utf-8", "surrogatepass")):  # fmt: skip
         abort(401)
 
 

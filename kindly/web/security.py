@@ -23,6 +23,10 @@ def csrf_token() -> str:
     return token
 
 
+def _bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
 def _check_csrf() -> None:
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return
@@ -31,7 +35,8 @@ def _check_csrf() -> None:
         return
     sent = request.form.get(CSRF_FIELD, "")
     expected = session.get("csrf", "")
-    if not sent or not expected or not hmac.compare_digest(sent, expected):
+    # as bytes: compare_digest refuses str with non-ASCII characters (TypeError, a 500)
+    if not sent or not expected or not hmac.compare_digest(_bytes(sent), _bytes(expected)):
         abort(400, description="csrf")
 
 

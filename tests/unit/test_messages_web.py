@@ -43,6 +43,9 @@ def test_delivery_callbacks_need_the_webhook_token(client, ctx, app):
     refused = client.post("/webhooks/sms", json={"reference": "x", "status": "delivered"},
                           headers={"Authorization": "Bearer wrong"})  # fmt: skip
     assert refused.status_code == 401
+    odd = client.post("/webhooks/sms", json={"reference": "x", "status": "delivered"},
+                      headers={"Authorization": "Bearer h\u00e9"})  # fmt: skip
+    assert odd.status_code == 401  # non-ASCII: refused, not a 500
     unknown = client.post("/webhooks/sms", json={"reference": "nope", "status": "delivered"},
                           headers={"Authorization": "Bearer hook-token-0123456789"})  # fmt: skip
     assert unknown.status_code == 200 and unknown.get_json() == {"applied": None}

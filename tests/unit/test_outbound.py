@@ -71,6 +71,7 @@ def test_signature_round_trip_and_tampering():
     assert outbound.verify("whsec_x", header, body)
     assert not outbound.verify("whsec_y", header, body)
     assert not outbound.verify("whsec_x", header, body + b" ")
+    assert not outbound.verify("whsec_x", header.split(",v1=")[0] + ",v1=\u00e9", body)
     assert not outbound.verify("whsec_x", outbound.sign("whsec_x", body, 1000), body)  # too old
 
 

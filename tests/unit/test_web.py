@@ -155,6 +155,10 @@ def test_forms_without_the_csrf_token_are_refused_and_change_nothing(client, ctx
     response = client.post(f"/s/{token}/pay", data={})
     assert response.status_code == 400
     assert b"Traceback" not in response.data
+    assert csrf_from(client.get(f"/s/{token}/plan").get_data(as_text=True))  # one to compare
+    for odd in ("\x80", "é" * 43, "\u20ac"):  # non-ASCII once broke the comparison (a 500)
+        response = client.post(f"/s/{token}/pay", data={"csrf_token": odd})
+        assert response.status_code == 400, odd
     with ctx.db.session() as session:
         assert session.scalars(select(Payment)).all() == []
 
