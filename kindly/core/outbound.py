@@ -22,6 +22,7 @@ import requests
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from kindly.core.constant_time import same
 from kindly.core.models import Campaign, Debtor, Event, utcnow
 from kindly.core.models_outbound import WebhookDelivery, WebhookSubscription
 
@@ -58,8 +59,7 @@ def verify(secret: str, header: str, body: bytes, *, tolerance: int = 300) -> bo
     if abs(time.time() - t) > tolerance:
         return False
     expected = sign(secret, body, t).split("v1=", 1)[1]
-    sent = parts.get("v1", "").encode("utf-8", "surrogatepass")  # any str, not only ASCII
-    return hmac.compare_digest(expected.encode(), sent)
+    return same(parts.get("v1", ""), expected)
 
 
 def subscribe(

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import hmac
-
 from flask import Blueprint, abort, render_template, request
 
+from kindly.core.constant_time import same
 from kindly.core.messaging import bounces, optout
 from kindly.core.personalise import resolve_locale
 from kindly.renderer.texts import load_texts
@@ -46,8 +45,7 @@ def _authorised() -> None:
     sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     if not expected:
         abort(404)
-    if not sent or not hmac.compare_digest(sent.encode("utf-8", "surrogatepass"),
-                                           expected.encode("utf-8", "surrogatepass")):  # fmt: skip
+    if not sent or not same(sent, expected):
         abort(401)
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, request, session
 from flask.sessions import SecureCookieSessionInterface
+
+from kindly.core.constant_time import same
 
 CSRF_FIELD = "csrf_token"
 PRIVATE = ("/s/", "/sandbox/", "/o/", "/c/")
@@ -23,10 +24,6 @@ def csrf_token() -> str:
     return token
 
 
-def _bytes(text: str) -> bytes:
-    return text.encode("utf-8", "surrogatepass")
-
-
 def _check_csrf() -> None:
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return
@@ -35,8 +32,7 @@ def _check_csrf() -> None:
         return
     sent = request.form.get(CSRF_FIELD, "")
     expected = session.get("csrf", "")
-    # as bytes: compare_digest refuses str with non-ASCII characters (TypeError, a 500)
-    if not sent or not expected or not hmac.compare_digest(_bytes(sent), _bytes(expected)):
+    if not sent or not expected or not same(sent, expected):
         abort(400, description="csrf")
 
 

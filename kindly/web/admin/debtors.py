@@ -123,6 +123,19 @@ def _aware(value: dt.datetime | None) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
+def _send_row(send: Send, now: dt.datetime, personal: bool) -> dict[str, Any]:
+    """One line of "Messages sent"; a send whose worker was lost says so."""
+    row = {"at": send.sent_at or send.created_at, "step": send.step, "channel": send.channel,
+           "status": send.status, "attempts": send.attempts, "error": send.error,
+           "address": send.address if personal else mask(send.address)}  # fmt: skip
+    if is_in_doubt(send, now):
+        row["status"] = "outcome unknown"
+        row["error"] = send.error or (
+            "the worker stopped while sending it: it may have arrived; it is not sent again"
+        )
+    return row
+
+
 @bp.get("/campaigns/<slug>/debtors/<reference>")
 @requires("read")
 def debtor_page(slug: str, reference: str):
@@ -182,12 +195,7 @@ def debtor_page(slug: str, reference: str):
                                  "amount_minor": i.amount_minor, "status": i.status,
                                  "attempts": i.attempts} for i in plan.instalments],
             },
-            "sends": [{"at": s.sent_at or s.created_at, "step": s.step, "channel": s.channel,
-                       "status": "outcome unknown" if is_in_doubt(s, now) else s.status,
-                       "attempts": s.attempts, "error": s.error or (
-                           "the worker stopped while sending it: it may have arrived; it is "
-                           "not sent again" if is_in_doubt(s, now) else None),
-                       "address": s.address if personal else mask(s.address)} for s in sends],
+            "sends": [_send_row(s, now, personal) for s in sends],
             "check": None if check is None else {
                 "failures": check.failures, "total_failures": check.total_failures,
                 "locks": check.locks, "locked_until": check.locked_until,
