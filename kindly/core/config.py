@@ -7,9 +7,10 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from kindly.core.errors import ConfigError
+from kindly.files import make_private_dir
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def _secret_key(env: Mapping[str, str], data_dir: Path) -> str:
     path = data_dir / "secret_key"
     if path.exists():
         return path.read_text(encoding="ascii").strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(data_dir)
     key = secrets.token_urlsafe(48)
     # O_EXCL so two processes starting together agree on one key.
     try:
@@ -146,3 +147,38 @@ def check_production(settings: Settings, env: Mapping[str, str] | None = None) -
         raise ConfigError("production needs " + ", ".join(missing))
     if settings.stripe_secret_key and not settings.stripe_webhook_secret:
         raise ConfigError("KINDLY_STRIPE_WEBHOOK_SECRET is required with KINDLY_STRIPE_SECRET_KEY")
+    if urlsplit(settings.base_url).scheme != "https":
+        raise ConfigError(
+            "production needs an https KINDLY_BASE_URL (session cookies are only marked Secure "
+            f"over https), got {settings.base_url!r}"
+        )
+    _refuse_known_secrets(settings, env)
+
+
+KNOWN_SECRETS = frozenset(
+    {"kindly", "kindly-minio-secret", "minioadmin", "minio123", "postgres", "password",
+     "secret", "changeme", "change-me", "admin", "root", "test", "testing", "example"}
+)  # fmt: skip
+"""Passwords that earlier compose files, MinIO and PostgreSQL images or tutorials used as
+defaults: anyone can try them, so production refuses them (docs/security.md)."""
+
+
+def _refuse_known_secrets(settings: Settings, env: Mapping[str, str]) -> None:
+    """Refuse a production process whose database, Redis, S3 or secret key uses a known value."""
+    found = []
+    for name, url in (("KINDLY_DATABASE_URL", settings.database_url),
+                      ("KINDLY_REDIS_URL", settings.redis_url or "")):  # fmt: skip
+        password = urlsplit(url).password
+        if password is not None and unquote(password).lower() in KNOWN_SECRETS:
+            found.append(f"the password in {name}")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        value = _text(env, name)
+        if value is not None and value.lower() in KNOWN_SECRETS:
+            found.append(name)
+    if settings.secret_key.lower() in KNOWN_SECRETS or len(set(settings.secret_key)) < 8:
+        found.append("KINDLY_SECRET_KEY")
+    if found:
+        raise ConfigError(
+            "production refuses well-known default secrets: set a strong value for "
+            + ", ".join(found)
+        )

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from kindly.core.errors import ServiceUnavailable
+from kindly.files import make_private_dir
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -27,7 +28,7 @@ class Database:
         if url.startswith("sqlite:"):
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                make_private_dir(Path(path).parent)
             self.engine: Engine = create_engine(url, connect_args={"timeout": 30})
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:

@@ -10,7 +10,7 @@ from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 from kindly.core.errors import ConfigError, ServiceUnavailable
-from kindly.files import write_atomically
+from kindly.files import make_private_dir, write_atomically
 
 KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")
 UPLOAD_BACKOFF_SECONDS = 1.0
@@ -70,7 +70,7 @@ class LocalStorage:
 
     def ensure(self) -> None:
         """Create the folder."""
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dir(self.root)
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         """Write atomically: readers see the old object or the new one, never half."""
