@@ -43,7 +43,12 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     from kindly.web import messages, pay, public, sandbox, security, track, webhooks
 
-    security.init_app(app, s3_endpoint=settings.s3_public_endpoint_url or settings.s3_endpoint_url)
+    security.init_app(
+        app,
+        s3_endpoint=settings.s3_public_endpoint_url or settings.s3_endpoint_url,
+        https=https,
+        s3_storage=settings.storage_url.startswith("s3:"),
+    )
     app.register_blueprint(public.bp)
     app.register_blueprint(pay.bp)
     app.register_blueprint(messages.bp)

@@ -58,15 +58,25 @@ class SessionInterface(SecureCookieSessionInterface):
         return cached[1]
 
 
-def init_app(app: Flask, *, s3_endpoint: str | None) -> None:
+PERMISSIONS = (
+    "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), "
+    "microphone=(), payment=(), usb=(), fullscreen=(self)"
+)
+"""No page of Kindly's needs a sensor, the camera or the Payment Request API (Stripe Checkout
+is a redirect); the video player may go full screen."""
+
+
+def init_app(
+    app: Flask, *, s3_endpoint: str | None, https: bool = False, s3_storage: bool = True
+) -> None:
     """Install CSRF checks, the session interface and security headers."""
     app.session_interface = SessionInterface()
     media = ["'self'"]
     if s3_endpoint:
         parts = urlsplit(s3_endpoint)
         media.append(f"{parts.scheme}://{parts.netloc}")
-    else:
-        media.append("https://*.amazonaws.com")
+    elif s3_storage:
+        media.append("https://*.amazonaws.com")  # AWS itself: presigned links name the bucket
     policy = "; ".join(
         [
             "default-src 'none'",
@@ -91,7 +101,12 @@ def init_app(app: Flask, *, s3_endpoint: str | None) -> None:
         ("X-Content-Type-Options", "nosniff"),
         ("X-Frame-Options", "DENY"),
         ("X-Robots-Tag", "noindex, nofollow"),
+        ("Permissions-Policy", PERMISSIONS),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
     ]
+    if https:
+        # only over https: an http origin cannot promise it, and browsers ignore it there
+        common.append(("Strict-Transport-Security", "max-age=31536000"))
     # the exact headers of a debtor route's response, for kindly.web.fastlane
     app.extensions["kindly_headers"] = [*common, ("Cache-Control", "no-store")]
 
