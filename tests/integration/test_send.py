@@ -51,7 +51,7 @@ def smtp():
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=services.free_port())
     controller.start()
-    yield inbox, f"smtp://127.0.0.1:{controller.port}"
+    yield inbox, f"smtp+insecure://127.0.0.1:{controller.port}"
     controller.stop()
 
 

@@ -66,7 +66,7 @@ def sending(tmp_path, postgres_url, own_redis):
         "KINDLY_SECRET_KEY": "send-restart-secret-key-0123456789",
         "KINDLY_DATABASE_URL": postgres_url,
         "KINDLY_REDIS_URL": own_redis.url,
-        "KINDLY_SMTP_URL": f"smtp://127.0.0.1:{controller.port}",
+        "KINDLY_SMTP_URL": f"smtp+insecure://127.0.0.1:{controller.port}",
         "KINDLY_BASE_URL": "https://pay.example.org",
     }
     context = Context(make_settings(Path(env["KINDLY_DATA_DIR"]), **env))

@@ -94,22 +94,41 @@ def compose_email(
     return message
 
 
+def _start_tls(client: smtplib.SMTP, host: str, port: int) -> None:
+    """Upgrade to TLS, or refuse to send: the message carries the debtor's link and amount."""
+    client.ehlo()
+    if not client.has_extn("starttls"):
+        raise ConfigError(
+            f"the SMTP server at {host}:{port} does not offer STARTTLS: use smtps://, or "
+            "smtp+insecure:// for a relay on a trusted network"
+        )
+    client.starttls(context=ssl.create_default_context())
+    client.ehlo()
+
+
 def new_message_id(key: str, base_url: str) -> str:
     """A Message-ID naming the send, so a duplicate is recognisable downstream."""
     domain = urlsplit(base_url).hostname or "kindly.invalid"
     return make_msgid(idstring=key, domain=domain)
 
 
+SMTP_SCHEMES = ("smtp", "smtps", "smtp+insecure")
+"""smtp:// upgrades with STARTTLS (required), smtps:// is TLS from the first byte, and
+smtp+insecure:// sends in clear: only for a relay on the same host or a trusted network."""
+
+
 def send_email(message: EmailMessage, smtp_url: str | None, outbox: Path, key: str) -> None:
-    """Deliver over SMTP (smtp://, smtps://, ?starttls=1) or write an .eml to the outbox."""
+    """Deliver over SMTP (smtp:// with STARTTLS, smtps://, smtp+insecure://) or write an .eml
+    to the outbox."""
     if not smtp_url:
         outbox.mkdir(parents=True, exist_ok=True)
         (outbox / f"{key}.eml").write_bytes(bytes(message))
         return
     url = urlsplit(smtp_url)
-    if url.scheme not in ("smtp", "smtps"):
-        raise ConfigError("KINDLY_SMTP_URL must start with smtp:// or smtps://")
-    options = parse_qs(url.query)
+    if url.scheme not in SMTP_SCHEMES:
+        raise ConfigError("KINDLY_SMTP_URL must start with smtp://, smtps:// or smtp+insecure://")
+    if parse_qs(url.query).get("starttls", ["1"])[0].lower() in ("0", "false", "no", "off"):
+        raise ConfigError("KINDLY_SMTP_URL: to send without TLS, say so with smtp+insecure://")
     host = url.hostname or "localhost"
     port = url.port or (465 if url.scheme == "smtps" else 25)
     try:
@@ -120,8 +139,8 @@ def send_email(message: EmailMessage, smtp_url: str | None, outbox: Path, key: s
         else:
             client = smtplib.SMTP(host, port, timeout=30)
         with client:
-            if url.scheme == "smtp" and options.get("starttls", ["0"])[0] in ("1", "true"):
-                client.starttls(context=ssl.create_default_context())
+            if url.scheme == "smtp":
+                _start_tls(client, host, port)
             if url.username:
                 client.login(unquote(url.username), unquote(url.password or ""))
             client.send_message(message)
