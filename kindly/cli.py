@@ -15,7 +15,7 @@ import click
 from sqlalchemy import select
 
 from kindly.core import context as ctx_module
-from kindly.core.config import load_settings
+from kindly.core.config import check_production, load_settings
 from kindly.core.context import Context
 from kindly.core.errors import ConfigError, KindlyError, NotFound
 from kindly.core.models import Artifact, Campaign, Debtor
@@ -29,6 +29,7 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 def _context(migrate: bool = True) -> Context:
     """This process's context, with the schema brought up to date."""
     ctx = Context(load_settings())
+    check_production(ctx.settings)  # a worker or a command must not run where web would not
     ctx_module.use(ctx)
     if migrate:
         ctx.db.migrate()

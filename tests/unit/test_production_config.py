@@ -82,3 +82,17 @@ def test_the_sqlite_folder_and_storage_folder_are_private(tmp_path):
     LocalStorage(tmp_path / "files" / "storage").ensure()
     for folder in ("db", "files", "files/storage"):
         assert stat.S_IMODE((tmp_path / folder).stat().st_mode) == 0o700, folder
+
+
+def test_workers_and_commands_refuse_what_the_web_front_refuses(tmp_path):
+    import subprocess
+    import sys
+
+    env = production_env(tmp_path, KINDLY_BASE_URL="http://pay.example.com")
+    env["KINDLY_DATABASE_URL"] = f"sqlite:///{tmp_path / 'kindly.db'}"
+    for args in (["worker", "--burst"], ["stats", "winter"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "kindly", *args], env=env, capture_output=True, text=True
+        )
+        assert result.returncode == 1, args
+        assert "error: production needs an https KINDLY_BASE_URL" in result.stderr, args
