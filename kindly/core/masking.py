@@ -16,11 +16,12 @@ HIDDEN = "(masked for your role)"
 WORDS = frozenset({"message", "diagnostic", "reply", "error", "text", "body", "note"})
 """Keys whose values are free text: a debtor's message, a server's diagnostic or reply."""
 
-CONTACT = frozenset({"phone", "email", "address", "to_address", "recipient", "street"})
-"""Keys whose values are contact data: masked like the debtor page masks them."""
+CONTACT = frozenset({"phone", "email", "to_address", "recipient"})
+"""Keys whose values are a phone number or an email address: masked like the debtor page's."""
 
-PERSON = frozenset({"name", "first_name", "last_name", "birth_date", "iban"})
-"""Keys whose values identify the person; hidden outright."""
+PERSON = frozenset({"name", "first_name", "last_name", "birth_date", "iban", "address",
+                    "street", "postal_code", "city"})  # fmt: skip
+"""Keys whose values identify the person or where they live; hidden outright."""
 
 EMAIL = re.compile(r"[^\s<>\"'(),;:@]+@[^\s<>\"'(),;:@]+")
 PHONE = re.compile(r"(?<![\w+])(?:\+|00)\d[\d ()/-]{6,}\d")
