@@ -273,6 +273,11 @@ def test_admins_set_scopes_on_the_users_page_and_users_on_their_keys(app, credit
     assert sign_in(viewer_client, "v@example.org").status_code == 303
     assert viewer_client.get("/admin/campaigns/alpha").status_code == 404
     assert viewer_client.get("/admin/campaigns/beta").status_code == 200
+    everything = admin.post(f"/admin/users/{viewer_id}/scope",
+                            data={"csrf_token": csrf, "campaigns": ["beta"], "all": "1"})  # fmt: skip
+    assert everything.status_code == 303
+    assert viewer_client.get("/admin/campaigns/alpha").status_code == 200
+    admin.post(f"/admin/users/{viewer_id}/scope", data={"csrf_token": csrf, "campaigns": ["beta"]})
     # the viewer's key: limited to a campaign the viewer does not reach -> refused by name
     viewer_csrf = csrf_of(viewer_client, "/admin/keys")
     refused_key = viewer_client.post("/admin/keys", data={

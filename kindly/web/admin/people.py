@@ -44,6 +44,8 @@ def _users_page(db: Session, problem: str | None):
 
 def _scope_from_form(db: Session) -> Scope | None:
     """The scope typed in a form: creditors one per line, campaigns chosen (none: all)."""
+    if request.form.get("all") == "1":  # a multiple select is hard to empty by hand
+        return None
     creditors = request.form.get("creditors", "").splitlines()
     return make_scope(db, creditors, request.form.getlist("campaigns"), access_of(g.user))
 
