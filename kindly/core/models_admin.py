@@ -29,6 +29,8 @@ class User(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[dt.datetime | None] = mapped_column()
+    # None: every campaign; else {"creditors": [...], "campaigns": [...]} (kindly.core.scopes)
+    scope: Mapped[dict[str, Any] | None] = mapped_column()
 
 
 class ApiToken(Base):
@@ -44,6 +46,8 @@ class ApiToken(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[dt.datetime | None] = mapped_column()
     revoked_at: Mapped[dt.datetime | None] = mapped_column()
+    # None: the user's scope; else narrower still (a key never reaches more than its user)
+    scope: Mapped[dict[str, Any] | None] = mapped_column()
 
 
 class LoginAttempt(Base):

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from kindly.core.errors import KindlyError
 from kindly.core.models import utcnow
 from kindly.core.models_admin import ROLES, ApiToken, LoginAttempt, User
+from kindly.core.scopes import Scope, stored
 
 MAX_FAILURES = 5
 """Failed sign-ins per e-mail address (or per IP address, times four) within the window."""
@@ -45,8 +46,10 @@ def normal_email(email: str) -> str:
     return email.strip().lower()
 
 
-def create_user(session: Session, email: str, password: str, role: str) -> User:
-    """Add a user with an argon2id password hash."""
+def create_user(
+    session: Session, email: str, password: str, role: str, scope: Scope | None = None
+) -> User:
+    """Add a user with an argon2id password hash, reaching every campaign or only `scope`."""
     email = normal_email(email)
     if not EMAIL.match(email):
         raise UserError(f"{email!r} is not an email address")
@@ -56,10 +59,23 @@ def create_user(session: Session, email: str, password: str, role: str) -> User:
         raise UserError(f"the password needs at least {MIN_PASSWORD} characters")
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise UserError(f"a user {email} already exists")
-    user = User(email=email, password_hash=_hasher.hash(password), role=role)
+    _check_scope(role, scope)
+    user = User(email=email, password_hash=_hasher.hash(password), role=role, scope=stored(scope))
     session.add(user)
     session.flush()
     return user
+
+
+def set_scope(user: User, scope: Scope | None) -> None:
+    """Limit the user to `scope` (None: every campaign); their keys follow at once."""
+    _check_scope(user.role, scope)
+    user.scope = stored(scope)
+
+
+def _check_scope(role: str, scope: Scope | None) -> None:
+    # An admin manages users and webhooks for every campaign: a limit would be a pretence.
+    if role == "admin" and scope is not None:
+        raise UserError("an admin reaches every campaign; give a manager or viewer a scope")
 
 
 def _recent_failures(session: Session, column, value: str, now: dt.datetime) -> int:
@@ -108,12 +124,14 @@ def authenticate(
     return user
 
 
-def issue_token(session: Session, user: User, name: str) -> tuple[ApiToken, str]:
-    """A new API key for the user; the plain key is returned once and never stored."""
+def issue_token(
+    session: Session, user: User, name: str, scope: Scope | None = None
+) -> tuple[ApiToken, str]:
+    """A new API key for the user, optionally narrower than the user; shown once, never stored."""
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
         user_id=user.id, name=name.strip()[:100] or "api", prefix=secret[:10],
-        token_hash=_digest(secret),
+        token_hash=_digest(secret), scope=stored(scope),
     )  # fmt: skip
     session.add(token)
     session.flush()
@@ -128,6 +146,12 @@ def revoke_token(session: Session, token: ApiToken) -> None:
 
 def user_for_token(session: Session, secret: str) -> User | None:
     """The active user holding this unrevoked key, or None."""
+    held = key_holder(session, secret)
+    return held[0] if held else None
+
+
+def key_holder(session: Session, secret: str) -> tuple[User, ApiToken] | None:
+    """The active user and this unrevoked key of theirs (for the key's scope), or None."""
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
         return None
     token = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(secret)))
@@ -137,7 +161,7 @@ def user_for_token(session: Session, secret: str) -> User | None:
     if user is None or not user.active:
         return None
     token.last_used_at = utcnow()
-    return user
+    return user, token
 
 
 def _digest(secret: str) -> str:

@@ -25,13 +25,15 @@ from kindly.core import audit
 from kindly.core.context import Context
 from kindly.core.kpis import campaign_kpis
 from kindly.core.launch import as_dicts, check_campaign
+from kindly.core.masking import event_data
 from kindly.core.metrics import campaign_report, campaign_stats
 from kindly.core.models import Campaign, Debtor, Event, Payment
 from kindly.core.models_admin import CampaignStatus
 from kindly.core.money import from_minor
 from kindly.core.portfolio import PortfolioRejected, import_portfolio, read_portfolio
 from kindly.core.rules import RulesError, current_rules, decide, parse_rules, save_rules
-from kindly.core.users import can, user_for_token
+from kindly.core.scopes import access_of, find_campaign, may_name_creditor, visible
+from kindly.core.users import can, key_holder
 from kindly.paths import ROOT
 from kindly.web.security import csrf_exempt
 
@@ -92,8 +94,10 @@ def authenticated(action: str = "read") -> Callable:
                 return problem(401, "an API key is required: Authorization: Bearer <key>")
             secret = secret.strip()
             with _context().db.session() as db:
-                user = user_for_token(db, secret)
-                if user is not None:
+                held = key_holder(db, secret)
+                user = held[0] if held else None
+                if held is not None:
+                    g.api_access = access_of(*held)
                     db.expunge(user)
             if user is None:
                 return problem(401, "the API key is unknown or revoked")
@@ -112,7 +116,8 @@ def authenticated(action: str = "read") -> Callable:
 
 
 def _campaign(db: Session, slug: str) -> Campaign:
-    campaign = db.scalar(select(Campaign).where(Campaign.slug == slug))
+    """The campaign if it exists and the key's scope reaches it, else the API's 404."""
+    campaign = find_campaign(db, slug, g.api_access)
     if campaign is None:
         abort(404, description=f"no campaign {slug!r}")
     return campaign
@@ -152,9 +157,9 @@ def openapi():
 @bp.get("/campaigns")
 @authenticated()
 def campaigns():
-    """Every campaign with status, debtors, owed and collected."""
+    """Every campaign in the key's scope with status, debtors, owed and collected."""
     with _context().db.session() as db:
-        rows = db.scalars(select(Campaign).order_by(Campaign.id)).all()
+        rows = db.scalars(visible(select(Campaign), g.api_access).order_by(Campaign.id)).all()
         return {"campaigns": [_campaign_json(db, c) for c in rows]}
 
 
@@ -176,6 +181,8 @@ def campaign_create():
         return problem(400, f"default_locale: one of {', '.join(LOCALES)}")
     if creditor is not None and (not isinstance(creditor, str) or len(creditor) > 200):
         return problem(400, "creditor: a string of at most 200 characters")
+    if not may_name_creditor(g.api_access, creditor):
+        return problem(403, "creditor: this key may only create campaigns for its creditors")
     with _context().db.session() as db:
         if db.scalar(select(Campaign.id).where(Campaign.slug == slug)) is not None:
             return problem(409, f"a campaign {slug!r} exists already")
@@ -363,7 +370,8 @@ def debtors(slug: str):
 @bp.get("/campaigns/<slug>/events")
 @authenticated()
 def events(slug: str):
-    """Events in the order they were stored, after a cursor (the last id you saw)."""
+    """Events in the order they were stored, after a cursor; a viewer's key gets them masked."""
+    personal = can(g.api_user, "manage")
     since = _int_arg("since", 0, 0, 2**62)
     limit = _int_arg("limit", 100, 1, MAX_PAGE)
     with _context().db.session() as db:
@@ -378,7 +386,7 @@ def events(slug: str):
         items = [
             {"id": e.id, "type": e.type, "reference": reference, "channel": e.channel,
              "variant": e.variant, "agent": e.agent, "occurred_at": _iso(e.occurred_at),
-             "data": json.loads(json.dumps(e.data or {}, default=str))}
+             "data": json.loads(json.dumps(event_data(e.data, personal), default=str))}
             for e, reference in rows
         ]  # fmt: skip
     next_cursor = items[-1]["id"] if len(items) == limit else None

@@ -9,7 +9,9 @@ from flask import g, request
 from sqlalchemy import select
 
 from kindly.core import audit
+from kindly.core.masking import event_data
 from kindly.core.models import Debtor, Event, Payment
+from kindly.core.users import can
 from kindly.web.api import _campaign, _context, authenticated, bp, problem
 
 KINDS = ("site", "letter", "video")
@@ -125,7 +127,7 @@ def timeline(slug: str, reference: str):
                 "agent": e.agent,
                 "channel": e.channel,
                 "variant": e.variant,
-                "data": e.data or {},
+                "data": event_data(e.data, can(g.api_user, "manage")),
             }
             for e in db.scalars(
                 select(Event)

@@ -18,6 +18,7 @@ from kindly.web.api import _campaign, _context, authenticated, bp, problem
 def debtor_export(slug: str, reference: str):
     """Everything held about one debtor (GDPR Art. 15)."""
     with _context().db.session() as db:
+        _campaign(db, slug)  # a campaign out of the key's scope is answered as absent
         try:
             campaign, debtor = privacy.find(db, slug, reference)
         except privacy.NotFoundError as exc:
@@ -34,6 +35,7 @@ def debtor_erase(slug: str, reference: str):
     """Anonymise one debtor; amounts, payments and event counts stay (GDPR Art. 17)."""
     ctx = _context()
     with ctx.db.session() as db:
+        _campaign(db, slug)
         try:
             campaign, debtor = privacy.find(db, slug, reference)
         except privacy.NotFoundError as exc:
@@ -45,10 +47,19 @@ def debtor_erase(slug: str, reference: str):
     return done
 
 
+def _limited_key():
+    """A 403 for a key limited to some campaigns: webhooks span campaigns, or every one."""
+    if g.api_access:
+        return problem(403, "a key limited to some creditors or campaigns may not manage webhooks")
+    return None
+
+
 @bp.get("/webhooks")
 @authenticated("admin")
 def webhooks():
     """Every outgoing webhook subscription (secrets are shown only when created)."""
+    if (refused := _limited_key()) is not None:
+        return refused
     with _context().db.session() as db:
         rows = db.execute(
             select(WebhookSubscription, Campaign.slug)
@@ -62,6 +73,8 @@ def webhooks():
 @authenticated("admin")
 def webhook_create():
     """Subscribe a URL to events of one campaign (or all); the secret is in this answer only."""
+    if (refused := _limited_key()) is not None:
+        return refused
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return problem(400, "send a JSON object")
@@ -88,6 +101,8 @@ def webhook_create():
 @authenticated("admin")
 def webhook_delete(subscription_id: int):
     """Remove a subscription and its delivery history."""
+    if (refused := _limited_key()) is not None:
+        return refused
     if subscription_id > 2**63 - 1:  # no such row can exist; databases refuse the number
         return problem(404, f"no webhook {subscription_id}")
     with _context().db.session() as db:

@@ -16,7 +16,7 @@ from flask import Response, abort, g, redirect, render_template, request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from kindly.core import audit
+from kindly.core import audit, scopes
 from kindly.core.kpis import campaign_kpis
 from kindly.core.messaging.delivery import in_doubt
 from kindly.core.metrics import campaign_report, campaign_stats
@@ -43,8 +43,8 @@ def status_of(db: Session, campaign_id: int) -> str:
 
 
 def find_campaign(db: Session, slug: str) -> Campaign:
-    """The campaign by slug, or the dashboard's 404."""
-    campaign = db.scalar(select(Campaign).where(Campaign.slug == slug))
+    """The campaign by slug if the signed-in user's scope reaches it, or the dashboard's 404."""
+    campaign = scopes.find_campaign(db, slug, scopes.access_of(g.user))
     if campaign is None:
         abort(404)
     return campaign
@@ -52,10 +52,11 @@ def find_campaign(db: Session, slug: str) -> Campaign:
 
 @bp.get("/")
 def campaigns():
-    """Every campaign with its status, debtors and money collected."""
+    """Every campaign in the user's scope with its status, debtors and money collected."""
+    query = scopes.visible(select(Campaign), scopes.access_of(g.user))
     with context().db.session() as db:
         rows = []
-        for campaign in db.scalars(select(Campaign).order_by(Campaign.created_at.desc())):
+        for campaign in db.scalars(query.order_by(Campaign.created_at.desc())):
             stats = campaign_stats(db, campaign)
             rows.append({
                 "slug": campaign.slug, "name": campaign.name,
@@ -94,6 +95,9 @@ def campaign_new():
     upload = request.files.get("portfolio")
     if upload is None or not upload.filename:
         problems.append("Choose a portfolio file (CSV or JSON).")
+    creditor = form.get("creditor", "").strip() or None
+    if not scopes.may_name_creditor(scopes.access_of(g.user), creditor):
+        problems.append("You may only create campaigns for a creditor in your scope.")
     with context().db.session() as db:
         if slug and db.scalar(select(Campaign.id).where(Campaign.slug == slug)):
             problems.append(f"A campaign {slug!r} exists already.")
@@ -102,7 +106,7 @@ def campaign_new():
                                    problems=problems, locales=LOCALES), 422  # fmt: skip
         campaign = Campaign(
             slug=slug, name=form.get("name", "").strip()[:200] or slug,
-            default_locale=form["locale"], creditor=form.get("creditor", "").strip() or None,
+            default_locale=form["locale"], creditor=creditor,
         )  # fmt: skip
         db.add(campaign)
         db.flush()

@@ -18,6 +18,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from kindly.core import artifacts, audit, ledger
+from kindly.core.masking import event_data, mask
 from kindly.core.messaging.delivery import is_in_doubt
 from kindly.core.models import Artifact, Campaign, Debtor, Event, Payment
 from kindly.core.models_rules import Send
@@ -54,16 +55,6 @@ def find_debtor(db: Session, campaign: Campaign, reference: str) -> Debtor:
 
 def full_name(debtor: Debtor) -> str:
     return " ".join(f"{debtor.first_name or ''} {debtor.last_name}".split())
-
-
-def mask(value: str | None) -> str | None:
-    """Enough to recognise a contact, not enough to use it: a•••@example.org, +49•••78."""
-    if not value:
-        return None
-    if "@" in value:
-        local, _, domain = value.partition("@")
-        return f"{local[:1]}•••@{domain}"
-    return f"{value[:3]}•••{value[-2:]}" if len(value) > 6 else "•••"
 
 
 @bp.get("/campaigns/<slug>/debtors")
@@ -103,13 +94,14 @@ def debtors_list(slug: str):
                            pages=pages, total=total, debtors=items)  # fmt: skip
 
 
-def _timeline(db: Session, debtor: Debtor) -> list[dict[str, Any]]:
+def _timeline(db: Session, debtor: Debtor, personal: bool) -> list[dict[str, Any]]:
     """Every event of the case in time order, with who or what caused it (agent) and how."""
     rows: list[dict[str, Any]] = []
     for e in db.scalars(
         select(Event).where(Event.debtor_id == debtor.id).order_by(Event.occurred_at, Event.id)
     ):
-        detail = ", ".join(f"{k}: {v}" for k, v in sorted((e.data or {}).items()))
+        data = event_data(e.data, personal)
+        detail = ", ".join(f"{k}: {v}" for k, v in sorted(data.items()))
         rows.append({"at": e.occurred_at, "what": "event", "type": e.type, "agent": e.agent,
                      "channel": e.channel or "", "variant": e.variant or "",
                      "detail": detail})  # fmt: skip
@@ -126,11 +118,12 @@ def _aware(value: dt.datetime | None) -> dt.datetime:
 def _send_row(send: Send, now: dt.datetime, personal: bool) -> dict[str, Any]:
     """One line of "Messages sent"; a send whose worker was lost says so."""
     row = {"at": send.sent_at or send.created_at, "step": send.step, "channel": send.channel,
-           "status": send.status, "attempts": send.attempts, "error": send.error,
+           "status": send.status, "attempts": send.attempts,
+           "error": event_data({"error": send.error}, personal)["error"],
            "address": send.address if personal else mask(send.address)}  # fmt: skip
     if is_in_doubt(send, now):
         row["status"] = "outcome unknown"
-        row["error"] = send.error or (
+        row["error"] = row["error"] or (
             "the worker stopped while sending it: it may have arrived; it is not sent again"
         )
     return row
@@ -204,7 +197,7 @@ def debtor_page(slug: str, reference: str):
             },
             "artifacts": [{"kind": a.kind, "sha256": a.sha256, "size": a.size,
                            "at": a.created_at} for a in stored],
-            "timeline": _timeline(db, debtor),
+            "timeline": _timeline(db, debtor, personal),
         }  # fmt: skip
         name = campaign.name
     return render_template("admin/debtor.html", slug=slug, name=name, facts=facts,

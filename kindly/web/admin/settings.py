@@ -14,6 +14,7 @@ from kindly.core import audit
 from kindly.core.iban import LETTER_KEYS, validate_letter_settings
 from kindly.core.identity import METHODS, validate_site_settings
 from kindly.core.rules import TONES
+from kindly.core.scopes import access_of, may_name_creditor
 from kindly.web.admin import bp, context, requires
 from kindly.web.admin.campaigns import LOCALES, find_campaign
 
@@ -101,6 +102,10 @@ def campaign_settings(slug: str):
             problems.append(f"default language: one of {', '.join(LOCALES)}")
         if len(form["creditor"]) > 200:
             problems.append("creditor: at most 200 characters")
+        if (form["creditor"] or None) != campaign.creditor and not may_name_creditor(
+            access_of(g.user), form["creditor"] or None
+        ):  # moving the campaign would hand its debtors to another creditor's staff
+            problems.append("creditor: you may only name a creditor in your scope")
         if len(form["contract"]) > 500:
             problems.append("contract: at most 500 characters")
         settings = dict(campaign.settings or {})
