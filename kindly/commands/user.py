@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from kindly.cli import _context
 from kindly.core import audit
+from kindly.core.accounts import set_password, set_role
 from kindly.core.models_admin import ROLES, User
 from kindly.core.users import UserError, create_user, issue_token, normal_email
 
@@ -40,6 +41,53 @@ def create(email: str, role: str, password_stdin: bool) -> None:
     click.echo(f"created {role} {user.email}")
 
 
+def _user(session, email: str) -> User:
+    user = session.scalar(select(User).where(User.email == normal_email(email)))
+    if user is None:
+        raise click.ClickException(f"no user {email}")
+    return user
+
+
+@command.command("password")
+@click.argument("email")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input (scripts)."
+)
+def password(email: str, password_stdin: bool) -> None:
+    """Set a new password; every dashboard session of the user ends."""
+    if password_stdin:
+        secret = sys.stdin.readline().rstrip("\n")
+    else:
+        secret = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    ctx = _context()
+    with ctx.db.session() as session:
+        user = _user(session, email)
+        try:
+            set_password(session, user, secret)
+        except UserError as exc:
+            raise click.ClickException(str(exc)) from None
+        audit.record(session, None, "user.password", via="cli", email=user.email)
+    click.echo(f"new password for {user.email}; their sessions have ended")
+
+
+@command.command("role")
+@click.argument("email")
+@click.option("--role", type=click.Choice(ROLES), required=True, help="What the user may do.")
+def role(email: str, role: str) -> None:
+    """Give a user another role; every dashboard session of the user ends."""
+    ctx = _context()
+    with ctx.db.session() as session:
+        user = _user(session, email)
+        before = user.role
+        if before == role:
+            click.echo(f"{user.email} is already {role}")
+            return
+        set_role(session, user, role)
+        audit.record(session, None, "user.role", via="cli", email=user.email, role=role,
+                     before=before)  # fmt: skip
+    click.echo(f"{user.email} is now {role}; their sessions have ended")
+
+
 @command.command("token")
 @click.argument("email")
 @click.option("--name", default="api", show_default=True, help="What the key is for.")
@@ -47,9 +95,7 @@ def token(email: str, name: str) -> None:
     """Issue an API key for the user and print it once (only its hash is stored)."""
     ctx = _context()
     with ctx.db.session() as session:
-        user = session.scalar(select(User).where(User.email == normal_email(email)))
-        if user is None:
-            raise click.ClickException(f"no user {email}")
+        user = _user(session, email)
         record, secret = issue_token(session, user, name)
         audit.record(session, None, "token.issue", via="cli", email=user.email, token=record.prefix)
     click.echo(secret)

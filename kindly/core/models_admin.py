@@ -29,6 +29,8 @@ class User(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[dt.datetime | None] = mapped_column()
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Dashboard sessions signed in under another number are over (kindly.core.sessions)."""
 
 
 class ApiToken(Base):

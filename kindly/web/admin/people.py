@@ -6,6 +6,7 @@ from flask import abort, g, redirect, render_template, request
 from sqlalchemy import select
 
 from kindly.core import audit
+from kindly.core.accounts import set_active
 from kindly.core.models import Campaign
 from kindly.core.models_admin import ROLES, ApiToken, User
 from kindly.core.users import UserError, create_user, issue_token, revoke_token
@@ -43,7 +44,7 @@ def user_active(user_id: int):
             abort(404)
         if user.id == g.user.id:
             abort(403)
-        user.active = request.form.get("active") == "1"
+        set_active(db, user, request.form.get("active") == "1")
         audit.record(db, g.user, "user.enable" if user.active else "user.disable", via="web",
                      email=user.email)  # fmt: skip
     return redirect("/admin/users", code=303)
