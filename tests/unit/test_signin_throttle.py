@@ -56,8 +56,13 @@ def test_a_stranger_guessing_from_many_addresses_cannot_lock_out_the_admin(clien
 
 def test_the_slowed_down_answer_says_how_long_to_wait(client, ctx):
     make_user(ctx, ADMIN, "admin")
-    for n in range(throttle.ACCOUNT_FAILURES + 1):
-        attempt(client, f"203.0.113.{n + 1}")
+    guesses = 2 * throttle.ACCOUNT_FAILURES  # spread out so that each one was let through
+    now = dt.datetime.now(dt.UTC)
+    with ctx.db.session() as session:
+        for n in range(guesses):
+            at = now - dt.timedelta(seconds=(guesses - n) * throttle.MAX_BACKOFF)
+            users.authenticate(session, ADMIN, WRONG, f"203.0.113.{n}", at)
+        users.authenticate(session, ADMIN, WRONG, "203.0.113.99")  # the last one: just now
     refused = attempt(client, "192.0.2.50", password=PASSWORD)
     assert refused.status_code == 429
     wait = int(refused.headers["Retry-After"])
