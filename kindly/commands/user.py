@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from kindly.cli import _context
 from kindly.core import audit
+from kindly.core.accounts import set_password, set_role
 from kindly.core.models_admin import ROLES, User
 from kindly.core.scopes import Scope, ScopeError, describe, make_scope
 from kindly.core.users import UserError, create_user, issue_token, normal_email, set_scope
@@ -87,6 +88,53 @@ def scope(email: str, creditors: tuple[str, ...], campaigns: tuple[str, ...]) ->
         audit.record(session, None, "user.scope", via="cli", email=user.email, before=before,
                      after=describe(user.scope))  # fmt: skip
         click.echo(f"{user.email} reaches {describe(user.scope)}")
+
+
+def _user(session, email: str) -> User:
+    user = session.scalar(select(User).where(User.email == normal_email(email)))
+    if user is None:
+        raise click.ClickException(f"no user {email}")
+    return user
+
+
+@command.command("password")
+@click.argument("email")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input (scripts)."
+)
+def password(email: str, password_stdin: bool) -> None:
+    """Set a new password; every dashboard session of the user ends."""
+    if password_stdin:
+        secret = sys.stdin.readline().rstrip("\n")
+    else:
+        secret = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    ctx = _context()
+    with ctx.db.session() as session:
+        user = _user(session, email)
+        try:
+            set_password(session, user, secret)
+        except UserError as exc:
+            raise click.ClickException(str(exc)) from None
+        audit.record(session, None, "user.password", via="cli", email=user.email)
+    click.echo(f"new password for {user.email}; their sessions have ended")
+
+
+@command.command("role")
+@click.argument("email")
+@click.option("--role", type=click.Choice(ROLES), required=True, help="What the user may do.")
+def role(email: str, role: str) -> None:
+    """Give a user another role; every dashboard session of the user ends."""
+    ctx = _context()
+    with ctx.db.session() as session:
+        user = _user(session, email)
+        before = user.role
+        if before == role:
+            click.echo(f"{user.email} is already {role}")
+            return
+        set_role(session, user, role)
+        audit.record(session, None, "user.role", via="cli", email=user.email, role=role,
+                     before=before)  # fmt: skip
+    click.echo(f"{user.email} is now {role}; their sessions have ended")
 
 
 @command.command("token")

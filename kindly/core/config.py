@@ -36,6 +36,8 @@ class Settings:
     """Tries per artifact upload when S3 cannot be reached, with exponential backoff between."""
     fast_lane: bool = True
     """Warm tracking hits and page views answered before Flask (kindly.web.fastlane)."""
+    trusted_proxies: int = 0
+    """Reverse proxies in front of the app whose X-Forwarded-For/-Proto are believed."""
 
     @property
     def jobs_in_process(self) -> bool:
@@ -112,6 +114,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if fast_lane not in SWITCH:
         raise ConfigError(f"KINDLY_FAST_LANE must be on or off, got {fast_lane!r}")
 
+    trusted_proxies = _text(env, "KINDLY_TRUSTED_PROXIES") or "0"
+    if not trusted_proxies.isdigit() or int(trusted_proxies) > 5:
+        raise ConfigError(
+            f"KINDLY_TRUSTED_PROXIES must be a number of proxy hops from 0 to 5, got "
+            f"{trusted_proxies!r}"
+        )
+
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
@@ -130,6 +139,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         environment=_text(env, "KINDLY_ENV") or "development",
         s3_upload_attempts=int(s3_attempts),
         fast_lane=SWITCH[fast_lane],
+        trusted_proxies=int(trusted_proxies),
     )
 
 

@@ -31,6 +31,8 @@ class User(Base):
     last_login_at: Mapped[dt.datetime | None] = mapped_column()
     # None: every campaign; else {"creditors": [...], "campaigns": [...]} (kindly.core.scopes)
     scope: Mapped[dict[str, Any] | None] = mapped_column()
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Dashboard sessions signed in under another number are over (kindly.core.sessions)."""
 
 
 class ApiToken(Base):

@@ -9,19 +9,19 @@ import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kindly.core import throttle
 from kindly.core.errors import KindlyError
 from kindly.core.models import utcnow
 from kindly.core.models_admin import ROLES, ApiToken, LoginAttempt, User
 from kindly.core.scopes import Scope, stored
-
-MAX_FAILURES = 5
-"""Failed sign-ins per e-mail address (or per IP address, times four) within the window."""
-
-FAILURE_WINDOW = dt.timedelta(minutes=15)
-"""How long failed sign-ins count against an address."""
+from kindly.core.throttle import (  # noqa: F401 - callers import them from here
+    FAILURE_WINDOW,
+    MAX_FAILURES,
+    TooManyAttempts,
+)
 
 MIN_PASSWORD = 12
 TOKEN_PREFIX = "kly_"  # noqa: S105 - a label, not a secret
@@ -35,10 +35,6 @@ _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 class UserError(KindlyError):
     """A user cannot be created or changed as asked."""
-
-
-class TooManyAttempts(KindlyError):
-    """Sign-in is locked for a while after repeated failures."""
 
 
 def normal_email(email: str) -> str:
@@ -78,35 +74,18 @@ def _check_scope(role: str, scope: Scope | None) -> None:
         raise UserError("an admin reaches every campaign; give a manager or viewer a scope")
 
 
-def _recent_failures(session: Session, column, value: str, now: dt.datetime) -> int:
-    return int(
-        session.scalar(
-            select(func.count(LoginAttempt.id)).where(
-                column == value,
-                LoginAttempt.success.is_(False),
-                LoginAttempt.at >= now - FAILURE_WINDOW,
-            )
-        )
-        or 0
-    )
-
-
 def authenticate(
     session: Session, email: str, password: str, ip: str, now: dt.datetime | None = None
 ) -> User | None:
     """The user if the password is right; None if not; TooManyAttempts when locked.
 
-    Every attempt is recorded; a lock applies to the address and to the IP address, and
-    counts only failures, so a person who signs in correctly is never locked by a success.
+    Every attempt is recorded; kindly.core.throttle decides from the failures alone whether
+    this address may try this account now, so a success never counts against anyone.
     """
     now = now or utcnow()
     email = normal_email(email)[:320]
     ip = (ip or "-")[:64]
-    if (
-        _recent_failures(session, LoginAttempt.email, email, now) >= MAX_FAILURES
-        or _recent_failures(session, LoginAttempt.ip, ip, now) >= 4 * MAX_FAILURES
-    ):
-        raise TooManyAttempts("too many failed sign-ins; try again in 15 minutes")
+    throttle.check(session, email, ip, now)
     user = session.scalar(select(User).where(User.email == email))
     ok = False
     try:

@@ -41,8 +41,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.extensions["kindly"] = Context(settings)
 
-    from kindly.web import messages, pay, public, sandbox, security, track, webhooks
+    from kindly.web import edge, messages, pay, public, sandbox, security, track, webhooks
 
+    edge.limit_uploads(app)  # before the CSRF hook, which reads the form
     security.init_app(
         app,
         s3_endpoint=settings.s3_public_endpoint_url or settings.s3_endpoint_url,
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         from kindly.web.fastlane import FastLane
 
         app.wsgi_app = FastLane(app, app.wsgi_app, start_writer)
+    edge.trust_proxies(app, settings.trusted_proxies)
 
     @app.get("/healthz")
     def healthz():

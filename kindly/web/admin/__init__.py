@@ -24,8 +24,8 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 IDLE_TIMEOUT = 8 * 3600
 """Seconds without a request after which the dashboard asks to sign in again."""
 
-UPLOAD_LIMIT = 32 * 1024 * 1024
-"""Bytes a portfolio upload may have (the rest of the app keeps its 1 MiB limit)."""
+ABSOLUTE_LIFETIME = 12 * 3600
+"""Seconds after sign-in when the session ends however busy it is (a stolen cookie dies)."""
 
 PUBLIC_ENDPOINTS = {"admin.login"}
 
@@ -35,13 +35,30 @@ def context() -> Context:
     return current_app.extensions["kindly"]
 
 
+def start_session(user: User) -> None:
+    """A new cookie for the user: nothing carried over, valid for this session version."""
+    session.clear()
+    now = int(time.time())
+    session.update(user_id=user.id, version=user.session_version, since=now, seen=now)
+
+
 def current_user(session_db: Session) -> User | None:
-    """The signed-in user, loaded again on each request so a disabled user is out at once."""
+    """The signed-in user, loaded again on each request so a disabled user is out at once.
+
+    The cookie is signed but cannot be recalled, so it counts only while its session version
+    is the user's (kindly.core.accounts) and its sign-in and last request are recent enough.
+    """
     user_id = session.get("user_id")
     if not user_id:
         return None
+    now = time.time()
+    if (
+        now - session.get("since", 0) > ABSOLUTE_LIFETIME
+        or now - session.get("seen", 0) > IDLE_TIMEOUT
+    ):
+        return None
     user = session_db.get(User, user_id)
-    if user is None or not user.active:
+    if user is None or not user.active or session.get("version") != user.session_version:
         return None
     return user
 
@@ -49,16 +66,12 @@ def current_user(session_db: Session) -> User | None:
 @bp.before_request
 def _require_sign_in():
     """Nobody signed out sees anything but the sign-in page."""
-    if request.endpoint in ("admin.campaign_new", "admin.campaign_upload"):
-        request.max_content_length = UPLOAD_LIMIT
     if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint == "admin.static":
         return None
-    seen = session.get("seen", 0)
-    if session.get("user_id") and time.time() - seen > IDLE_TIMEOUT:
-        session.clear()
     with context().db.session() as db:
         user = current_user(db)
         if user is None:
+            session.clear()  # a dead cookie is not sent again
             return redirect(f"/admin/login?next={request.path}")
         db.expunge(user)
     g.user = user
@@ -92,6 +105,13 @@ def requires(action: str) -> Callable:
 def _forbidden(_exc):
     return render_template("admin/message.html", title="Not allowed",
                            message="Your role may look but not change this."), 403  # fmt: skip
+
+
+@bp.errorhandler(413)
+def _too_large(_exc):
+    return render_template("admin/message.html", title="File too large",
+                           message="A portfolio file may have at most 32 MiB; other forms "
+                                   "at most 1 MiB."), 413  # fmt: skip
 
 
 @bp.errorhandler(404)

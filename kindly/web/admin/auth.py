@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
-from flask import redirect, render_template, request, session
+from flask import g, redirect, render_template, request, session
 
 from kindly.core import audit
+from kindly.core.accounts import end_sessions
+from kindly.core.models_admin import User
 from kindly.core.users import TooManyAttempts, authenticate
-from kindly.web.admin import bp, context
+from kindly.web.admin import bp, context, start_session
 
 
 def _safe_next(target: str | None) -> str:
@@ -20,7 +20,7 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """The sign-in form; rate-limited per address and per IP."""
+    """The sign-in form; rate-limited per address and per IP (kindly.core.throttle)."""
     target = _safe_next(request.values.get("next"))
     if request.method == "GET":
         return render_template("admin/login.html", next=target, error=None)
@@ -30,20 +30,22 @@ def login():
         try:
             user = authenticate(db, email, password, request.remote_addr or "-")
         except TooManyAttempts as exc:
-            return render_template("admin/login.html", next=target, error=str(exc)), 429
+            page = render_template("admin/login.html", next=target, error=str(exc))
+            return page, 429, {"Retry-After": str(exc.retry_after)}
         if user is None:
             error = "That e-mail address and password do not match."
             return render_template("admin/login.html", next=target, error=error), 401
         audit.record(db, user, "sign_in", via="web")
-        user_id = user.id
-    session.clear()  # a new session after sign-in: nothing carried over from before
-    session["user_id"] = user_id
-    session["seen"] = int(time.time())
+        start_session(user)
     return redirect(target, code=303)
 
 
 @bp.post("/logout")
 def logout():
-    """Sign out (a POST with the CSRF token, so a link elsewhere cannot sign you out)."""
+    """Sign out (a POST with the CSRF token) everywhere: every cookie of the user stops working."""
+    with context().db.session() as db:
+        user = db.get(User, g.user.id)
+        if user is not None:
+            end_sessions(db, user)
     session.clear()
     return redirect("/admin/login", code=303)

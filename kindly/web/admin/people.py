@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kindly.core import audit
+from kindly.core.accounts import set_active
 from kindly.core.models import Campaign
 from kindly.core.models_admin import ROLES, ApiToken, AuditLog, User
 from kindly.core.scopes import Scope, ScopeError, access_of, describe, make_scope, visible
@@ -87,7 +88,7 @@ def user_active(user_id: int):
             abort(404)
         if user.id == g.user.id:
             abort(403)
-        user.active = request.form.get("active") == "1"
+        set_active(db, user, request.form.get("active") == "1")
         audit.record(db, g.user, "user.enable" if user.active else "user.disable", via="web",
                      email=user.email)  # fmt: skip
     return redirect("/admin/users", code=303)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0982"
-down_revision = "0970"
+down_revision = "0981"  # re-chained after 0981 (sessions) so there is one head
 branch_labels = None
 depends_on = "0800"  # app_user and api_token
 

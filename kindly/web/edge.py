@@ -1,0 +1,30 @@
+"""What the app believes about a request before any view: its client address and body size."""
+
+from __future__ import annotations
+
+from flask import Flask, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+UPLOAD_LIMIT = 32 * 1024 * 1024
+"""Bytes a portfolio upload may have (every other request keeps the app's 1 MiB limit)."""
+
+UPLOAD_ENDPOINTS = frozenset({"admin.campaign_new", "admin.campaign_upload", "api.portfolio"})
+
+
+def limit_uploads(app: Flask) -> None:
+    """Raise the body limit for portfolio uploads; install before the CSRF hook reads the form."""
+
+    @app.before_request
+    def _upload_limit() -> None:
+        if request.endpoint in UPLOAD_ENDPOINTS:
+            request.max_content_length = UPLOAD_LIMIT
+
+
+def trust_proxies(app: Flask, hops: int) -> None:
+    """Take the client address and scheme from the last `hops` proxies' X-Forwarded headers.
+
+    Outermost, so the fast lane, Flask and gunicorn's access log all see the same address.
+    X-Forwarded-Host is not trusted: links are built from KINDLY_BASE_URL, never the request.
+    """
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
