@@ -35,6 +35,10 @@ class Settings:
     """Tries per artifact upload when S3 cannot be reached, with exponential backoff between."""
     fast_lane: bool = True
     """Warm tracking hits and page views answered before Flask (kindly.web.fastlane)."""
+    payments: str = "sandbox"
+    """How debtors pay online: stripe, sandbox (test checkout, no money) or none (transfer)."""
+    outbox: bool = False
+    """KINDLY_OUTBOX=on: production may keep messages without a gateway in the outbox folder."""
 
     @property
     def jobs_in_process(self) -> bool:
@@ -43,8 +47,18 @@ class Settings:
 
     @property
     def payments_sandbox(self) -> bool:
-        """True when no Stripe key is configured and the sandbox provider takes payments."""
-        return not self.stripe_secret_key
+        """True when the sandbox provider takes payments (no money moves)."""
+        return self.payments == "sandbox"
+
+    @property
+    def payments_online(self) -> bool:
+        """True when debtors can pay on the site (Stripe or the sandbox)."""
+        return self.payments != "none"
+
+    @property
+    def test_banner(self) -> bool:
+        """True when every page must say TEST: play money in production."""
+        return self.payments == "sandbox" and self.environment == "production"
 
 
 SWITCH = {"on": True, "1": True, "true": True, "yes": True,
@@ -111,6 +125,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if fast_lane not in SWITCH:
         raise ConfigError(f"KINDLY_FAST_LANE must be on or off, got {fast_lane!r}")
 
+    stripe_secret_key = _text(env, "KINDLY_STRIPE_SECRET_KEY")
+    outbox = (_text(env, "KINDLY_OUTBOX") or "off").lower()
+    if outbox not in SWITCH:
+        raise ConfigError(f"KINDLY_OUTBOX must be on or off, got {outbox!r}")
+
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
@@ -120,7 +139,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         s3_public_endpoint_url=_text(env, "KINDLY_S3_PUBLIC_ENDPOINT_URL"),
         base_url=base_url,
         secret_key=_secret_key(env, data_dir),
-        stripe_secret_key=_text(env, "KINDLY_STRIPE_SECRET_KEY"),
+        stripe_secret_key=stripe_secret_key,
         stripe_webhook_secret=_text(env, "KINDLY_STRIPE_WEBHOOK_SECRET"),
         stripe_api_base=_text(env, "KINDLY_STRIPE_API_BASE"),
         smtp_url=_text(env, "KINDLY_SMTP_URL"),
@@ -129,7 +148,22 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         environment=_text(env, "KINDLY_ENV") or "development",
         s3_upload_attempts=int(s3_attempts),
         fast_lane=SWITCH[fast_lane],
+        payments=_payments(env, stripe_secret_key),
+        outbox=SWITCH[outbox],
     )
+
+
+PAYMENTS = ("stripe", "sandbox", "none")
+
+
+def _payments(env: Mapping[str, str], stripe_secret_key: str | None) -> str:
+    """KINDLY_PAYMENTS, by default stripe when a Stripe key is set, else the sandbox."""
+    mode = (_text(env, "KINDLY_PAYMENTS") or ("stripe" if stripe_secret_key else "sandbox")).lower()
+    if mode not in PAYMENTS:
+        raise ConfigError(f"KINDLY_PAYMENTS must be stripe, sandbox or none, got {mode!r}")
+    if mode == "stripe" and not stripe_secret_key:
+        raise ConfigError("KINDLY_PAYMENTS=stripe needs KINDLY_STRIPE_SECRET_KEY")
+    return mode
 
 
 def check_production(settings: Settings, env: Mapping[str, str] | None = None) -> None:
@@ -146,3 +180,32 @@ def check_production(settings: Settings, env: Mapping[str, str] | None = None) -
         raise ConfigError("production needs " + ", ".join(missing))
     if settings.stripe_secret_key and not settings.stripe_webhook_secret:
         raise ConfigError("KINDLY_STRIPE_WEBHOOK_SECRET is required with KINDLY_STRIPE_SECRET_KEY")
+    _check_payments_and_outbox(settings, env)
+
+
+def _check_payments_and_outbox(settings: Settings, env: Mapping[str, str]) -> None:
+    """Production chooses its payment mode, and an outbox, explicitly (never by default)."""
+    if not _text(env, "KINDLY_PAYMENTS"):
+        raise ConfigError(
+            "production needs KINDLY_PAYMENTS: stripe (with KINDLY_STRIPE_SECRET_KEY), none "
+            "(bank transfer only) or sandbox (test payments, every page marked TEST)"
+        )
+    if settings.smtp_url and settings.sms_webhook_url:
+        return  # every message has a gateway: nothing is kept in the outbox
+    missing = " and ".join(
+        name
+        for name, value in (("KINDLY_SMTP_URL", settings.smtp_url),
+                            ("KINDLY_SMS_WEBHOOK_URL", settings.sms_webhook_url))
+        if not value
+    )  # fmt: skip
+    if not settings.outbox:
+        raise ConfigError(
+            f"production without {missing} would write messages to the outbox folder: "
+            "set the gateway, or KINDLY_OUTBOX=on with KINDLY_DATA_DIR on a volume"
+        )
+    data_dir = _text(env, "KINDLY_DATA_DIR")
+    if not data_dir or not Path(data_dir).is_absolute():
+        raise ConfigError(
+            "KINDLY_OUTBOX=on in production needs KINDLY_DATA_DIR set to the absolute path "
+            "of a volume (the outbox is KINDLY_DATA_DIR/outbox)"
+        )

@@ -41,14 +41,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.extensions["kindly"] = Context(settings)
 
-    from kindly.web import messages, pay, public, sandbox, security, track, webhooks
+    from kindly.web import messages, pay, paymode, public, security, track, webhooks
 
     security.init_app(app, s3_endpoint=settings.s3_public_endpoint_url or settings.s3_endpoint_url)
     app.register_blueprint(public.bp)
     app.register_blueprint(pay.bp)
     app.register_blueprint(messages.bp)
     app.register_blueprint(track.bp)
-    app.register_blueprint(sandbox.bp)
+    paymode.init_app(app, settings)  # the sandbox's routes exist only in sandbox mode
     app.register_blueprint(webhooks.bp)
     from kindly.web import admin, api
 
