@@ -15,7 +15,7 @@ import click
 from sqlalchemy import select
 
 from kindly.core import context as ctx_module
-from kindly.core.config import load_settings
+from kindly.core.config import check_production, load_settings
 from kindly.core.context import Context
 from kindly.core.errors import ConfigError, KindlyError, NotFound
 from kindly.core.models import Artifact, Campaign, Debtor
@@ -277,6 +277,7 @@ def worker(queues: tuple[str, ...], burst: bool, max_jobs: int | None) -> None:
     from kindly.workers.worker import run
 
     settings = load_settings()
+    check_production(settings)  # workers charge instalments and send: same rules as the front
     if not settings.redis_url:
         raise ConfigError("kindly worker needs KINDLY_REDIS_URL; without it jobs run in-process")
     _context()
