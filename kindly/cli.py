@@ -278,6 +278,7 @@ def worker(queues: tuple[str, ...], burst: bool, max_jobs: int | None) -> None:
     from kindly.workers.worker import run
 
     settings = load_settings()
+    check_production(settings)  # workers charge instalments and send: same rules as the front
     if not settings.redis_url:
         raise ConfigError("kindly worker needs KINDLY_REDIS_URL; without it jobs run in-process")
     _context()

@@ -8,7 +8,7 @@ import json
 import click
 
 from kindly.cli import _context
-from kindly.core import pay_promises, payments, plans
+from kindly.core import pay_promises, plans
 
 
 @click.group("payments")
@@ -25,7 +25,7 @@ def collect(today) -> None:
     ctx = _context()
     day = today.date() if today else dt.date.today()
     with ctx.db.session() as session:
-        run = plans.collect_due(session, payments.provider_for(ctx.settings), day)
+        run = plans.collect_with(session, ctx.settings, day)
         promises = pay_promises.resolve_due(session, day)
     summary = {
         "day": day.isoformat(),

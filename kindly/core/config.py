@@ -38,6 +38,10 @@ class Settings:
     """Warm tracking hits and page views answered before Flask (kindly.web.fastlane)."""
     trusted_proxies: int = 0
     """Reverse proxies in front of the app whose X-Forwarded-For/-Proto are believed."""
+    payments: str = "sandbox"
+    """How debtors pay online: stripe, sandbox (test checkout, no money) or none (transfer)."""
+    outbox: bool = False
+    """KINDLY_OUTBOX=on: production may keep messages without a gateway in the outbox folder."""
 
     @property
     def jobs_in_process(self) -> bool:
@@ -46,8 +50,18 @@ class Settings:
 
     @property
     def payments_sandbox(self) -> bool:
-        """True when no Stripe key is configured and the sandbox provider takes payments."""
-        return not self.stripe_secret_key
+        """True when the sandbox provider takes payments (no money moves)."""
+        return self.payments == "sandbox"
+
+    @property
+    def payments_online(self) -> bool:
+        """True when debtors can pay on the site (Stripe or the sandbox)."""
+        return self.payments != "none"
+
+    @property
+    def test_banner(self) -> bool:
+        """True when every page must say TEST: play money in production."""
+        return self.payments == "sandbox" and self.environment == "production"
 
 
 SWITCH = {"on": True, "1": True, "true": True, "yes": True,
@@ -120,6 +134,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             f"KINDLY_TRUSTED_PROXIES must be a number of proxy hops from 0 to 5, got "
             f"{trusted_proxies!r}"
         )
+    stripe_secret_key = _text(env, "KINDLY_STRIPE_SECRET_KEY")
+    outbox = (_text(env, "KINDLY_OUTBOX") or "off").lower()
+    if outbox not in SWITCH:
+        raise ConfigError(f"KINDLY_OUTBOX must be on or off, got {outbox!r}")
 
     return Settings(
         data_dir=data_dir,
@@ -130,7 +148,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         s3_public_endpoint_url=_text(env, "KINDLY_S3_PUBLIC_ENDPOINT_URL"),
         base_url=base_url,
         secret_key=_secret_key(env, data_dir),
-        stripe_secret_key=_text(env, "KINDLY_STRIPE_SECRET_KEY"),
+        stripe_secret_key=stripe_secret_key,
         stripe_webhook_secret=_text(env, "KINDLY_STRIPE_WEBHOOK_SECRET"),
         stripe_api_base=_text(env, "KINDLY_STRIPE_API_BASE"),
         smtp_url=_text(env, "KINDLY_SMTP_URL"),
@@ -140,7 +158,22 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         s3_upload_attempts=int(s3_attempts),
         fast_lane=SWITCH[fast_lane],
         trusted_proxies=int(trusted_proxies),
+        payments=_payments(env, stripe_secret_key),
+        outbox=SWITCH[outbox],
     )
+
+
+PAYMENTS = ("stripe", "sandbox", "none")
+
+
+def _payments(env: Mapping[str, str], stripe_secret_key: str | None) -> str:
+    """KINDLY_PAYMENTS, by default stripe when a Stripe key is set, else the sandbox."""
+    mode = (_text(env, "KINDLY_PAYMENTS") or ("stripe" if stripe_secret_key else "sandbox")).lower()
+    if mode not in PAYMENTS:
+        raise ConfigError(f"KINDLY_PAYMENTS must be stripe, sandbox or none, got {mode!r}")
+    if mode == "stripe" and not stripe_secret_key:
+        raise ConfigError("KINDLY_PAYMENTS=stripe needs KINDLY_STRIPE_SECRET_KEY")
+    return mode
 
 
 def check_production(settings: Settings, env: Mapping[str, str] | None = None) -> None:
@@ -163,6 +196,7 @@ def check_production(settings: Settings, env: Mapping[str, str] | None = None) -
             f"over https), got {settings.base_url!r}"
         )
     _refuse_known_secrets(settings, env)
+    _check_payments_and_outbox(settings, env)
 
 
 KNOWN_SECRETS = frozenset(
@@ -191,4 +225,32 @@ def _refuse_known_secrets(settings: Settings, env: Mapping[str, str]) -> None:
         raise ConfigError(
             "production refuses well-known default secrets: set a strong value for "
             + ", ".join(found)
+        )
+
+
+def _check_payments_and_outbox(settings: Settings, env: Mapping[str, str]) -> None:
+    """Production chooses its payment mode, and an outbox, explicitly (never by default)."""
+    if not _text(env, "KINDLY_PAYMENTS"):
+        raise ConfigError(
+            "production needs KINDLY_PAYMENTS: stripe (with KINDLY_STRIPE_SECRET_KEY), none "
+            "(bank transfer only) or sandbox (test payments, every page marked TEST)"
+        )
+    if settings.smtp_url and settings.sms_webhook_url:
+        return  # every message has a gateway: nothing is kept in the outbox
+    missing = " and ".join(
+        name
+        for name, value in (("KINDLY_SMTP_URL", settings.smtp_url),
+                            ("KINDLY_SMS_WEBHOOK_URL", settings.sms_webhook_url))
+        if not value
+    )  # fmt: skip
+    if not settings.outbox:
+        raise ConfigError(
+            f"production without {missing} would write messages to the outbox folder: "
+            "set the gateway, or KINDLY_OUTBOX=on with KINDLY_DATA_DIR on a volume"
+        )
+    data_dir = _text(env, "KINDLY_DATA_DIR")
+    if not data_dir or not Path(data_dir).is_absolute():
+        raise ConfigError(
+            "KINDLY_OUTBOX=on in production needs KINDLY_DATA_DIR set to the absolute path "
+            "of a volume (the outbox is KINDLY_DATA_DIR/outbox)"
         )

@@ -18,7 +18,7 @@ TYPES = frozenset(
         "sent", "delivered", "bounced_hard", "bounced_soft", "opened", "clicked", "viewed",
         "verified", "video_play", "video_progress", "video_complete", "cta", "plan_requested",
         "plan_agreed", "promise", "contact", "payment_started", "paid", "payment_failed",
-        "opted_out", "preference",
+        "opted_out", "preference", "outbox",
     }
 )  # fmt: skip
 CHANNELS = frozenset({"email", "sms", "letter", "web", "video"})

@@ -16,6 +16,7 @@ from kindly.core.money import from_minor
 
 FUNNEL = (
     "sent",
+    "outbox",  # only written to the outbox folder (no gateway): nobody received it, not sent
     "delivered",
     "opened",
     "clicked",

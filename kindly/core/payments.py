@@ -391,7 +391,9 @@ def record_reversal(
 
 
 def provider_for(settings) -> PaymentProvider:
-    """Stripe when a key is configured, the sandbox otherwise."""
-    if settings.stripe_secret_key:
+    """The provider KINDLY_PAYMENTS names; none (bank transfer only) has no provider."""
+    if settings.payments == "stripe":
         return StripeProvider(settings.stripe_secret_key, settings.stripe_api_base)
-    return SandboxProvider(settings.base_url)
+    if settings.payments == "sandbox":
+        return SandboxProvider(settings.base_url)
+    raise PaymentError("online payment is off (KINDLY_PAYMENTS=none): debtors pay by transfer")

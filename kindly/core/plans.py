@@ -324,6 +324,13 @@ def collect_due(session: Session, provider: payments.PaymentProvider, today: dt.
     return result
 
 
+def collect_with(session: Session, settings, today: dt.date) -> Collection:
+    """collect_due with the configured provider; KINDLY_PAYMENTS=none charges nothing."""
+    if not settings.payments_online:
+        return Collection()  # instalments come by transfer: no charge, so none can be missed
+    return collect_due(session, payments.provider_for(settings), today)
+
+
 def _charge(session, provider, plan: Plan, debtor: Debtor, instalment: Instalment, result) -> None:
     instalment.attempts += 1
     if not plan.method_ref:

@@ -9,6 +9,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from kindly.paths import TEMPLATES
 from kindly.renderer.texts import load_texts
+from kindly.renderer.transfer import bank_transfer
 from kindly.renderer.view import DebtorView
 
 STATUS_MARKER = "<!--kindly:status-->"
@@ -33,13 +34,16 @@ def render_site(
     has_letter: bool = True,
     overrides: dict | None = None,
     video_ctas: list[dict] | None = None,
+    online: bool = True,
 ) -> bytes:
     """The microsite as UTF-8 HTML; the front fills in live state at STATUS_MARKER.
 
     `overrides` are the campaign's own texts: {tone or "*": {lang: {key: text}}};
-    `video_ctas` the video template's buttons and when they show: [{"cta", "from", "to"}].
+    `video_ctas` the video template's buttons and when they show: [{"cta", "from", "to"}];
+    `online` False (KINDLY_PAYMENTS=none): bank details and a GiroCode instead of pay-now.
     """
     template = environment().get_template("site/site.html")
+    ctas = ("pay", "plan") if online else ("plan",)
     path = urlsplit(view.site_url).path
     html = template.render(
         v=view,
@@ -51,6 +55,7 @@ def render_site(
         beacon=f"{path}/e",
         has_video=has_video,
         has_letter=has_letter,
-        video_ctas=[c for c in video_ctas or () if c.get("cta") in ("pay", "plan")],
+        video_ctas=[c for c in video_ctas or () if c.get("cta") in ctas],
+        transfer=None if online else bank_transfer(view, view.amount_minor, view.amount),
     )
     return html.encode("utf-8")

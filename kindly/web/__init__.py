@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.extensions["kindly"] = Context(settings)
 
-    from kindly.web import edge, messages, pay, public, sandbox, security, track, webhooks
+    from kindly.web import edge, messages, pay, paymode, public, security, track, webhooks
 
     edge.limit_uploads(app)  # before the CSRF hook, which reads the form
     security.init_app(
@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(pay.bp)
     app.register_blueprint(messages.bp)
     app.register_blueprint(track.bp)
-    app.register_blueprint(sandbox.bp)
+    paymode.init_app(app, settings)  # the sandbox's routes exist only in sandbox mode
     app.register_blueprint(webhooks.bp)
     from kindly.web import admin, api
 

@@ -16,6 +16,7 @@ from kindly.core.models_payments import Instalment, Plan
 from kindly.core.money import MoneyError, format_minor, parse_amount, to_minor
 from kindly.paths import FONTS
 from kindly.renderer.texts import load_texts
+from kindly.renderer.transfer import Transfer, bank_transfer
 from kindly.web.debtors import context, count, find_debtor, hit
 from kindly.web.public import debtor_view
 
@@ -47,6 +48,11 @@ class Page:
     def date(self, day: dt.date) -> str:
         """A date the way the debtor writes it."""
         return format_date(day, format="long", locale=self.babel)
+
+    def transfer(self, amount_minor: int | None = None) -> Transfer:
+        """The bank transfer of `amount_minor` (default: the balance), with its GiroCode."""
+        minor = self.view.amount_minor if amount_minor is None else amount_minor
+        return bank_transfer(self.view, minor, self.money(minor))
 
     def render(self, template: str, status: int = 200, **values):
         """A page with the shared values filled in."""
@@ -111,6 +117,11 @@ def pay(token: str):
             error=None,
             form=form,
         )
+        if not ctx.settings.payments_online:
+            # KINDLY_PAYMENTS=none: the page shows the bank transfer; nothing is charged here
+            values["transfer"] = page.transfer(instalment.amount_minor if instalment else None)
+            if request.method == "POST":
+                return redirect(f"/s/{token}/pay", code=303)
         if request.method == "GET":
             count(session, debtor, "cta", cta="pay")
             return page.render("web/pay.html", **values)
@@ -280,8 +291,10 @@ def agreed(token: str):
         page = Page(session, token)
         plan_ = _latest_plan(page)
         upcoming = next((i for i in plan_.instalments if i.status in ("due", "failed")), None)
+        online = ctx.settings.payments_online
         return page.render(
             "web/pay_plan_agreed.html",
+            transfer=page.transfer(upcoming.amount_minor) if upcoming and not online else None,
             plan=plan_,
             upcoming=upcoming,
             first=plan_.instalments[0],

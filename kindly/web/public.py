@@ -34,6 +34,7 @@ from kindly.core.personalise import build_view
 from kindly.renderer.site import STATUS_MARKER, render_site
 from kindly.renderer.texts import load_texts
 from kindly.renderer.view import DebtorView
+from kindly.web import paymode
 from kindly.web.debtors import (
     TOKEN,
     LinkExpired,
@@ -201,7 +202,12 @@ def _without_database(token: str, pages: PageCache, error: OperationalError) -> 
                       variant=record.variant, token=token, expires_at=record.expires,
                       check=record.check, sent_at=None, loaded=time.monotonic())  # fmt: skip
         notice = load_texts("site").for_lang(record.lang)["status_offline"]
-        head, marked, tail = ctx.storage.get(record.site_key).decode().partition(STATUS_MARKER)
+        stored = ctx.storage.get(record.site_key).decode()
+        if ctx.settings.test_banner:
+            stored = paymode.mark_test(
+                stored, load_texts("site").for_lang(record.lang)["test_banner"]
+            )
+        head, marked, tail = stored.partition(STATUS_MARKER)
         tail = tail if marked else None
     if utcnow() > who.expires_at:
         raise LinkExpired(token)
@@ -273,7 +279,10 @@ def _build_page(session, token: str, state: microsite.LiveState) -> Page:
     overrides = (debtor.campaign.settings or {}).get("texts")
     stored = artifacts.find(session, debtor, "site")
     html: str | None = None
-    if stored is not None and view.amount_minor == debtor.amount_due_minor:
+    online = ctx.settings.payments_online
+    # Without online payment the page is always rendered here: a page stored before the
+    # mode changed must not offer a pay-now button.
+    if stored is not None and online and view.amount_minor == debtor.amount_due_minor:
         try:
             html = ctx.storage.get(stored.key).decode("utf-8")
         except KeyError:
@@ -289,7 +298,11 @@ def _build_page(session, token: str, state: microsite.LiveState) -> Page:
             has_letter=has["letter"],
             overrides=overrides,
             video_ctas=video_ctas() if has["video"] else None,
+            online=online,
         ).decode()
+    texts = texts_for(view, debtor)
+    if ctx.settings.test_banner:
+        html = paymode.mark_test(html, texts["test_banner"])
     head, marker, tail = html.partition(STATUS_MARKER)
     who = Tracked.of(debtor)
     return Page(
@@ -297,7 +310,7 @@ def _build_page(session, token: str, state: microsite.LiveState) -> Page:
         who=who,
         head=head,
         tail=tail if marker else None,
-        texts=texts_for(view, debtor),
+        texts=texts,
         locale=view.locale.replace("-", "_"),
         currency=debtor.currency,
         amount_due_minor=debtor.amount_due_minor,

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from kindly.core import context, pay_promises, payments, plans, privacy
+from kindly.core import context, pay_promises, plans, privacy
 from kindly.workers.queues import DEFAULT, Dispatcher, JobHandle
 
 
@@ -20,7 +20,7 @@ def collect_payments() -> dict[str, Any]:
     ctx = context.current()
     day = dt.datetime.now(dt.UTC).date()
     with ctx.db.session() as session:
-        run = plans.collect_due(session, payments.provider_for(ctx.settings), day)
+        run = plans.collect_with(session, ctx.settings, day)
         promises = pay_promises.resolve_due(session, day)
     _schedule(Dispatcher(ctx.settings), "collect-payments")
     return {"day": day.isoformat(), "charged": run.charged, "succeeded": run.succeeded,

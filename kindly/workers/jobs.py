@@ -64,6 +64,7 @@ def render_debtor(debtor_id: int, kinds: list[str], force: bool = False) -> dict
                 video_ctas=_video_ctas() if has_video else None,
                 has_letter="letter" in stored,
                 overrides=(debtor.campaign.settings or {}).get("texts"),
+                online=ctx.settings.payments_online,
             )
             site = artifacts.save(session, ctx.storage, debtor, "site", html, known=stored)
             done["site"] = site.sha256

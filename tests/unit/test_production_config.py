@@ -23,6 +23,8 @@ def production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
         "KINDLY_REDIS_URL": f"redis://:{STRONG}@redis:6379/0",
         "KINDLY_BASE_URL": "https://pay.example.com",
         "KINDLY_PAYMENTS": "none",
+        "KINDLY_SMTP_URL": "smtp://mail.example.com:587",
+        "KINDLY_SMS_WEBHOOK_URL": "https://sms.example.com/send",
         "AWS_ACCESS_KEY_ID": "kindly-4f2a",
         "AWS_SECRET_ACCESS_KEY": STRONG,
     }

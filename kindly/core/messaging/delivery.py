@@ -23,8 +23,10 @@ from kindly.core.personalise import build_view
 from kindly.core.rules import Rules, current_rules, decision_for
 from kindly.renderer.texts import load_texts
 
-DONE = ("sent", "print", "sending")
-"""Send statuses that count as a contact made (or possibly made): never repeated."""
+DONE = ("sent", "print", "sending", "outbox")
+"""Send statuses that count as a contact made (or possibly made): never repeated. "outbox":
+written to the outbox folder for want of a gateway; nobody received it, but a later run
+must not send it again (the cadence goes on, as it did in the demo)."""
 TRUTHY = ("1", "true", "yes", "y", "ja", "x")
 IN_DOUBT_AFTER = dt.timedelta(minutes=15)
 """A send still "sending" this long after its row was made has lost its worker mid-message
@@ -321,12 +323,29 @@ def deliver(
         row.status, row.error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
         session.commit()
         raise
-    row.status, row.sent_at, row.error = "sent", at or dt.datetime.now(dt.UTC), None
+    # Only a gateway's acceptance is `sent`; a file in the outbox folder reached nobody.
+    status = "sent" if _gateway(settings, channel) else "outbox"
+    row.status, row.sent_at, row.error = status, at or dt.datetime.now(dt.UTC), None
     events.record(
-        session, debtor, "sent", channel=channel, key=f"sent:{debtor.id}:{step}:{channel}",
+        session, debtor, status, channel=channel, key=f"{status}:{debtor.id}:{step}:{channel}",
         data={"step": step, "message_id": row.message_id},
     )  # fmt: skip
     return row
+
+
+def _gateway(settings: Settings, channel: str) -> str | None:
+    """The gateway that takes this channel's messages; None: they go to the outbox folder."""
+    return settings.smtp_url if channel == "email" else settings.sms_webhook_url
+
+
+def in_outbox(session: Session, campaign_id: int) -> dict[str, int]:
+    """Per channel, the campaign's messages only written to the outbox folder."""
+    rows = session.execute(
+        select(Send.channel, func.count(Send.id))
+        .where(Send.campaign_id == campaign_id, Send.status == "outbox")
+        .group_by(Send.channel)
+    ).all()
+    return {channel: int(count) for channel, count in sorted(rows)}
 
 
 def _bounced(session: Session, debtor: Debtor, row: Send, code: int, reply: str) -> Send:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from kindly.core import audit, scopes
 from kindly.core.kpis import campaign_kpis
-from kindly.core.messaging.delivery import in_doubt
+from kindly.core.messaging.delivery import in_doubt, in_outbox
 from kindly.core.metrics import campaign_report, campaign_stats
 from kindly.core.models import Campaign, Debtor, Event, Payment
 from kindly.core.models_admin import CampaignStatus
@@ -221,6 +221,7 @@ def campaign_page(slug: str):
         entries = audit.recent(db, limit=15, campaign_id=campaign.id)
         status = status_of(db, campaign.id)
         doubtful = in_doubt(db, campaign.id, dt.datetime.now(dt.UTC))
+        outboxed = in_outbox(db, campaign.id)
         name = campaign.name
     money = report["money"]
     steps = [(STEP_LABELS[s["step"]], s["human"], s["raw"]) for s in report["funnel"]]
@@ -246,6 +247,7 @@ def campaign_page(slug: str):
         activity_chart=charts.activity(report["activity"]) if activity_total else None,
         experiment_state=experiment_state, experiments=experiments,
         plans_state=plans_state, plans=plans, entries=entries, in_doubt=doubtful,
+        outbox=outboxed,
     )  # fmt: skip
 
 

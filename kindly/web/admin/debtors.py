@@ -220,7 +220,7 @@ def debtor_preview(slug: str, reference: str):
         has = {kind: artifacts.find(db, debtor, kind) is not None for kind in FILES.values()}
         html = render_site(
             view, has_video=has["video"], has_letter=has["letter"],
-            overrides=(campaign.settings or {}).get("texts"),
+            overrides=(campaign.settings or {}).get("texts"), online=ctx.settings.payments_online,
         ).decode("utf-8")  # fmt: skip
         audit.record(db, g.user, "debtor.preview", via="web", campaign_id=campaign.id,
                      reference=debtor.reference, kind="site")  # fmt: skip
