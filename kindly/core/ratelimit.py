@@ -14,7 +14,7 @@ import hmac
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import delete, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 KEEP_SECONDS = 2 * 86400
 """Windows older than this are deleted from the table (the longest window is shorter)."""
+REDIS_REST = 30.0
+"""Seconds the database counts alone after Redis failed, before Redis is tried again."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Ticket:
     key: str  # the HMAC, never the address or token itself
     window: int  # the window's start, in Unix seconds
     count: int
+    in_redis: bool = False
 
     @property
     def allowed(self) -> bool:
@@ -65,6 +68,7 @@ class RateLimiter:
         self._secret = secret.encode()
         self._redis_url = redis_url
         self._redis = None
+        self._resting_until = 0.0
 
     def take(
         self, rule: Rule, key: str, *, now: float | None = None, session: Session | None = None
@@ -79,13 +83,15 @@ class RateLimiter:
         digest = hmac.new(self._secret, f"{rule.name}:{key}".encode(), hashlib.sha256)
         ticket = Ticket(rule, digest.hexdigest()[:40], window, 0)
         count = self._redis_add(ticket, 1)
-        if count is None:
-            count = self._db_add(ticket, 1, session)
-        return Ticket(rule, ticket.key, window, count)
+        if count is not None:
+            return replace(ticket, count=count, in_redis=True)
+        return replace(ticket, count=self._db_add(ticket, 1, session))
 
     def give_back(self, ticket: Ticket, *, session: Session | None = None) -> None:
         """Uncount a hit that turned out not to count against the limit."""
-        if self._redis_add(ticket, -1) is None:
+        if ticket.in_redis:
+            self._redis_add(ticket, -1)  # lost while Redis is away: the hit stays counted
+        else:
             self._db_add(ticket, -1, session)
 
     def _client(self):
@@ -99,7 +105,7 @@ class RateLimiter:
 
     def _redis_add(self, ticket: Ticket, step: int) -> int | None:
         """The new count in Redis, or None without Redis (or while it is unreachable)."""
-        if not self._redis_url:
+        if not self._redis_url or time.monotonic() < self._resting_until:
             return None
         from redis.exceptions import RedisError
 
@@ -110,7 +116,10 @@ class RateLimiter:
             pipe.expire(name, ticket.rule.seconds + 60)
             return int(pipe.execute()[0])
         except RedisError as exc:
-            log.warning("rate limits counted in the database: Redis unreachable (%s)", exc)
+            # one line, then the database for a while: no wait on Redis per request
+            self._resting_until = time.monotonic() + REDIS_REST
+            log.warning("rate limits counted in the database for %d s: Redis unreachable (%s)",
+                        REDIS_REST, exc)  # fmt: skip
             return None
 
     def _db_add(self, ticket: Ticket, step: int, session: Session | None) -> int:
