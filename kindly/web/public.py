@@ -358,8 +358,10 @@ def check(token: str):
         # counted in this transaction: a second writer would wait on it (SQLite)
         ticket = limits.take(limits.CHECK_PER_ADDRESS, limits.client_address(), session)
         if not ticket.allowed:
-            busy = limits.busy_text(lang, ticket.retry_after())
-            return _gate(session, debtor, message=busy, code=429, locked=True)
+            wait = ticket.retry_after()
+            busy = limits.busy_text(lang, wait)
+            page, code = _gate(session, debtor, message=busy, code=429, locked=True)
+            return page, code, {"Retry-After": str(wait)}
         attempt = identity.check(
             session,
             debtor,

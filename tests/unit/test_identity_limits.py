@@ -181,6 +181,7 @@ def test_wrong_answers_are_limited_per_address_and_right_ones_never_count(client
     assert statuses == [400] * limits.CHECK_PER_ADDRESS.hits + [429]
     busy = wrong_from(client, tokens[0], csrf, "10.0.0.1")
     assert busy.status_code == 429 and "zu viele Anfragen" in busy.get_data(as_text=True)
+    assert 0 < int(busy.headers["Retry-After"]) <= 3600
     # another address is not held up, and no link was locked by the refused answers
     assert wrong_from(client, tokens[5], csrf, "10.0.0.2").status_code == 400
     with ctx.db.session() as session:
