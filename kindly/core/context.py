@@ -41,6 +41,13 @@ class Context:
 
         return RedisEventBuffer(redis_connection(self.settings))
 
+    @cached_property
+    def rate_limiter(self):
+        """Request counters per address or link: Redis when configured, else the database."""
+        from kindly.core.ratelimit import RateLimiter
+
+        return RateLimiter(self.db, self.settings.secret_key, self.settings.redis_url)
+
     def close(self) -> None:
         """Release pooled connections."""
         if "db" in self.__dict__:

@@ -6,6 +6,8 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from kindly.core import events
@@ -14,7 +16,16 @@ from kindly.core.models_site import IdentityCheck
 
 METHODS = ("none", "birth_date", "postal_code")
 MAX_FAILURES = 5
-LOCK_MINUTES = 15
+"""Wrong answers in a row that lock the link."""
+LOCK_STEPS = (
+    dt.timedelta(minutes=15),
+    dt.timedelta(hours=1),
+    dt.timedelta(hours=4),
+    dt.timedelta(hours=24),
+)
+"""How long the first, second, third and fourth lock last."""
+MAX_LOCKS = len(LOCK_STEPS) + 1
+"""The lock after the last step lasts until a new link is issued (kindly link new)."""
 DEFAULT_LINK_DAYS = 90
 DEFAULT_PROMISE_DAYS = 30
 
@@ -85,69 +96,146 @@ def validate_site_settings(settings: dict) -> list[str]:
 
 @dataclass(frozen=True)
 class Attempt:
-    """What one answer led to."""
+    """What one answer led to; `refused`: not even compared, the link being locked."""
 
     passed: bool
     locked_until: dt.datetime | None
     tries_left: int
+    refused: bool = False
+    sealed: bool = False
+
+
+@dataclass(frozen=True)
+class Lock:
+    """A link's lock: until when, or `sealed` until a new link is issued."""
+
+    until: dt.datetime | None
+    sealed: bool
 
 
 def _normalise_postal(text: str) -> str:
     return re.sub(r"[\s-]", "", text).upper()
 
 
-def _state(session: Session, debtor: Debtor) -> IdentityCheck:
-    state = session.get(IdentityCheck, debtor.id, with_for_update=True)
-    if state is None:
-        state = IdentityCheck(debtor_id=debtor.id, failures=0, total_failures=0, locks=0)
-        session.add(state)
-        session.flush()
-    return state
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    if value is not None and value.tzinfo is None:  # SQLite hands back naive datetimes
+        return value.replace(tzinfo=dt.UTC)
+    return value
+
+
+def lock_duration(locks: int) -> dt.timedelta | None:
+    """How long the link's n-th lock lasts; None: until a new link is issued."""
+    return LOCK_STEPS[locks - 1] if locks <= len(LOCK_STEPS) else None
+
+
+def lock(session: Session, debtor: Debtor, now: dt.datetime | None = None) -> Lock | None:
+    """The link's lock, if it is locked now (read afresh, never from the session's cache)."""
+    row = session.execute(
+        select(IdentityCheck.locked_until, IdentityCheck.locks).where(
+            IdentityCheck.debtor_id == debtor.id
+        )
+    ).first()
+    if row is None:
+        return None
+    if row.locks >= MAX_LOCKS:
+        return Lock(None, True)
+    until = _aware(row.locked_until)
+    return Lock(until, False) if until is not None and until > (now or utcnow()) else None
 
 
 def locked_until(
     session: Session, debtor: Debtor, now: dt.datetime | None = None
 ) -> dt.datetime | None:
-    """When the link's lock ends, if it is locked now."""
-    state = session.get(IdentityCheck, debtor.id)
-    if state is None or state.locked_until is None:
+    """When the link's lock ends, if it is locked now (a sealed link: the end of time)."""
+    found = lock(session, debtor, now)
+    if found is None:
         return None
-    until = state.locked_until
-    if until.tzinfo is None:
-        until = until.replace(tzinfo=dt.UTC)
-    return until if until > (now or utcnow()) else None
+    return found.until or dt.datetime.max.replace(tzinfo=dt.UTC)
+
+
+def _ensure_row(session: Session, debtor_id: int) -> None:
+    """Create the debtor's row unless it exists: one statement, so parallel first answers
+    cannot collide on the primary key."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(
+        insert(IdentityCheck.__table__)
+        .values(debtor_id=debtor_id, failures=0, total_failures=0, locks=0)
+        .on_conflict_do_nothing(index_elements=["debtor_id"])
+    )
+
+
+def _reserve(session: Session, debtor_id: int, now: dt.datetime) -> int | None:
+    """Take one of the link's tries atomically: the try's number, or None while locked.
+
+    The UPDATE holds the row until the caller commits, so parallel answers for one link
+    are compared one after another, each seeing the count its predecessor left.
+    """
+    table = IdentityCheck.__table__
+    return session.execute(
+        update(table)
+        .where(
+            table.c.debtor_id == debtor_id,
+            table.c.locks < MAX_LOCKS,
+            table.c.failures < MAX_FAILURES,
+            or_(table.c.locked_until.is_(None), table.c.locked_until <= now),
+        )
+        .values(failures=table.c.failures + 1)
+        .returning(table.c.failures)
+    ).scalar_one_or_none()
+
+
+def _compare(debtor: Debtor, kind: str, answer: str) -> bool:
+    if kind == "birth_date":
+        try:
+            return dt.date.fromisoformat(answer.strip()) == debtor.birth_date
+        except ValueError:
+            return False
+    return bool(answer.strip()) and _normalise_postal(answer) == _normalise_postal(
+        debtor.postal_code or ""
+    )
 
 
 def check(
-    session: Session, debtor: Debtor, kind: str, answer: str, *, agent: str = "human"
+    session: Session,
+    debtor: Debtor,
+    kind: str,
+    answer: str,
+    *,
+    agent: str = "human",
+    now: dt.datetime | None = None,
 ) -> Attempt:
-    """Compare one answer; five wrong ones lock the link for fifteen minutes."""
-    now = utcnow()
-    until = locked_until(session, debtor, now)
-    if until is not None:
-        return Attempt(False, until, 0)
-    state = _state(session, debtor)
-    if kind == "birth_date":
-        try:
-            passed = dt.date.fromisoformat(answer.strip()) == debtor.birth_date
-        except ValueError:
-            passed = False
-    else:
-        passed = bool(answer.strip()) and _normalise_postal(answer) == _normalise_postal(
-            debtor.postal_code or ""
-        )
-    if passed:
-        state.failures = 0
-        state.locked_until = None
+    """Compare one answer; five wrong ones in a row lock the link, each lock longer than the
+    last (LOCK_STEPS), and the MAX_LOCKS-th until a new link is issued."""
+    now = now or utcnow()
+    _ensure_row(session, debtor.id)
+    tried = _reserve(session, debtor.id, now)
+    if tried is None:
+        found = lock(session, debtor, now)
+        until = found.until if found else None
+        return Attempt(False, until, 0, refused=True, sealed=bool(found and found.sealed))
+    table = IdentityCheck.__table__
+    row = table.c.debtor_id == debtor.id
+    if _compare(debtor, kind, answer):
+        session.execute(update(table).where(row).values(failures=0))
         events.record(
             session, debtor, "verified", channel="web", agent=agent, data={"method": kind}
         )
         return Attempt(True, None, MAX_FAILURES)
-    state.failures += 1
-    state.total_failures += 1
-    if state.failures >= MAX_FAILURES:
-        state.failures = 0
-        state.locks += 1
-        state.locked_until = now + dt.timedelta(minutes=LOCK_MINUTES)
-        return Attempt(False, state.locked_until, 0)
-    return Attempt(False, None, MAX_FAILURES - state.failures)
+    wrong = {"total_failures": table.c.total_failures + 1}
+    if tried < MAX_FAILURES:
+        session.execute(update(table).where(row).values(**wrong))
+        return Attempt(False, None, MAX_FAILURES - tried)
+    locks = session.execute(
+        update(table).where(row).values(**wrong, failures=0, locks=table.c.locks + 1)
+        .returning(table.c.locks)
+    ).scalar_one()  # fmt: skip
+    duration = lock_duration(locks)
+    until = now + duration if duration is not None else None
+    session.execute(update(table).where(row).values(locked_until=until))
+    return Attempt(False, until, 0, sealed=duration is None)
+
+
+def forget(session: Session, debtor: Debtor) -> None:
+    """Clear the link's tries and locks (a new link was issued)."""
+    session.execute(delete(IdentityCheck).where(IdentityCheck.debtor_id == debtor.id))

@@ -18,6 +18,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
+from sqlalchemy.orm import Session
+
 from kindly.core import identity
 from kindly.core.models import Debtor
 from kindly.core.storage import Storage
@@ -76,3 +78,17 @@ def find(storage: Storage, token: str) -> LinkRecord | None:
 def forget(storage: Storage, token: str) -> None:
     """Remove the token's record (an erased debtor's link must die everywhere)."""
     storage.delete(record_key(token))
+
+
+def reissue(session: Session, debtor: Debtor, storage: Storage | None = None) -> str:
+    """Give the debtor a new link: the old token answers 404 at once, and the identity
+    check's tries and locks start afresh (a lock for good lasts until this). Returns the
+    new token; the debtor's artifacts carry the old one until they are rendered again."""
+    from kindly.core.portfolio import new_token
+
+    if storage is not None:
+        forget(storage, debtor.token)  # nor may an outage serve the old link
+    identity.forget(session, debtor)
+    debtor.token = new_token()
+    session.flush()
+    return debtor.token

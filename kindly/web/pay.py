@@ -17,6 +17,7 @@ from kindly.core.money import MoneyError, format_minor, parse_amount, to_minor
 from kindly.paths import FONTS
 from kindly.renderer.texts import load_texts
 from kindly.renderer.transfer import Transfer, bank_transfer
+from kindly.web import limits
 from kindly.web.debtors import context, count, find_debtor, hit
 from kindly.web.public import debtor_view
 
@@ -101,6 +102,7 @@ def _instalment(page: Page, raw: str | None) -> Instalment | None:
 
 
 @bp.route("/s/<token>/pay", methods=["GET", "POST"])
+@limits.limited("pay")
 def pay(token: str):
     """Confirm the amount (all of it, or a part above the campaign's minimum), then pay."""
     ctx = context()
@@ -199,6 +201,7 @@ def _why(page: Page, proposal: plans.Proposal) -> list[str]:
 
 
 @bp.route("/s/<token>/plan", methods=["GET", "POST"])
+@limits.limited("plan")
 def plan(token: str):
     """Choose instalments (step 1), see the schedule (step 2), agree (step 3)."""
     ctx = context()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 import threading
 import time
@@ -34,7 +35,7 @@ from kindly.core.personalise import build_view
 from kindly.renderer.site import STATUS_MARKER, render_site
 from kindly.renderer.texts import load_texts
 from kindly.renderer.view import DebtorView
-from kindly.web import paymode
+from kindly.web import limits, paymode
 from kindly.web.debtors import (
     TOKEN,
     LinkExpired,
@@ -318,14 +319,13 @@ def _build_page(session, token: str, state: microsite.LiveState) -> Page:
     )
 
 
-def _gate(session, debtor, *, message: str | None = None, code: int = 200):
+def _gate(session, debtor, *, message: str | None = None, code: int = 200, locked: bool = False):
     """The identity check: a neutral greeting and one question, nothing personal."""
     _, lang, _ = _resolve(debtor)
     texts = load_texts("site").for_lang(lang)
-    until = identity.locked_until(session, debtor)
-    if until is not None:
-        minutes = max(1, int((until - dt.datetime.now(dt.UTC)).total_seconds() // 60) + 1)
-        message, code = texts["gate_locked"].format(minutes=minutes), 429
+    found = identity.lock(session, debtor)
+    if found is not None:
+        message, code, locked = _lock_message(texts, found), 429, True
     return (
         render_template(
             "web/gate.html",
@@ -334,10 +334,21 @@ def _gate(session, debtor, *, message: str | None = None, code: int = 200):
             token=debtor.token,
             method=identity.method(debtor.campaign, debtor),
             message=message,
-            locked=until is not None,
+            locked=locked,
+            sealed=found is not None and found.sealed,
         ),
         code,
     )
+
+
+def _lock_message(texts: dict[str, str], found: identity.Lock) -> str:
+    """How long the link is paused, in minutes or hours, or that it needs a new link."""
+    if found.sealed or found.until is None:
+        return texts["gate_sealed"]
+    seconds = (found.until - utcnow()).total_seconds()
+    if seconds > 90 * 60:
+        return texts["gate_locked_hours"].format(hours=math.ceil(seconds / 3600))
+    return texts["gate_locked"].format(minutes=max(1, int(seconds // 60) + 1))
 
 
 def _resolve(debtor):
@@ -348,13 +359,21 @@ def _resolve(debtor):
 
 @bp.post("/s/<token>/check")
 def check(token: str):
-    """One answer to the identity check."""
+    """One answer to the identity check; wrong answers also count against the address."""
     ctx = context()
     with ctx.db.session() as session:
         debtor = find_debtor(session, token, gate=False)
         kind = identity.method(debtor.campaign, debtor)
         if kind == "none" or verified(debtor):
             return redirect(f"/s/{token}", code=303)
+        _, lang, _ = _resolve(debtor)
+        # counted in this transaction: a second writer would wait on it (SQLite)
+        ticket = limits.take(limits.CHECK_PER_ADDRESS, limits.client_address(), session)
+        if not ticket.allowed:
+            wait = ticket.retry_after()
+            busy = limits.busy_text(lang, wait)
+            page, code = _gate(session, debtor, message=busy, code=429, locked=True)
+            return page, code, {"Retry-After": str(wait)}
         attempt = identity.check(
             session,
             debtor,
@@ -362,12 +381,13 @@ def check(token: str):
             request.form.get("answer", ""),
             agent=judge(session, debtor, hit()),
         )
+        if attempt.passed or attempt.refused:  # only wrong answers count against the address
+            ctx.rate_limiter.give_back(ticket, session=session)
         if attempt.passed:
             mark_verified(debtor)
             return redirect(f"/s/{token}", code=303)
-        if attempt.locked_until is not None:
+        if attempt.refused or attempt.locked_until is not None or attempt.sealed:
             return _gate(session, debtor)
-        _, lang, _ = _resolve(debtor)
         wrong = load_texts("site").for_lang(lang)["gate_wrong"].format(tries=attempt.tries_left)
         return _gate(session, debtor, message=wrong, code=400)
 
@@ -453,6 +473,7 @@ def read_beacon(payload: object) -> Beacon | None:
 
 
 @bp.route("/s/<token>/promise", methods=["GET", "POST"])
+@limits.limited("promise")
 def promise(token: str):
     """Promise to pay on a date within the campaign's limit."""
     ctx = context()
@@ -495,6 +516,7 @@ def promise(token: str):
 
 
 @bp.route("/s/<token>/contact", methods=["GET", "POST"])
+@limits.limited("contact")
 def contact(token: str):
     """Ask a question, dispute the claim or ask for a call back."""
     ctx = context()
@@ -539,6 +561,7 @@ def contact(token: str):
 
 
 @bp.route("/s/<token>/preferences", methods=["GET", "POST"])
+@limits.limited("preferences")
 def preferences(token: str):
     """The debtor's preferred channel, and opting out of digital messages."""
     ctx = context()
@@ -580,6 +603,7 @@ def faq(token: str):
 
 
 @bp.post("/s/<token>/renew")
+@limits.limited("renew")
 def renew(token: str):
     """An expired link asks for a new one; nothing about the claim is shown."""
     ctx = context()
@@ -596,6 +620,15 @@ def renew(token: str):
         )
         _, lang, _ = _resolve(debtor)
     return expired_page(lang, token, sent=True)
+
+
+@bp.app_errorhandler(limits.Limited)
+def too_many(exc: limits.Limited):
+    """A form past its limit: a polite page in the debtor's language."""
+    with context().db.session() as session:
+        debtor = session.scalar(select(Debtor).where(Debtor.token == exc.token))
+        lang = _resolve(debtor)[1] if debtor else "en"
+    return limits.page(lang, exc.retry_after)
 
 
 def expired_page(lang: str, token: str, *, sent: bool = False):

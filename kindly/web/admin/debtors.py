@@ -17,7 +17,7 @@ from flask import Response, abort, g, redirect, render_template, request, send_f
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from kindly.core import artifacts, audit, ledger
+from kindly.core import artifacts, audit, identity, ledger
 from kindly.core.masking import event_data, mask
 from kindly.core.messaging.delivery import is_in_doubt
 from kindly.core.models import Artifact, Campaign, Debtor, Event, Payment
@@ -194,6 +194,7 @@ def debtor_page(slug: str, reference: str):
                 "locks": check.locks, "locked_until": check.locked_until,
                 "locked_now": check.locked_until is not None
                 and _aware(check.locked_until) > dt.datetime.now(dt.UTC),
+                "sealed": check.locks >= identity.MAX_LOCKS,
             },
             "artifacts": [{"kind": a.kind, "sha256": a.sha256, "size": a.size,
                            "at": a.created_at} for a in stored],
