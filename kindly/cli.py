@@ -15,6 +15,7 @@ import click
 from sqlalchemy import select
 
 from kindly.core import context as ctx_module
+from kindly.core import redact
 from kindly.core.config import load_settings
 from kindly.core.context import Context
 from kindly.core.errors import ConfigError, KindlyError, NotFound
@@ -57,6 +58,7 @@ def cli(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # WeasyPrint warns about CSS it skips (e.g. unicode-bidi: isolate) on every letter.
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
+    redact.install(*logging.getLogger().handlers)  # no token in any process's log
 
 
 @cli.command("import")
