@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
@@ -15,7 +14,7 @@ import click
 from sqlalchemy import select
 
 from kindly.core import context as ctx_module
-from kindly.core import redact
+from kindly.core import csvsafe, redact
 from kindly.core.config import load_settings
 from kindly.core.context import Context
 from kindly.core.errors import ConfigError, KindlyError, NotFound
@@ -208,7 +207,7 @@ def export(slug: str, out: Path) -> None:
             )
         }
         with out.open("w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle)
+            writer = csvsafe.writer(handle)
             writer.writerow(
                 [
                     "reference",
