@@ -17,6 +17,7 @@ from kindly.core.money import MoneyError, format_minor, parse_amount, to_minor
 from kindly.paths import FONTS
 from kindly.renderer.texts import load_texts
 from kindly.web.debtors import context, count, find_debtor, hit
+from kindly.web.download import attachment
 from kindly.web.public import debtor_view
 
 bp = Blueprint("pay", __name__)
@@ -305,5 +306,5 @@ def confirmation(token: str):
     return Response(
         pdf,
         mimetype="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="plan-{debtor.reference}.pdf"'},
+        headers={"Content-Disposition": attachment(f"plan-{debtor.reference}", "pdf")},
     )
