@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
@@ -15,6 +14,7 @@ import click
 from sqlalchemy import select
 
 from kindly.core import context as ctx_module
+from kindly.core import csvsafe, redact
 from kindly.core.config import check_production, load_settings
 from kindly.core.context import Context
 from kindly.core.errors import ConfigError, KindlyError, NotFound
@@ -58,6 +58,7 @@ def cli(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # WeasyPrint warns about CSS it skips (e.g. unicode-bidi: isolate) on every letter.
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
+    redact.install(*logging.getLogger().handlers)  # no token in any process's log
 
 
 @cli.command("import")
@@ -207,7 +208,7 @@ def export(slug: str, out: Path) -> None:
             )
         }
         with out.open("w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle)
+            writer = csvsafe.writer(handle)
             writer.writerow(
                 [
                     "reference",

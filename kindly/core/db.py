@@ -21,7 +21,11 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 class Database:
-    """One engine and its session factory; create one per process, not at import."""
+    """One engine and its session factory; create one per process, not at import.
+
+    Every engine hides statement parameters: an error's message (and so the log) would
+    otherwise carry the tokens and personal data being written.
+    """
 
     def __init__(self, url: str):
         self.url = url
@@ -29,10 +33,14 @@ class Database:
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
                 make_private_dir(Path(path).parent)
-            self.engine: Engine = create_engine(url, connect_args={"timeout": 30})
+            self.engine: Engine = create_engine(
+                url, connect_args={"timeout": 30}, hide_parameters=True
+            )
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
-            self.engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+            self.engine = create_engine(
+                url, pool_pre_ping=True, pool_size=5, max_overflow=10, hide_parameters=True
+            )
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         # A forked child (an RQ work horse, a gunicorn worker) must not reuse the parent's
         # pooled connections: two processes on one socket corrupt each other's sessions
@@ -60,7 +68,11 @@ class Database:
         if self.engine.dialect.name == "sqlite":
             return self.engine
         return create_engine(
-            self.engine.url, isolation_level="AUTOCOMMIT", pool_size=5, max_overflow=10
+            self.engine.url,
+            isolation_level="AUTOCOMMIT",
+            pool_size=5,
+            max_overflow=10,
+            hide_parameters=True,
         )
 
     def read(self, work):

@@ -77,7 +77,7 @@ def check_templates(overrides: dict | None = None) -> list[Gap]:
             site = render_site(view, overrides=overrides).decode("utf-8")
             gaps += [Gap("microsite", lang, tone, fact) for fact in _missing(site)]
             gaps += [Gap("letter", lang, tone, fact) for fact in _missing(letter.html(view))]
-            link = links("https://kindly.invalid", "T" * 32, "email")
+            link = links("https://kindly.invalid", "T" * 32, "email", unsubscribe="1~" + "U" * 22)
             email = compose_email(
                 view,
                 "vera@example.org",

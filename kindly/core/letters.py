@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from kindly.core import csvsafe
 from kindly.core.models import Debtor
 
 MANIFEST_COLUMNS = (
@@ -125,7 +125,7 @@ def place(
 def write_manifest(path: Path, rows: Iterable[Placed]) -> None:
     """The manifest CSV a print-and-mail provider checks the batch files against."""
     with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
+        writer = csvsafe.writer(handle)
         writer.writerow(MANIFEST_COLUMNS)
         for row in rows:
             writer.writerow([
@@ -138,7 +138,7 @@ def write_manifest(path: Path, rows: Iterable[Placed]) -> None:
 def write_skipped(path: Path, rows: Iterable[Skipped]) -> None:
     """The debtors who got no letter, with the reason, for the operator to follow up."""
     with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
+        writer = csvsafe.writer(handle)
         writer.writerow(("reference", "name", "reason"))
         for row in rows:
             writer.writerow((row.reference, row.name, row.reason))

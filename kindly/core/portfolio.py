@@ -20,6 +20,7 @@ from babel.core import Locale, UnknownLocaleError
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from kindly.core import csvsafe
 from kindly.core.errors import KindlyError
 from kindly.core.models import Campaign, Debtor, utcnow
 from kindly.core.money import MAX_DIGITS, MoneyError, check_currency, exponent, parse_amount
@@ -562,7 +563,7 @@ def write_rejects(path: Path, rejected: list[tuple[SourceRow, list[RowError]]]) 
             if key not in columns and key != "__shape__":
                 columns.append(key)
     with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
+        writer = csvsafe.writer(handle)
         writer.writerow(["row", *columns, "reason"])
         for row, errors in rejected:
             reason = "; ".join(f"{e.column}: {e.reason}" for e in errors)

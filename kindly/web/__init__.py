@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 from kindly.core.config import Settings, check_production, load_settings
 from kindly.core.context import Context
 from kindly.core.errors import ServiceUnavailable
+from kindly.core.redact import install, redact
 from kindly.paths import ASSETS, TEMPLATES
 from kindly.renderer.texts import load_texts
 
@@ -22,6 +23,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build the app for these settings (default: from the environment)."""
     settings = settings or load_settings()
     check_production(settings)
+    install(log)  # the app's log (Flask's app.logger too) never carries a token
     app = Flask(
         __name__,
         template_folder=str(TEMPLATES),
@@ -98,7 +100,8 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.errorhandler(Exception)
     def crash(exc: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.endpoint)
+        log.exception("unhandled error on %s %s (%s)", request.method, request.endpoint,
+                      redact(request.path))  # fmt: skip
         return _message_page("error", 500)
 
     return app

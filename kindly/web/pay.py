@@ -19,6 +19,7 @@ from kindly.renderer.texts import load_texts
 from kindly.renderer.transfer import Transfer, bank_transfer
 from kindly.web import limits
 from kindly.web.debtors import context, count, find_debtor, hit
+from kindly.web.download import attachment
 from kindly.web.public import debtor_view
 
 bp = Blueprint("pay", __name__)
@@ -321,5 +322,5 @@ def confirmation(token: str):
     return Response(
         pdf,
         mimetype="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="plan-{debtor.reference}.pdf"'},
+        headers={"Content-Disposition": attachment(f"plan-{debtor.reference}", "pdf")},
     )

@@ -11,7 +11,7 @@ from flask.sessions import SecureCookieSessionInterface
 from kindly.core.constant_time import same
 
 CSRF_FIELD = "csrf_token"
-PRIVATE = ("/s/", "/sandbox/", "/o/", "/c/")
+PRIVATE = ("/s/", "/sandbox/", "/o/", "/c/", "/u/", "/api/")
 """Paths whose answers no cache may keep."""
 
 

@@ -1,28 +1,26 @@
-"""gunicorn, run from `kindly serve`, with an access log that never shows a token."""
+"""gunicorn, run from `kindly serve`, with access and error logs that never show a token."""
 
 from __future__ import annotations
-
-import re
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
-TOKEN_IN_PATH = re.compile(r"/(s|o|c)/[A-Za-z0-9_-]{16,}")
-SANDBOX_REF = re.compile(r"sbx_[A-Za-z0-9_-]+")
-
-
-def redact(path: str) -> str:
-    """The path with debtor tokens and payment ids replaced."""
-    return SANDBOX_REF.sub("sbx_…", TOKEN_IN_PATH.sub(r"/\1/…", path))
+from kindly.core.redact import install, redact
 
 
 class RedactingLogger(Logger):
-    """gunicorn's logger, but request lines and paths lose their tokens.
+    """gunicorn's logger, but request lines, paths and error messages lose their tokens.
 
     Only the atoms of ACCESS_FORMAT are computed: gunicorn's own `atoms` builds every header
     and environ variable into the dict and formats a timestamp on each request, which cost
     a hot route more than its own work.
     """
+
+    def setup(self, cfg):
+        """gunicorn's handlers, and the error log's records redacted ("Error handling
+        request GET /s/<token>/…" and the traceback under it)."""
+        super().setup(cfg)
+        install(self.error_log)
 
     def atoms(self, resp, req, environ, request_time):
         status = resp.status

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from kindly.core import events, ledger
 from kindly.core.config import Settings
 from kindly.core.messaging import email as email_channel
-from kindly.core.messaging import optout, respect, sms
+from kindly.core.messaging import optout, respect, sms, unsublink
 from kindly.core.messaging.respect import held_by_clock, zone_for
 from kindly.core.models import Campaign, Debtor, Event
 from kindly.core.models_rules import Decision, Send
@@ -294,7 +294,10 @@ def deliver(
         debtor, debtor.campaign, base_url=settings.base_url,
         paid_minor=ledger.paid_minor(session, debtor), tone=decision.tone,
     )  # fmt: skip
-    link = email_channel.links(settings.base_url, debtor.token, channel)
+    link = email_channel.links(
+        settings.base_url, debtor.token, channel,
+        unsubscribe=unsublink.credential(settings.secret_key, debtor.id, channel),
+    )  # fmt: skip
     try:
         if channel == "email":
             row.message_id = email_channel.new_message_id(key, settings.base_url)

@@ -30,12 +30,14 @@ class Links:
     unsubscribe: str
 
 
-def links(base_url: str, token: str, channel: str) -> Links:
-    """Links through the tracking routes, so opens and clicks are counted per channel."""
+def links(base_url: str, token: str, channel: str, *, unsubscribe: str) -> Links:
+    """Links through the tracking routes, so opens and clicks are counted per channel; the
+    unsubscribe link carries its own credential (kindly.core.messaging.unsublink), never
+    the page token."""
     click = f"{base_url}/c/{token}?c={channel}&to="
     return Links(
         site=click + "site", pay=click + "pay", plan=click + "plan",
-        pixel=f"{base_url}/o/{token}.gif", unsubscribe=f"{base_url}/u/{token}?c={channel}",
+        pixel=f"{base_url}/o/{token}.gif", unsubscribe=f"{base_url}/u/{unsubscribe}?c={channel}",
     )  # fmt: skip
 
 

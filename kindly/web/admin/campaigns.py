@@ -3,7 +3,6 @@ page (funnel, rates, money, splits, charts, KPIs), launch and pause, and CSV exp
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import importlib
 import io
@@ -16,7 +15,7 @@ from flask import Response, abort, g, redirect, render_template, request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from kindly.core import audit, scopes
+from kindly.core import audit, csvsafe, scopes
 from kindly.core.kpis import campaign_kpis
 from kindly.core.messaging.delivery import in_doubt, in_outbox
 from kindly.core.metrics import campaign_report, campaign_stats
@@ -274,7 +273,7 @@ def export_debtors(slug: str):
         ):
             paid[debtor_id] = paid.get(debtor_id, 0) + int(amount)
         out = io.StringIO()
-        writer = csv.writer(out)
+        writer = csvsafe.writer(out)
         writer.writerow(["reference", "segment", "variant", "channel", "currency", "amount_due",
                          "collected", "open_balance", "furthest_step"])  # fmt: skip
         debtors = db.scalars(
@@ -285,7 +284,7 @@ def export_debtors(slug: str):
             furthest = next((s for s in reversed(order) if s in steps), "")
             got = paid.get(d.id, 0)
             writer.writerow([
-                _cell(d.reference), _cell(d.segment), _cell(d.variant), d.channel, d.currency,
+                d.reference, d.segment, d.variant, d.channel, d.currency,
                 from_minor(d.amount_due_minor, d.currency), from_minor(got, d.currency),
                 from_minor(max(d.amount_due_minor - got, 0), d.currency), furthest,
             ])  # fmt: skip
@@ -303,16 +302,11 @@ def export_funnel(slug: str):
         report = campaign_report(db, campaign)
         audit.record(db, g.user, "export.funnel", via="web", campaign_id=campaign.id)
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csvsafe.writer(out)
     writer.writerow(["step", "people", "all_incl_machines"])
     for row in report["funnel"]:
         writer.writerow([row["step"], row["human"], row["raw"]])
     return _csv(out.getvalue(), f"{slug}-funnel.csv")
-
-
-def _cell(value: str) -> str:
-    """Keep a spreadsheet from running a cell as a formula (CSV injection)."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def _csv(text: str, filename: str) -> Response:
