@@ -35,6 +35,8 @@ class Settings:
     """Tries per artifact upload when S3 cannot be reached, with exponential backoff between."""
     fast_lane: bool = True
     """Warm tracking hits and page views answered before Flask (kindly.web.fastlane)."""
+    outbound_allow_private: bool = False
+    """Development only: webhooks may go to http and private addresses (kindly.core.egress)."""
 
     @property
     def jobs_in_process(self) -> bool:
@@ -111,6 +113,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if fast_lane not in SWITCH:
         raise ConfigError(f"KINDLY_FAST_LANE must be on or off, got {fast_lane!r}")
 
+    allow_private = (_text(env, "KINDLY_OUTBOUND_ALLOW_PRIVATE") or "off").lower()
+    if allow_private not in SWITCH:
+        raise ConfigError(f"KINDLY_OUTBOUND_ALLOW_PRIVATE must be on or off, got {allow_private!r}")
+
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
@@ -129,6 +135,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         environment=_text(env, "KINDLY_ENV") or "development",
         s3_upload_attempts=int(s3_attempts),
         fast_lane=SWITCH[fast_lane],
+        outbound_allow_private=SWITCH[allow_private],
     )
 
 
@@ -146,3 +153,8 @@ def check_production(settings: Settings, env: Mapping[str, str] | None = None) -
         raise ConfigError("production needs " + ", ".join(missing))
     if settings.stripe_secret_key and not settings.stripe_webhook_secret:
         raise ConfigError("KINDLY_STRIPE_WEBHOOK_SECRET is required with KINDLY_STRIPE_SECRET_KEY")
+    if settings.outbound_allow_private:
+        raise ConfigError(
+            "KINDLY_OUTBOUND_ALLOW_PRIVATE is for development: production sends webhooks "
+            "only to public https addresses"
+        )
