@@ -14,6 +14,7 @@ from kindly.core import audit
 from kindly.core.iban import LETTER_KEYS, validate_letter_settings
 from kindly.core.identity import METHODS, validate_site_settings
 from kindly.core.rules import TONES
+from kindly.renderer.texts import load_texts
 from kindly.web.admin import bp, context, requires
 from kindly.web.admin.campaigns import LOCALES, find_campaign
 
@@ -24,8 +25,6 @@ NUMBERS = ("link_days", "promise_max_days", "retention_days")
 @cache
 def site_texts() -> tuple[frozenset[str], frozenset[str]]:
     """(languages, keys) of the site's message catalogues: what an override may name."""
-    from kindly.renderer.texts import load_texts
-
     site = load_texts("site")
     langs = frozenset(site.languages())
     keys = frozenset(key for lang in langs for key in site.for_lang(lang, "firm"))
@@ -61,8 +60,8 @@ def check_texts(text: str) -> tuple[dict[str, Any] | None, list[str]]:
             for key, value in texts.items():
                 if key not in keys:
                     problems.append(f"texts.{tone}.{lang}: {key!r} is not a text of the microsite")
-                elif not isinstance(value, str):
-                    problems.append(f"texts.{tone}.{lang}.{key}: must be text")
+                elif error := load_texts("site").override_error(key, value):
+                    problems.append(f"texts.{tone}.{lang}.{key}: {error}")
     return document, problems
 
 
