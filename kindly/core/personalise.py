@@ -9,7 +9,8 @@ import unicodedata
 from babel.core import Locale, UnknownLocaleError
 from babel.dates import format_date
 
-from kindly.core import ledger
+from kindly.core import context, ledger
+from kindly.core.logo import data_uri, stored_key
 from kindly.core.models import Campaign, Debtor
 from kindly.core.money import format_minor
 from kindly.renderer.view import DebtorView
@@ -74,6 +75,12 @@ def decided_tone(debtor: Debtor) -> str:
     session = object_session(debtor)
     decision = decision_for(session, debtor) if session is not None and debtor.id else None
     return decision.tone if decision is not None else "friendly"
+
+
+def _logo(campaign: Campaign) -> str:
+    """The campaign's uploaded logo as a data: URI; "" without one (or with an old path)."""
+    key = stored_key((campaign.settings or {}).get("logo"), campaign.slug)
+    return data_uri(context.current().storage, key) if key else ""
 
 
 def build_view(
@@ -150,6 +157,6 @@ def build_view(
             if line.strip()
         ),
         contact=letter.get("contact") or "",
-        logo=letter.get("logo") or "",
+        logo=_logo(campaign),
         pdf_variant=letter.get("pdf_variant") or "",
     )
