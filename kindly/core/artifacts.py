@@ -44,7 +44,8 @@ def inputs_for(view: DebtorView, kind: str, **extra: object) -> str:
     """The fingerprint of what an artifact of this kind is rendered from: the debtor's view
     (but not today's date), `extra` values, the logo, the templates and the renderer."""
     facts = {k: v for k, v in dataclasses.asdict(view).items() if k not in UNDATED}
-    facts["logo"] = _digest(view.logo)  # the picture itself is long: its digest stands in
+    if view.logo:
+        facts["logo"] = _digest(view.logo)  # the picture itself is long: its digest stands in
     text = json.dumps([kind, renderer_version(kind), facts, extra], sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from typing import Any
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -52,20 +52,24 @@ def refusal(address: Address) -> str | None:
 
 def check_url(url: object, *, allow_private: bool = False) -> Address:
     """The checked address a URL may be sent to; `Refused` names what is wrong with it."""
-    parsed = urlsplit(url) if isinstance(url, str) else None
+    try:
+        parsed = urlsplit(url) if isinstance(url, str) else None
+        port = parsed.port if parsed else None
+    except ValueError:  # a bracket left open, a port that is no number from 0 to 65535
+        parsed = port = None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise Refused("url: an absolute https URL")
     if parsed.scheme != "https" and not allow_private:
         raise Refused("url: must use https (events carry personal data)")
     if parsed.username or parsed.password:
         raise Refused("url: must not carry a user name or password")
-    return _resolve(parsed.hostname, parsed, allow_private)
+    return _resolve(parsed.hostname, port or (443 if parsed.scheme == "https" else 80),
+                    allow_private)  # fmt: skip
 
 
-def _resolve(host: str, parsed: SplitResult, allow_private: bool) -> Address:
+def _resolve(host: str, port: int, allow_private: bool) -> Address:
     """Resolve once; the first address, when every answer is a public one."""
     try:
-        port = parsed.port or (443 if parsed.scheme == "https" else 80)
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, ValueError, UnicodeError) as exc:
         raise Refused(f"url: the host {host!r} does not resolve") from exc

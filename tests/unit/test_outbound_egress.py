@@ -116,6 +116,8 @@ def _deliveries(ctx) -> list[tuple[str, str | None]]:
         ("https://224.0.0.1/hook", "a multicast address"),
         ("https://user:pw@hooks.example.com/", "user name or password"),
         ("https://no-such-host.invalid/hook", "does not resolve"),
+        ("https://[::1/hook", "an absolute https URL"),  # a 500 before
+        ("https://hooks.example.com:99999/", "an absolute https URL"),
     ],
 )
 def test_the_api_refuses_http_and_non_public_addresses(client, ctx, url, reason):
