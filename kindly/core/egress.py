@@ -113,6 +113,9 @@ def post(
     url: str, body: bytes, headers: dict[str, str], *, timeout: float, allow_private: bool
 ) -> requests.Response:
     """POST to a checked URL, connecting only to the address that was checked."""
+    prepared = requests.PreparedRequest()
+    prepared.prepare_url(url, None)  # an international name in its ASCII (IDNA) form
+    url = prepared.url or url
     address = check_url(url, allow_private=allow_private)
     parsed = urlsplit(url)
     with requests.Session() as session:

@@ -84,7 +84,7 @@ def _form_from(campaign) -> dict[str, str]:
 
 
 def _logo_state(settings: dict[str, Any]) -> str | None:
-    """ "stored", "old path" (saved by older versions, no longer used) or None."""
+    """Whether a logo is "stored", an "old path" (saved by older versions, unused) or None."""
     value = settings.get("logo")
     if not value:
         return None
