@@ -160,6 +160,7 @@ def command(
                 base_url=ctx.settings.base_url,
                 balance_minor=balances[d.id],
                 paid_minor=ledger.paid_minor(session, d),
+                storage=ctx.storage,
             )
             for d in printable
         ]
