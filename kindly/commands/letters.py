@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from kindly.cli import _campaign, _context
 from kindly.core import ledger
+from kindly.core import logo as campaign_logo
 from kindly.core.errors import KindlyError
 from kindly.core.iban import LETTER_KEYS, compact, validate_letter_settings
 from kindly.core.letters import (
@@ -25,6 +26,7 @@ from kindly.core.letters import (
 )
 from kindly.core.models import Debtor
 from kindly.core.personalise import build_view
+from kindly.core.storage import Storage
 from kindly.renderer.view import DebtorView
 
 _renderer = None  # one warm LetterRenderer per worker process
@@ -45,7 +47,21 @@ def _render_batch(path: str, views: list[DebtorView], pad_to: int) -> list[int]:
     return pages
 
 
-def _parse_settings(pairs: tuple[str, ...], unset: tuple[str, ...], current: dict) -> dict:
+def _upload_logo(value: str, storage: Storage, slug: str) -> str:
+    """Read a logo file given on the command line into storage; its key for the settings."""
+    path = Path(value).expanduser()
+    try:
+        data = path.read_bytes()[: campaign_logo.MAX_BYTES + 1]
+        return campaign_logo.save(storage, slug, campaign_logo.prepare(data))
+    except OSError as exc:
+        raise click.BadParameter(f"logo: cannot read {value!r} ({exc.strerror})") from None
+    except campaign_logo.LogoError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _parse_settings(
+    pairs: tuple[str, ...], unset: tuple[str, ...], current: dict, storage: Storage, slug: str
+) -> dict:
     """The campaign's settings with `KEY=VALUE` pairs applied and `unset` keys removed."""
     settings = dict(current)
     for pair in pairs:
@@ -60,7 +76,7 @@ def _parse_settings(pairs: tuple[str, ...], unset: tuple[str, ...], current: dic
         if key in ("iban", "bic"):
             value = compact(value)
         if key == "logo" and value:
-            value = str(Path(value).expanduser().resolve())  # workers may run elsewhere
+            value = _upload_logo(value, storage, slug)  # the picture, not its path, is kept
         settings[key] = value
     for key in unset:
         settings.pop(key, None)
@@ -120,7 +136,7 @@ def command(
         campaign = _campaign(session, slug)
         settings = campaign.settings or {}
         if pairs or unset:
-            settings = _parse_settings(pairs, unset, settings)
+            settings = _parse_settings(pairs, unset, settings, ctx.storage, slug)
             errors = validate_letter_settings(settings)
             if errors:
                 raise KindlyError("letter options not saved: " + "; ".join(errors))
@@ -144,6 +160,7 @@ def command(
                 base_url=ctx.settings.base_url,
                 balance_minor=balances[d.id],
                 paid_minor=ledger.paid_minor(session, d),
+                storage=ctx.storage,
             )
             for d in printable
         ]

@@ -6,7 +6,6 @@ import dataclasses
 import hashlib
 import json
 from functools import lru_cache
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -36,14 +35,17 @@ def renderer_version(kind: str) -> str:
     return digest.hexdigest()
 
 
+@lru_cache(maxsize=8)
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def inputs_for(view: DebtorView, kind: str, **extra: object) -> str:
     """The fingerprint of what an artifact of this kind is rendered from: the debtor's view
-    (but not today's date), `extra` values, the logo file, the templates and the renderer."""
+    (but not today's date), `extra` values, the logo, the templates and the renderer."""
     facts = {k: v for k, v in dataclasses.asdict(view).items() if k not in UNDATED}
-    logo = Path(view.logo) if view.logo else None
-    if logo is not None and logo.is_file():
-        stat = logo.stat()
-        facts["logo_file"] = [stat.st_size, stat.st_mtime_ns]
+    if view.logo:
+        facts["logo"] = _digest(view.logo)  # the picture itself is long: its digest stands in
     text = json.dumps([kind, renderer_version(kind), facts, extra], sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

@@ -42,6 +42,8 @@ class Settings:
     """How debtors pay online: stripe, sandbox (test checkout, no money) or none (transfer)."""
     outbox: bool = False
     """KINDLY_OUTBOX=on: production may keep messages without a gateway in the outbox folder."""
+    outbound_allow_private: bool = False
+    """Development only: webhooks may go to http and private addresses (kindly.core.egress)."""
 
     @property
     def jobs_in_process(self) -> bool:
@@ -138,6 +140,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     outbox = (_text(env, "KINDLY_OUTBOX") or "off").lower()
     if outbox not in SWITCH:
         raise ConfigError(f"KINDLY_OUTBOX must be on or off, got {outbox!r}")
+    allow_private = (_text(env, "KINDLY_OUTBOUND_ALLOW_PRIVATE") or "off").lower()
+    if allow_private not in SWITCH:
+        raise ConfigError(f"KINDLY_OUTBOUND_ALLOW_PRIVATE must be on or off, got {allow_private!r}")
 
     return Settings(
         data_dir=data_dir,
@@ -160,6 +165,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         trusted_proxies=int(trusted_proxies),
         payments=_payments(env, stripe_secret_key),
         outbox=SWITCH[outbox],
+        outbound_allow_private=SWITCH[allow_private],
     )
 
 
@@ -194,6 +200,11 @@ def check_production(settings: Settings, env: Mapping[str, str] | None = None) -
         raise ConfigError(
             "production needs an https KINDLY_BASE_URL (session cookies are only marked Secure "
             f"over https), got {settings.base_url!r}"
+        )
+    if settings.outbound_allow_private:
+        raise ConfigError(
+            "KINDLY_OUTBOUND_ALLOW_PRIVATE is for development: production sends webhooks "
+            "only to public https addresses"
         )
     _refuse_known_secrets(settings, env)
     _check_payments_and_outbox(settings, env)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 # IBAN lengths of the SEPA countries (EPC409-09, the SEPA country list); a payee outside
@@ -21,10 +20,10 @@ _BIC_SHAPE = re.compile(r"[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}(?:[A-Z0-9]{3})?")
 
 #: The PDF variants a campaign may ask for: archival (PDF/A) or tagged for accessibility (PDF/UA).
 PDF_VARIANTS = ("pdf/a-2b", "pdf/a-3b", "pdf/a-2u", "pdf/a-3u", "pdf/ua-1")
-#: Image types WeasyPrint embeds as a logo.
-LOGO_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg")
 #: Every key `validate_letter_settings` knows; other parts of Kindly keep their own keys.
 LETTER_KEYS = ("payee_name", "iban", "bic", "pdf_variant", "logo", "creditor_address", "contact")
+#: A logo stored by kindly.core.logo (campaigns/<slug>/logo/<sha256>.png); nothing else is one.
+LOGO_KEY = re.compile(r"campaigns/[^/]+/logo/[0-9a-f]{64}\.png")
 PAYEE_NAME_MAX = 70  # EPC069-12: the beneficiary name has at most 70 characters
 
 
@@ -62,7 +61,7 @@ def format_iban(value: str) -> str:
     return " ".join(iban[i : i + 4] for i in range(0, len(iban), 4))
 
 
-def validate_letter_settings(settings: Mapping[str, Any], *, root: Path | None = None) -> list[str]:
+def validate_letter_settings(settings: Mapping[str, Any]) -> list[str]:
     """Every problem with a campaign's letter options, as sentences; empty when all is well."""
     errors: list[str] = []
     for key in LETTER_KEYS:
@@ -89,10 +88,10 @@ def validate_letter_settings(settings: Mapping[str, Any], *, root: Path | None =
     if variant and variant not in PDF_VARIANTS:
         errors.append(f"pdf_variant {variant!r} is not one of {', '.join(PDF_VARIANTS)}")
     logo = settings.get("logo") or ""
-    if logo:
-        path = Path(logo) if root is None or Path(logo).is_absolute() else root / logo
-        if path.suffix.lower() not in LOGO_SUFFIXES:
-            errors.append(f"logo {logo!r} must be one of {', '.join(LOGO_SUFFIXES)}")
-        elif not path.is_file():
-            errors.append(f"logo {logo!r} is not a readable file")
+    if logo and not LOGO_KEY.fullmatch(logo):
+        # a path saved by older versions: the file is not read, the picture must be uploaded
+        errors.append(
+            "logo: upload the picture (PNG or JPEG) on the campaign's settings page or with "
+            "`kindly letters SLUG --set logo=FILE`; a path on the server is no longer used"
+        )
     return errors

@@ -16,12 +16,12 @@ import secrets
 import time
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from kindly.core import context, egress
 from kindly.core.constant_time import same
 from kindly.core.models import Campaign, Debtor, Event, utcnow
 from kindly.core.models_outbound import WebhookDelivery, WebhookSubscription
@@ -62,18 +62,28 @@ def verify(secret: str, header: str, body: bytes, *, tolerance: int = 300) -> bo
     return same(parts.get("v1", ""), expected)
 
 
+def _allow_private(allow_private: bool | None) -> bool:
+    """The given choice, else the process's KINDLY_OUTBOUND_ALLOW_PRIVATE."""
+    if allow_private is None:
+        return context.current().settings.outbound_allow_private
+    return allow_private
+
+
 def subscribe(
     session: Session,
     url: str,
     events: Iterable[str] | None = None,
     campaign: Campaign | None = None,
+    *,
+    allow_private: bool | None = None,
 ) -> tuple[WebhookSubscription, str]:
     """Save a subscription; it receives events stored from now on. Returns it and its secret."""
-    parsed = urlsplit(url) if isinstance(url, str) else None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise SubscriptionError("url: an absolute http(s) URL")
-    if len(url) > 500:
+    if isinstance(url, str) and len(url) > 500:
         raise SubscriptionError("url: at most 500 characters")
+    try:
+        egress.check_url(url, allow_private=_allow_private(allow_private))
+    except egress.Refused as exc:
+        raise SubscriptionError(str(exc)) from None
     chosen = list(EVENTS) if events is None else list(dict.fromkeys(events))
     if not chosen or any(e not in EVENTS for e in chosen):
         raise SubscriptionError(f"events: a non-empty list of {', '.join(EVENTS)}")
@@ -139,7 +149,9 @@ def collect(session: Session) -> list[int]:
     return list(due)
 
 
-def attempt(session: Session, delivery_id: int) -> WebhookDelivery | None:
+def attempt(
+    session: Session, delivery_id: int, *, allow_private: bool | None = None
+) -> WebhookDelivery | None:
     """Post one delivery once; record the outcome (None when it no longer exists)."""
     delivery = session.get(WebhookDelivery, delivery_id)
     if delivery is None or delivery.status in ("delivered", "failed"):
@@ -163,12 +175,15 @@ def attempt(session: Session, delivery_id: int) -> WebhookDelivery | None:
     }
     delivery.attempts += 1
     try:
-        response = requests.post(
-            sub.url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False
+        # checked again here: the name may resolve elsewhere than when it was saved
+        response = egress.post(
+            sub.url, body, headers, timeout=TIMEOUT, allow_private=_allow_private(allow_private)
         )
         delivery.response_status = response.status_code
         ok = 200 <= response.status_code < 300
         error = None if ok else f"HTTP {response.status_code}"
+    except egress.Refused as exc:
+        ok, error = False, f"refused: {exc}"[:1000]
     except requests.RequestException as exc:
         ok, error = False, f"{type(exc).__name__}: {exc}"[:1000]
     now = utcnow()

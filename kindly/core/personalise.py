@@ -10,8 +10,10 @@ from babel.core import Locale, UnknownLocaleError
 from babel.dates import format_date
 
 from kindly.core import ledger
+from kindly.core.logo import data_uri, stored_key
 from kindly.core.models import Campaign, Debtor
 from kindly.core.money import format_minor
+from kindly.core.storage import Storage
 from kindly.renderer.view import DebtorView
 
 LANGUAGES = ("de", "en", "it", "es", "fr")
@@ -76,6 +78,12 @@ def decided_tone(debtor: Debtor) -> str:
     return decision.tone if decision is not None else "friendly"
 
 
+def _logo(campaign: Campaign, storage: Storage | None) -> str:
+    """The campaign's uploaded logo as a data: URI; "" without one (or with an old path)."""
+    key = stored_key((campaign.settings or {}).get("logo"), campaign.slug)
+    return data_uri(storage, key) if key and storage is not None else ""
+
+
 def build_view(
     debtor: Debtor,
     campaign: Campaign,
@@ -85,8 +93,10 @@ def build_view(
     paid_minor: int = 0,
     today: dt.date | None = None,
     tone: str | None = None,
+    storage: Storage | None = None,
 ) -> DebtorView:
-    """Everything the renderers need, formatted for the debtor's locale."""
+    """Everything the renderers need, formatted for the debtor's locale; the campaign's logo
+    (letters and videos) only with the `storage` it is kept in."""
     locale, lang, babel = resolve_locale(debtor, campaign)
     if balance_minor is None:  # derived from what was paid, by the ledger's one rule
         balance_minor = ledger.balance_after(debtor, paid_minor)
@@ -150,6 +160,6 @@ def build_view(
             if line.strip()
         ),
         contact=letter.get("contact") or "",
-        logo=letter.get("logo") or "",
+        logo=_logo(campaign, storage),
         pdf_variant=letter.get("pdf_variant") or "",
     )

@@ -12,7 +12,6 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import segno
@@ -139,7 +138,7 @@ class LetterRenderer:
         )
         self.base_url = LETTER_TEMPLATES.as_uri() + "/"
         self._blank = None
-        # Images read from files (the campaign's logo) are decoded once per process. The QR
+        # Images read from files and the campaign's logo are decoded once per process. The QR
         # codes are data: URIs of their own in every letter, so they stay out of this cache:
         # WeasyPrint keeps whatever its cache holds, 3 entries per letter without end.
         self.image_cache: dict = {}
@@ -177,7 +176,8 @@ class LetterRenderer:
             qr_src=_qr_data_uri(segno.make(qr_url, error="m")),
             giro_src=_qr_data_uri(epc_qr(giro)) if giro else "",
             iban=_group_iban(view.iban),
-            logo_src=Path(view.logo).resolve().as_uri() if view.logo else "",
+            # only a picture handed over as data: the renderer reads no file it is told of
+            logo_src=view.logo if view.logo.startswith("data:image/") else "",
         )
 
     def document(self, view: DebtorView) -> Document:
@@ -192,7 +192,7 @@ class LetterRenderer:
         for url, image in images.items():
             # an image keeps a reference to the dict that holds its bytes, so the entry alone
             # is enough for later letters
-            if url.startswith("file:") and url not in self.image_cache:
+            if (url.startswith("file:") or url == view.logo) and url not in self.image_cache:
                 self.image_cache[url] = image
         return document
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
+from string import Formatter
 
 from kindly.paths import TEMPLATES
 
@@ -36,13 +37,50 @@ class Texts:
         if tone:
             merged.update(self._by_lang.get(f"{lang}@{tone}", {}))
         for scope in ("*", tone or ""):
-            merged.update(((overrides or {}).get(scope) or {}).get(lang) or {})
+            own = ((overrides or {}).get(scope) or {}).get(lang) or {}
+            # one saved before overrides were checked must not break every page: it is skipped
+            merged.update((k, v) for k, v in own.items() if self.override_error(k, v) is None)
         return merged
+
+    @cached_property
+    def placeholders(self) -> dict[str, frozenset[str]]:
+        """The `{fields}` each key's own texts use, in any language or tone."""
+        found: dict[str, set[str]] = {}
+        for texts in self._by_lang.values():
+            for key, text in texts.items():
+                names = found.setdefault(key, set())
+                if isinstance(text, str):
+                    names.update(name for _, name, _, _ in Formatter().parse(text) if name)
+        return {key: frozenset(names) for key, names in found.items()}
+
+    def override_error(self, key: str, text: object) -> str | None:
+        """Why `text` cannot replace `key` (it is filled with the key's own fields), or None."""
+        if not isinstance(text, str):
+            return "must be text"
+        return _format_error(text, self.placeholders.get(key, frozenset()))
 
     def get(self, lang: str, key: str, **values: str) -> str:
         """One text, with `{placeholders}` filled from `values`."""
         text = self.for_lang(lang)[key]
         return text.format(**values) if values else text
+
+
+@lru_cache(maxsize=1024)
+def _format_error(text: str, allowed: frozenset[str]) -> str | None:
+    """Why `text` does not format with exactly the fields `allowed`, or None."""
+    takes = ", ".join(f"{{{name}}}" for name in sorted(allowed)) or "no placeholders"
+    try:
+        fields = [(name, spec, conv) for _, name, spec, conv in Formatter().parse(text)]
+    except ValueError:
+        return f"a stray {{ or }} (this text takes {takes}; write a literal brace as {{{{ or }}}})"
+    for name, spec, conversion in fields:
+        if name is None:
+            continue
+        if name not in allowed:
+            return f"unknown placeholder {{{name}}} (this text takes {takes})"
+        if spec or conversion:
+            return f"write the placeholder as just {{{name}}}, without ! or :"
+    return None
 
 
 @lru_cache(maxsize=16)

@@ -11,6 +11,7 @@ filter graph or a shell.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -543,24 +544,23 @@ def _background_image(path: str) -> Image.Image:
 
 
 @lru_cache(maxsize=16)
-def _logo(path: str) -> Image.Image | None:
-    """The creditor's logo, at most 200×56 px, or None when there is none or it is unreadable."""
-    if not path:
-        return None
+def _logo(uri: str) -> Image.Image | None:
+    """The creditor's logo (a data:image URI), at most 200×56 px; None without a readable one."""
+    if not uri.startswith("data:image/") or ";base64," not in uri:
+        return None  # never a path: the renderer reads no file it is told of
     try:
-        image = Image.open(path).convert("RGBA")
-    except OSError:
+        data = base64.b64decode(uri.split(";base64,", 1)[1], validate=True)
+        image = Image.open(io.BytesIO(data)).convert("RGBA")
+    except (OSError, ValueError):
         return None
     image.thumbnail((200, 56), Image.Resampling.LANCZOS)
     return image
 
 
-def _logo_id(path: str) -> str:
+@lru_cache(maxsize=16)
+def _logo_id(uri: str) -> str:
     """What the logo's pixels depend on, for cache keys."""
-    if not path or not Path(path).is_file():
-        return ""
-    stat = Path(path).stat()
-    return f"{path}:{stat.st_size}:{stat.st_mtime_ns}"
+    return hashlib.sha256(uri.encode()).hexdigest() if uri else ""
 
 
 def _background(

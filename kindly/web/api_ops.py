@@ -85,10 +85,14 @@ def webhook_create():
         return problem(400, f"events: a list of {', '.join(outbound.EVENTS)}")
     if slug is not None and not isinstance(slug, str):
         return problem(400, "campaign: a campaign's slug")
-    with _context().db.session() as db:
+    ctx = _context()
+    with ctx.db.session() as db:
         campaign = _campaign(db, slug) if slug is not None else None
         try:
-            sub, secret = outbound.subscribe(db, body.get("url"), events, campaign)
+            sub, secret = outbound.subscribe(
+                db, body.get("url"), events, campaign,
+                allow_private=ctx.settings.outbound_allow_private,
+            )  # fmt: skip
         except outbound.SubscriptionError as exc:
             return problem(400, str(exc))
         audit.record(db, g.api_user, "webhook.create", via="api",

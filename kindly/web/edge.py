@@ -8,7 +8,11 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 UPLOAD_LIMIT = 32 * 1024 * 1024
 """Bytes a portfolio upload may have (every other request keeps the app's 1 MiB limit)."""
 
-UPLOAD_ENDPOINTS = frozenset({"admin.campaign_new", "admin.campaign_upload", "api.portfolio"})
+UPLOAD_ENDPOINTS = frozenset(
+    {"admin.campaign_new", "admin.campaign_upload", "api.portfolio", "admin.campaign_settings"}
+)
+"""Forms that carry a file: portfolios, and the settings page's letter logo (which
+kindly.core.logo limits to 2 MiB itself)."""
 
 
 def limit_uploads(app: Flask) -> None:

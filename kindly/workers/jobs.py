@@ -34,6 +34,7 @@ def render_debtor(debtor_id: int, kinds: list[str], force: bool = False) -> dict
             debtor.campaign,
             base_url=ctx.settings.base_url,
             paid_minor=ledger.paid_minor(session, debtor),
+            storage=ctx.storage,
         )
         inputs = {kind: artifacts.inputs_for(view, kind) for kind in kinds if kind != "site"}
         stored = artifacts.by_kind(session, debtor)

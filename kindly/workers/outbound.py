@@ -18,7 +18,9 @@ def deliver_webhook(delivery_id: int) -> str:
     """Post one delivery; raise while it should be tried again so RQ retries it."""
     ctx = context.current()
     with ctx.db.session() as session:
-        delivery = outbound.attempt(session, delivery_id)
+        delivery = outbound.attempt(
+            session, delivery_id, allow_private=ctx.settings.outbound_allow_private
+        )
         status = delivery.status if delivery else "gone"
         error = delivery.error if delivery else None
     if status == "retrying":

@@ -18,7 +18,11 @@ from tests.unit.test_outbound import Receiver
 
 @pytest.fixture
 def redis_ctx(tmp_path, redis_url):
-    context = Context(make_settings(tmp_path / "var", KINDLY_REDIS_URL=redis_url))
+    context = Context(
+        make_settings(
+            tmp_path / "var", KINDLY_REDIS_URL=redis_url, KINDLY_OUTBOUND_ALLOW_PRIVATE="on"
+        )
+    )
     context.db.migrate()
     context.storage.ensure()
     context_module.use(context)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -16,14 +17,16 @@ from kindly.core.models import Debtor, Event
 from kindly.core.models_admin import AuditLog
 from kindly.core.models_outbound import WebhookDelivery
 from kindly.workers import outbound as jobs
-from tests.conftest import load_campaign
+from tests.conftest import load_campaign, make_settings
 from tests.unit.test_api import auth, conforms, key_for
 
 
 class Receiver:
-    """A local HTTP endpoint that checks each signature; `fail` answers 500 that many times."""
+    """A local HTTP endpoint that checks each signature; `fail` answers 500 that many times.
 
-    def __init__(self) -> None:
+    With `tls` it answers https on https://localhost:<port> instead."""
+
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.secret = ""
         self.received: list[dict] = []
         self.rejected = 0
@@ -49,8 +52,18 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/kindly"
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/hooks/kindly"
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+            self.url = f"https://localhost:{self.port}/hooks/kindly"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def settings(tmp_path):
+    """The receivers here listen on loopback over http: the development switch lets them in."""
+    return make_settings(tmp_path / "var", KINDLY_OUTBOUND_ALLOW_PRIVATE="on")
 
 
 @pytest.fixture
@@ -152,6 +165,7 @@ def test_a_receiver_that_never_answers_ends_failed(ctx, monkeypatch):
 def test_cli_delivers_and_the_api_manages_subscriptions(client, ctx, receiver, monkeypatch):
     monkeypatch.setenv("KINDLY_DATA_DIR", str(ctx.settings.data_dir))
     monkeypatch.setenv("KINDLY_SECRET_KEY", "test-secret-key-0123456789")
+    monkeypatch.setenv("KINDLY_OUTBOUND_ALLOW_PRIVATE", "on")
     load_campaign(ctx)
     admin, manager = key_for(ctx, "admin"), key_for(ctx, "manager", "m@example.org")
     assert client.post("/api/v1/webhooks", headers=auth(manager),

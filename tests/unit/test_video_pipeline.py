@@ -7,6 +7,8 @@ debtor's language, and names from any script on screen.
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import shutil
 import subprocess
@@ -298,9 +300,10 @@ def test_cta_times_come_from_the_template_and_fall_inside_the_video():
 
 
 def test_the_creditors_logo_is_on_every_scene(tmp_path):
-    logo = tmp_path / "logo.png"
-    Image.new("RGB", (200, 56), (230, 30, 30)).save(logo)
-    view = replace(make_view(), logo=str(logo))
+    logo = io.BytesIO()
+    Image.new("RGB", (200, 56), (230, 30, 30)).save(logo, "PNG")
+    uri = "data:image/png;base64," + base64.b64encode(logo.getvalue()).decode()
+    view = replace(make_view(), logo=uri)  # the picture itself: the renderer reads no paths
     template = video.template_for(view)
     for index in range(len(template.scenes)):
         corner = np.asarray(video._draw_scene(view, index, template))[40:90, 100:290]

@@ -11,22 +11,23 @@ from typing import Any
 from flask import g, redirect, render_template, request
 
 from kindly.core import audit
-from kindly.core.iban import LETTER_KEYS, validate_letter_settings
+from kindly.core import logo as campaign_logo
+from kindly.core.iban import LETTER_KEYS, LOGO_KEY, validate_letter_settings
 from kindly.core.identity import METHODS, validate_site_settings
 from kindly.core.rules import TONES
 from kindly.core.scopes import access_of, may_name_creditor
+from kindly.renderer.texts import load_texts
 from kindly.web.admin import bp, context, requires
 from kindly.web.admin.campaigns import LOCALES, find_campaign
 
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 NUMBERS = ("link_days", "promise_max_days", "retention_days")
+FORM_LETTER_KEYS = tuple(key for key in LETTER_KEYS if key != "logo")  # the logo is uploaded
 
 
 @cache
 def site_texts() -> tuple[frozenset[str], frozenset[str]]:
     """(languages, keys) of the site's message catalogues: what an override may name."""
-    from kindly.renderer.texts import load_texts
-
     site = load_texts("site")
     langs = frozenset(site.languages())
     keys = frozenset(key for lang in langs for key in site.for_lang(lang, "firm"))
@@ -62,8 +63,8 @@ def check_texts(text: str) -> tuple[dict[str, Any] | None, list[str]]:
             for key, value in texts.items():
                 if key not in keys:
                     problems.append(f"texts.{tone}.{lang}: {key!r} is not a text of the microsite")
-                elif not isinstance(value, str):
-                    problems.append(f"texts.{tone}.{lang}.{key}: must be text")
+                elif error := load_texts("site").override_error(key, value):
+                    problems.append(f"texts.{tone}.{lang}.{key}: {error}")
     return document, problems
 
 
@@ -78,9 +79,30 @@ def _form_from(campaign) -> dict[str, str]:
     }  # fmt: skip
     for key in NUMBERS:
         form[key] = str(settings[key]) if key in settings else ""
-    for key in LETTER_KEYS:
+    for key in FORM_LETTER_KEYS:
         form[key] = str(settings.get(key) or "")
     return form
+
+
+def _logo_state(settings: dict[str, Any]) -> str | None:
+    """Whether a logo is "stored", an "old path" (saved by older versions, unused) or None."""
+    value = settings.get("logo")
+    if not value:
+        return None
+    return "stored" if LOGO_KEY.fullmatch(str(value)) else "old path"
+
+
+def _logo_upload(settings: dict[str, Any]) -> tuple[bytes | None, list[str]]:
+    """The uploaded logo, checked but not stored yet; applies "remove" and drops an old path."""
+    if request.form.get("logo_remove") or _logo_state(settings) == "old path":
+        settings.pop("logo", None)
+    upload = request.files.get("logo_file")
+    if upload is None or not upload.filename:
+        return None, []
+    try:
+        return campaign_logo.prepare(upload.stream.read(campaign_logo.MAX_BYTES + 1)), []
+    except campaign_logo.LogoError as exc:
+        return None, [str(exc)]
 
 
 @bp.route("/campaigns/<slug>/settings", methods=["GET", "POST"])
@@ -93,6 +115,7 @@ def campaign_settings(slug: str):
         if request.method == "GET":
             return render_template("admin/settings.html", slug=slug, name=campaign.name,
                                    form=_form_from(campaign), problems=[],
+                                   logo=_logo_state(campaign.settings or {}),
                                    saved=request.args.get("saved"), **_choices())  # fmt: skip
         form = {key: request.form.get(key, "").strip() for key in _form_from(campaign)}
         form["texts"] = request.form.get("texts", "")
@@ -119,12 +142,13 @@ def campaign_settings(slug: str):
             else:
                 settings[key] = raw  # the validator names the problem
         problems += validate_site_settings(settings)
-        for key in LETTER_KEYS:
+        for key in FORM_LETTER_KEYS:
             if form[key]:
                 settings[key] = form[key]
             else:
                 settings.pop(key, None)
-        problems += validate_letter_settings(settings)
+        upload, logo_problems = _logo_upload(settings)
+        problems += logo_problems + validate_letter_settings(settings)
         texts, text_problems = check_texts(form["texts"])
         problems += text_problems
         if texts:
@@ -134,7 +158,10 @@ def campaign_settings(slug: str):
         if problems:
             return render_template("admin/settings.html", slug=slug, name=campaign.name,
                                    form=form, problems=problems, saved=None,
+                                   logo=_logo_state(campaign.settings or {}),
                                    **_choices()), 422  # fmt: skip
+        if upload is not None:  # stored only now: a refused save leaves nothing behind
+            settings["logo"] = campaign_logo.save(context().storage, slug, upload)
         before = _snapshot(campaign)
         campaign.brand_color = form["brand_color"].lower()
         campaign.default_locale = form["default_locale"]
