@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from kindly.core import audit
 from kindly.core.models import Debtor, Event, Payment
+from kindly.web import refpath
 from kindly.web.api import _campaign, _context, authenticated, bp, problem
 
 KINDS = ("site", "letter", "video")
@@ -110,6 +111,7 @@ def timeline(slug: str, reference: str):
     """Everything that happened to one case: decision, events (with agent), payments."""
     from kindly.core.rules import decision_for
 
+    reference = refpath.reference(reference)  # `/` arrives as ~2F (kindly.web.refpath)
     with _context().db.session() as db:
         campaign = _campaign(db, slug)
         debtor = db.scalar(

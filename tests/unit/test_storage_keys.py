@@ -228,3 +228,17 @@ def test_during_an_outage_an_old_link_record_serves_no_ones_page(tmp_path):
     down = front_client(Context(make_settings(Path(tmp_path / "var"), KINDLY_DATABASE_URL=DOWN)))
     answer = down.get(f"/s/{token}")
     assert answer.status_code == 503 and b"Beta" not in answer.data
+
+
+def test_the_api_names_a_reference_with_a_slash(client, ctx):
+    debtors = rendered(ctx)
+    manager, admin = key_for(ctx, "manager"), key_for(ctx, "admin")
+    exported = client.get("/api/v1/campaigns/keys/debtors/A~2F1/export", headers=auth(manager))
+    assert exported.status_code == 200
+    assert exported.get_json()["debtor"]["last_name"] == "Alpha"
+    timeline = client.get("/api/v1/campaigns/keys/debtors/A~2F1/timeline", headers=auth(manager))
+    assert timeline.status_code == 200
+    erased = client.post("/api/v1/campaigns/keys/debtors/2024~2F00123/erase", headers=auth(admin))
+    assert erased.status_code == 200 and erased.get_json()["reference"] == "2024/00123"
+    assert client.get(f"/s/{debtors['2024/00123'].token}").status_code == 404
+    assert client.get(f"/s/{debtors['A/1'].token}").status_code == 200
