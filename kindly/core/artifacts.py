@@ -104,11 +104,15 @@ def relocate(session: Session, storage: Storage, debtor: Debtor, known: dict[str
     An object that is gone, or whose bytes are not the recorded ones (another debtor's, where
     old keys collided), is dropped with its row, so it is rendered anew."""
     for kind, artifact in list(known.items()):
-        if artifact.key == artifact_key(debtor.campaign.slug, debtor.id, kind):
+        key = artifact_key(debtor.campaign.slug, debtor.id, kind)
+        if artifact.key == key:
             continue
         try:
             data = storage.get(artifact.key)
         except KeyError:
+            session.refresh(artifact)  # the page's and the video's jobs may both be moving it
+            if artifact.key == key:
+                continue
             data = None
         if data is None or hashlib.sha256(data).hexdigest() != artifact.sha256:
             session.delete(artifact)
