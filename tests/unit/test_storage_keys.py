@@ -3,6 +3,7 @@ non-Latin letter never share a stored page, letter or link, and the dashboard op
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import subprocess
@@ -242,3 +243,30 @@ def test_the_api_names_a_reference_with_a_slash(client, ctx):
     assert erased.status_code == 200 and erased.get_json()["reference"] == "2024/00123"
     assert client.get(f"/s/{debtors['2024/00123'].token}").status_code == 404
     assert client.get(f"/s/{debtors['A/1'].token}").status_code == 200
+
+
+def test_a_reference_with_a_slash_is_sent_by_email_and_sms_to_the_outbox(ctx):
+    from kindly.core.messaging.delivery import deliver
+    from kindly.core.rules import decide, parse_rules, save_rules
+
+    text = "reference,last_name,email,phone,currency,amount_due,due_date\n"
+    text += "A/1,Alpha,anna@example.org,+4915112345678,EUR,100.00,2026-12-15\n"
+    text += "A 1,Beta,bernd@example.org,+4915112345679,EUR,999.99,2026-12-15\n"
+    load_campaign(ctx, "keys", text)
+    with ctx.db.session() as session:
+        campaign = session.scalar(select(Campaign))
+        rules = parse_rules({"defaults": {"channels": ["email", "sms"]}})
+        decide(session, campaign, save_rules(session, campaign, rules), dt.date(2026, 11, 1))
+        ids = dict(session.execute(select(Debtor.reference, Debtor.id)).all())
+        for reference in ("A/1", "A 1"):
+            for channel in ("email", "sms"):
+                row = deliver(session, ctx.settings, ids[reference], 0, channel)
+                assert row is not None and row.status != "failed", (reference, channel)
+    outbox = ctx.settings.data_dir / "outbox"
+    mails = sorted(outbox.glob("*.eml"))
+    assert len(mails) == 2 and len(list(outbox.glob("*.sms.json"))) == 2
+    bodies = [mail.read_bytes() for mail in mails]
+    assert sum(b"Alpha" in body for body in bodies) == sum(b"Beta" in body for body in bodies) == 1
+    for body in bodies:
+        message_id = re.search(rb"Message-ID: (\S+)", body, re.IGNORECASE).group(1)
+        assert b"A/1" not in message_id and b"A 1" not in message_id
