@@ -20,6 +20,7 @@ safe part here and leaves the moving to `kindly render`:
   moves such objects to the new folder (a copy, not a rendering) and deletes the old ones;
 - the unique constraint on `artifact.key` is added.
 
+Downgrading drops the constraint only: the deleted rows are not brought back (render again).
 Link records (the way in while PostgreSQL is down) that still name an old folder are not
 trusted by the front until the page is rendered again (kindly.core.links.find).
 """
@@ -43,11 +44,17 @@ def _old_folder(reference: str) -> str:
 
 def _shared_debtors(bind) -> list[int]:
     """Debtors whose old folder another debtor of the same campaign also had."""
-    folders: dict[tuple[int, str], list[int]] = defaultdict(list)
-    rows = bind.execute(sa.text("SELECT id, campaign_id, reference FROM debtor"))
-    for debtor_id, campaign_id, reference in rows:
-        folders[(campaign_id, _old_folder(reference))].append(debtor_id)
-    return sorted(i for ids in folders.values() if len(ids) > 1 for i in ids)
+    shared: list[int] = []
+    campaigns = bind.execute(sa.text("SELECT id FROM campaign ORDER BY id")).scalars().all()
+    for campaign_id in campaigns:  # one campaign's references in memory at a time
+        folders: dict[str, list[int]] = defaultdict(list)
+        rows = bind.execute(
+            sa.text("SELECT id, reference FROM debtor WHERE campaign_id = :c"), {"c": campaign_id}
+        )
+        for debtor_id, reference in rows:
+            folders[_old_folder(reference)].append(debtor_id)
+        shared.extend(i for ids in folders.values() if len(ids) > 1 for i in ids)
+    return sorted(shared)
 
 
 def upgrade() -> None:
