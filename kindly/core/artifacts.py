@@ -99,10 +99,10 @@ def save(
 
 
 def relocate(session: Session, storage: Storage, debtor: Debtor, known: dict[str, Artifact]):
-    """Move the debtor's artifacts stored under another key (the old reference-named
-    folders, a renamed campaign) into the debtor's own folder, without rendering them again.
-    An object that is gone, or whose bytes are not the recorded ones (another debtor's, where
-    old keys collided), is dropped with its row, so it is rendered anew."""
+    """Move artifacts stored under another key (the old reference-named folders) into the
+    debtor's own folder; a copy, no rendering."""
+    # An object that is gone, or whose bytes are not the recorded ones (another debtor's, where
+    # old keys collided), is dropped with its row, so it is rendered anew.
     for kind, artifact in list(known.items()):
         key = artifact_key(debtor.campaign.slug, debtor.id, kind)
         if artifact.key == key:
@@ -123,11 +123,9 @@ def relocate(session: Session, storage: Storage, debtor: Debtor, known: dict[str
 
 
 def forget_all(session: Session, storage: Storage, debtor: Debtor) -> int:
-    """Delete every stored file of the debtor and its rows (an erasure); returns the rows.
-
-    Beside the recorded keys: the debtor's folder (a render rolled back after storing) and the
-    old reference-named keys no other row uses (what a collision under the old scheme left).
-    """
+    """Delete every stored file of the debtor and its rows (an erasure); returns the rows."""
+    # Beside the recorded keys: the debtor's folder (a render rolled back after storing) and
+    # the old reference-named keys no other row uses (what a collision under the old scheme left).
     rows = list(session.scalars(select(Artifact).where(Artifact.debtor_id == debtor.id)))
     keys = {artifact.key for artifact in rows}
     for artifact in rows:
@@ -143,8 +141,7 @@ def forget_all(session: Session, storage: Storage, debtor: Debtor) -> int:
 
 
 def _retire(session: Session, storage: Storage, key: str) -> None:
-    """Delete the object at `key` after the next commit; a rollback keeps it (the row still
-    names it then)."""
+    """Delete the object at `key` after the next commit (a rollback keeps the row naming it)."""
     retired = session.info.get(RETIRED)
     if retired is None:
         retired = session.info[RETIRED] = []
