@@ -5,13 +5,21 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 from functools import lru_cache
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from kindly.core.models import Artifact, Debtor
-from kindly.core.storage import Storage, artifact_key, content_type
+from kindly.core.storage import (
+    KINDS,
+    Storage,
+    StorageError,
+    artifact_key,
+    content_type,
+    legacy_artifact_key,
+)
 from kindly.paths import ROOT, TEMPLATES
 from kindly.renderer.view import DebtorView
 
@@ -19,6 +27,10 @@ TEMPLATE_FOLDERS = {"site": ("site",), "letter": ("letter",), "video": ("video",
 """The template folders each kind is rendered from; the renderer's code counts for every kind."""
 UNDATED = frozenset({"letter_date"})
 """View fields that say when, not what: a letter made yesterday is not stale today."""
+RETIRED = "kindly_retired_keys"
+"""session.info entry: objects to delete once the rows naming their successors are committed."""
+
+log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=8)
@@ -64,7 +76,7 @@ def save(
     (with `inputs`, the fingerprint of what it was rendered from). `known` is the debtor's
     artifacts as `by_kind` read them: it saves a query, and is kept up to date."""
     digest = hashlib.sha256(data).hexdigest()
-    key = artifact_key(debtor.campaign.slug, debtor.reference, kind)
+    key = artifact_key(debtor.campaign.slug, debtor.id, kind)
     artifact = known.get(kind) if known is not None else find(session, debtor, kind)
     if artifact is not None and artifact.sha256 == digest and artifact.key == key:
         if inputs is not None and artifact.inputs != inputs:
@@ -75,6 +87,8 @@ def save(
     if artifact is None:
         artifact = Artifact(debtor_id=debtor.id, kind=kind)
         session.add(artifact)
+    elif artifact.key and artifact.key != key:
+        _retire(session, storage, artifact.key)
     artifact.key = key
     artifact.sha256 = digest
     artifact.size = len(data)
@@ -84,6 +98,71 @@ def save(
     if known is not None:
         known[kind] = artifact
     return artifact
+
+
+def relocate(session: Session, storage: Storage, debtor: Debtor, known: dict[str, Artifact]):
+    """Move artifacts stored under another key (the old reference-named folders) into the
+    debtor's own folder; a copy, no rendering."""
+    # An object that is gone, or whose bytes are not the recorded ones (another debtor's, where
+    # old keys collided), is dropped with its row, so it is rendered anew.
+    for kind, artifact in list(known.items()):
+        key = artifact_key(debtor.campaign.slug, debtor.id, kind)
+        if artifact.key == key:
+            continue
+        try:
+            data = storage.get(artifact.key)
+        except KeyError:
+            session.refresh(artifact)  # the page's and the video's jobs may both be moving it
+            if artifact.key == key:
+                continue
+            data = None
+        if data is None or hashlib.sha256(data).hexdigest() != artifact.sha256:
+            session.delete(artifact)
+            session.flush()
+            del known[kind]
+            continue
+        save(session, storage, debtor, kind, data, inputs=artifact.inputs, known=known)
+
+
+def forget_all(session: Session, storage: Storage, debtor: Debtor) -> int:
+    """Delete every stored file of the debtor and its rows (an erasure); returns the rows."""
+    # Beside the recorded keys: the debtor's folder (a render rolled back after storing) and
+    # the old reference-named keys no other row uses (what a collision under the old scheme left).
+    rows = list(session.scalars(select(Artifact).where(Artifact.debtor_id == debtor.id)))
+    keys = {artifact.key for artifact in rows}
+    for artifact in rows:
+        session.delete(artifact)
+    session.flush()
+    slug = debtor.campaign.slug
+    keys.update(artifact_key(slug, debtor.id, kind) for kind in KINDS)
+    legacy = {legacy_artifact_key(slug, debtor.reference, kind) for kind in KINDS}
+    used = set(session.scalars(select(Artifact.key).where(Artifact.key.in_(legacy))))
+    for key in sorted(keys | (legacy - used)):
+        storage.delete(key)
+    return len(rows)
+
+
+def _retire(session: Session, storage: Storage, key: str) -> None:
+    """Delete the object at `key` after the next commit (a rollback keeps the row naming it)."""
+    retired = session.info.get(RETIRED)
+    if retired is None:
+        retired = session.info[RETIRED] = []
+        event.listen(session, "after_commit", _delete_retired)
+        event.listen(session, "after_rollback", _keep_retired)
+    retired.append((storage, key))
+
+
+def _delete_retired(session: Session) -> None:
+    retired, session.info[RETIRED] = session.info.get(RETIRED, []), []
+    for storage, key in retired:
+        try:
+            storage.delete(key)
+        except StorageError as exc:  # a leftover copy of the debtor's own file; erasure sweeps it
+            log.warning("could not delete a moved artifact's old object: %s", exc)
+
+
+def _keep_retired(session: Session) -> None:
+    session.info[RETIRED] = []
 
 
 def by_kind(session: Session, debtor: Debtor) -> dict[str, Artifact]:

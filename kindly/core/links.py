@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from kindly.core import identity
 from kindly.core.models import Debtor
-from kindly.core.storage import Storage
+from kindly.core.storage import Storage, is_debtor_key
 
 CONTENT_TYPE = "application/json"
 
@@ -72,7 +72,10 @@ def find(storage: Storage, token: str) -> LinkRecord | None:
         data = json.loads(storage.get(record_key(token)))
     except KeyError:
         return None
-    return LinkRecord(**data)
+    record = LinkRecord(**data)
+    # A record from before migration 0980 names a reference-named page that another debtor's
+    # page may have overwritten: only a page in the debtor's own folder is served.
+    return record if is_debtor_key(record.site_key, record.debtor_id) else None
 
 
 def forget(storage: Storage, token: str) -> None:

@@ -155,10 +155,17 @@ def _is_date(value: str) -> bool:
     return len(value) <= 32
 
 
-def _forget_artifact(storage: Storage | None, key: str) -> None:
-    if storage is None:
-        return
-    storage.delete(key)
+def _forget_artifacts(session: Session, storage: Storage | None, debtor: Debtor) -> int:
+    """Delete the debtor's stored files (only theirs) and rows; returns the rows deleted."""
+    if storage is not None:
+        from kindly.core import artifacts
+
+        return artifacts.forget_all(session, storage, debtor)
+    rows = list(session.scalars(select(Artifact).where(Artifact.debtor_id == debtor.id)))
+    for artifact in rows:
+        session.delete(artifact)
+    session.flush()
+    return len(rows)
 
 
 def is_erased(debtor: Debtor) -> bool:
@@ -191,16 +198,12 @@ def erase_debtor(session: Session, debtor: Debtor, storage: Storage | None) -> d
         send.address, send.error = None, None
     for payment in session.scalars(select(Payment).where(Payment.debtor_id == debtor.id)):
         payment.notes = None
-    artifacts = list(session.scalars(select(Artifact).where(Artifact.debtor_id == debtor.id)))
-    for artifact in artifacts:
-        _forget_artifact(storage, artifact.key)
-        session.delete(artifact)
-    session.flush()
+    deleted = _forget_artifacts(session, storage, debtor)
     return {
         "reference": debtor.reference,
         "erased": True,
         "events_scrubbed": scrubbed,
-        "artifacts_deleted": len(artifacts),
+        "artifacts_deleted": deleted,
     }
 
 

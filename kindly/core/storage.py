@@ -25,11 +25,27 @@ KINDS = {
 }
 
 
-def artifact_key(campaign_slug: str, reference: str, kind: str) -> str:
-    """The storage key of one artifact: campaigns/<slug>/<reference>/<file>."""
+def artifact_key(campaign_slug: str, debtor_id: int, kind: str) -> str:
+    """The storage key of one artifact: campaigns/<slug>/debtors/<debtor id>/<file>."""
+    # The debtor's id, never the reference: references hold '/', spaces and any letter, and
+    # differ only in case (one folder on a case-insensitive disk), so any mapping onto key
+    # characters merges two debtors or outgrows the column. The extra `debtors/` level keeps
+    # these keys apart from the old ones (campaigns/<slug>/<reference>/<file>).
+    filename, _ = KINDS[kind]
+    return f"campaigns/{campaign_slug}/debtors/{int(debtor_id)}/{filename}"
+
+
+def legacy_artifact_key(campaign_slug: str, reference: str, kind: str) -> str:
+    """Where Kindly before migration 0980 stored an artifact (two references could share it)."""
     filename, _ = KINDS[kind]
     safe_reference = re.sub(r"[^A-Za-z0-9._-]", "_", reference)
     return f"campaigns/{campaign_slug}/{safe_reference}/{filename}"
+
+
+def is_debtor_key(key: str, debtor_id: int) -> bool:
+    """Whether the key lies in this debtor's own folder (as `artifact_key` names it)."""
+    parts = key.split("/")
+    return len(parts) == 5 and parts[0] == "campaigns" and parts[2:4] == ["debtors", str(debtor_id)]
 
 
 def content_type(kind: str) -> str:

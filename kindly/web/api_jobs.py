@@ -12,6 +12,7 @@ from kindly.core import audit
 from kindly.core.masking import event_data
 from kindly.core.models import Debtor, Event, Payment
 from kindly.core.users import can
+from kindly.web import refpath
 from kindly.web.api import _campaign, _context, authenticated, bp, problem
 
 KINDS = ("site", "letter", "video")
@@ -112,6 +113,7 @@ def timeline(slug: str, reference: str):
     """Everything that happened to one case: decision, events (with agent), payments."""
     from kindly.core.rules import decision_for
 
+    reference = refpath.reference(reference)  # `/` arrives as ~2F (kindly.web.refpath)
     with _context().db.session() as db:
         campaign = _campaign(db, slug)
         debtor = db.scalar(

@@ -10,6 +10,7 @@ from kindly.core import audit, outbound, privacy
 from kindly.core.models import Campaign
 from kindly.core.models_outbound import WebhookSubscription
 from kindly.core.report import report_pdf
+from kindly.web import refpath
 from kindly.web.api import _campaign, _context, authenticated, bp, problem
 
 
@@ -17,6 +18,7 @@ from kindly.web.api import _campaign, _context, authenticated, bp, problem
 @authenticated("manage")
 def debtor_export(slug: str, reference: str):
     """Everything held about one debtor (GDPR Art. 15)."""
+    reference = refpath.reference(reference)  # `/` arrives as ~2F (kindly.web.refpath)
     with _context().db.session() as db:
         _campaign(db, slug)  # a campaign out of the key's scope is answered as absent
         try:
@@ -33,6 +35,7 @@ def debtor_export(slug: str, reference: str):
 @authenticated("admin")
 def debtor_erase(slug: str, reference: str):
     """Anonymise one debtor; amounts, payments and event counts stay (GDPR Art. 17)."""
+    reference = refpath.reference(reference)
     ctx = _context()
     with ctx.db.session() as db:
         _campaign(db, slug)

@@ -38,6 +38,7 @@ def render_debtor(debtor_id: int, kinds: list[str], force: bool = False) -> dict
         )
         inputs = {kind: artifacts.inputs_for(view, kind) for kind in kinds if kind != "site"}
         stored = artifacts.by_kind(session, debtor)
+        artifacts.relocate(session, ctx.storage, debtor, stored)  # keys of an older scheme
         stale = [
             kind
             for kind, fingerprint in inputs.items()

@@ -84,14 +84,15 @@ def test_render_on_rq_stores_private_objects_in_s3_and_serves_them(stack, s3_end
 
     s3 = s3_client(s3_endpoint)
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=s3_bucket)["Contents"]}
+    folder = {ref: f"prod/campaigns/winter/debtors/{ids[ref]}" for ref in ids}  # one per debtor
     for reference in ("A-1", "A-2", "A-3"):
-        assert f"prod/campaigns/winter/{reference}/site.html" in keys
-        assert f"prod/campaigns/winter/{reference}/letter.pdf" in keys
+        assert f"{folder[reference]}/site.html" in keys
+        assert f"{folder[reference]}/letter.pdf" in keys
     for name in ("video.mp4", "poster.jpg", "captions.vtt"):
-        assert f"prod/campaigns/winter/A-2/{name}" in keys
-    acl = s3.get_object_acl(Bucket=s3_bucket, Key="prod/campaigns/winter/A-1/letter.pdf")
+        assert f"{folder['A-2']}/{name}" in keys
+    acl = s3.get_object_acl(Bucket=s3_bucket, Key=f"{folder['A-1']}/letter.pdf")
     assert not [g for g in acl["Grants"] if "AllUsers" in str(g.get("Grantee"))]
-    head = s3.head_object(Bucket=s3_bucket, Key="prod/campaigns/winter/A-1/letter.pdf")
+    head = s3.head_object(Bucket=s3_bucket, Key=f"{folder['A-1']}/letter.pdf")
     assert head["ContentType"] == "application/pdf"
 
     app = create_app(stack.settings)
@@ -107,7 +108,7 @@ def test_render_on_rq_stores_private_objects_in_s3_and_serves_them(stack, s3_end
     assert letter.status_code == 302
     url = letter.headers["Location"]
     query = parse_qs(urlsplit(url).query)
-    assert urlsplit(url).path == f"/{s3_bucket}/prod/campaigns/winter/A-1/letter.pdf"
+    assert urlsplit(url).path == f"/{s3_bucket}/{folder['A-1']}/letter.pdf"
     assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
     assert query["X-Amz-Expires"] == ["600"]
     assert len(query["X-Amz-Signature"][0]) == 64

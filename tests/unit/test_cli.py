@@ -57,8 +57,8 @@ def test_import_render_export_stats(tmp_path, portfolio):
     assert list(rows[0]) == ["reference", "token", "site_url", "letter_key", "video_key",
                              "segment", "variant", "channel"]  # fmt: skip
     assert rows[0]["site_url"] == f"http://127.0.0.1:5000/s/{rows[0]['token']}"
-    assert rows[0]["letter_key"] == "campaigns/winter/A-1/letter.pdf"
-    assert (tmp_path / "var/storage/campaigns/winter/A-1/letter.pdf").read_bytes()[:5] == b"%PDF-"
+    assert rows[0]["letter_key"] == "campaigns/winter/debtors/1/letter.pdf"  # A-1's id
+    assert (tmp_path / "var/storage" / rows[0]["letter_key"]).read_bytes()[:5] == b"%PDF-"
     assert rows[0]["video_key"] == ""
 
     numbers = json.loads(kindly(tmp_path, "stats", "winter", "--json").stdout)

@@ -288,7 +288,9 @@ def deliver(
                                Send.channel == channel)
         )  # fmt: skip
     row.address = address
-    key = f"{debtor.campaign.slug}-{debtor.reference}-{step}-{channel}"
+    # the debtor's id, not the reference: the key names an outbox file and goes into the
+    # Message-ID and the SMS gateway's Idempotency-Key, where `/`, spaces or 山 don't belong
+    key = f"{debtor.campaign.slug}-{debtor.id}-{step}-{channel}"
     outbox = Path(settings.data_dir) / "outbox"
     view = build_view(
         debtor, debtor.campaign, base_url=settings.base_url,

@@ -29,6 +29,7 @@ from kindly.core.rules import decision_for
 from kindly.core.storage import content_type
 from kindly.core.users import can
 from kindly.renderer.site import STATUS_MARKER, render_site
+from kindly.web import refpath
 from kindly.web.admin import bp, context, requires
 from kindly.web.admin.campaigns import find_campaign
 
@@ -44,13 +45,20 @@ PREVIEW_POLICY = "; ".join([
 
 
 def find_debtor(db: Session, campaign: Campaign, reference: str) -> Debtor:
-    """The campaign's debtor by reference, or the dashboard's 404."""
+    """The campaign's debtor by the reference as its URL segment names it, or a 404."""
+    reference = refpath.reference(reference)
     debtor = db.scalar(
         select(Debtor).where(Debtor.campaign_id == campaign.id, Debtor.reference == reference)
     )
     if debtor is None:
         abort(404)
     return debtor
+
+
+@bp.app_template_filter("admin_ref")
+def reference_filter(reference: str) -> str:
+    """A reference as the URL segment of its case page (`/` and all)."""
+    return refpath.segment(reference)
 
 
 def full_name(debtor: Debtor) -> str:
@@ -225,9 +233,9 @@ def debtor_preview(slug: str, reference: str):
         ).decode("utf-8")  # fmt: skip
         audit.record(db, g.user, "debtor.preview", via="web", campaign_id=campaign.id,
                      reference=debtor.reference, kind="site")  # fmt: skip
-        token = debtor.token
+        token, debtor_reference = debtor.token, debtor.reference
     html = _defuse(html, token, ctx.settings.base_url, f"/admin/campaigns/{slug}/debtors/"
-                   f"{reference}/preview")  # fmt: skip
+                   f"{refpath.segment(debtor_reference)}/preview")  # fmt: skip
     banner = ('<strong class="preview-banner">Preview — as the debtor sees it now; '
               "nothing here is counted.</strong>")  # fmt: skip
     html = html.replace(STATUS_MARKER, banner, 1)

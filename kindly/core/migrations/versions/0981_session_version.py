@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0981"
-down_revision = "0970"
+down_revision = "0980"  # re-chained after 0980 (artifact keys) so there is one head
 branch_labels = None
 depends_on = "0800"  # app_user
 
