@@ -28,8 +28,8 @@ demo: system-deps $(STAMP)
 
 ## The whole suite: unit, integration (PostgreSQL, Redis, S3 endpoint) and Chromium end-to-end
 test: system-deps $(STAMP) node_modules/.installed
-	$(BIN)/ruff check kindly tests bench
-	$(BIN)/ruff format --check kindly tests bench
+	$(BIN)/ruff check kindly renderer web workers tests bench
+	$(BIN)/ruff format --check kindly renderer web workers tests bench
 	$(BIN)/pytest -p no:cacheprovider tests
 
 test-unit: $(STAMP)
@@ -42,8 +42,8 @@ test-e2e: system-deps $(STAMP) node_modules/.installed
 	$(BIN)/pytest tests/e2e
 
 lint: $(STAMP)
-	$(BIN)/ruff check kindly tests bench
-	$(BIN)/ruff format --check kindly tests bench
+	$(BIN)/ruff check kindly renderer web workers tests bench
+	$(BIN)/ruff format --check kindly renderer web workers tests bench
 
 bench: system-deps $(STAMP)
 	$(BIN)/python -m bench

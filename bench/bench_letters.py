@@ -13,7 +13,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from kindly.renderer.view import DebtorView
+from renderer.view import DebtorView
 from tests.views import english_view, make_view
 
 NAIVE_LETTERS = 4  # each costs a process start and a WeasyPrint import
@@ -58,9 +58,9 @@ def _warm() -> None:
     """Pool initialiser: warmed as `kindly worker render` warms (a sample letter, gc.freeze)."""
     global _renderer
     _quiet()
-    from kindly.renderer.letter import default_renderer
-    from kindly.workers import queues
-    from kindly.workers.worker import preload
+    from renderer.letter import default_renderer
+    from workers import queues
+    from workers.worker import preload
 
     preload([queues.RENDER])
     _renderer = default_renderer()
@@ -87,7 +87,7 @@ def naive(views: list[DebtorView]) -> float:
     weasyprint = Path(sys.executable).with_name("weasyprint")
     with tempfile.TemporaryDirectory() as folder:
         sheet = Path(folder) / "letter.css"
-        from kindly.renderer.letter import _FONT_FACES, LETTER_TEMPLATES
+        from renderer.letter import _FONT_FACES, LETTER_TEMPLATES
 
         sheet.write_text(_FONT_FACES + (LETTER_TEMPLATES / "letter.css").read_text("utf-8"))
         started = time.perf_counter()

@@ -34,7 +34,7 @@ REDIS_URL = os.environ.get("KINDLY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"
 def render_rate(count: int = 3000) -> float:
     """Pages per second on one core, rendering distinct debtors (no storage writes)."""
     sys.path.insert(0, str(ROOT))
-    from kindly.renderer.site import render_site
+    from renderer.site import render_site
     from tests.views import make_view
 
     views = [
@@ -217,11 +217,11 @@ def _gunicorn(port: int, *, access_log: bool = False) -> list[str]:
     """The baseline's gunicorn: the worker settings of `kindly serve`, a bare route; with
     `access_log`, also the access line `kindly serve` writes for every request."""
     sys.path.insert(0, str(ROOT))
-    from kindly.web.server import ACCESS_FORMAT, worker_options
+    from web.server import ACCESS_FORMAT, worker_options
 
     options = worker_options(2)
     logging = ["--access-logfile", "-", "--access-logformat", ACCESS_FORMAT,
-               "--logger-class", "kindly.web.server.RedactingLogger"]  # fmt: skip
+               "--logger-class", "web.server.RedactingLogger"]  # fmt: skip
     return [
         sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}",
         "-w", str(options["workers"]), "-k", options["worker_class"],
@@ -338,7 +338,7 @@ def _drop(name: str) -> None:
 
 def _threads() -> int:
     sys.path.insert(0, str(ROOT))
-    from kindly.web.server import THREADS
+    from web.server import THREADS
 
     return THREADS
 
@@ -391,7 +391,7 @@ def _verdicts(rows: list[Row]) -> list[str]:
     """One line per route: each goal met or not, with the worst figure."""
     out = [
         "All requests name one debtor, so after the first hit in each process every one takes "
-        "the warm path (kindly.web.fastlane: no Flask, and no database read for a page whose "
+        "the warm path (web.fastlane: no Flask, and no database read for a page whose "
         "state PostgreSQL has not announced as changed). In a real send each link is hit a "
         "few times; the first hit per process goes through Flask and reads the database.",
         "",

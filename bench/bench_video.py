@@ -24,8 +24,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from kindly.renderer import video, video_encode
-from kindly.renderer.video_cache import LocalSegmentCache
+from renderer import video, video_encode
+from renderer.video_cache import LocalSegmentCache
 from tests.views import english_view, make_view
 
 SINGLE_RUNS = 8
@@ -137,7 +137,7 @@ def _ffmpeg_peak(stop: threading.Event, peak: list[float]) -> None:
 def _worker(args) -> tuple[int, float, float, float]:
     """One video worker, started fresh and warmed as `kindly worker video` is: render its
     debtors; (count, seconds, own peak MB, largest ffmpeg child's peak MB)."""
-    from kindly.workers import queues, worker
+    from workers import queues, worker
 
     worker.preload([queues.VIDEO])
     worker_no, cache_root, folder = args

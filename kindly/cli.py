@@ -20,8 +20,8 @@ from kindly.core.context import Context
 from kindly.core.errors import ConfigError, KindlyError, NotFound
 from kindly.core.models import Artifact, Campaign, Debtor
 from kindly.core.portfolio import PortfolioRejected, import_portfolio, read_portfolio, write_rejects
-from kindly.workers.queues import wait_all
-from kindly.workers.render import enqueue_renders
+from workers.queues import wait_all
+from workers.render import enqueue_renders
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -144,7 +144,7 @@ def _warn_without_workers(ctx: Context, queue_names: set[str]) -> None:
     """Say so when nobody listens on a queue we wait for, instead of waiting in silence."""
     from rq import Queue, Worker
 
-    from kindly.workers.queues import redis_connection
+    from workers.queues import redis_connection
 
     connection = redis_connection(ctx.settings)
     for name in sorted(queue_names):
@@ -259,7 +259,7 @@ def stats(slug: str, as_json: bool) -> None:
 @click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
 def serve(host: str, port: int, workers: int) -> None:
     """Serve the debtor front with gunicorn."""
-    from kindly.web.server import run
+    from web.server import run
 
     ctx = _context()
     ctx.storage.ensure()
@@ -276,7 +276,7 @@ def serve(host: str, port: int, workers: int) -> None:
 )  # fmt: skip
 def worker(queues: tuple[str, ...], burst: bool, max_jobs: int | None) -> None:
     """Run an RQ worker on the given queues (default: all of them)."""
-    from kindly.workers.worker import run
+    from workers.worker import run
 
     settings = load_settings()
     check_production(settings)  # workers charge instalments and send: same rules as the front
@@ -285,8 +285,8 @@ def worker(queues: tuple[str, ...], burst: bool, max_jobs: int | None) -> None:
     _context()
     if not queues or "default" in queues:
         # instalment collection and the retention purge: daily jobs on the default queue
-        from kindly.workers.daily import schedule_daily
-        from kindly.workers.queues import Dispatcher
+        from workers.daily import schedule_daily
+        from workers.queues import Dispatcher
 
         schedule_daily(Dispatcher(settings))
     run(settings, list(queues), burst=burst, max_jobs=max_jobs)
@@ -333,7 +333,7 @@ def demo(count: int, and_serve: bool, host: str, port: int, kinds: str) -> None:
             click.echo(f"  {locale:<6} {reference}  {ctx.settings.base_url}/s/{token}")
     click.echo("\nStats: kindly stats demo    Export: kindly export demo --out demo.csv")
     if and_serve:
-        from kindly.web.server import run
+        from web.server import run
 
         ctx.close()
         click.echo(f"Serving on http://{host}:{port} (Ctrl+C stops)")

@@ -59,7 +59,7 @@ def installed(settings: Settings) -> Iterator[Context]:
 
 def front_client(context: Context, *, user_agent: str = PHONE_UA, **config):
     """A test client of the Flask app on this context (`config` goes to app.config)."""
-    from kindly.web import create_app
+    from web import create_app
 
     application = create_app(context.settings)
     application.extensions["kindly"] = context
@@ -89,7 +89,7 @@ def load_campaign(context: Context, slug: str = "winter", text: str = PORTFOLIO)
 @pytest.fixture
 def app(ctx: Context):
     """The Flask app on the test context's settings."""
-    from kindly.web import create_app
+    from web import create_app
 
     application = create_app(ctx.settings)
     application.extensions["kindly"] = ctx

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from kindly.renderer.view import DebtorView
+from renderer.view import DebtorView
 
 _BASE = DebtorView(
     locale="de-DE",

@@ -27,7 +27,7 @@ from kindly.core.letters import (
 from kindly.core.models import Debtor
 from kindly.core.personalise import build_view
 from kindly.core.storage import Storage
-from kindly.renderer.view import DebtorView
+from renderer.view import DebtorView
 
 _renderer = None  # one warm LetterRenderer per worker process
 
@@ -36,7 +36,7 @@ def _render_batch(path: str, views: list[DebtorView], pad_to: int) -> list[int]:
     """Worker: render one batch file; return each letter's own page count."""
     global _renderer
     if _renderer is None:
-        from kindly.renderer.letter import LetterRenderer
+        from renderer.letter import LetterRenderer
 
         logging.getLogger("weasyprint").setLevel(logging.ERROR)
         _renderer = LetterRenderer()

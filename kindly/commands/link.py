@@ -6,8 +6,8 @@ import click
 
 from kindly.cli import _context
 from kindly.core import audit, links, privacy
-from kindly.workers.queues import wait_all
-from kindly.workers.render import enqueue_renders
+from workers.queues import wait_all
+from workers.render import enqueue_renders
 
 
 @click.group("link")

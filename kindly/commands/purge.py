@@ -1,6 +1,6 @@
 """`kindly purge`: erase the closed cases past their campaign's retention period.
 
-Workers run the same purge every day at 03:00 UTC (kindly.workers.daily); this command is
+Workers run the same purge every day at 03:00 UTC (workers.daily); this command is
 for a preview (the default) or a purge now.
 """
 

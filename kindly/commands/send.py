@@ -70,13 +70,13 @@ def command(slug: str, channel_list: str | None, dry_run: bool, at_text: str | N
             session.rollback()  # a preview leaves no decisions behind
     handles = []
     if not dry_run:
-        from kindly.workers.queues import Dispatcher
-        from kindly.workers.send import enqueue_sends
+        from workers.queues import Dispatcher
+        from workers.send import enqueue_sends
 
         dispatcher = Dispatcher(ctx.settings)
         handles = enqueue_sends(dispatcher, planned, at if at_text else None)
         if schedule:
-            from kindly.workers.send import schedule_held
+            from workers.send import schedule_held
 
             scheduled = schedule_held(dispatcher, planned)
             click.echo(

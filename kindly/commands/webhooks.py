@@ -7,8 +7,8 @@ from sqlalchemy import func, select
 
 from kindly.cli import _context
 from kindly.core.models_outbound import WebhookDelivery
-from kindly.workers.outbound import deliver_pending
-from kindly.workers.queues import Dispatcher
+from workers.outbound import deliver_pending
+from workers.queues import Dispatcher
 
 
 @click.group("webhooks")

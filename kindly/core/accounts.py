@@ -1,7 +1,7 @@
 """Changes to a user that end their dashboard sessions: sign-out, password, role, disabling.
 
 A dashboard session is a signed cookie holding the user's `session_version` from sign-in;
-kindly.web.admin accepts it only while the number is unchanged, so adding one here ends every
+web.admin accepts it only while the number is unchanged, so adding one here ends every
 session the user has, on every device, at its next request.
 """
 

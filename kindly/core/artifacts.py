@@ -7,10 +7,12 @@ import hashlib
 import json
 import logging
 from functools import lru_cache
+from pathlib import Path
 
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+import renderer
 from kindly.core.models import Artifact, Debtor
 from kindly.core.storage import (
     KINDS,
@@ -21,7 +23,7 @@ from kindly.core.storage import (
     legacy_artifact_key,
 )
 from kindly.paths import ROOT, TEMPLATES
-from kindly.renderer.view import DebtorView
+from renderer.view import DebtorView
 
 TEMPLATE_FOLDERS = {"site": ("site",), "letter": ("letter",), "video": ("video",)}
 """The template folders each kind is rendered from; the renderer's code counts for every kind."""
@@ -38,7 +40,7 @@ def renderer_version(kind: str) -> str:
     """A hash of the templates and renderer code behind this kind (read once per process)."""
     digest = hashlib.sha256()
     folders = [TEMPLATES / name for name in TEMPLATE_FOLDERS.get(kind, ())]
-    folders.append(ROOT / "kindly" / "renderer")
+    folders.append(Path(renderer.__file__).resolve().parent)  # wherever the package lives
     for folder in folders:
         for path in sorted(folder.rglob("*")):
             if path.is_file() and path.suffix not in (".pyc", ".mo"):

@@ -37,7 +37,7 @@ class Context:
         if not self.settings.redis_url:
             return None
         from kindly.core.eventbuffer import RedisEventBuffer
-        from kindly.workers.queues import redis_connection
+        from workers.queues import redis_connection
 
         return RedisEventBuffer(redis_connection(self.settings))
 

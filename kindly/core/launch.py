@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kindly.core.models import Campaign, Debtor
-from kindly.renderer.texts import load_texts
-from kindly.renderer.view import DebtorView
+from renderer.texts import load_texts
+from renderer.view import DebtorView
 
 LANGUAGES = ("de", "en", "it", "es", "fr")
 TONES = ("friendly", "neutral", "firm")
@@ -66,8 +66,8 @@ def _missing(text: str) -> list[str]:
 def check_templates(overrides: dict | None = None) -> list[Gap]:
     """Every fact a template drops, in every language and tone."""
     from kindly.core.messaging.email import compose_email, links
-    from kindly.renderer.letter import default_renderer
-    from kindly.renderer.site import render_site
+    from renderer.letter import default_renderer
+    from renderer.site import render_site
 
     gaps: list[Gap] = []
     letter = default_renderer()

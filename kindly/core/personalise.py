@@ -14,7 +14,7 @@ from kindly.core.logo import data_uri, stored_key
 from kindly.core.models import Campaign, Debtor
 from kindly.core.money import format_minor
 from kindly.core.storage import Storage
-from kindly.renderer.view import DebtorView
+from renderer.view import DebtorView
 
 LANGUAGES = ("de", "en", "it", "es", "fr")
 FALLBACK_LOCALE = "en-GB"

@@ -11,9 +11,9 @@ from sqlalchemy import select
 from kindly.core import context as context_module
 from kindly.core.context import Context
 from kindly.core.models import Campaign, Debtor, Payment
-from kindly.workers import daily
-from kindly.workers.queues import DEFAULT, Dispatcher
 from tests.conftest import load_campaign, make_settings
+from workers import daily
+from workers.queues import DEFAULT, Dispatcher
 
 pytestmark = pytest.mark.integration
 NIGHT = dt.datetime(2026, 12, 5, 21, 30, tzinfo=dt.UTC)

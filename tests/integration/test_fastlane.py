@@ -1,5 +1,5 @@
 """The fast lane answers the tracking hits Flask would answer, the same way, and gives Flask
-everything else (kindly.web.fastlane)."""
+everything else (web.fastlane)."""
 
 from __future__ import annotations
 

@@ -18,8 +18,8 @@ from werkzeug.serving import make_server
 
 from kindly.core.models import Debtor
 from kindly.core.models_site import IdentityCheck
-from kindly.web import limits
 from tests.conftest import installed, load_campaign, make_settings
+from web import limits
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +38,7 @@ class Server:
     """The Flask app served by werkzeug, one thread per request, on a free port."""
 
     def __init__(self, context):
-        from kindly.web import create_app
+        from web import create_app
 
         app = create_app(context.settings)
         app.extensions["kindly"] = context

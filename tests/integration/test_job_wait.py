@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from kindly.workers.queues import DEFAULT, Dispatcher, refresh_many
 from tests.conftest import make_settings
+from workers.queues import DEFAULT, Dispatcher, refresh_many
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +61,7 @@ def test_waiting_reads_only_the_front_of_each_queue_and_sees_every_job_end(
 
     from rq import Queue, SimpleWorker
 
-    from kindly.workers import queues
+    from workers import queues
 
     dispatcher = Dispatcher(make_settings(tmp_path / "var", KINDLY_REDIS_URL=redis_url))
     handles = [

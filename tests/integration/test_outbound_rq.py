@@ -10,10 +10,10 @@ from kindly.core import events, outbound
 from kindly.core.context import Context
 from kindly.core.models import Debtor
 from kindly.core.models_outbound import WebhookDelivery
-from kindly.workers import outbound as jobs
-from kindly.workers import queues
 from tests.conftest import load_campaign, make_settings
 from tests.unit.test_outbound import Receiver
+from workers import outbound as jobs
+from workers import queues
 
 
 @pytest.fixture

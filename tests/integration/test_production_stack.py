@@ -19,8 +19,8 @@ from kindly.core.context import Context
 from kindly.core.metrics import campaign_stats
 from kindly.core.models import Artifact, Campaign, Debtor
 from kindly.core.portfolio import PortfolioRejected, import_portfolio, read_portfolio
-from kindly.workers import queues
 from tests.conftest import PORTFOLIO, installed, load_campaign, make_settings
+from workers import queues
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +65,7 @@ def debtor_ids(context: Context) -> dict[str, int]:
 
 def test_render_on_rq_stores_private_objects_in_s3_and_serves_them(stack, s3_endpoint, s3_bucket):
     from kindly.cli import enqueue_renders
-    from kindly.web import create_app
+    from web import create_app
 
     load_campaign(stack)
     ids = debtor_ids(stack)
@@ -153,7 +153,7 @@ def test_portfolio_all_or_nothing_on_postgresql(stack):
 def test_sandbox_payment_on_postgresql_is_collected_once(stack):
     import re
 
-    from kindly.web import create_app
+    from web import create_app
 
     load_campaign(stack)
     app = create_app(stack.settings)

@@ -25,8 +25,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from kindly.core import users
-from kindly.web import api
 from tests.conftest import load_campaign
+from web import api
 
 DOCUMENT = json.loads(
     (Path(__file__).resolve().parents[2] / "docs" / "openapi.json").read_text(encoding="utf-8")

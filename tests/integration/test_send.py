@@ -19,10 +19,10 @@ from kindly.core.messaging import delivery, optout, unsublink
 from kindly.core.models import Campaign, Debtor, Event
 from kindly.core.models_rules import Send
 from kindly.core.rules import decide, parse_rules, save_rules
-from kindly.workers.queues import Dispatcher
-from kindly.workers.send import enqueue_sends
 from tests import services
 from tests.conftest import load_campaign, make_settings
+from workers.queues import Dispatcher
+from workers.send import enqueue_sends
 
 AT = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.UTC)  # 11:00 in Berlin, a Tuesday
 RULES = {"defaults": {"tone": "firm", "channels": ["email", "sms", "letter"]}}

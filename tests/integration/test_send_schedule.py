@@ -15,9 +15,9 @@ from kindly.core.messaging import delivery
 from kindly.core.messaging.respect import next_allowed
 from kindly.core.models import Campaign
 from kindly.core.rules import decide, parse_rules, save_rules
-from kindly.workers.queues import Dispatcher
-from kindly.workers.send import schedule_held
 from tests.conftest import load_campaign, make_settings
+from workers.queues import Dispatcher
+from workers.send import schedule_held
 
 pytestmark = pytest.mark.integration
 QUIET = {"start": "08:00", "end": "20:00", "sundays": False}

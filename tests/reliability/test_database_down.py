@@ -83,8 +83,8 @@ def test_the_microsite_is_served_from_storage_while_the_database_is_down(
     from kindly.core import context as context_module
     from kindly.core.eventbuffer import Writer
     from kindly.core.models import Campaign, Event
-    from kindly.workers.jobs import render_debtor
     from tests.reliability.conftest import PHONE, wait_for
+    from workers.jobs import render_debtor
 
     up = make_settings(Path(tmp_path / "var"), KINDLY_DATABASE_URL=postgres_url,
                        KINDLY_REDIS_URL=redis_url)  # fmt: skip

@@ -16,9 +16,9 @@ from kindly.core import context as context_module
 from kindly.core import storage as storage_module
 from kindly.core.context import Context
 from kindly.core.models import Artifact, Debtor
-from kindly.workers import queues
 from tests.conftest import load_campaign, make_settings
 from tests.reliability.conftest import start_worker, stop
+from workers import queues
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +56,7 @@ def test_s3_unreachable_jobs_fail_with_a_reason_and_kindly_render_finishes_later
     from rq.registry import FailedJobRegistry
 
     from kindly.cli import run_render
-    from kindly.workers.render import enqueue_renders
+    from workers.render import enqueue_renders
 
     context, env, gate, bucket = s3_stack
     load_campaign(context)

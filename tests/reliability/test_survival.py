@@ -30,7 +30,7 @@ def test_a_worker_killed_mid_render_is_retried_and_stores_the_video_once(stack, 
     from rq.registry import StartedJobRegistry
 
     from kindly.cli import enqueue_renders
-    from kindly.workers import queues
+    from workers import queues
 
     load_campaign(stack)
     with stack.db.session() as session:

@@ -182,7 +182,7 @@ class Drill:
 
 @pytest.fixture
 def drill(tmp_path, postgres_url):
-    from kindly.web import create_app
+    from web import create_app
 
     Stub.requests, Stub.declines, Stub.answered = [], [], {}
     server = ThreadingHTTPServer(("127.0.0.1", 0), Stub)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from kindly.workers.queues import DEFAULT, Dispatcher
 from tests.integration.test_job_wait import double
 from tests.reliability.conftest import start_worker, stop, wait_for
+from workers.queues import DEFAULT, Dispatcher
 
 pytestmark = pytest.mark.integration
 

@@ -103,8 +103,8 @@ def test_session_cookie_is_httponly_and_samesite(client, ctx):
 
 
 def test_secure_cookie_on_an_https_base_url(tmp_path):
-    from kindly.web import create_app
     from tests.conftest import make_settings
+    from web import create_app
 
     app = create_app(make_settings(tmp_path / "var", KINDLY_BASE_URL="https://pay.example.org"))
     assert app.config["SESSION_COOKIE_SECURE"] is True

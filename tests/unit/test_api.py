@@ -13,8 +13,8 @@ from sqlalchemy import select
 from kindly.core import events, users
 from kindly.core.models import Campaign, Debtor, Payment
 from kindly.core.models_admin import ApiToken, AuditLog
-from kindly.web import api
 from tests.conftest import PORTFOLIO, load_campaign
+from web import api
 
 SPEC = json.loads((Path(__file__).resolve().parents[2] / "docs" / "openapi.json").read_text())
 PASSWORD = "correct horse battery staple"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kindly.renderer import video
+from renderer import video
 from tests.views import make_view
 
 BENCHES = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "bench").glob("bench_*.py"))

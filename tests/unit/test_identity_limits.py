@@ -1,5 +1,5 @@
 """The identity check's escalating locks, the lock for good and the new link that ends it, and
-the rate limits on the debtor's forms (kindly.core.identity, kindly.web.limits)."""
+the rate limits on the debtor's forms (kindly.core.identity, web.limits)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from kindly.core import identity, links
 from kindly.core.models import Debtor, Event, Payment
 from kindly.core.models_site import IdentityCheck
 from kindly.core.ratelimit import RateLimiter, Rule
-from kindly.web import limits
 from tests.conftest import load_campaign
 from tests.unit.test_microsite_actions import PORTFOLIO_WITH_BIRTH, set_campaign
 from tests.unit.test_web import csrf_from, token_of
+from web import limits
 
 T0 = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)
 RIGHT, WRONG = "1980-04-02", "1999-09-09"

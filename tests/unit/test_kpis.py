@@ -10,8 +10,8 @@ from kindly.core import events
 from kindly.core.kpis import campaign_kpis
 from kindly.core.metrics import campaign_report
 from kindly.core.models import Campaign, Debtor, Payment
-from kindly.web.admin.charts import wilson
 from tests.conftest import load_campaign
+from web.admin.charts import wilson
 
 
 def pay(session, campaign_id: int, debtor: Debtor, minor: int, ref: str) -> None:

@@ -15,7 +15,7 @@ def test_todays_templates_carry_every_fact_in_every_language_and_tone():
 
 
 def test_a_template_that_drops_the_claim_basis_is_named_by_language_and_tone(monkeypatch):
-    import kindly.renderer.site as site
+    import renderer.site as site
 
     original = site.render_site
 

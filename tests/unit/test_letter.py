@@ -12,7 +12,7 @@ from PIL import Image
 from pypdf import PdfReader
 from pyzbar.pyzbar import decode
 
-from kindly.renderer.letter import LetterRenderer, render_letter
+from renderer.letter import LetterRenderer, render_letter
 from tests.views import english_view, hostile_view, make_view, rtl_emoji_view
 
 A4_PT = (595.28, 841.89)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kindly.renderer.letter import LetterRenderer
+from renderer.letter import LetterRenderer
 from tests.views import make_view, rtl_emoji_view
 
 

@@ -15,10 +15,10 @@ from sqlalchemy import select
 from kindly.cli import cli
 from kindly.core import logo
 from kindly.core.models import Artifact, Campaign, Debtor
-from kindly.workers.jobs import render_debtor
 from tests.conftest import load_campaign
 from tests.unit.test_admin import csrf_of, make_user, sign_in
 from tests.unit.test_admin_settings import GOOD, URL, stored
+from workers.jobs import render_debtor
 
 RED = (230, 30, 30)
 

@@ -12,8 +12,8 @@ from PIL import Image
 from pyzbar.pyzbar import decode
 
 from kindly.core.iban import format_iban, iban_error, validate_letter_settings
-from kindly.renderer.girocode import epc_payload
-from kindly.renderer.letter import LetterRenderer
+from renderer.girocode import epc_payload
+from renderer.letter import LetterRenderer
 from tests.views import english_view, make_view
 
 MM = 72 / 25.4  # PDF points per millimetre

@@ -19,10 +19,10 @@ from sqlalchemy.exc import IntegrityError
 
 from kindly.core.db import Database
 from kindly.core.models import Debtor
-from kindly.web.server import ACCESS_FORMAT, RedactingLogger
 from tests import services
 from tests.conftest import load_campaign
 from tests.unit.test_web import token_of
+from web.server import ACCESS_FORMAT, RedactingLogger
 
 TOKEN = "lxRJKp6FGVWEyd234KpkN0gOsaSewZsV"
 
@@ -68,7 +68,7 @@ def test_an_unhandled_error_is_logged_with_the_path_but_without_the_token(app, c
 
     app.add_url_rule("/s/<token>/broken", view_func=broken)
     client = app.test_client()
-    with caplog.at_level(logging.ERROR, logger="kindly.web"):
+    with caplog.at_level(logging.ERROR, logger="web"):
         answer = client.get(f"/s/{token}/broken")
     assert answer.status_code == 500 and token.encode() not in answer.data
     assert "unhandled error on GET broken (/s/…/broken)" in caplog.text

@@ -12,9 +12,9 @@ from sqlalchemy import select
 from kindly.core import events, users
 from kindly.core.models import Debtor
 from kindly.core.models_rules import Send
-from kindly.web import api
 from tests.conftest import PHONE_UA, load_campaign
 from tests.unit.test_admin import PASSWORD, sign_in
+from web import api
 
 MESSAGE = "I lost my job and am in hospital"
 PHONE = "+49 151 99988877"

@@ -12,8 +12,8 @@ from sqlalchemy import event, select
 from kindly.core import events
 from kindly.core.models import Campaign, Debtor, Payment, utcnow
 from kindly.core.models_payments import Instalment, Plan
-from kindly.workers.jobs import render_debtor
 from tests.conftest import load_campaign
+from workers.jobs import render_debtor
 
 
 class ListBuffer:

@@ -73,7 +73,7 @@ def test_bad_settings_are_refused_with_the_variable_named(tmp_path, name, value,
 
 @pytest.mark.parametrize(("value", "expected"), [("", True), ("on", True), ("OFF", False)])
 def test_the_fast_lane_can_be_switched_off(tmp_path, value, expected):
-    from kindly.web import create_app
+    from web import create_app
 
     settings = load_settings({"KINDLY_DATA_DIR": str(tmp_path), "KINDLY_FAST_LANE": value})
     assert settings.fast_lane is expected

@@ -16,9 +16,9 @@ from kindly.core import events, outbound
 from kindly.core.models import Debtor, Event
 from kindly.core.models_admin import AuditLog
 from kindly.core.models_outbound import WebhookDelivery
-from kindly.workers import outbound as jobs
 from tests.conftest import load_campaign, make_settings
 from tests.unit.test_api import auth, conforms, key_for
+from workers import outbound as jobs
 
 
 class Receiver:

@@ -15,10 +15,10 @@ from kindly.core.config import check_production, load_settings
 from kindly.core.errors import ConfigError
 from kindly.core.models import Debtor, Event
 from kindly.core.models_outbound import WebhookDelivery, WebhookSubscription
-from kindly.workers import outbound as jobs
 from tests.conftest import installed, load_campaign, make_settings
 from tests.unit.test_api import auth, conforms, key_for
 from tests.unit.test_outbound import Receiver
+from workers import outbound as jobs
 
 
 def _certificates(tmp_path, names: list[str]) -> tuple[str, ssl.SSLContext]:

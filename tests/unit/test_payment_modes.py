@@ -128,7 +128,7 @@ def test_stripe_mode_has_no_sandbox_routes_either(production):
 
 
 def test_the_sandbox_in_production_says_test_on_every_page(production):
-    from kindly.workers.jobs import render_debtor
+    from workers.jobs import render_debtor
 
     context, client = production(KINDLY_PAYMENTS="sandbox")
     tok = token(context)
@@ -169,7 +169,7 @@ def test_no_online_payment_shows_bank_details_and_girocode_instead_of_pay_now(pr
 
 
 def test_without_online_payment_a_plan_is_paid_by_transfer_and_never_charged(production):
-    from kindly.workers import daily
+    from workers import daily
 
     context, client = production(KINDLY_PAYMENTS="none")
     with_bank(context)

@@ -153,7 +153,7 @@ def test_sandbox_runs_the_same_schedule_with_a_retry(client, ctx):
 
 
 def test_the_daily_job_charges_an_instalment_on_its_due_date(client, ctx):
-    from kindly.workers import daily
+    from workers import daily
 
     a_plan_of_three_with_the_first_paid(client, ctx)
     assert daily.collect_payments()["charged"] == 0  # nothing due today yet

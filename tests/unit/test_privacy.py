@@ -13,9 +13,9 @@ from kindly.core import events
 from kindly.core.metrics import campaign_stats
 from kindly.core.models import Artifact, Campaign, Debtor, Event, Payment
 from kindly.core.models_admin import AuditLog, CampaignStatus
-from kindly.web import api
 from tests.conftest import load_campaign
 from tests.unit.test_api import auth, conforms, key_for
+from web import api
 
 
 def _with_history(ctx) -> str:
@@ -212,7 +212,7 @@ def teardown_function():
 
 def test_erasing_removes_the_record_an_outage_would_serve_the_link_from(ctx):
     from kindly.core import links, privacy
-    from kindly.workers.jobs import render_debtor
+    from workers.jobs import render_debtor
 
     load_campaign(ctx)
     with ctx.db.session() as session:

@@ -11,8 +11,8 @@ import pytest
 import segno
 import segno.encoder
 
-from kindly.renderer import qr_mask
-from kindly.renderer.letter import LetterRenderer
+from renderer import qr_mask
+from renderer.letter import LetterRenderer
 from tests.views import make_view
 
 

@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from kindly.core import artifacts
 from kindly.core.models import Artifact, Debtor, Payment
-from kindly.workers.jobs import render_debtor
 from tests.conftest import load_campaign
+from workers.jobs import render_debtor
 
 
 def stored_letter(ctx, reference: str) -> tuple[str, int]:

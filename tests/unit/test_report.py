@@ -12,9 +12,9 @@ from sqlalchemy import select
 from kindly.cli import cli
 from kindly.core import events
 from kindly.core.models import Debtor, Payment
-from kindly.web import api
 from tests.conftest import load_campaign
 from tests.unit.test_api import auth, key_for
+from web import api
 
 pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils")
 

@@ -14,9 +14,9 @@ from kindly.core.models import Campaign
 from kindly.core.models_admin import ApiToken, AuditLog, CampaignStatus, User
 from kindly.core.rules import current_rules
 from kindly.core.scopes import Scope
-from kindly.web import api
 from tests.conftest import PHONE_UA, PORTFOLIO, load_campaign
 from tests.unit.test_admin import PASSWORD, csrf_of, sign_in
+from web import api
 
 ALPHA, BETA = "Alpha Energie GmbH", "Beta Water Ltd"
 ONLY_ALPHA = Scope(creditors=frozenset({ALPHA}))

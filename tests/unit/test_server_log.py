@@ -6,7 +6,7 @@ import datetime as dt
 
 from gunicorn.config import Config
 
-from kindly.web.server import ACCESS_FORMAT, RedactingLogger, worker_options
+from web.server import ACCESS_FORMAT, RedactingLogger, worker_options
 
 TOKEN = "lxRJKp6FGVWEyd234KpkN0gOsaSewZsV"
 

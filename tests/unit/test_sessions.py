@@ -10,9 +10,9 @@ import types
 
 import pytest
 
-from kindly.web import admin as admin_web
 from tests.conftest import load_campaign
 from tests.unit.test_admin import csrf_of, make_user, sign_in
+from web import admin as admin_web
 
 CSV = "/admin/campaigns/winter/debtors.csv"
 

@@ -9,9 +9,9 @@ from werkzeug.test import EnvironBuilder
 
 from kindly.core import throttle, users
 from kindly.core.config import Settings
-from kindly.web.server import RedactingLogger
 from tests.conftest import make_settings
 from tests.unit.test_admin import PASSWORD, csrf_of, make_user
+from web.server import RedactingLogger
 
 ADMIN = "admin@example.org"
 WRONG = "guess guess guess"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-from kindly.renderer.site import STATUS_MARKER, render_site
+from renderer.site import STATUS_MARKER, render_site
 from tests.views import english_view, hostile_view, make_view, rtl_emoji_view
 
 

@@ -17,10 +17,10 @@ from kindly.core import artifacts, links
 from kindly.core.context import Context
 from kindly.core.models import Artifact, Campaign, Debtor
 from kindly.core.storage import artifact_key, legacy_artifact_key
-from kindly.workers.jobs import render_debtor
 from tests.conftest import front_client, load_campaign, make_settings
 from tests.unit.test_admin import make_user, sign_in
 from tests.unit.test_api import auth, key_for
+from workers.jobs import render_debtor
 
 HEADER = "reference,first_name,last_name,locale,currency,amount_due,due_date,street,postal_code,city,country\n"
 PEOPLE = {

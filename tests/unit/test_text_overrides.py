@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import select
 
 from kindly.core.models import Campaign, Debtor
-from kindly.workers.jobs import render_debtor
 from tests.conftest import load_campaign
 from tests.unit.test_admin import make_user, sign_in
 from tests.unit.test_admin_settings import post, stored
 from tests.unit.test_web import token_of
+from workers.jobs import render_debtor
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kindly.renderer.texts import load_texts
+from renderer.texts import load_texts
 
 LANGUAGES = ["de", "en", "es", "fr", "it"]
 

@@ -12,10 +12,10 @@ from sqlalchemy import select
 from kindly.core.messaging import delivery, optout, unsublink
 from kindly.core.models import Campaign, Debtor
 from kindly.core.rules import decide, parse_rules, save_rules
-from kindly.workers.queues import Dispatcher
-from kindly.workers.send import enqueue_sends
 from tests.conftest import load_campaign
 from tests.unit.test_web import events_of, token_of
+from workers.queues import Dispatcher
+from workers.send import enqueue_sends
 
 AT = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.UTC)  # 11:00 in Berlin, a Tuesday
 RULES = {"defaults": {"tone": "firm", "channels": ["email", "sms", "letter"]}}

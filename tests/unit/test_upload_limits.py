@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import func, select
 
 from kindly.core.models import Campaign, Debtor
-from kindly.web.edge import UPLOAD_LIMIT
 from tests.conftest import PORTFOLIO, load_campaign
 from tests.unit.test_admin import csrf_of, make_user, sign_in
+from web.edge import UPLOAD_LIMIT
 
 MIB = 1024 * 1024
 

@@ -18,10 +18,10 @@ import pytest
 from PIL import Image
 from pyzbar.pyzbar import decode
 
-from kindly.renderer import video
-from kindly.renderer.texts import load_texts
-from kindly.renderer.video import RenderError, render_captions, render_poster, render_video
-from kindly.renderer.video_cache import LocalSegmentCache
+from renderer import video
+from renderer.texts import load_texts
+from renderer.video import RenderError, render_captions, render_poster, render_video
+from renderer.video_cache import LocalSegmentCache
 from tests.views import english_view, hostile_view, make_view, rtl_emoji_view
 
 FFMPEG = shutil.which("ffmpeg") or imageio_ffmpeg.get_ffmpeg_exe()

@@ -7,9 +7,9 @@ import io
 from PIL import Image
 
 from kindly.core.models import Debtor
-from kindly.workers import jobs
 from tests.conftest import load_campaign
 from tests.unit.test_video import parse_vtt, top_level_boxes
+from workers import jobs
 
 
 def test_the_video_job_stores_video_poster_captions_and_shares_segments(ctx, tmp_path):

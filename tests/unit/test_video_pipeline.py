@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kindly.renderer import video, video_encode
-from kindly.renderer.video_cache import LocalSegmentCache, StoreSegmentCache
-from kindly.renderer.video_template import TemplateError, load_template, video_ctas
+from renderer import video, video_encode
+from renderer.video_cache import LocalSegmentCache, StoreSegmentCache
+from renderer.video_template import TemplateError, load_template, video_ctas
 from tests.unit.test_video import FFMPEG, frame_at, parse_vtt, top_level_boxes
 from tests.views import english_view, make_view
 
@@ -255,7 +255,7 @@ def test_a_shared_store_cache_works_through_the_storage_shape(tmp_path):
 
 
 def test_a_scene_marked_invariant_may_not_show_the_debtors_name(tmp_path, monkeypatch):
-    from kindly.renderer import video_template
+    from renderer import video_template
 
     raw = json.loads((video_template.TEMPLATE_DIR / "reminder.json").read_text())
     raw["scenes"][0]["personal"] = False  # the greeting shows {full_name}

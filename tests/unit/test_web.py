@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from kindly.core.metrics import campaign_stats
 from kindly.core.models import Campaign, Debtor, Event, Payment
-from kindly.workers.jobs import render_debtor
 from tests.conftest import load_campaign
+from workers.jobs import render_debtor
 
 
 def token_of(ctx, reference: str) -> str:

@@ -6,8 +6,8 @@ import gc
 
 from rq import SimpleWorker, Worker
 
-from kindly.workers import queues
-from kindly.workers.worker import preload, worker_class
+from workers import queues
+from workers.worker import preload, worker_class
 
 
 def test_quick_queues_run_in_the_worker_and_video_forks():
@@ -17,7 +17,7 @@ def test_quick_queues_run_in_the_worker_and_video_forks():
 
 
 def test_preload_renders_a_letter_and_freezes_what_it_loaded():
-    from kindly.renderer.letter import default_renderer
+    from renderer.letter import default_renderer
 
     try:
         preload([queues.RENDER])

@@ -21,7 +21,7 @@ from kindly.core.models import Campaign, Debtor, Event
 from kindly.core.models_rules import Decision, Send
 from kindly.core.personalise import build_view
 from kindly.core.rules import Rules, current_rules, decision_for
-from kindly.renderer.texts import load_texts
+from renderer.texts import load_texts
 
 DONE = ("sent", "print", "sending", "outbox")
 """Send statuses that count as a contact made (or possibly made): never repeated. "outbox":

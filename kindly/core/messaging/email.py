@@ -15,8 +15,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from kindly.core.errors import ConfigError, ServiceUnavailable
 from kindly.paths import TEMPLATES
-from kindly.renderer.texts import load_texts
-from kindly.renderer.view import DebtorView
+from renderer.texts import load_texts
+from renderer.view import DebtorView
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,145 @@
+"""The Flask front: create_app builds it; nothing connects at import."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from flask import Flask, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from kindly.core.config import Settings, check_production, load_settings
+from kindly.core.context import Context
+from kindly.core.errors import ServiceUnavailable
+from kindly.core.redact import install, redact
+from kindly.paths import ASSETS, TEMPLATES
+from renderer.texts import load_texts
+
+log = logging.getLogger(__name__)
+LANGUAGES = ("de", "en", "it", "es", "fr")
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app for these settings (default: from the environment)."""
+    settings = settings or load_settings()
+    check_production(settings)
+    install(log)  # the app's log (Flask's app.logger too) never carries a token
+    app = Flask(
+        __name__,
+        template_folder=str(TEMPLATES),
+        static_folder=str(ASSETS),
+        static_url_path="/assets",
+    )
+    https = settings.base_url.startswith("https://")
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=https,
+        SESSION_COOKIE_NAME="kindly_session",
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        SEND_FILE_MAX_AGE_DEFAULT=3600,
+        KINDLY_FAST_LANE=settings.fast_lane,
+    )
+    app.extensions["kindly"] = Context(settings)
+
+    from web import edge, messages, pay, paymode, public, security, track, webhooks
+
+    edge.limit_uploads(app)  # before the CSRF hook, which reads the form
+    security.init_app(
+        app,
+        s3_endpoint=settings.s3_public_endpoint_url or settings.s3_endpoint_url,
+        https=https,
+        s3_storage=settings.storage_url.startswith("s3:"),
+    )
+    app.register_blueprint(public.bp)
+    app.register_blueprint(pay.bp)
+    app.register_blueprint(messages.bp)
+    app.register_blueprint(track.bp)
+    paymode.init_app(app, settings)  # the sandbox's routes exist only in sandbox mode
+    app.register_blueprint(webhooks.bp)
+    from web import admin, api
+
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(api.bp)
+
+    if settings.redis_url:
+        start_writer = _start_event_writer(app)
+        from web.fastlane import FastLane
+
+        app.wsgi_app = FastLane(app, app.wsgi_app, start_writer)
+    edge.trust_proxies(app, settings.trusted_proxies)
+
+    @app.get("/healthz")
+    def healthz():
+        return {"status": "ok"}
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        code = exc.code or 500
+        key = "not_found" if code in (404, 405) else "error"
+        if code == 400:
+            key = "error"
+        return _message_page(key, code)
+
+    @app.errorhandler(ServiceUnavailable)
+    def unavailable(exc: ServiceUnavailable):
+        log.error("service unavailable: %s", exc)
+        return _message_page("error", 503)
+
+    from sqlalchemy.exc import OperationalError
+
+    @app.errorhandler(OperationalError)
+    def database_unreachable(exc: OperationalError):
+        # The database is down or restarting: one line in the log, not a traceback per hit,
+        # and a 503 that Stripe and the gateways retry.
+        log.error("database unavailable on %s %s: %s", request.method, request.endpoint,
+                  str(exc.orig or exc).splitlines()[0])  # fmt: skip
+        page, code = _message_page("error", 503)
+        return page, code, {"Retry-After": "30"}
+
+    @app.errorhandler(Exception)
+    def crash(exc: Exception):
+        log.exception("unhandled error on %s %s (%s)", request.method, request.endpoint,
+                      redact(request.path))  # fmt: skip
+        return _message_page("error", 500)
+
+    return app
+
+
+def _start_event_writer(app: Flask) -> Callable[[], None]:
+    """Drain the event stream into the database from a thread of this process, started on
+    the first request (after gunicorn has forked), unless the app is told not to. Returns
+    the starter, for requests that don't pass through Flask (web.fastlane)."""
+    import threading
+
+    lock = threading.Lock()
+
+    @app.before_request
+    def _writer() -> None:
+        if (
+            app.config.get("KINDLY_EVENT_WRITER", True) is False
+            or "kindly_writer" in app.extensions
+        ):
+            return
+        with lock:
+            if "kindly_writer" not in app.extensions:
+                from kindly.core.eventbuffer import Writer
+
+                ctx = app.extensions["kindly"]
+                writer = Writer(ctx.event_buffer, ctx.db)
+                writer.start()
+                app.extensions["kindly_writer"] = writer
+
+    return _writer
+
+
+def _message_page(key: str, code: int):
+    """A friendly page in the visitor's language: never a traceback, never a detail."""
+    lang = request.accept_languages.best_match(LANGUAGES) or "en"
+    texts = load_texts("site").for_lang(lang)
+    return (
+        render_template("web/message.html", t=texts, lang=lang, title=texts[f"{key}_title"],
+                        message=texts[key]),
+        code,
+    )  # fmt: skip

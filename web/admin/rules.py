@@ -1,0 +1,47 @@
+"""The campaign's rules in the dashboard: read them, edit them, see every problem at once."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import g, redirect, render_template, request
+
+from kindly.core import audit
+from kindly.core.rules import RulesError, canonical, current_rules, decide, parse_rules, save_rules
+from kindly.core.users import can
+from web.admin import bp, context, requires
+from web.admin.campaigns import find_campaign
+
+
+@bp.route("/campaigns/<slug>/rules", methods=["GET", "POST"])
+@requires("read")
+def campaign_rules(slug: str):
+    """GET shows the rules in force; a manager's POST validates, saves and decides."""
+    errors: list[str] = []
+    saved = None
+    with context().db.session() as db:
+        campaign = find_campaign(db, slug)
+        rules = current_rules(db, campaign)
+        text = canonical(rules.document) if rules.document else "{}"
+        if request.method == "POST":
+            if not can(g.user, "manage"):
+                message = "Viewers can read the rules but not change them."
+                return render_template(
+                    "admin/message.html", title="Not allowed", message=message
+                ), 403
+            text = request.form.get("document", "")
+            try:
+                new = parse_rules(text)
+            except RulesError as exc:
+                errors = exc.errors
+            else:
+                saved = save_rules(db, campaign, new)
+                counts = decide(db, campaign, saved, dt.date.today())
+                audit.record(db, g.user, "rules.change", via="web", campaign_id=campaign.id,
+                             before=f"v{rules.version}", after=f"v{saved.version}")  # fmt: skip
+                return redirect(f"/admin/campaigns/{slug}/rules?saved={saved.version}"
+                                f"&debtors={sum(counts.values())}", code=303)  # fmt: skip
+    return render_template(
+        "admin/rules.html", slug=slug, version=rules.version, text=text, errors=errors,
+        saved=request.args.get("saved"), debtors=request.args.get("debtors"),
+    ), (422 if errors else 200)  # fmt: skip

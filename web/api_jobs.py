@@ -1,0 +1,173 @@
+"""More /api/v1 routes on web.api's blueprint: render, send, and a debtor's timeline."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import g, request
+from sqlalchemy import select
+
+from kindly.core import audit
+from kindly.core.masking import event_data
+from kindly.core.models import Debtor, Event, Payment
+from kindly.core.users import can
+from web import refpath
+from web.api import _campaign, _context, authenticated, bp, problem
+
+KINDS = ("site", "letter", "video")
+
+
+@bp.post("/campaigns/<slug>/render")
+@authenticated("manage")
+def render(slug: str):
+    """Enqueue the campaign's missing or stale artifacts ({"kinds": [...], "force": bool});
+    202 with the jobs."""
+    from workers.render import enqueue_renders
+
+    body = request.get_json(silent=True) or {}
+    kinds = body.get("kinds", list(KINDS)) if isinstance(body, dict) else None
+    if not isinstance(kinds, list) or not kinds or set(kinds) - set(KINDS):
+        return problem(400, f'send {{"kinds": [...]}} with any of {", ".join(KINDS)}')
+    force = body.get("force", False)
+    if not isinstance(force, bool):
+        return problem(400, "force must be true or false")
+    ctx = _context()
+    with ctx.db.session() as db:
+        campaign = _campaign(db, slug)
+        ids = list(db.scalars(select(Debtor.id).where(Debtor.campaign_id == campaign.id)))
+        audit.record(
+            db,
+            g.api_user,
+            "campaign.render",
+            via="api",
+            campaign_id=campaign.id,
+            kinds=",".join(kinds),
+        )
+    ctx.storage.ensure()
+    handles = list(enqueue_renders(ctx, ids, kinds, force=force))
+    counts: dict[str, int] = {}
+    for handle in handles:
+        counts[handle.status] = counts.get(handle.status, 0) + 1
+    failed = [{"job": h.id, "error": h.error} for h in handles if h.status == "failed"]
+    return {"campaign": slug, "debtors": len(ids), "jobs": counts, "failed": failed[:50]}, 202
+
+
+@bp.post("/campaigns/<slug>/send")
+@authenticated("manage")
+def send(slug: str):
+    """Deliver the next messages now, like `kindly send` ({"channels", "dry_run", "schedule"})."""
+    from kindly.core.messaging.delivery import in_doubt, plan
+    from kindly.core.rules import CHANNELS, current_rules, decide
+    from workers.queues import Dispatcher
+    from workers.send import enqueue_sends, schedule_held
+
+    body = request.get_json(silent=True) or {}
+    if not isinstance(body, dict):
+        return problem(400, "send a JSON object")
+    channels = body.get("channels")
+    if channels is not None and (not isinstance(channels, list) or set(channels) - set(CHANNELS)):
+        return problem(400, f"channels must be a list of {', '.join(CHANNELS)}")
+    dry_run, schedule = bool(body.get("dry_run")), bool(body.get("schedule"))
+    at = dt.datetime.now(dt.UTC)
+    ctx = _context()
+    if schedule and not dry_run and ctx.settings.jobs_in_process:
+        # refused before anything is decided or sent: scheduling needs RQ's scheduler
+        return problem(400, "schedule needs KINDLY_REDIS_URL and a running `kindly worker send`")
+    with ctx.db.session() as db:
+        campaign = _campaign(db, slug)
+        decide(db, campaign, current_rules(db, campaign), at.date())
+        planned = plan(db, campaign, at, tuple(channels) if channels else None)
+        doubtful = in_doubt(db, campaign.id, at)
+        if dry_run:
+            db.rollback()
+        else:
+            audit.record(db, g.api_user, "campaign.send", via="api", campaign_id=campaign.id)
+    jobs: list = []
+    if not dry_run:
+        dispatcher = Dispatcher(ctx.settings)
+        jobs = enqueue_sends(dispatcher, planned)
+        if schedule:
+            jobs += schedule_held(dispatcher, planned)
+    sending: dict[str, int] = {}
+    held: dict[str, int] = {}
+    for item in planned:
+        if item.status == "send":
+            sending[item.channel] = sending.get(item.channel, 0) + 1
+        else:
+            held[item.reason or "held"] = held.get(item.reason or "held", 0) + 1
+    return {
+        "campaign": slug,
+        "at": at.isoformat(),
+        "dry_run": dry_run,
+        "send": sending,
+        "held": held,
+        "jobs": len(jobs),
+        "in_doubt": doubtful,
+    }
+
+
+@bp.get("/campaigns/<slug>/debtors/<reference>/timeline")
+@authenticated("manage")
+def timeline(slug: str, reference: str):
+    """Everything that happened to one case: decision, events (with agent), payments."""
+    from kindly.core.rules import decision_for
+
+    reference = refpath.reference(reference)  # `/` arrives as ~2F (web.refpath)
+    with _context().db.session() as db:
+        campaign = _campaign(db, slug)
+        debtor = db.scalar(
+            select(Debtor).where(Debtor.campaign_id == campaign.id, Debtor.reference == reference)
+        )
+        if debtor is None:
+            return problem(404, f"no debtor {reference!r} in {slug}")
+        decision = decision_for(db, debtor)
+        events: list[dict[str, Any]] = [
+            {
+                "at": e.occurred_at.isoformat(),
+                "type": e.type,
+                "agent": e.agent,
+                "channel": e.channel,
+                "variant": e.variant,
+                "data": event_data(e.data, can(g.api_user, "manage")),
+            }
+            for e in db.scalars(
+                select(Event)
+                .where(Event.debtor_id == debtor.id)
+                .order_by(Event.occurred_at, Event.id)
+            )
+        ]
+        payments = [
+            {
+                "at": p.created_at.isoformat(),
+                "provider": p.provider,
+                "status": p.status,
+                "amount_minor": p.amount_minor,
+                "currency": p.currency,
+            }
+            for p in db.scalars(
+                select(Payment).where(Payment.debtor_id == debtor.id).order_by(Payment.id)
+            )
+        ]
+        audit.record(
+            db,
+            g.api_user,
+            "debtor.timeline",
+            via="api",
+            campaign_id=campaign.id,
+            reference=reference,
+        )
+        return {
+            "reference": reference,
+            "decision": None
+            if decision is None
+            else {
+                "segment": decision.segment,
+                "variant": decision.variant,
+                "tone": decision.tone,
+                "channels": decision.channels,
+                "rule_version": decision.rule_version,
+            },
+            "events": events,
+            "payments": payments,
+        }

@@ -1,0 +1,135 @@
+"""More /api/v1 routes on web.api's blueprint: a debtor's data (export, erase),
+outgoing webhook subscriptions, and the campaign report as PDF."""
+
+from __future__ import annotations
+
+from flask import Response, g, request
+from sqlalchemy import select
+
+from kindly.core import audit, outbound, privacy
+from kindly.core.models import Campaign
+from kindly.core.models_outbound import WebhookSubscription
+from kindly.core.report import report_pdf
+from web import refpath
+from web.api import _campaign, _context, authenticated, bp, problem
+
+
+@bp.get("/campaigns/<slug>/debtors/<reference>/export")
+@authenticated("manage")
+def debtor_export(slug: str, reference: str):
+    """Everything held about one debtor (GDPR Art. 15)."""
+    reference = refpath.reference(reference)  # `/` arrives as ~2F (web.refpath)
+    with _context().db.session() as db:
+        _campaign(db, slug)  # a campaign out of the key's scope is answered as absent
+        try:
+            campaign, debtor = privacy.find(db, slug, reference)
+        except privacy.NotFoundError as exc:
+            return problem(404, str(exc))
+        data = privacy.export_debtor(db, campaign, debtor)
+        audit.record(db, g.api_user, "privacy.export", via="api", campaign_id=campaign.id,
+                     reference=reference)  # fmt: skip
+    return data
+
+
+@bp.post("/campaigns/<slug>/debtors/<reference>/erase")
+@authenticated("admin")
+def debtor_erase(slug: str, reference: str):
+    """Anonymise one debtor; amounts, payments and event counts stay (GDPR Art. 17)."""
+    reference = refpath.reference(reference)
+    ctx = _context()
+    with ctx.db.session() as db:
+        _campaign(db, slug)
+        try:
+            campaign, debtor = privacy.find(db, slug, reference)
+        except privacy.NotFoundError as exc:
+            return problem(404, str(exc))
+        done = privacy.erase_debtor(db, debtor, ctx.storage)
+        audit.record(db, g.api_user, "privacy.erase", via="api", campaign_id=campaign.id,
+                     reference=reference, events_scrubbed=done["events_scrubbed"],
+                     artifacts_deleted=done["artifacts_deleted"])  # fmt: skip
+    return done
+
+
+def _limited_key():
+    """A 403 for a key limited to some campaigns: webhooks span campaigns, or every one."""
+    if g.api_access:
+        return problem(403, "a key limited to some creditors or campaigns may not manage webhooks")
+    return None
+
+
+@bp.get("/webhooks")
+@authenticated("admin")
+def webhooks():
+    """Every outgoing webhook subscription (secrets are shown only when created)."""
+    if (refused := _limited_key()) is not None:
+        return refused
+    with _context().db.session() as db:
+        rows = db.execute(
+            select(WebhookSubscription, Campaign.slug)
+            .outerjoin(Campaign, Campaign.id == WebhookSubscription.campaign_id)
+            .order_by(WebhookSubscription.id)
+        ).all()
+        return {"webhooks": [outbound.as_json(sub, slug) for sub, slug in rows]}
+
+
+@bp.post("/webhooks")
+@authenticated("admin")
+def webhook_create():
+    """Subscribe a URL to events of one campaign (or all); the secret is in this answer only."""
+    if (refused := _limited_key()) is not None:
+        return refused
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return problem(400, "send a JSON object")
+    events, slug = body.get("events"), body.get("campaign")
+    if events is not None and (
+        not isinstance(events, list) or not all(isinstance(e, str) for e in events)
+    ):
+        return problem(400, f"events: a list of {', '.join(outbound.EVENTS)}")
+    if slug is not None and not isinstance(slug, str):
+        return problem(400, "campaign: a campaign's slug")
+    ctx = _context()
+    with ctx.db.session() as db:
+        campaign = _campaign(db, slug) if slug is not None else None
+        try:
+            sub, secret = outbound.subscribe(
+                db, body.get("url"), events, campaign,
+                allow_private=ctx.settings.outbound_allow_private,
+            )  # fmt: skip
+        except outbound.SubscriptionError as exc:
+            return problem(400, str(exc))
+        audit.record(db, g.api_user, "webhook.create", via="api",
+                     campaign_id=campaign.id if campaign else None, url=sub.url,
+                     events=list(sub.events))  # fmt: skip
+        return {**outbound.as_json(sub, slug), "secret": secret}, 201
+
+
+@bp.delete("/webhooks/<int:subscription_id>")
+@authenticated("admin")
+def webhook_delete(subscription_id: int):
+    """Remove a subscription and its delivery history."""
+    if (refused := _limited_key()) is not None:
+        return refused
+    if subscription_id > 2**63 - 1:  # no such row can exist; databases refuse the number
+        return problem(404, f"no webhook {subscription_id}")
+    with _context().db.session() as db:
+        sub = db.get(WebhookSubscription, subscription_id)
+        if sub is None:
+            return problem(404, f"no webhook {subscription_id}")
+        audit.record(db, g.api_user, "webhook.delete", via="api", campaign_id=sub.campaign_id,
+                     url=sub.url)  # fmt: skip
+        db.delete(sub)
+    return Response(status=204)
+
+
+@bp.get("/campaigns/<slug>/report.pdf")
+@authenticated()
+def report(slug: str):
+    """The campaign report (funnel, money, rates, KPIs) as a PDF."""
+    with _context().db.session() as db:
+        campaign = _campaign(db, slug)
+        pdf = report_pdf(db, campaign)
+    return Response(
+        pdf, mimetype="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{slug}-report.pdf"'},
+    )  # fmt: skip

@@ -1,0 +1,92 @@
+"""gunicorn, run from `kindly serve`, with access and error logs that never show a token."""
+
+from __future__ import annotations
+
+from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
+
+from kindly.core.redact import install, redact
+
+
+class RedactingLogger(Logger):
+    """gunicorn's logger, but request lines, paths and error messages lose their tokens.
+
+    Only the atoms of ACCESS_FORMAT are computed: gunicorn's own `atoms` builds every header
+    and environ variable into the dict and formats a timestamp on each request, which cost
+    a hot route more than its own work.
+    """
+
+    def setup(self, cfg):
+        """gunicorn's handlers, and the error log's records redacted ("Error handling
+        request GET /s/<token>/…" and the traceback under it)."""
+        super().setup(cfg)
+        install(self.error_log)
+
+    def atoms(self, resp, req, environ, request_time):
+        status = resp.status
+        if isinstance(status, str):
+            status = status.split(None, 1)[0]
+        sent = getattr(resp, "sent", None)
+        method = environ.get("REQUEST_METHOD")
+        return {
+            "h": environ.get("REMOTE_ADDR", "-"),
+            "m": method,
+            "U": redact(environ.get("PATH_INFO") or ""),
+            "r": f"{method} {redact(environ.get('RAW_URI') or '')} "
+            f"{environ.get('SERVER_PROTOCOL')}",
+            "q": "",  # query strings may carry channel hints; nothing personal, keep lines short
+            "s": status,
+            "b": str(sent) if sent is not None else "-",
+            "M": request_time.seconds * 1000 + request_time.microseconds // 1000,
+        }
+
+
+ACCESS_FORMAT = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
+
+
+class KindlyServer(BaseApplication):
+    """gunicorn with the app factory and our options."""
+
+    def __init__(self, options: dict):
+        self.options = options
+        super().__init__()
+
+    def load_config(self):
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from web import create_app
+
+        return create_app()
+
+
+THREADS = 4
+"""Threads per worker: a request mostly waits on PostgreSQL or Redis with the GIL released."""
+KEEPALIVE = 5
+"""Seconds an idle keep-alive connection stays open (phones fetch the page, then its assets)."""
+
+
+def worker_options(workers: int) -> dict:
+    """How each worker serves: the same settings for `kindly serve` and the bench baseline."""
+    return {
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": THREADS,
+        "keepalive": KEEPALIVE,
+    }
+
+
+def run(host: str, port: int, workers: int) -> None:
+    """Serve until stopped."""
+    KindlyServer(
+        {
+            "bind": f"{host}:{port}",
+            **worker_options(workers),
+            "accesslog": "-",
+            "access_log_format": ACCESS_FORMAT,
+            "logger_class": RedactingLogger,
+            "timeout": 60,
+            "graceful_timeout": 20,
+        }
+    ).run()
