@@ -3,6 +3,8 @@ keep no per-letter images between renders."""
 
 from __future__ import annotations
 
+import base64
+import io
 import random
 import string
 from dataclasses import replace
@@ -53,14 +55,13 @@ def test_micro_codes_and_given_masks_still_go_through_segno(segno_own, monkeypat
 def test_letters_keep_no_per_letter_images(tmp_path):
     from PIL import Image
 
-    logo = tmp_path / "logo.png"
-    Image.new("RGB", (120, 40), "#1f5f8b").save(logo)
+    png = io.BytesIO()
+    Image.new("RGB", (120, 40), "#1f5f8b").save(png, "PNG")
+    logo = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode()  # as stored
     renderer = LetterRenderer()
     for i in range(5):
-        view = make_view(
-            reference=f"K-{i}", letter_url=f"https://pay.example/c/t{i}", logo=str(logo)
-        )
+        view = make_view(reference=f"K-{i}", letter_url=f"https://pay.example/c/t{i}", logo=logo)
         assert renderer.render(view).startswith(b"%PDF")
-    assert list(renderer.image_cache) == [logo.resolve().as_uri()]  # the logo, once
-    pdf = renderer.render(replace(make_view(), logo=str(logo)))
+    assert list(renderer.image_cache) == [logo]  # the logo, once
+    pdf = renderer.render(replace(make_view(), logo=logo))
     assert pdf.count(b"/Subtype /Image") == 2  # the kept logo and this letter's QR code
