@@ -53,7 +53,7 @@ def _database():
     """A fresh, migrated database; returns (url, drop)."""
     import psycopg
 
-    from kindly.core.db import Database
+    from kindly.infra.db import Database
 
     name = f"kindly_bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
@@ -74,8 +74,8 @@ def timed_import(db, slug: str, rows, write: str) -> tuple[float, int, int]:
     """Seconds for validate + write + commit; (seconds, created, updated)."""
     from sqlalchemy import select
 
-    from kindly.core.models import Campaign
-    from kindly.core.portfolio import import_portfolio
+    from kindly.campaigns.models import Campaign
+    from kindly.campaigns.portfolio import import_portfolio
 
     with db.session() as session:
         if session.scalar(select(Campaign).where(Campaign.slug == slug)) is None:
@@ -90,7 +90,7 @@ def timed_import(db, slug: str, rows, write: str) -> tuple[float, int, int]:
 def measure() -> dict[str, tuple[int, float]]:
     """{label: (rows, seconds)} for each path and size."""
     sys.path.insert(0, str(ROOT))
-    from kindly.core.portfolio import read_portfolio, validate_rows
+    from kindly.campaigns.portfolio import read_portfolio, validate_rows
 
     db, drop = _database()
     figures: dict[str, tuple[int, float]] = {}

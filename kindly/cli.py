@@ -13,13 +13,19 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
-from kindly.core import context as ctx_module
-from kindly.core import csvsafe, redact
-from kindly.core.config import check_production, load_settings
-from kindly.core.context import Context
-from kindly.core.errors import ConfigError, KindlyError, NotFound
-from kindly.core.models import Artifact, Campaign, Debtor
-from kindly.core.portfolio import PortfolioRejected, import_portfolio, read_portfolio, write_rejects
+from kindly import context as ctx_module
+from kindly.campaigns.models import Campaign, Debtor
+from kindly.campaigns.portfolio import (
+    PortfolioRejected,
+    import_portfolio,
+    read_portfolio,
+    write_rejects,
+)
+from kindly.context import Context
+from kindly.errors import ConfigError, KindlyError, NotFound
+from kindly.infra import csvsafe, redact
+from kindly.infra.config import check_production, load_settings
+from kindly.site.models import Artifact
 from workers.queues import wait_all
 from workers.render import enqueue_renders
 
@@ -235,7 +241,7 @@ def export(slug: str, out: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def stats(slug: str, as_json: bool) -> None:
     """The funnel (people only; raw counts under funnel_raw) and the money collected."""
-    from kindly.core.metrics import campaign_stats
+    from kindly.tracking.metrics import campaign_stats
 
     ctx = _context()
     with ctx.db.session() as session:
@@ -300,7 +306,7 @@ def worker(queues: tuple[str, ...], burst: bool, max_jobs: int | None) -> None:
 @click.option("--kinds", default="site,letter,video", show_default=True)
 def demo(count: int, and_serve: bool, host: str, port: int, kinds: str) -> None:
     """Build a demo campaign of generated debtors, render everything, and serve it."""
-    from kindly.core.demo import demo_rows
+    from kindly.campaigns.demo import demo_rows
 
     if and_serve and not os.environ.get("KINDLY_BASE_URL"):
         # the links (and the QR codes in letters and videos) must point where we serve

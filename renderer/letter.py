@@ -22,7 +22,7 @@ from weasyprint import CSS, HTML
 from weasyprint.document import Document
 from weasyprint.text.fonts import FontConfiguration
 
-from kindly.paths import FONTS, TEMPLATES
+from kindly.infra.paths import FONTS, TEMPLATES
 from renderer import qr_mask
 from renderer.girocode import epc_payload, epc_qr
 from renderer.texts import load_texts

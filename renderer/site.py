@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from kindly.paths import TEMPLATES
+from kindly.infra.paths import TEMPLATES
 from renderer.texts import load_texts
 from renderer.transfer import bank_transfer
 from renderer.view import DebtorView

@@ -7,7 +7,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from string import Formatter
 
-from kindly.paths import TEMPLATES
+from kindly.infra.paths import TEMPLATES
 
 FALLBACK_LANG = "en"
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont, features
 
-from kindly.paths import ASSETS, FONTS
+from kindly.infra.paths import ASSETS, FONTS
 from renderer import video_encode
 from renderer.qr import qr_png
 from renderer.video_cache import SegmentCache, default_cache

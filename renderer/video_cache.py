@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 
-from kindly.files import write_atomically
+from kindly.infra.files import write_atomically
 
 _KEY_RE = re.compile(r"^[a-z0-9-]+/[0-9a-f]{64}\.(mp4|m4a)$")
 

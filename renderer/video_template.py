@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from kindly.paths import ROOT, TEMPLATES
+from kindly.infra.paths import ROOT, TEMPLATES
 
 TEMPLATE_DIR = TEMPLATES / "video"
 DEFAULT_TEMPLATE = "reminder"

@@ -42,12 +42,12 @@ class DebtorView:
     tone: str = "friendly"  # "friendly", "neutral" or "firm": chosen per debtor by the rules
     extra: dict[str, str] = field(default_factory=dict)
     # Letters (issue 4): the link in the letter's QR code, counted as a letter visit, and the
-    # campaign's letter options (validated by kindly.core.iban.validate_letter_settings).
+    # campaign's letter options (validated by kindly.payments.iban.validate_letter_settings).
     letter_url: str = ""  # falls back to site_url when empty
     payee_name: str = ""  # account holder for the payment QR code (EUR claims only)
     iban: str = ""
     bic: str = ""
     creditor_address: tuple[str, ...] = ()  # the creditor's postal address, one line each
     contact: str = ""  # how to reach the creditor besides the microsite (phone, email)
-    logo: str = ""  # the creditor's logo as a data:image/png URI (kindly.core.logo), or ""
+    logo: str = ""  # the creditor's logo as a data:image/png URI (kindly.campaigns.logo), or ""
     pdf_variant: str = ""  # "" or a WeasyPrint variant such as "pdf/a-3b" or "pdf/ua-1"

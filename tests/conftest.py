@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from kindly.core import context as context_module
-from kindly.core.config import Settings, load_settings
-from kindly.core.context import Context
-from kindly.core.models import Campaign
-from kindly.core.portfolio import import_portfolio, read_portfolio
+from kindly import context as context_module
+from kindly.campaigns.models import Campaign
+from kindly.campaigns.portfolio import import_portfolio, read_portfolio
+from kindly.context import Context
+from kindly.infra.config import Settings, load_settings
 from tests import services
 
 PORTFOLIO = """reference,salutation,first_name,last_name,email,phone,locale,currency,amount_due,principal,interest,fees,due_date,creditor,contract,street,postal_code,city,country

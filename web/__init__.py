@@ -8,11 +8,11 @@ from collections.abc import Callable
 from flask import Flask, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from kindly.core.config import Settings, check_production, load_settings
-from kindly.core.context import Context
-from kindly.core.errors import ServiceUnavailable
-from kindly.core.redact import install, redact
-from kindly.paths import ASSETS, TEMPLATES
+from kindly.context import Context
+from kindly.errors import ServiceUnavailable
+from kindly.infra.config import Settings, check_production, load_settings
+from kindly.infra.paths import ASSETS, TEMPLATES
+from kindly.infra.redact import install, redact
 from renderer.texts import load_texts
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ def _start_event_writer(app: Flask) -> Callable[[], None]:
             return
         with lock:
             if "kindly_writer" not in app.extensions:
-                from kindly.core.eventbuffer import Writer
+                from kindly.tracking.eventbuffer import Writer
 
                 ctx = app.extensions["kindly"]
                 writer = Writer(ctx.event_buffer, ctx.db)

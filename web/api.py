@@ -21,20 +21,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from kindly.core import audit
-from kindly.core.context import Context
-from kindly.core.kpis import campaign_kpis
-from kindly.core.launch import as_dicts, check_campaign
-from kindly.core.masking import event_data
-from kindly.core.metrics import campaign_report, campaign_stats
-from kindly.core.models import Campaign, Debtor, Event, Payment
-from kindly.core.models_admin import CampaignStatus
-from kindly.core.money import from_minor
-from kindly.core.portfolio import PortfolioRejected, import_portfolio, read_portfolio
-from kindly.core.rules import RulesError, current_rules, decide, parse_rules, save_rules
-from kindly.core.scopes import access_of, find_campaign, may_name_creditor, visible
-from kindly.core.users import can, key_holder
-from kindly.paths import ROOT
+from kindly.accounts import audit
+from kindly.accounts.masking import event_data
+from kindly.accounts.scopes import access_of, find_campaign, may_name_creditor, visible
+from kindly.accounts.users import can, key_holder
+from kindly.campaigns.launch import as_dicts, check_campaign
+from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
+from kindly.campaigns.portfolio import PortfolioRejected, import_portfolio, read_portfolio
+from kindly.context import Context
+from kindly.infra.paths import ROOT
+from kindly.money import from_minor
+from kindly.payments.models import Payment
+from kindly.rules.engine import RulesError, current_rules, decide, parse_rules, save_rules
+from kindly.tracking.kpis import campaign_kpis
+from kindly.tracking.metrics import campaign_report, campaign_stats
+from kindly.tracking.models import Event
 from web.security import csrf_exempt
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")

@@ -8,10 +8,12 @@ from typing import Any
 from flask import g, request
 from sqlalchemy import select
 
-from kindly.core import audit
-from kindly.core.masking import event_data
-from kindly.core.models import Debtor, Event, Payment
-from kindly.core.users import can
+from kindly.accounts import audit
+from kindly.accounts.masking import event_data
+from kindly.accounts.users import can
+from kindly.campaigns.models import Debtor
+from kindly.payments.models import Payment
+from kindly.tracking.models import Event
 from web import refpath
 from web.api import _campaign, _context, authenticated, bp, problem
 
@@ -57,8 +59,8 @@ def render(slug: str):
 @authenticated("manage")
 def send(slug: str):
     """Deliver the next messages now, like `kindly send` ({"channels", "dry_run", "schedule"})."""
-    from kindly.core.messaging.delivery import in_doubt, plan
-    from kindly.core.rules import CHANNELS, current_rules, decide
+    from kindly.messaging.delivery import in_doubt, plan
+    from kindly.rules.engine import CHANNELS, current_rules, decide
     from workers.queues import Dispatcher
     from workers.send import enqueue_sends, schedule_held
 
@@ -111,7 +113,7 @@ def send(slug: str):
 @authenticated("manage")
 def timeline(slug: str, reference: str):
     """Everything that happened to one case: decision, events (with agent), payments."""
-    from kindly.core.rules import decision_for
+    from kindly.rules.engine import decision_for
 
     reference = refpath.reference(reference)  # `/` arrives as ~2F (web.refpath)
     with _context().db.session() as db:

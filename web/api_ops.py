@@ -6,10 +6,12 @@ from __future__ import annotations
 from flask import Response, g, request
 from sqlalchemy import select
 
-from kindly.core import audit, outbound, privacy
-from kindly.core.models import Campaign
-from kindly.core.models_outbound import WebhookSubscription
-from kindly.core.report import report_pdf
+from kindly import privacy
+from kindly.accounts import audit
+from kindly.campaigns.models import Campaign
+from kindly.outbound import deliveries as outbound
+from kindly.outbound.models import WebhookSubscription
+from kindly.tracking.report import report_pdf
 from web import refpath
 from web.api import _campaign, _context, authenticated, bp, problem
 

@@ -13,9 +13,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from kindly.core import events, identity
-from kindly.core.context import Context
-from kindly.core.models import Debtor, Event, utcnow
+from kindly.campaigns.models import Debtor
+from kindly.context import Context
+from kindly.infra.db import utcnow
+from kindly.site import identity
+from kindly.tracking import events
+from kindly.tracking.models import Event
 
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
 SEND_GRACE = dt.timedelta(seconds=10)
@@ -199,7 +202,7 @@ def record_hit(
         else:
             events.record(session, debtor, type_, channel=channel, agent=agent, data=data, key=key)
         return
-    from kindly.core.eventbuffer import pending
+    from kindly.tracking.eventbuffer import pending
 
     buffer.add(pending(debtor, type_, channel=channel, agent=agent, data=data, key=key))
 

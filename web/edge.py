@@ -12,7 +12,7 @@ UPLOAD_ENDPOINTS = frozenset(
     {"admin.campaign_new", "admin.campaign_upload", "api.portfolio", "admin.campaign_settings"}
 )
 """Forms that carry a file: portfolios, and the settings page's letter logo (which
-kindly.core.logo limits to 2 MiB itself)."""
+kindly.campaigns.logo limits to 2 MiB itself)."""
 
 
 def limit_uploads(app: Flask) -> None:

@@ -3,7 +3,7 @@
 An open pixel, a click redirect or a page's beacon needs little: the token's cached entry,
 the verdict on the request's headers and timing, one event appended to the Redis stream, and
 a fixed answer. A warm microsite view needs the page this process keeps and the live state
-it was built from; on PostgreSQL the page watch (kindly.core.pagewatch) says when either may
+it was built from; on PostgreSQL the page watch (kindly.site.pagewatch) says when either may
 have changed, so a view reads the database only after a change, elsewhere on every view.
 Through Flask (request context, session, URL routing, response object, the after-request
 hooks) that was three quarters of the CPU a tracking hit took; this WSGI layer in front of the
@@ -36,10 +36,11 @@ from urllib.parse import parse_qsl, urlencode
 from flask import Flask
 from sqlalchemy.exc import OperationalError
 
-from kindly.core import events, microsite
-from kindly.core.eventbuffer import RedisEventBuffer, pending
-from kindly.core.models import utcnow
-from kindly.core.pagewatch import PageWatch, Seen
+from kindly.infra.db import utcnow
+from kindly.site import microsite
+from kindly.site.pagewatch import PageWatch, Seen
+from kindly.tracking import events
+from kindly.tracking.eventbuffer import RedisEventBuffer, pending
 from web.debtors import (
     BURST_LINKS,
     BURST_WINDOW,

@@ -2,7 +2,7 @@
 
 Every form POST counts against its link (per form) and against the client's address (all
 forms and links together); the identity check counts wrong answers per address, across
-links, on top of each link's own lock (kindly.core.identity). Past a limit the debtor gets
+links, on top of each link's own lock (kindly.site.identity). Past a limit the debtor gets
 a polite page in their language with 429 and Retry-After; nothing behind it runs (no event,
 no webhook, no payment session).
 """
@@ -17,7 +17,7 @@ from typing import Any
 from flask import render_template, request
 from werkzeug.exceptions import HTTPException
 
-from kindly.core.ratelimit import Rule, Ticket
+from kindly.site.ratelimit import Rule, Ticket
 from renderer.texts import load_texts
 from web.debtors import TOKEN, context
 
@@ -50,7 +50,7 @@ def client_address() -> str:
 
 
 def take(rule: Rule, key: str, session=None) -> Ticket:
-    """Count one hit against the rule (see kindly.core.ratelimit)."""
+    """Count one hit against the rule (see kindly.site.ratelimit)."""
     return context().rate_limiter.take(rule, key, session=session)
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template, request
 from sqlalchemy.orm import Session
 
-from kindly.core.constant_time import same
-from kindly.core.messaging import bounces, optout, unsublink
-from kindly.core.models import Debtor
-from kindly.core.personalise import resolve_locale
+from kindly.campaigns.models import Debtor
+from kindly.infra.constant_time import same
+from kindly.messaging import bounces, optout, unsublink
+from kindly.site.personalise import resolve_locale
 from renderer.texts import load_texts
 from web.debtors import TOKEN, context, find_debtor
 from web.security import csrf_exempt

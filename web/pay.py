@@ -11,10 +11,12 @@ from babel.dates import format_date
 from flask import Blueprint, Response, abort, redirect, render_template, request
 from weasyprint import HTML
 
-from kindly.core import events, pay_rules, payments, plans
-from kindly.core.models_payments import Instalment, Plan
-from kindly.core.money import MoneyError, format_minor, parse_amount, to_minor
-from kindly.paths import FONTS
+from kindly.infra.paths import FONTS
+from kindly.money import MoneyError, format_minor, parse_amount, to_minor
+from kindly.payments import plans, policy
+from kindly.payments import service as payments
+from kindly.payments.models import Instalment, Plan
+from kindly.tracking import events
 from renderer.texts import load_texts
 from renderer.transfer import Transfer, bank_transfer
 from web import limits
@@ -111,7 +113,7 @@ def pay(token: str):
         page = Page(session, token)
         debtor, view = page.debtor, page.view
         instalment = _instalment(page, request.values.get("instalment"))
-        minimum = min(pay_rules.min_part_minor(debtor.campaign, debtor.currency), view.amount_minor)
+        minimum = min(policy.min_part_minor(debtor.campaign, debtor.currency), view.amount_minor)
         form = {"choice": "full", "amount": ""}
         values = dict(
             nothing_owed=view.amount_minor <= 0,

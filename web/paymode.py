@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Flask
 from markupsafe import Markup
 
-from kindly.core.config import Settings
+from kindly.infra.config import Settings
 
 
 def init_app(app: Flask, settings: Settings) -> None:

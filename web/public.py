@@ -27,11 +27,14 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from kindly.core import artifacts, events, identity, ledger, links, microsite
-from kindly.core.messaging import optout
-from kindly.core.models import Debtor, utcnow
-from kindly.core.money import format_minor
-from kindly.core.personalise import build_view
+from kindly.campaigns.models import Debtor
+from kindly.infra.db import utcnow
+from kindly.messaging import optout
+from kindly.money import format_minor
+from kindly.payments import ledger
+from kindly.site import artifacts, identity, links, microsite
+from kindly.site.personalise import build_view
+from kindly.tracking import events
 from renderer.site import STATUS_MARKER, render_site
 from renderer.texts import load_texts
 from renderer.view import DebtorView
@@ -154,7 +157,7 @@ def site(token: str):
 
     Behind an identity check, only a neutral form is shown until the browser passes it.
     A warm view costs one query: the live state, whose stamp says whether the page this
-    process keeps for the token is still the right one (see kindly.core.microsite).
+    process keeps for the token is still the right one (see kindly.site.microsite).
     """
     if not TOKEN.match(token):
         abort(404)
@@ -187,7 +190,7 @@ def site(token: str):
 
 def _without_database(token: str, pages: PageCache, error: OperationalError) -> Response:
     """PostgreSQL is down: the page this process keeps, or the stored one found through its
-    link record (kindly.core.links), with a notice that recent changes may be missing. The
+    link record (kindly.site.links), with a notice that recent changes may be missing. The
     view is buffered (written once the database is back). A link behind an identity check is
     served only to a browser that passed it; a check can't be answered without the database,
     so the others get the 503 the database error would have given."""
@@ -352,7 +355,7 @@ def _lock_message(texts: dict[str, str], found: identity.Lock) -> str:
 
 
 def _resolve(debtor):
-    from kindly.core.personalise import resolve_locale
+    from kindly.site.personalise import resolve_locale
 
     return resolve_locale(debtor, debtor.campaign)
 

@@ -12,10 +12,11 @@ import secrets
 
 from flask import Blueprint, abort, redirect, render_template, request
 
-from kindly.core import pay_webhooks, payments
-from kindly.core.models import Debtor
-from kindly.core.money import format_minor
-from kindly.core.personalise import resolve_locale
+from kindly.campaigns.models import Debtor
+from kindly.money import format_minor
+from kindly.payments import provider_events
+from kindly.payments import service as payments
+from kindly.site.personalise import resolve_locale
 from renderer.texts import load_texts
 from web.debtors import context
 
@@ -87,9 +88,9 @@ def outcome(ref: str):
     with ctx.db.session() as session:
         payment, debtor = _attempt(session, ref)
         if payment.status == "started":
-            secret = pay_webhooks.sandbox_secret(ctx.settings.secret_key)
+            secret = provider_events.sandbox_secret(ctx.settings.secret_key)
             payload = sandbox_event(payment, result)
-            header = pay_webhooks.sign(payload, secret)
-            pay_webhooks.receive(session, "sandbox", payload, header, secret)
+            header = provider_events.sign(payload, secret)
+            provider_events.receive(session, "sandbox", payload, header, secret)
         token = debtor.token
     return redirect(f"/s/{token}?payment={result}", code=303)

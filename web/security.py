@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from flask import Flask, abort, current_app, request, session
 from flask.sessions import SecureCookieSessionInterface
 
-from kindly.core.constant_time import same
+from kindly.infra.constant_time import same
 
 CSRF_FIELD = "csrf_token"
 PRIVATE = ("/s/", "/sandbox/", "/o/", "/c/", "/u/", "/api/")

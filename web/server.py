@@ -5,7 +5,7 @@ from __future__ import annotations
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
-from kindly.core.redact import install, redact
+from kindly.infra.redact import install, redact
 
 
 class RedactingLogger(Logger):

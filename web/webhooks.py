@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, request
 
-from kindly.core import pay_webhooks
+from kindly.payments import provider_events
 from web.debtors import context
 from web.security import csrf_exempt
 
@@ -20,11 +20,11 @@ def stripe_webhook():
     if not secret:
         abort(404)
     try:
-        event = pay_webhooks.verify(
+        event = provider_events.verify(
             request.get_data(), request.headers.get("Stripe-Signature"), secret
         )
-    except pay_webhooks.BadSignature:
+    except provider_events.BadSignature:
         abort(400)
     with ctx.db.session() as session:
-        outcome = pay_webhooks.apply(session, "stripe", event)
+        outcome = provider_events.apply(session, "stripe", event)
     return {"event": event["id"], "outcome": outcome}

@@ -11,7 +11,8 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from kindly.core import context, pay_promises, plans, privacy
+from kindly import context, privacy
+from kindly.payments import plans, promises
 from workers.queues import DEFAULT, Dispatcher, JobHandle
 
 
@@ -21,10 +22,10 @@ def collect_payments() -> dict[str, Any]:
     day = dt.datetime.now(dt.UTC).date()
     with ctx.db.session() as session:
         run = plans.collect_with(session, ctx.settings, day)
-        promises = pay_promises.resolve_due(session, day)
+        resolved = promises.resolve_due(session, day)
     _schedule(Dispatcher(ctx.settings), "collect-payments")
     return {"day": day.isoformat(), "charged": run.charged, "succeeded": run.succeeded,
-            "failed": run.failed, "plans_broken": run.broken, "promises": promises}  # fmt: skip
+            "failed": run.failed, "plans_broken": run.broken, "promises": resolved}  # fmt: skip
 
 
 def purge_retention() -> dict[str, int]:

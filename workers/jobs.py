@@ -5,10 +5,12 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from kindly.core import artifacts, context, ledger, links
-from kindly.core.errors import NotFound
-from kindly.core.models import Debtor
-from kindly.core.personalise import build_view
+from kindly import context
+from kindly.campaigns.models import Debtor
+from kindly.errors import NotFound
+from kindly.payments import ledger
+from kindly.site import artifacts, links
+from kindly.site.personalise import build_view
 
 KINDS = ("site", "letter", "video")
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kindly.core import context, outbound
-from kindly.core.models_outbound import WebhookDelivery
+from kindly import context
+from kindly.outbound import deliveries as outbound
+from kindly.outbound.models import WebhookDelivery
 from workers.queues import DEFAULT, Dispatcher, JobHandle
 
 

@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kindly.core.config import Settings
-from kindly.core.errors import ConfigError, ServiceUnavailable
+from kindly.errors import ConfigError, ServiceUnavailable
+from kindly.infra.config import Settings
 
 log = logging.getLogger(__name__)
 

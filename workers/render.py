@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from kindly.core.context import Context
+from kindly.context import Context
 from workers import jobs, queues
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from kindly.core import context
-from kindly.core.messaging.delivery import Planned, deliver
+from kindly import context
+from kindly.messaging.delivery import Planned, deliver
 from workers.queues import SEND, Dispatcher, JobHandle
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import gc
 import logging
 
-from kindly.core.config import Settings
+from kindly.infra.config import Settings
 from workers import queues
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ import json
 import click
 
 from kindly.cli import _campaign, _context
-from kindly.core.experiments import report
-from kindly.core.rules import GOALS
+from kindly.rules.engine import GOALS
+from kindly.rules.experiments import report
 
 
 def _pct(value: float | None) -> str:

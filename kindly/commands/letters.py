@@ -11,12 +11,12 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
+from kindly.campaigns import logo as campaign_logo
+from kindly.campaigns.models import Debtor
 from kindly.cli import _campaign, _context
-from kindly.core import ledger
-from kindly.core import logo as campaign_logo
-from kindly.core.errors import KindlyError
-from kindly.core.iban import LETTER_KEYS, compact, validate_letter_settings
-from kindly.core.letters import (
+from kindly.errors import KindlyError
+from kindly.infra.storage import Storage
+from kindly.messaging.print_batches import (
     Placed,
     chunks,
     place,
@@ -24,9 +24,9 @@ from kindly.core.letters import (
     write_manifest,
     write_skipped,
 )
-from kindly.core.models import Debtor
-from kindly.core.personalise import build_view
-from kindly.core.storage import Storage
+from kindly.payments import ledger
+from kindly.payments.iban import LETTER_KEYS, compact, validate_letter_settings
+from kindly.site.personalise import build_view
 from renderer.view import DebtorView
 
 _renderer = None  # one warm LetterRenderer per worker process

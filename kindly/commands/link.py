@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
+from kindly import privacy
+from kindly.accounts import audit
 from kindly.cli import _context
-from kindly.core import audit, links, privacy
+from kindly.site import links
 from workers.queues import wait_all
 from workers.render import enqueue_renders
 

@@ -8,7 +8,7 @@ import json
 import click
 
 from kindly.cli import _context
-from kindly.core import pay_promises, plans
+from kindly.payments import plans, promises
 
 
 @click.group("payments")
@@ -26,7 +26,7 @@ def collect(today) -> None:
     day = today.date() if today else dt.date.today()
     with ctx.db.session() as session:
         run = plans.collect_with(session, ctx.settings, day)
-        promises = pay_promises.resolve_due(session, day)
+        resolved = promises.resolve_due(session, day)
     summary = {
         "day": day.isoformat(),
         "charged": run.charged,
@@ -36,6 +36,6 @@ def collect(today) -> None:
         "plans_completed": run.completed,
         "plans_broken": run.broken,
         "sepa_notices": len(run.notices),
-        "promises": promises,
+        "promises": resolved,
     }
     click.echo(json.dumps(summary))

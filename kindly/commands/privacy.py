@@ -7,8 +7,9 @@ import sys
 
 import click
 
+from kindly import privacy
+from kindly.accounts import audit
 from kindly.cli import _campaign, _context
-from kindly.core import audit, privacy
 
 
 @click.group("privacy")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import click
 
+from kindly import privacy
 from kindly.cli import _context
-from kindly.core import privacy
 
 
 @click.command("purge")

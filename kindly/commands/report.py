@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
+from kindly.accounts import audit
 from kindly.cli import _campaign, _context
-from kindly.core import audit
-from kindly.core.report import report_pdf
+from kindly.tracking.report import report_pdf
 
 
 @click.command("report")

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from kindly.cli import _campaign, _context
-from kindly.core.rules import canonical, current_rules, decide, parse_rules, save_rules
+from kindly.rules.engine import canonical, current_rules, decide, parse_rules, save_rules
 
 
 @click.command("rules")

@@ -9,9 +9,9 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
+from kindly.campaigns.models import Debtor
 from kindly.cli import _campaign, _context
-from kindly.core.models import Debtor
-from kindly.core.rules import Rules, current_rules, evaluate, facts, parse_rules
+from kindly.rules.engine import Rules, current_rules, evaluate, facts, parse_rules
 
 
 def preview(debtors: list[Debtor], rules: Rules, today: dt.date) -> dict:

@@ -9,8 +9,8 @@ from collections import Counter
 import click
 
 from kindly.cli import _campaign, _context
-from kindly.core.messaging.delivery import in_doubt, plan
-from kindly.core.rules import CHANNELS, current_rules, decide
+from kindly.messaging.delivery import in_doubt, plan
+from kindly.rules.engine import CHANNELS, current_rules, decide
 
 
 def parse_at(text: str | None) -> dt.datetime:

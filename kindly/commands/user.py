@@ -8,12 +8,12 @@ from collections.abc import Callable
 import click
 from sqlalchemy import select
 
+from kindly.accounts import audit
+from kindly.accounts.lifecycle import set_password, set_role
+from kindly.accounts.models import ROLES, User
+from kindly.accounts.scopes import Scope, ScopeError, describe, make_scope
+from kindly.accounts.users import UserError, create_user, issue_token, normal_email, set_scope
 from kindly.cli import _context
-from kindly.core import audit
-from kindly.core.accounts import set_password, set_role
-from kindly.core.models_admin import ROLES, User
-from kindly.core.scopes import Scope, ScopeError, describe, make_scope
-from kindly.core.users import UserError, create_user, issue_token, normal_email, set_scope
 
 
 @click.group("user")

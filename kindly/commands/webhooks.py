@@ -6,7 +6,7 @@ import click
 from sqlalchemy import func, select
 
 from kindly.cli import _context
-from kindly.core.models_outbound import WebhookDelivery
+from kindly.outbound.models import WebhookDelivery
 from workers.outbound import deliver_pending
 from workers.queues import Dispatcher
 

@@ -45,9 +45,9 @@ def spring(live_server):
     """A second campaign behind a postal-code check, rendered with the CLI."""
     from sqlalchemy import select
 
-    from kindly.core.config import load_settings
-    from kindly.core.context import Context
-    from kindly.core.models import Campaign
+    from kindly.campaigns.models import Campaign
+    from kindly.context import Context
+    from kindly.infra.config import load_settings
 
     portfolio = live_server.workdir / "spring.csv"
     portfolio.write_text(SPRING, encoding="utf-8")

@@ -64,9 +64,9 @@ def test_progress_is_reported_once_per_mark(live_server: LiveServer, phone: Page
     phone.wait_for_timeout(500)
     from sqlalchemy import select
 
-    from kindly.core.config import load_settings
-    from kindly.core.context import Context
-    from kindly.core.models import Event
+    from kindly.context import Context
+    from kindly.infra.config import load_settings
+    from kindly.tracking.models import Event
 
     context = Context(load_settings(live_server.env))
     with context.db.session() as session:

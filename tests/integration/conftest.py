@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from kindly.core.models import Debtor
+from kindly.campaigns.models import Debtor
 from tests.conftest import front_client, installed, load_campaign, make_settings
 
 PHONE = "Mozilla/5.0 (Linux; Android 14; Pixel 8) Mobile Safari/537.36"
@@ -17,8 +17,8 @@ PHONE = "Mozilla/5.0 (Linux; Android 14; Pixel 8) Mobile Safari/537.36"
 @pytest.fixture
 def buffered(tmp_path, postgres_url, redis_url):
     """The front on PostgreSQL with events buffered in Redis; tests drive the writer."""
-    from kindly.core.eventbuffer import Writer
-    from kindly.core.pagewatch import PageWatch
+    from kindly.site.pagewatch import PageWatch
+    from kindly.tracking.eventbuffer import Writer
 
     for thread in threading.enumerate():  # writers and watches left by earlier tests' apps
         if isinstance(thread, Writer | PageWatch):

@@ -12,11 +12,12 @@ from alembic.config import Config
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from kindly.core.context import Context
-from kindly.core.db import MIGRATIONS
-from kindly.core.models import Artifact, Campaign, Debtor
-from kindly.core.portfolio import import_portfolio, read_portfolio
-from kindly.core.storage import legacy_artifact_key
+from kindly.campaigns.models import Campaign, Debtor
+from kindly.campaigns.portfolio import import_portfolio, read_portfolio
+from kindly.context import Context
+from kindly.infra.db import MIGRATIONS
+from kindly.infra.storage import legacy_artifact_key
+from kindly.site.models import Artifact
 from tests.conftest import make_settings
 
 PORTFOLIO = "reference,last_name,currency,amount_due,due_date\n" + "".join(

@@ -8,9 +8,10 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from kindly.core import context as context_module
-from kindly.core.context import Context
-from kindly.core.models import Campaign, Debtor, Payment
+from kindly import context as context_module
+from kindly.campaigns.models import Campaign, Debtor
+from kindly.context import Context
+from kindly.payments.models import Payment
 from tests.conftest import load_campaign, make_settings
 from workers import daily
 from workers.queues import DEFAULT, Dispatcher

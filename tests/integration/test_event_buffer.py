@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from kindly.core.eventbuffer import STREAM, RedisEventBuffer
-from kindly.core.models import Event
+from kindly.tracking.eventbuffer import STREAM, RedisEventBuffer
+from kindly.tracking.models import Event
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,7 @@ def test_database_down_loses_nothing(buffered):
     for _ in range(5):
         client.get(f"/o/{token}.gif")
     # the writer meets a database it cannot reach: the entries stay in the stream
-    from kindly.core.db import Database
+    from kindly.infra.db import Database
 
     down = Database("postgresql+psycopg://nobody@127.0.0.1:1/none")
     with pytest.raises(Exception):  # noqa: B017 - whatever the driver raises
@@ -41,7 +41,7 @@ def test_database_down_loses_nothing(buffered):
     assert context.event_buffer.waiting() == 5
     # a second writer takes over what the first one held, once it has been idle long enough
     other = RedisEventBuffer(context.event_buffer.redis)
-    import kindly.core.eventbuffer as eventbuffer
+    import kindly.tracking.eventbuffer as eventbuffer
 
     original, eventbuffer.CLAIM_IDLE_MS = eventbuffer.CLAIM_IDLE_MS, 0
     try:
@@ -69,7 +69,7 @@ def test_a_batch_delivered_twice_is_stored_once(buffered):
 def test_the_writer_thread_drains_the_stream(buffered):
     import time
 
-    from kindly.core.eventbuffer import Writer
+    from kindly.tracking.eventbuffer import Writer
 
     context, client, token = buffered
     writer = Writer(context.event_buffer, context.db)

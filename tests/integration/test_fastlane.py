@@ -10,7 +10,8 @@ import pytest
 from flask import request
 from sqlalchemy import select, update
 
-from kindly.core.models import Campaign, Debtor, Event
+from kindly.campaigns.models import Campaign, Debtor
+from kindly.tracking.models import Event
 
 pytestmark = pytest.mark.integration
 
@@ -149,7 +150,7 @@ def test_redis_failing_in_the_lane_hands_the_hit_to_flask_once(buffered, monkeyp
 
 
 def test_a_connection_redis_closed_is_opened_again(buffered):
-    from kindly.core.eventbuffer import _packed
+    from kindly.tracking.eventbuffer import _packed
 
     context, client, token = buffered
     client.get(f"/o/{token}.gif")
@@ -193,9 +194,9 @@ def listening(client) -> int:
 def test_warm_views_read_nothing_until_a_change_is_notified(buffered, monkeypatch):
     from babel.dates import format_date
 
-    from kindly.core import events as core_events
-    from kindly.core import microsite
-    from kindly.core.models import Payment
+    from kindly.payments.models import Payment
+    from kindly.site import microsite
+    from kindly.tracking import events as core_events
 
     context, client, token = buffered
     reads = []
@@ -249,7 +250,7 @@ def test_warm_views_read_nothing_until_a_change_is_notified(buffered, monkeypatc
 def test_views_are_read_again_while_the_watch_is_not_listening(buffered, monkeypatch):
     from sqlalchemy import text
 
-    from kindly.core import microsite
+    from kindly.site import microsite
 
     context, client, token = buffered
     client.get(f"/s/{token}")

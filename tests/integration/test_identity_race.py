@@ -16,8 +16,8 @@ import requests
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
-from kindly.core.models import Debtor
-from kindly.core.models_site import IdentityCheck
+from kindly.campaigns.models import Debtor
+from kindly.site.models import IdentityCheck
 from tests.conftest import installed, load_campaign, make_settings
 from web import limits
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from kindly.core.context import Context
-from kindly.core.models import Campaign, Debtor
-from kindly.core.portfolio import PortfolioRejected, import_portfolio, read_portfolio
+from kindly.campaigns.models import Campaign, Debtor
+from kindly.campaigns.portfolio import PortfolioRejected, import_portfolio, read_portfolio
+from kindly.context import Context
 from tests.conftest import PORTFOLIO, make_settings
 
 pytestmark = pytest.mark.integration

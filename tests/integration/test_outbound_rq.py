@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from kindly.core import context as context_module
-from kindly.core import events, outbound
-from kindly.core.context import Context
-from kindly.core.models import Debtor
-from kindly.core.models_outbound import WebhookDelivery
+from kindly import context as context_module
+from kindly.campaigns.models import Debtor
+from kindly.context import Context
+from kindly.outbound import deliveries as outbound
+from kindly.outbound.models import WebhookDelivery
+from kindly.tracking import events
 from tests.conftest import load_campaign, make_settings
 from tests.unit.test_outbound import Receiver
 from workers import outbound as jobs

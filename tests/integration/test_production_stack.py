@@ -15,10 +15,11 @@ import boto3
 import pytest
 from sqlalchemy import func, select
 
-from kindly.core.context import Context
-from kindly.core.metrics import campaign_stats
-from kindly.core.models import Artifact, Campaign, Debtor
-from kindly.core.portfolio import PortfolioRejected, import_portfolio, read_portfolio
+from kindly.campaigns.models import Campaign, Debtor
+from kindly.campaigns.portfolio import PortfolioRejected, import_portfolio, read_portfolio
+from kindly.context import Context
+from kindly.site.models import Artifact
+from kindly.tracking.metrics import campaign_stats
 from tests.conftest import PORTFOLIO, installed, load_campaign, make_settings
 from workers import queues
 
@@ -204,7 +205,7 @@ def test_cli_render_waits_for_a_real_forking_worker(stack_env, tmp_path):
 
 def test_presigned_links_are_signed_for_the_public_endpoint(stack_env, s3_endpoint, s3_bucket):
     """Workers talk to the internal endpoint; browsers get links for the public one."""
-    from kindly.core.storage import open_storage
+    from kindly.infra.storage import open_storage
 
     storage = open_storage(f"s3://{s3_bucket}/prod", s3_endpoint, "https://files.example.com")
     storage.ensure()
@@ -219,7 +220,7 @@ def test_presigned_links_are_signed_for_the_public_endpoint(stack_env, s3_endpoi
 
 def test_deleted_objects_are_gone_from_s3(stack_env, s3_endpoint, s3_bucket):
     """GDPR erasure removes files; S3 must really lose them, not keep an empty copy."""
-    from kindly.core.storage import open_storage
+    from kindly.infra.storage import open_storage
 
     storage = open_storage(f"s3://{s3_bucket}/prod", s3_endpoint)
     storage.ensure()

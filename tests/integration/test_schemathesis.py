@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from kindly.core import users
+from kindly.accounts import users
 from tests.conftest import load_campaign
 from web import api
 

@@ -9,10 +9,10 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import select, text
 
-from kindly.core import users
-from kindly.core.db import MIGRATIONS
-from kindly.core.models import Campaign
-from kindly.core.scopes import Scope
+from kindly.accounts import users
+from kindly.accounts.scopes import Scope
+from kindly.campaigns.models import Campaign
+from kindly.infra.db import MIGRATIONS
 from tests.conftest import front_client, installed, load_campaign, make_settings
 
 PASSWORD = "correct horse battery staple"

@@ -13,12 +13,13 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from kindly.core import context as context_module
-from kindly.core.context import Context
-from kindly.core.messaging import delivery, optout, unsublink
-from kindly.core.models import Campaign, Debtor, Event
-from kindly.core.models_rules import Send
-from kindly.core.rules import decide, parse_rules, save_rules
+from kindly import context as context_module
+from kindly.campaigns.models import Campaign, Debtor
+from kindly.context import Context
+from kindly.messaging import delivery, optout, unsublink
+from kindly.messaging.models import Send
+from kindly.rules.engine import decide, parse_rules, save_rules
+from kindly.tracking.models import Event
 from tests import services
 from tests.conftest import load_campaign, make_settings
 from workers.queues import Dispatcher

@@ -8,13 +8,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from kindly.core import context as context_module
-from kindly.core.context import Context
-from kindly.core.errors import ConfigError
-from kindly.core.messaging import delivery
-from kindly.core.messaging.respect import next_allowed
-from kindly.core.models import Campaign
-from kindly.core.rules import decide, parse_rules, save_rules
+from kindly import context as context_module
+from kindly.campaigns.models import Campaign
+from kindly.context import Context
+from kindly.errors import ConfigError
+from kindly.messaging import delivery
+from kindly.messaging.respect import next_allowed
+from kindly.rules.engine import decide, parse_rules, save_rules
 from tests.conftest import load_campaign, make_settings
 from workers.queues import Dispatcher
 from workers.send import schedule_held

@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from kindly.core.errors import ConfigError
-from kindly.core.messaging.email import send_email
+from kindly.errors import ConfigError
+from kindly.messaging.email import send_email
 from tests import services
 
 

@@ -15,8 +15,9 @@ from urllib.parse import parse_qs
 import pytest
 from sqlalchemy import select
 
-from kindly.core.metrics import campaign_stats
-from kindly.core.models import Campaign, Debtor, Payment
+from kindly.campaigns.models import Campaign, Debtor
+from kindly.payments.models import Payment
+from kindly.tracking.metrics import campaign_stats
 from tests.conftest import front_client, installed, load_campaign, make_settings
 
 pytestmark = pytest.mark.integration

@@ -14,11 +14,12 @@ from urllib.parse import parse_qs
 import pytest
 from sqlalchemy import select
 
-from kindly.core import ledger, payments, plans
-from kindly.core.metrics import campaign_stats
-from kindly.core.models import Campaign, Debtor, Payment
-from kindly.core.models_payments import Plan, WebhookEvent
-from kindly.core.pay_webhooks import sign
+from kindly.campaigns.models import Campaign, Debtor
+from kindly.payments import ledger, plans
+from kindly.payments import service as payments
+from kindly.payments.models import Payment, Plan, WebhookEvent
+from kindly.payments.provider_events import sign
+from kindly.tracking.metrics import campaign_stats
 from tests.conftest import front_client, installed, load_campaign, make_settings
 
 pytestmark = pytest.mark.integration

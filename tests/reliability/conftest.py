@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kindly.core.context import Context
+from kindly.context import Context
 from tests import services
 from tests.conftest import installed, make_settings
 from tests.integration.conftest import PHONE, buffered

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from kindly.core.models import Campaign, Debtor
-from kindly.core.portfolio import PortfolioRejected, import_portfolio, read_portfolio
+from kindly.campaigns.models import Campaign, Debtor
+from kindly.campaigns.portfolio import PortfolioRejected, import_portfolio, read_portfolio
 
 COLUMNS = [
     "reference", "first_name", "last_name", "salutation", "email", "phone", "locale",

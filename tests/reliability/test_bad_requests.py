@@ -11,8 +11,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from kindly.core import pay_webhooks
-from kindly.core.models import Base, Debtor, Payment
+from kindly.campaigns.models import Debtor
+from kindly.infra.db import Base
+from kindly.payments import provider_events
+from kindly.payments.models import Payment
 from tests.conftest import front_client, installed, load_campaign, make_settings
 
 WEBHOOK_SECRET = "whsec_fuzz_0123456789"
@@ -130,7 +132,7 @@ def requests(draw, tokens: list[str]):
         data = json.dumps(event).encode()
         headers["Content-Type"] = "application/json"
         if body_kind == "signed":  # passes the signature check: the content must be checked
-            headers["Stripe-Signature"] = pay_webhooks.sign(data, WEBHOOK_SECRET)
+            headers["Stripe-Signature"] = provider_events.sign(data, WEBHOOK_SECRET)
     elif body_kind == "big":
         data = b"x" * draw(st.sampled_from([1024 * 1024 + 1, 3 * 1024 * 1024]))
     return method, path, headers, data
@@ -165,7 +167,7 @@ def test_a_signed_event_for_a_payment_that_does_not_exist_changes_no_payment(fro
     response = client.post(
         "/webhooks/stripe",
         data=payload,
-        headers={"Stripe-Signature": pay_webhooks.sign(payload, WEBHOOK_SECRET)},
+        headers={"Stripe-Signature": provider_events.sign(payload, WEBHOOK_SECRET)},
     )
     assert response.status_code < 500
     with context.db.session() as session:

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from kindly.core import pay_webhooks
-from kindly.core.context import Context
-from kindly.core.models import Debtor, Payment
+from kindly.campaigns.models import Debtor
+from kindly.context import Context
+from kindly.payments import provider_events
+from kindly.payments.models import Payment
 from tests.conftest import front_client, load_campaign, make_settings
 from tests.reliability.conftest import DOWN
 
@@ -56,7 +57,7 @@ def test_a_stripe_webhook_during_the_outage_gets_5xx_and_its_retry_settles_once(
         answer = down.post(
             "/webhooks/stripe",
             data=payload,
-            headers={"Stripe-Signature": pay_webhooks.sign(payload, SECRET)},
+            headers={"Stripe-Signature": provider_events.sign(payload, SECRET)},
         )
         assert answer.status_code == 503 and answer.headers["Retry-After"] == "30"
         assert b"Traceback" not in answer.data and b"OperationalError" not in answer.data
@@ -68,7 +69,7 @@ def test_a_stripe_webhook_during_the_outage_gets_5xx_and_its_retry_settles_once(
         answer = back.post(
             "/webhooks/stripe",
             data=payload,
-            headers={"Stripe-Signature": pay_webhooks.sign(payload, SECRET)},
+            headers={"Stripe-Signature": provider_events.sign(payload, SECRET)},
         )
         assert answer.status_code == 200
     with context.db.session() as session:
@@ -80,9 +81,10 @@ def test_a_stripe_webhook_during_the_outage_gets_5xx_and_its_retry_settles_once(
 def test_the_microsite_is_served_from_storage_while_the_database_is_down(
     tmp_path, postgres_url, redis_url
 ):
-    from kindly.core import context as context_module
-    from kindly.core.eventbuffer import Writer
-    from kindly.core.models import Campaign, Event
+    from kindly import context as context_module
+    from kindly.campaigns.models import Campaign
+    from kindly.tracking.eventbuffer import Writer
+    from kindly.tracking.models import Event
     from tests.reliability.conftest import PHONE, wait_for
     from workers.jobs import render_debtor
 

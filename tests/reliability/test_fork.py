@@ -7,7 +7,7 @@ import os
 
 from sqlalchemy import text
 
-from kindly.core.db import Database
+from kindly.infra.db import Database
 
 
 def _same_query_often(database: Database) -> list[int]:

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from kindly.core import context as context_module
-from kindly.core.context import Context
-from kindly.core.models import Artifact, Debtor
+from kindly import context as context_module
+from kindly.campaigns.models import Debtor
+from kindly.context import Context
+from kindly.site.models import Artifact
 from tests.conftest import load_campaign, make_settings
 from tests.reliability.conftest import start_worker, stop, wait_for
 

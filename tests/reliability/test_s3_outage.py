@@ -12,10 +12,11 @@ import boto3
 import pytest
 from sqlalchemy import select
 
-from kindly.core import context as context_module
-from kindly.core import storage as storage_module
-from kindly.core.context import Context
-from kindly.core.models import Artifact, Debtor
+from kindly import context as context_module
+from kindly.campaigns.models import Debtor
+from kindly.context import Context
+from kindly.infra import storage as storage_module
+from kindly.site.models import Artifact
 from tests.conftest import load_campaign, make_settings
 from tests.reliability.conftest import start_worker, stop
 from workers import queues
@@ -81,7 +82,7 @@ def test_s3_unreachable_jobs_fail_with_a_reason_and_kindly_render_finishes_later
         assert job.retries_left == 0  # every retry was used before giving up
         reason = job.latest_result().exc_string.strip().splitlines()[-1]
         assert reason.startswith(
-            f"kindly.core.storage.StorageError: S3 unreachable (s3://{bucket} at {gate.url}): "
+            f"kindly.infra.storage.StorageError: S3 unreachable (s3://{bucket} at {gate.url}): "
         ), reason
     # each of the 4 job attempts tried its upload 4 times, botocore up to 3 times each
     tries = len(gate.refused)
@@ -118,7 +119,7 @@ def test_s3_unreachable_jobs_fail_with_a_reason_and_kindly_render_finishes_later
 
 @pytest.mark.parametrize("value", ["0", "11", "three", "-1"])
 def test_upload_attempts_are_bounded(tmp_path, value):
-    from kindly.core.errors import ConfigError
+    from kindly.errors import ConfigError
 
     with pytest.raises(ConfigError, match="KINDLY_S3_UPLOAD_ATTEMPTS"):
         make_settings(tmp_path, KINDLY_S3_UPLOAD_ATTEMPTS=value)

@@ -19,11 +19,12 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
-from kindly.core import context as context_module
-from kindly.core.context import Context
-from kindly.core.models import Campaign, Debtor, Event
-from kindly.core.models_rules import Send
-from kindly.core.rules import parse_rules, save_rules
+from kindly import context as context_module
+from kindly.campaigns.models import Campaign, Debtor
+from kindly.context import Context
+from kindly.messaging.models import Send
+from kindly.rules.engine import parse_rules, save_rules
+from kindly.tracking.models import Event
 from tests import services
 from tests.conftest import load_campaign, make_settings
 from tests.reliability.conftest import ROOT, start_worker, stop, wait_for

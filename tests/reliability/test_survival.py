@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-import kindly.core.eventbuffer as eventbuffer
-from kindly.core.db import Database
-from kindly.core.eventbuffer import RedisEventBuffer, Writer
-from kindly.core.models import Artifact, Debtor, Event
+import kindly.tracking.eventbuffer as eventbuffer
+from kindly.campaigns.models import Debtor
+from kindly.infra.db import Database
+from kindly.site.models import Artifact
+from kindly.tracking.eventbuffer import RedisEventBuffer, Writer
+from kindly.tracking.models import Event
 from tests.conftest import load_campaign
 from tests.reliability.conftest import DOWN, PHONE, start_worker, stop, wait_for
 

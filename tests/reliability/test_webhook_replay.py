@@ -20,13 +20,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
-from kindly.core import context as context_module
-from kindly.core import ledger, payments
-from kindly.core.context import Context
-from kindly.core.metrics import campaign_stats
-from kindly.core.models import Campaign, Debtor, Event, Payment
-from kindly.core.models_payments import WebhookEvent
-from kindly.core.pay_webhooks import sign
+from kindly import context as context_module
+from kindly.campaigns.models import Campaign, Debtor
+from kindly.context import Context
+from kindly.payments import ledger
+from kindly.payments import service as payments
+from kindly.payments.models import Payment, WebhookEvent
+from kindly.payments.provider_events import sign
+from kindly.tracking.metrics import campaign_stats
+from kindly.tracking.models import Event
 from tests.conftest import load_campaign, make_settings
 from tests.integration.test_stripe_payments import Stub
 

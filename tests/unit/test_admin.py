@@ -9,9 +9,11 @@ import re
 import pytest
 from sqlalchemy import select
 
-from kindly.core import events, users
-from kindly.core.models import Campaign, Debtor, Payment
-from kindly.core.models_admin import AuditLog, LoginAttempt, User
+from kindly.accounts import users
+from kindly.accounts.models import AuditLog, LoginAttempt, User
+from kindly.campaigns.models import Campaign, Debtor
+from kindly.payments.models import Payment
+from kindly.tracking import events
 from tests.conftest import PORTFOLIO, load_campaign
 
 PASSWORD = "correct horse battery staple"
@@ -298,7 +300,7 @@ def ready_to_launch(ctx, slug: str = "winter") -> None:
     """Give the campaign the facts a collection demand needs (RDG §13a)."""
     from sqlalchemy import select
 
-    from kindly.core.models import Campaign
+    from kindly.campaigns.models import Campaign
 
     with ctx.db.session() as session:
         campaign = session.scalar(select(Campaign).where(Campaign.slug == slug))

@@ -10,14 +10,16 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from kindly.core import artifacts, events, identity
-from kindly.core.models import Debtor, Event, Payment
-from kindly.core.models_admin import AuditLog
-from kindly.core.models_payments import Instalment, Plan
-from kindly.core.models_rules import Send
-from kindly.core.models_site import IdentityCheck
-from kindly.core.money import format_minor
-from kindly.core.rules import decide, parse_rules, save_rules
+from kindly.accounts.models import AuditLog
+from kindly.campaigns.models import Debtor
+from kindly.messaging.models import Send
+from kindly.money import format_minor
+from kindly.payments.models import Instalment, Payment, Plan
+from kindly.rules.engine import decide, parse_rules, save_rules
+from kindly.site import artifacts, identity
+from kindly.site.models import IdentityCheck
+from kindly.tracking import events
+from kindly.tracking.models import Event
 from tests.conftest import load_campaign
 from tests.unit.test_admin import make_user, sign_in
 

@@ -9,8 +9,8 @@ import re
 import pytest
 from sqlalchemy import select
 
-from kindly.core.models import Campaign
-from kindly.core.models_admin import AuditLog
+from kindly.accounts.models import AuditLog
+from kindly.campaigns.models import Campaign
 from tests.conftest import load_campaign
 from tests.unit.test_admin import csrf_of, make_user, sign_in
 

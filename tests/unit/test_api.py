@@ -10,9 +10,11 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_spec
 from sqlalchemy import select
 
-from kindly.core import events, users
-from kindly.core.models import Campaign, Debtor, Payment
-from kindly.core.models_admin import ApiToken, AuditLog
+from kindly.accounts import users
+from kindly.accounts.models import ApiToken, AuditLog
+from kindly.campaigns.models import Campaign, Debtor
+from kindly.payments.models import Payment
+from kindly.tracking import events
 from tests.conftest import PORTFOLIO, load_campaign
 from web import api
 
@@ -338,7 +340,7 @@ def test_keys_are_stored_hashed_and_revocable_in_the_dashboard(client, ctx):
 
 
 def test_launch_check_lists_gaps_and_a_launch_waits_until_there_are_none(client, ctx):
-    from kindly.core.models import Campaign as CampaignRow
+    from kindly.campaigns.models import Campaign as CampaignRow
 
     load_campaign(ctx)
     secret = key_for(ctx, "manager")

@@ -6,9 +6,11 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from kindly.core import events
-from kindly.core.models import Artifact, Debtor, Event
-from kindly.core.models_rules import Send
+from kindly.campaigns.models import Debtor
+from kindly.messaging.models import Send
+from kindly.site.models import Artifact
+from kindly.tracking import events
+from kindly.tracking.models import Event
 from tests.conftest import load_campaign
 from tests.unit.test_admin import audit_actions
 from tests.unit.test_api import auth, key_for

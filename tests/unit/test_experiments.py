@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from kindly.core.experiments import (
+from kindly.rules.experiments import (
     assign,
     chance_to_beat,
     chi_square_p,

@@ -1,5 +1,5 @@
 """The identity check's escalating locks, the lock for good and the new link that ends it, and
-the rate limits on the debtor's forms (kindly.core.identity, web.limits)."""
+the rate limits on the debtor's forms (kindly.site.identity, web.limits)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from kindly.core import identity, links
-from kindly.core.models import Debtor, Event, Payment
-from kindly.core.models_site import IdentityCheck
-from kindly.core.ratelimit import RateLimiter, Rule
+from kindly.campaigns.models import Debtor
+from kindly.payments.models import Payment
+from kindly.site import identity, links
+from kindly.site.models import IdentityCheck
+from kindly.site.ratelimit import RateLimiter, Rule
+from kindly.tracking.models import Event
 from tests.conftest import load_campaign
 from tests.unit.test_microsite_actions import PORTFOLIO_WITH_BIRTH, set_campaign
 from tests.unit.test_web import csrf_from, token_of
@@ -267,7 +269,7 @@ def test_the_counter_is_atomic_per_window_and_a_hit_can_be_given_back(ctx):
 
 
 def _rate_table():
-    from kindly.core.models_site import RateCount
+    from kindly.site.models import RateCount
 
     return RateCount.__table__
 

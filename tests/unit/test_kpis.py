@@ -6,10 +6,11 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from kindly.core import events
-from kindly.core.kpis import campaign_kpis
-from kindly.core.metrics import campaign_report
-from kindly.core.models import Campaign, Debtor, Payment
+from kindly.campaigns.models import Campaign, Debtor
+from kindly.payments.models import Payment
+from kindly.tracking import events
+from kindly.tracking.kpis import campaign_kpis
+from kindly.tracking.metrics import campaign_report
 from tests.conftest import load_campaign
 from web.admin.charts import wilson
 

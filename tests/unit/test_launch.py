@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from kindly.core import launch
+from kindly.campaigns import launch
 from tests.conftest import PORTFOLIO
 
 
@@ -30,7 +30,7 @@ def test_a_template_that_drops_the_claim_basis_is_named_by_language_and_tone(mon
 
 
 def test_an_email_without_its_one_click_opt_out_is_caught(monkeypatch):
-    import kindly.core.messaging.email as email
+    import kindly.messaging.email as email
 
     original = email.compose_email
 

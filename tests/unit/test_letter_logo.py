@@ -12,9 +12,10 @@ from PIL import Image
 from pypdf import PdfReader
 from sqlalchemy import select
 
+from kindly.campaigns import logo
+from kindly.campaigns.models import Campaign, Debtor
 from kindly.cli import cli
-from kindly.core import logo
-from kindly.core.models import Artifact, Campaign, Debtor
+from kindly.site.models import Artifact
 from tests.conftest import load_campaign
 from tests.unit.test_admin import csrf_of, make_user, sign_in
 from tests.unit.test_admin_settings import GOOD, URL, stored

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from pyzbar.pyzbar import decode
 
-from kindly.core.iban import format_iban, iban_error, validate_letter_settings
+from kindly.payments.iban import format_iban, iban_error, validate_letter_settings
 from renderer.girocode import epc_payload
 from renderer.letter import LetterRenderer
 from tests.views import english_view, make_view

@@ -17,8 +17,8 @@ from gunicorn.config import Config
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
-from kindly.core.db import Database
-from kindly.core.models import Debtor
+from kindly.campaigns.models import Debtor
+from kindly.infra.db import Database
 from tests import services
 from tests.conftest import load_campaign
 from tests.unit.test_web import token_of
@@ -129,7 +129,7 @@ def test_kindly_serve_writes_no_token_to_its_log(ctx, tmp_path):
 
 
 def test_redact_covers_every_token_route_and_postgres_key_details():
-    from kindly.core.redact import redact
+    from kindly.infra.redact import redact
 
     line = (f"/s/{TOKEN}/pay /o/{TOKEN}.gif /c/{TOKEN}?to=site /u/{TOKEN}?c=sms sbx_abc123 "
             f'DETAIL:  Key (token)=({TOKEN}) already exists.')  # fmt: skip

@@ -9,9 +9,10 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from kindly.core import events, users
-from kindly.core.models import Debtor
-from kindly.core.models_rules import Send
+from kindly.accounts import users
+from kindly.campaigns.models import Debtor
+from kindly.messaging.models import Send
+from kindly.tracking import events
 from tests.conftest import PHONE_UA, load_campaign
 from tests.unit.test_admin import PASSWORD, sign_in
 from web import api

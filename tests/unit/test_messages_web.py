@@ -7,8 +7,8 @@ from email.message import EmailMessage
 
 from sqlalchemy import select
 
-from kindly.core.messaging import optout
-from kindly.core.models import Debtor
+from kindly.campaigns.models import Debtor
+from kindly.messaging import optout
 from tests.conftest import load_campaign
 from tests.unit.test_web import events_of, token_of
 

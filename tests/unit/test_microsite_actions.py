@@ -6,8 +6,9 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from kindly.core.models import Campaign, Debtor, Event
-from kindly.core.models_site import IdentityCheck
+from kindly.campaigns.models import Campaign, Debtor
+from kindly.site.models import IdentityCheck
+from kindly.tracking.models import Event
 from tests.conftest import load_campaign
 from tests.unit.test_web import csrf_from, events_of, stats, token_of
 
@@ -140,7 +141,7 @@ def test_dispute_and_callback_reach_the_manager(client, ctx):
 
 
 def test_opting_out_and_choosing_a_channel_are_recorded(client, ctx):
-    from kindly.core.messaging import optout
+    from kindly.messaging import optout
 
     load_campaign(ctx)
     token = token_of(ctx, "A-1")
@@ -184,7 +185,7 @@ def test_apple_privacy_proxy_and_scanners_are_stored_but_not_counted_as_people(c
 
 
 def test_clicks_right_after_the_send_or_on_every_link_at_once_are_automated(client, ctx, app):
-    from kindly.core import events
+    from kindly.tracking import events
 
     load_campaign(ctx)
     token = token_of(ctx, "A-1")
@@ -261,7 +262,7 @@ def test_a_tap_on_our_own_page_is_a_person_a_crawler_following_links_is_not(clie
 
 
 def test_an_agreed_plan_shows_its_next_instalment_on_the_page(client, ctx):
-    from kindly.core import plans
+    from kindly.payments import plans
 
     load_campaign(ctx)
     token = token_of(ctx, "A-1")

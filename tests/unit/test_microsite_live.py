@@ -9,9 +9,10 @@ import datetime as dt
 import pytest
 from sqlalchemy import event, select
 
-from kindly.core import events
-from kindly.core.models import Campaign, Debtor, Payment, utcnow
-from kindly.core.models_payments import Instalment, Plan
+from kindly.campaigns.models import Campaign, Debtor
+from kindly.infra.db import utcnow
+from kindly.payments.models import Instalment, Payment, Plan
+from kindly.tracking import events
 from tests.conftest import load_campaign
 from workers.jobs import render_debtor
 

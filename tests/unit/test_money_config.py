@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from kindly.core.config import load_settings
-from kindly.core.errors import ConfigError
-from kindly.core.money import MoneyError, format_minor, from_minor, parse_amount, to_minor
+from kindly.errors import ConfigError
+from kindly.infra.config import load_settings
+from kindly.money import MoneyError, format_minor, from_minor, parse_amount, to_minor
 
 
 @pytest.mark.parametrize(

@@ -11,11 +11,13 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from kindly.accounts.models import AuditLog
+from kindly.campaigns.models import Debtor
 from kindly.cli import cli
-from kindly.core import events, outbound
-from kindly.core.models import Debtor, Event
-from kindly.core.models_admin import AuditLog
-from kindly.core.models_outbound import WebhookDelivery
+from kindly.outbound import deliveries as outbound
+from kindly.outbound.models import WebhookDelivery
+from kindly.tracking import events
+from kindly.tracking.models import Event
 from tests.conftest import load_campaign, make_settings
 from tests.unit.test_api import auth, conforms, key_for
 from workers import outbound as jobs

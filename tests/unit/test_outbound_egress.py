@@ -10,11 +10,13 @@ import ssl
 import pytest
 from sqlalchemy import func, select
 
-from kindly.core import egress, events
-from kindly.core.config import check_production, load_settings
-from kindly.core.errors import ConfigError
-from kindly.core.models import Debtor, Event
-from kindly.core.models_outbound import WebhookDelivery, WebhookSubscription
+from kindly.campaigns.models import Debtor
+from kindly.errors import ConfigError
+from kindly.infra.config import check_production, load_settings
+from kindly.outbound import egress
+from kindly.outbound.models import WebhookDelivery, WebhookSubscription
+from kindly.tracking import events
+from kindly.tracking.models import Event
 from tests.conftest import installed, load_campaign, make_settings
 from tests.unit.test_api import auth, conforms, key_for
 from tests.unit.test_outbound import Receiver

@@ -10,12 +10,13 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from kindly.core.config import check_production, load_settings
-from kindly.core.errors import ConfigError
-from kindly.core.messaging import delivery
-from kindly.core.models import Campaign, Event
-from kindly.core.models_rules import Send
-from kindly.core.rules import decide, parse_rules, save_rules
+from kindly.campaigns.models import Campaign
+from kindly.errors import ConfigError
+from kindly.infra.config import check_production, load_settings
+from kindly.messaging import delivery
+from kindly.messaging.models import Send
+from kindly.rules.engine import decide, parse_rules, save_rules
+from kindly.tracking.models import Event
 from tests.conftest import load_campaign
 from tests.unit.test_admin import make_user, sign_in
 from workers.queues import Dispatcher

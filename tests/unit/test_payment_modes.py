@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from kindly.core.config import check_production, load_settings
-from kindly.core.errors import ConfigError
-from kindly.core.metrics import campaign_stats
-from kindly.core.models import Campaign, Debtor, Event, Payment
-from kindly.core.models_payments import Plan
+from kindly.campaigns.models import Campaign, Debtor
+from kindly.errors import ConfigError
+from kindly.infra.config import check_production, load_settings
+from kindly.payments.models import Payment, Plan
+from kindly.tracking.metrics import campaign_stats
+from kindly.tracking.models import Event
 from tests.conftest import front_client, installed, load_campaign
 
 BANK = {"payee_name": "Stadtwerke Beispielstadt GmbH", "iban": "DE89370400440532013000",

@@ -11,10 +11,11 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from kindly.core import pay_rules, payments, plans
-from kindly.core.metrics import campaign_stats
-from kindly.core.models import Campaign, Debtor
-from kindly.core.models_payments import Instalment, Plan, Promise
+from kindly.campaigns.models import Campaign, Debtor
+from kindly.payments import plans, policy
+from kindly.payments import service as payments
+from kindly.payments.models import Instalment, Plan, Promise
+from kindly.tracking.metrics import campaign_stats
 from tests.conftest import load_campaign
 
 TODAY = dt.date(2026, 1, 31)
@@ -35,7 +36,7 @@ def stats(ctx) -> dict:
 
 
 def test_schedule_months_clamp_and_last_instalment_absorbs_rounding():
-    rules = pay_rules.PlanRules(1000, pay_rules.Decimal("0"), 2, 24, ("monthly",), 30, (3,), 3)
+    rules = policy.PlanRules(1000, policy.Decimal("0"), 2, 24, ("monthly",), 30, (3,), 3)
     proposal = plans.propose(rules, 100000, today=TODAY, count=3)
     assert proposal.valid
     assert [d.isoformat() for d, _ in proposal.schedule] == [
@@ -49,7 +50,7 @@ def test_schedule_months_clamp_and_last_instalment_absorbs_rounding():
 
 
 def test_a_plan_outside_the_rules_says_why_and_offers_the_nearest():
-    rules = pay_rules.PlanRules(2500, pay_rules.Decimal("0"), 2, 6, ("monthly",), 30, (3,), 3)
+    rules = policy.PlanRules(2500, policy.Decimal("0"), 2, 6, ("monthly",), 30, (3,), 3)
     proposal = plans.propose(rules, 42000, today=TODAY, count=20)
     assert not proposal.valid
     assert {code for code, _ in proposal.reasons} == {"too_many", "too_small"}
@@ -61,10 +62,10 @@ def test_rules_by_balance_band_and_currency():
     campaign = Campaign(slug="x", name="x", settings={"payments": {"plans": {"bands": [
         {"up_to": "100.00", "max_instalments": 3},
         {"min_instalment": {"EUR": "25.00", "JPY": "3000"}, "max_instalments": 24}]}}})  # fmt: skip
-    assert pay_rules.plan_rules(campaign, "EUR", 9000).max_instalments == 3
-    big = pay_rules.plan_rules(campaign, "EUR", 500000)
+    assert policy.plan_rules(campaign, "EUR", 9000).max_instalments == 3
+    big = policy.plan_rules(campaign, "EUR", 500000)
     assert (big.max_instalments, big.min_instalment_minor) == (24, 2500)
-    assert pay_rules.plan_rules(campaign, "JPY", 500000).min_instalment_minor == 3000
+    assert policy.plan_rules(campaign, "JPY", 500000).min_instalment_minor == 3000
 
 
 def walk_plan(client, tok: str, *, instalments: str = "", amount: str = ""):

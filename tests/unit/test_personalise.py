@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from kindly.core.models import Debtor
-from kindly.core.personalise import build_view
+from kindly.campaigns.models import Debtor
+from kindly.site.personalise import build_view
 from tests.conftest import load_campaign
 
 

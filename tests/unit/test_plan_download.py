@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import update
 from werkzeug.http import parse_options_header
 
-from kindly.core.models import Debtor
+from kindly.campaigns.models import Debtor
 from tests.conftest import load_campaign
 from tests.unit.test_payments import csrf, token, walk_plan
 

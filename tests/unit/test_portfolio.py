@@ -7,8 +7,8 @@ import csv
 import pytest
 from sqlalchemy import func, select
 
-from kindly.core.models import Campaign, Debtor
-from kindly.core.portfolio import (
+from kindly.campaigns.models import Campaign, Debtor
+from kindly.campaigns.portfolio import (
     PortfolioRejected,
     import_portfolio,
     read_portfolio,

@@ -8,11 +8,14 @@ import json
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from kindly.accounts.models import AuditLog
+from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
 from kindly.cli import cli
-from kindly.core import events
-from kindly.core.metrics import campaign_stats
-from kindly.core.models import Artifact, Campaign, Debtor, Event, Payment
-from kindly.core.models_admin import AuditLog, CampaignStatus
+from kindly.payments.models import Payment
+from kindly.site.models import Artifact
+from kindly.tracking import events
+from kindly.tracking.metrics import campaign_stats
+from kindly.tracking.models import Event
 from tests.conftest import load_campaign
 from tests.unit.test_api import auth, conforms, key_for
 from web import api
@@ -132,7 +135,7 @@ def test_cli_export_erase_and_purge(ctx, monkeypatch, tmp_path):
 
 
 def test_live_campaigns_are_not_purged(ctx):
-    from kindly.core import privacy
+    from kindly import privacy
 
     load_campaign(ctx)
     with ctx.db.session() as session:
@@ -198,7 +201,7 @@ def test_retention_erases_cases_closed_long_enough_ago_and_keeps_the_numbers(ctx
 
 
 def test_retention_days_are_checked_in_the_settings():
-    from kindly.core.identity import validate_site_settings
+    from kindly.site.identity import validate_site_settings
 
     assert validate_site_settings({"retention_days": 365}) == []
     assert validate_site_settings({"retention_days": 0}) == [
@@ -211,7 +214,8 @@ def teardown_function():
 
 
 def test_erasing_removes_the_record_an_outage_would_serve_the_link_from(ctx):
-    from kindly.core import links, privacy
+    from kindly import privacy
+    from kindly.site import links
     from workers.jobs import render_debtor
 
     load_campaign(ctx)

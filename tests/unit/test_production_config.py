@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kindly.core.config import check_production, load_settings
-from kindly.core.errors import ConfigError
+from kindly.errors import ConfigError
+from kindly.infra.config import check_production, load_settings
 
 STRONG = "kP3v9-Xq7LmZ2wR8tN4yB6cD1fG5hJ0s"
 
@@ -77,8 +77,8 @@ def test_the_data_folder_is_created_private(tmp_path):
 
 
 def test_the_sqlite_folder_and_storage_folder_are_private(tmp_path):
-    from kindly.core.db import Database
-    from kindly.core.storage import LocalStorage
+    from kindly.infra.db import Database
+    from kindly.infra.storage import LocalStorage
 
     Database(f"sqlite:///{tmp_path / 'db' / 'kindly.db'}")
     LocalStorage(tmp_path / "files" / "storage").ensure()

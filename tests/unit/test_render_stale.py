@@ -7,8 +7,10 @@ import subprocess
 
 from sqlalchemy import select
 
-from kindly.core import artifacts
-from kindly.core.models import Artifact, Debtor, Payment
+from kindly.campaigns.models import Debtor
+from kindly.payments.models import Payment
+from kindly.site import artifacts
+from kindly.site.models import Artifact
 from tests.conftest import load_campaign
 from workers.jobs import render_debtor
 

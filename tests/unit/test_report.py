@@ -9,9 +9,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from kindly.campaigns.models import Debtor
 from kindly.cli import cli
-from kindly.core import events
-from kindly.core.models import Debtor, Payment
+from kindly.payments.models import Payment
+from kindly.tracking import events
 from tests.conftest import load_campaign
 from tests.unit.test_api import auth, key_for
 from web import api

@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from kindly.core.models import Campaign, Debtor
-from kindly.core.models_rules import Decision
-from kindly.core.portfolio import import_portfolio, read_portfolio
-from kindly.core.rules import RulesError, decide, evaluate, parse_rules, save_rules
+from kindly.campaigns.models import Campaign, Debtor
+from kindly.campaigns.portfolio import import_portfolio, read_portfolio
+from kindly.rules.engine import RulesError, decide, evaluate, parse_rules, save_rules
+from kindly.rules.models import Decision
 
 TODAY = dt.date(2026, 12, 1)
 

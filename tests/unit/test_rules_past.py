@@ -6,9 +6,9 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from kindly.core import events
-from kindly.core.models import Campaign, Debtor
-from kindly.core.rules import facts, parse_rules, segment_of
+from kindly.campaigns.models import Campaign, Debtor
+from kindly.rules.engine import facts, parse_rules, segment_of
+from kindly.tracking import events
 from tests.conftest import load_campaign
 
 RULES = parse_rules({
@@ -53,8 +53,9 @@ def test_earlier_campaigns_of_the_same_case_become_facts(ctx):
 
 
 def test_a_segments_identity_check_and_payment_methods_reach_the_debtor(ctx, client):
-    from kindly.core import identity, pay_rules
-    from kindly.core.rules import decide, save_rules
+    from kindly.payments import policy
+    from kindly.rules.engine import decide, save_rules
+    from kindly.site import identity
 
     load_campaign(ctx)
     rules = parse_rules({
@@ -69,6 +70,6 @@ def test_a_segments_identity_check_and_payment_methods_reach_the_debtor(ctx, cli
         assert identity.method(campaign, debtors["A-2"]) == "postal_code"  # the GB debtor
         assert identity.method(campaign, debtors["A-1"]) == "none"
         # GBP: no SEPA; bank transfer is Kindly's own, not Stripe's
-        assert pay_rules.payment_methods(debtors["A-2"]) == ["card"]
+        assert policy.payment_methods(debtors["A-2"]) == ["card"]
         token = debtors["A-2"].token
     assert "Please confirm it is you" in client.get(f"/s/{token}").get_data(as_text=True)

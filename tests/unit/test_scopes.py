@@ -9,11 +9,11 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from kindly.core import users
-from kindly.core.models import Campaign
-from kindly.core.models_admin import ApiToken, AuditLog, CampaignStatus, User
-from kindly.core.rules import current_rules
-from kindly.core.scopes import Scope
+from kindly.accounts import users
+from kindly.accounts.models import ApiToken, AuditLog, User
+from kindly.accounts.scopes import Scope
+from kindly.campaigns.models import Campaign, CampaignStatus
+from kindly.rules.engine import current_rules
 from tests.conftest import PHONE_UA, PORTFOLIO, load_campaign
 from tests.unit.test_admin import PASSWORD, csrf_of, sign_in
 from web import api

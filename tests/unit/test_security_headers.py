@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from kindly.core.models import Debtor
+from kindly.campaigns.models import Debtor
 from tests.conftest import front_client, installed, load_campaign, make_settings
 
 PAGES = ("/s/{token}", "/admin/login", "/api/v1/openapi.json", "/healthz", "/no-such-page")

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from werkzeug.test import EnvironBuilder
 
-from kindly.core import throttle, users
-from kindly.core.config import Settings
+from kindly.accounts import throttle, users
+from kindly.infra.config import Settings
 from tests.conftest import make_settings
 from tests.unit.test_admin import PASSWORD, csrf_of, make_user
 from web.server import RedactingLogger
@@ -123,7 +123,7 @@ def test_the_access_log_shows_the_client_not_the_proxy(app):
 
 
 def test_the_number_of_proxies_is_checked(tmp_path):
-    from kindly.core.errors import ConfigError
+    from kindly.errors import ConfigError
 
     for bad in ("one", "-1", "9"):
         with pytest.raises(ConfigError, match="KINDLY_TRUSTED_PROXIES"):

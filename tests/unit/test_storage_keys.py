@@ -13,10 +13,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from kindly.core import artifacts, links
-from kindly.core.context import Context
-from kindly.core.models import Artifact, Campaign, Debtor
-from kindly.core.storage import artifact_key, legacy_artifact_key
+from kindly.campaigns.models import Campaign, Debtor
+from kindly.context import Context
+from kindly.infra.storage import artifact_key, legacy_artifact_key
+from kindly.site import artifacts, links
+from kindly.site.models import Artifact
 from tests.conftest import front_client, load_campaign, make_settings
 from tests.unit.test_admin import make_user, sign_in
 from tests.unit.test_api import auth, key_for
@@ -246,8 +247,8 @@ def test_the_api_names_a_reference_with_a_slash(client, ctx):
 
 
 def test_a_reference_with_a_slash_is_sent_by_email_and_sms_to_the_outbox(ctx):
-    from kindly.core.messaging.delivery import deliver
-    from kindly.core.rules import decide, parse_rules, save_rules
+    from kindly.messaging.delivery import deliver
+    from kindly.rules.engine import decide, parse_rules, save_rules
 
     text = "reference,last_name,email,phone,currency,amount_due,due_date\n"
     text += "A/1,Alpha,anna@example.org,+4915112345678,EUR,100.00,2026-12-15\n"

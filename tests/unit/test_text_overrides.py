@@ -9,7 +9,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from kindly.core.models import Campaign, Debtor
+from kindly.campaigns.models import Campaign, Debtor
 from tests.conftest import load_campaign
 from tests.unit.test_admin import make_user, sign_in
 from tests.unit.test_admin_settings import post, stored

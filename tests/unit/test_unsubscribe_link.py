@@ -9,9 +9,9 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
-from kindly.core.messaging import delivery, optout, unsublink
-from kindly.core.models import Campaign, Debtor
-from kindly.core.rules import decide, parse_rules, save_rules
+from kindly.campaigns.models import Campaign, Debtor
+from kindly.messaging import delivery, optout, unsublink
+from kindly.rules.engine import decide, parse_rules, save_rules
 from tests.conftest import load_campaign
 from tests.unit.test_web import events_of, token_of
 from workers.queues import Dispatcher

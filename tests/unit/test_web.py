@@ -6,8 +6,10 @@ import re
 
 from sqlalchemy import select
 
-from kindly.core.metrics import campaign_stats
-from kindly.core.models import Campaign, Debtor, Event, Payment
+from kindly.campaigns.models import Campaign, Debtor
+from kindly.payments.models import Payment
+from kindly.tracking.metrics import campaign_stats
+from kindly.tracking.models import Event
 from tests.conftest import load_campaign
 from workers.jobs import render_debtor
 

@@ -14,10 +14,10 @@ from typing import Any
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session
 from sqlalchemy.orm import Session
 
-from kindly.core.context import Context
-from kindly.core.models_admin import User
-from kindly.core.money import format_minor
-from kindly.core.users import can
+from kindly.accounts.models import User
+from kindly.accounts.users import can
+from kindly.context import Context
+from kindly.money import format_minor
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -46,7 +46,7 @@ def current_user(session_db: Session) -> User | None:
     """The signed-in user, loaded again on each request so a disabled user is out at once.
 
     The cookie is signed but cannot be recalled, so it counts only while its session version
-    is the user's (kindly.core.accounts) and its sign-in and last request are recent enough.
+    is the user's (kindly.accounts.lifecycle) and its sign-in and last request are recent enough.
     """
     user_id = session.get("user_id")
     if not user_id:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import g, redirect, render_template, request, session
 
-from kindly.core import audit
-from kindly.core.accounts import end_sessions
-from kindly.core.models_admin import User
-from kindly.core.users import TooManyAttempts, authenticate
+from kindly.accounts import audit
+from kindly.accounts.lifecycle import end_sessions
+from kindly.accounts.models import User
+from kindly.accounts.users import TooManyAttempts, authenticate
 from web.admin import bp, context, start_session
 
 
@@ -20,7 +20,7 @@ def _safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """The sign-in form; rate-limited per address and per IP (kindly.core.throttle)."""
+    """The sign-in form; rate-limited per address and per IP (kindly.accounts.throttle)."""
     target = _safe_next(request.values.get("next"))
     if request.method == "GET":
         return render_template("admin/login.html", next=target, error=None)

@@ -15,14 +15,16 @@ from flask import Response, abort, g, redirect, render_template, request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from kindly.core import audit, csvsafe, scopes
-from kindly.core.kpis import campaign_kpis
-from kindly.core.messaging.delivery import in_doubt, in_outbox
-from kindly.core.metrics import campaign_report, campaign_stats
-from kindly.core.models import Campaign, Debtor, Event, Payment
-from kindly.core.models_admin import CampaignStatus
-from kindly.core.money import from_minor
-from kindly.core.portfolio import PortfolioRejected, import_portfolio, read_portfolio
+from kindly.accounts import audit, scopes
+from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
+from kindly.campaigns.portfolio import PortfolioRejected, import_portfolio, read_portfolio
+from kindly.infra import csvsafe
+from kindly.messaging.delivery import in_doubt, in_outbox
+from kindly.money import from_minor
+from kindly.payments.models import Payment
+from kindly.tracking.kpis import campaign_kpis
+from kindly.tracking.metrics import campaign_report, campaign_stats
+from kindly.tracking.models import Event
 from web.admin import bp, charts, context, requires
 
 log = logging.getLogger(__name__)
@@ -148,7 +150,7 @@ def campaign_status(slug: str):
     with context().db.session() as db:
         campaign = find_campaign(db, slug)
         if wanted == "live":
-            from kindly.core.launch import check_campaign
+            from kindly.campaigns.launch import check_campaign
 
             gaps = check_campaign(db, campaign)
             if gaps:
@@ -169,7 +171,7 @@ def campaign_status(slug: str):
 def _experiments(db: Session, campaign: Campaign) -> tuple[str, list[dict[str, Any]]]:
     """The experiment table from core.experiments when that part exists: (state, rows)."""
     try:
-        experiments = importlib.import_module("kindly.core.experiments")
+        experiments = importlib.import_module("kindly.rules.experiments")
     except ModuleNotFoundError:
         return "absent", []
     try:
@@ -182,10 +184,10 @@ def _experiments(db: Session, campaign: Campaign) -> tuple[str, list[dict[str, A
 
 def _plans(db: Session, campaign: Campaign) -> tuple[str, dict[str, Any]]:
     """Plans and promises by status from the payments part, when it exists: (state, summary)."""
-    if find_spec("kindly.core.plans") is None:
+    if find_spec("kindly.payments.plans") is None:
         return "absent", {}
     try:
-        models = importlib.import_module("kindly.core.models_payments")
+        models = importlib.import_module("kindly.payments.models")
         with db.begin_nested():
             plans = db.execute(
                 select(models.Plan.status, models.Plan.currency, func.count(models.Plan.id),

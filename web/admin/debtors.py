@@ -17,17 +17,21 @@ from flask import Response, abort, g, redirect, render_template, request, send_f
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from kindly.core import artifacts, audit, identity, ledger
-from kindly.core.masking import event_data, mask
-from kindly.core.messaging.delivery import is_in_doubt
-from kindly.core.models import Artifact, Campaign, Debtor, Event, Payment
-from kindly.core.models_rules import Send
-from kindly.core.models_site import IdentityCheck
-from kindly.core.personalise import build_view
-from kindly.core.plans import open_plan
-from kindly.core.rules import decision_for
-from kindly.core.storage import content_type
-from kindly.core.users import can
+from kindly.accounts import audit
+from kindly.accounts.masking import event_data, mask
+from kindly.accounts.users import can
+from kindly.campaigns.models import Campaign, Debtor
+from kindly.infra.storage import content_type
+from kindly.messaging.delivery import is_in_doubt
+from kindly.messaging.models import Send
+from kindly.payments import ledger
+from kindly.payments.models import Payment
+from kindly.payments.plans import open_plan
+from kindly.rules.engine import decision_for
+from kindly.site import artifacts, identity
+from kindly.site.models import Artifact, IdentityCheck
+from kindly.site.personalise import build_view
+from kindly.tracking.models import Event
 from renderer.site import STATUS_MARKER, render_site
 from web import refpath
 from web.admin import bp, context, requires

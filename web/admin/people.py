@@ -6,12 +6,12 @@ from flask import abort, g, redirect, render_template, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kindly.core import audit
-from kindly.core.accounts import set_active
-from kindly.core.models import Campaign
-from kindly.core.models_admin import ROLES, ApiToken, AuditLog, User
-from kindly.core.scopes import Scope, ScopeError, access_of, describe, make_scope, visible
-from kindly.core.users import UserError, create_user, issue_token, revoke_token, set_scope
+from kindly.accounts import audit
+from kindly.accounts.lifecycle import set_active
+from kindly.accounts.models import ROLES, ApiToken, AuditLog, User
+from kindly.accounts.scopes import Scope, ScopeError, access_of, describe, make_scope, visible
+from kindly.accounts.users import UserError, create_user, issue_token, revoke_token, set_scope
+from kindly.campaigns.models import Campaign
 from web.admin import bp, context, requires
 
 

@@ -6,9 +6,16 @@ import datetime as dt
 
 from flask import g, redirect, render_template, request
 
-from kindly.core import audit
-from kindly.core.rules import RulesError, canonical, current_rules, decide, parse_rules, save_rules
-from kindly.core.users import can
+from kindly.accounts import audit
+from kindly.accounts.users import can
+from kindly.rules.engine import (
+    RulesError,
+    canonical,
+    current_rules,
+    decide,
+    parse_rules,
+    save_rules,
+)
 from web.admin import bp, context, requires
 from web.admin.campaigns import find_campaign
 

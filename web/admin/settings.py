@@ -10,12 +10,12 @@ from typing import Any
 
 from flask import g, redirect, render_template, request
 
-from kindly.core import audit
-from kindly.core import logo as campaign_logo
-from kindly.core.iban import LETTER_KEYS, LOGO_KEY, validate_letter_settings
-from kindly.core.identity import METHODS, validate_site_settings
-from kindly.core.rules import TONES
-from kindly.core.scopes import access_of, may_name_creditor
+from kindly.accounts import audit
+from kindly.accounts.scopes import access_of, may_name_creditor
+from kindly.campaigns import logo as campaign_logo
+from kindly.payments.iban import LETTER_KEYS, LOGO_KEY, validate_letter_settings
+from kindly.rules.engine import TONES
+from kindly.site.identity import METHODS, validate_site_settings
 from renderer.texts import load_texts
 from web.admin import bp, context, requires
 from web.admin.campaigns import LOCALES, find_campaign

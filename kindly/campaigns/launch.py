@@ -1,0 +1,130 @@
+"""The launch check: a campaign does not go live while a collection demand it would send
+lacks a fact Germany's RDG §13a asks for, or a message lacks its opt-out.
+
+Templates are rendered in every language and tone with marker values in place of the facts,
+and each marker must come out the other side; the campaign's own data must have the facts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from kindly.campaigns.models import Campaign, Debtor
+from renderer.texts import load_texts
+from renderer.view import DebtorView
+
+LANGUAGES = ("de", "en", "it", "es", "fr")
+TONES = ("friendly", "neutral", "firm")
+MARKERS = {
+    "creditor": "Kreditor-Marke-7Q",
+    "creditor address": "Anschrift-Marke-3W",
+    "claim basis": "Vertrag-Marke-9K",
+    "principal": "Haupt-Marke-1P",
+    "interest": "Zins-Marke-2I",
+    "fees": "Kosten-Marke-5F",
+    "whom to contact": "Kontakt-Marke-8C",
+}
+
+
+@dataclass(frozen=True, order=True)
+class Gap:
+    """One missing fact: where (template, language, tone) and what."""
+
+    template: str
+    language: str
+    tone: str
+    missing: str
+
+    def __str__(self) -> str:
+        return f"{self.template} [{self.language}, {self.tone}]: no {self.missing}"
+
+
+def _sample(lang: str, tone: str) -> DebtorView:
+    """A debtor whose facts are markers, so a template that drops one is caught."""
+    url = "https://kindly.invalid/s/" + "T" * 32
+    return DebtorView(
+        locale=lang, lang=lang, reference="REF-1", first_name="Vera", last_name="Beispiel",
+        full_name="Vera Beispiel", greeting="Hallo,", amount="123,45 €", amount_minor=12345,
+        currency="EUR", due_date="1. Januar 2030", due_date_iso="2030-01-01",
+        creditor=MARKERS["creditor"], contract=MARKERS["claim basis"], campaign_name="check",
+        site_url=url, short_url=url.removeprefix("https://"), pay_url=url + "/pay",
+        plan_url=url + "/plan", principal=MARKERS["principal"], interest=MARKERS["interest"],
+        fees=MARKERS["fees"], address_lines=("Vera Beispiel", "Weg 1", "10115 Berlin"),
+        letter_date="1. Dezember 2029", tone=tone,
+        creditor_address=(MARKERS["creditor address"],), contact=MARKERS["whom to contact"],
+    )  # fmt: skip
+
+
+def _missing(text: str) -> list[str]:
+    return [fact for fact, marker in MARKERS.items() if marker not in text]
+
+
+def check_templates(overrides: dict | None = None) -> list[Gap]:
+    """Every fact a template drops, in every language and tone."""
+    from kindly.messaging.email import compose_email, links
+    from renderer.letter import default_renderer
+    from renderer.site import render_site
+
+    gaps: list[Gap] = []
+    letter = default_renderer()
+    for lang in LANGUAGES:
+        for tone in TONES:
+            view = _sample(lang, tone)
+            site = render_site(view, overrides=overrides).decode("utf-8")
+            gaps += [Gap("microsite", lang, tone, fact) for fact in _missing(site)]
+            gaps += [Gap("letter", lang, tone, fact) for fact in _missing(letter.html(view))]
+            link = links("https://kindly.invalid", "T" * 32, "email", unsubscribe="1~" + "U" * 22)
+            email = compose_email(
+                view,
+                "vera@example.org",
+                sender="check@kindly.invalid",
+                reply_to=None,
+                link=link,
+                message_id="<check@kindly.invalid>",
+            )
+            body = email.get_body(("plain",)).get_content()
+            if (
+                email["List-Unsubscribe-Post"] != "List-Unsubscribe=One-Click"
+                or link.unsubscribe not in body
+            ):
+                gaps.append(Gap("email", lang, tone, "opt-out (one-click header and link)"))
+            sms = load_texts("sms").for_lang(lang)
+            if not sms.get("stop", "").strip():
+                gaps.append(Gap("sms", lang, tone, "opt-out hint"))
+    return gaps
+
+
+def check_campaign(session: Session, campaign: Campaign) -> list[Gap]:
+    """The facts the campaign's own data lacks, then every template gap."""
+    settings = campaign.settings or {}
+    gaps: list[Gap] = []
+    without_creditor = session.scalar(
+        select(func.count(Debtor.id)).where(
+            Debtor.campaign_id == campaign.id, func.coalesce(Debtor.creditor, "") == ""
+        )
+    )
+    if not campaign.creditor and without_creditor:
+        gaps.append(Gap("campaign", "*", "*", f"creditor ({without_creditor} debtors have none)"))
+    if not settings.get("creditor_address"):
+        gaps.append(Gap("campaign", "*", "*", "creditor address (settings.creditor_address)"))
+    if not settings.get("contact"):
+        gaps.append(Gap("campaign", "*", "*", "whom to contact (settings.contact)"))
+    without_basis = session.scalar(
+        select(func.count(Debtor.id)).where(
+            Debtor.campaign_id == campaign.id, func.coalesce(Debtor.contract, "") == ""
+        )
+    )
+    if not campaign.contract and without_basis:
+        gaps.append(
+            Gap("campaign", "*", "*", f"claim basis ({without_basis} debtors have no contract)")
+        )
+    return gaps + check_templates(settings.get("texts"))
+
+
+def as_dicts(gaps: list[Gap]) -> list[dict[str, str]]:
+    """Gaps for JSON answers."""
+    return [dataclasses.asdict(gap) for gap in gaps]

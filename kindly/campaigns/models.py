@@ -1,0 +1,96 @@
+"""The campaign tables: campaigns, their debtors and each campaign's status."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    ForeignKey,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from kindly.infra.db import Base, utcnow
+
+if TYPE_CHECKING:
+    from kindly.site.models import Artifact
+
+
+class Campaign(Base):
+    """A batch of debtors worked together, with its defaults."""
+
+    __tablename__ = "campaign"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    default_locale: Mapped[str] = mapped_column(String(35), default="de-DE")
+    creditor: Mapped[str | None] = mapped_column(String(200))
+    contract: Mapped[str | None] = mapped_column(String(500))
+    brand_color: Mapped[str] = mapped_column(String(7), default="#1f5f8b")
+    # Options the parts of Kindly read by name (letter payee and IBAN, PDF variant, video
+    # template, …); each part validates its own keys when the campaign is saved.
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    debtors: Mapped[list[Debtor]] = relationship(back_populates="campaign")
+
+
+class Debtor(Base):
+    """One case of a campaign: who owes what to whom, and the link that reaches them."""
+
+    __tablename__ = "debtor"
+    __table_args__ = (UniqueConstraint("campaign_id", "reference"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
+    reference: Mapped[str] = mapped_column(String(100))
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    salutation: Mapped[str | None] = mapped_column(String(50))
+    first_name: Mapped[str | None] = mapped_column(String(200))
+    last_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    locale: Mapped[str | None] = mapped_column(String(35))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_due_minor: Mapped[int] = mapped_column(BigInteger)
+    principal_minor: Mapped[int | None] = mapped_column(BigInteger)
+    interest_minor: Mapped[int | None] = mapped_column(BigInteger)
+    fees_minor: Mapped[int | None] = mapped_column(BigInteger)
+    due_date: Mapped[dt.date] = mapped_column(Date)
+    creditor: Mapped[str | None] = mapped_column(String(200))
+    contract: Mapped[str | None] = mapped_column(String(500))
+    street: Mapped[str | None] = mapped_column(String(200))
+    postal_code: Mapped[str | None] = mapped_column(String(20))
+    city: Mapped[str | None] = mapped_column(String(100))
+    country: Mapped[str | None] = mapped_column(String(2))
+    birth_date: Mapped[dt.date | None] = mapped_column(Date)
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    segment: Mapped[str] = mapped_column(String(64), default="default")
+    variant: Mapped[str] = mapped_column(String(64), default="A")
+    channel: Mapped[str] = mapped_column(String(16), default="email")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    campaign: Mapped[Campaign] = relationship(back_populates="debtors")
+    artifacts: Mapped[list[Artifact]] = relationship(back_populates="debtor")
+
+
+STATUSES = ("draft", "live", "paused")
+"""A campaign is a draft until launched; a live campaign can be paused and resumed."""
+
+
+class CampaignStatus(Base):
+    """Whether a campaign is a draft, live or paused (absent row: draft)."""
+
+    __tablename__ = "campaign_status"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaign.id", ondelete="CASCADE"), primary_key=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

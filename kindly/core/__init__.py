@@ -1,1 +1,0 @@
-"""The domain: no Flask and no RQ in here."""

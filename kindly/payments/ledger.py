@@ -1,0 +1,31 @@
+"""The balance of a claim, derived from the claim and its payments, never overwritten."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from kindly.campaigns.models import Debtor
+from kindly.payments.models import Payment
+
+
+def paid_minor(session: Session, debtor: Debtor) -> int:
+    """What the debtor has paid so far, in minor units of the claim's currency."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(Payment.amount_minor), 0)).where(
+            Payment.debtor_id == debtor.id,
+            Payment.status == "succeeded",
+            Payment.currency == debtor.currency,
+        )
+    )
+    return int(total or 0)
+
+
+def balance_minor(session: Session, debtor: Debtor) -> int:
+    """What is still open: the claim less succeeded payments, never below zero."""
+    return balance_after(debtor, paid_minor(session, debtor))
+
+
+def balance_after(debtor: Debtor, paid: int) -> int:
+    """The open balance once `paid` (minor units) has been paid, never below zero."""
+    return max(debtor.amount_due_minor - paid, 0)

@@ -1,0 +1,317 @@
+"""Data protection: export what is held about one debtor (GDPR Art. 15), erase it (Art. 17),
+and purge whole campaigns after their retention period.
+
+Erasing anonymises instead of deleting: the debtor row stays with its amounts, currency, dates,
+segment, variant and channel, and every event and payment stays, so the funnel, the money and
+the KPIs of the campaign keep their numbers. What identifies the person goes: names, email,
+phone, address, birth date, contract, free attributes (except `tone`), free text in event data
+(contact messages, phone numbers, addresses), send addresses and payment notes, the stored
+artifacts (site, letter, video show the name), and the link (its token is replaced, so the old
+link answers 404 like any unknown one).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, inspect, select
+from sqlalchemy.orm import Session
+
+from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
+from kindly.infra.db import utcnow
+from kindly.infra.storage import Storage
+from kindly.messaging.models import OptOut, Send
+from kindly.payments.models import Instalment, Payment, Plan, Promise
+from kindly.rules.models import Decision
+from kindly.site.models import Artifact, IdentityCheck
+from kindly.tracking.models import Event
+
+ERASED_NAME = "erased"
+"""What an erased debtor's last name (a required column) becomes."""
+PERSONAL_FIELDS = (
+    "salutation", "first_name", "email", "phone", "street", "postal_code", "city", "country",
+    "birth_date", "contract",
+)  # fmt: skip
+"""Debtor columns set to NULL by an erasure (last_name becomes `erased`)."""
+KEPT_ATTRIBUTES = ("tone",)
+"""Attributes an erasure keeps: the campaign page splits outcomes by them."""
+PERSONAL_DATA_KEYS = frozenset(
+    {
+        "message", "phone", "email", "name", "first_name", "last_name", "address", "street",
+        "city", "postal_code", "birth_date", "answer", "text", "note", "notes", "comment", "ip",
+        "user_agent", "to", "from", "recipient", "iban", "account_holder",
+    }
+)  # fmt: skip
+"""Keys removed from event data by an erasure (values of other keys are checked too)."""
+_LOOKS_PERSONAL = re.compile(r"@|\+?\d[\d /-]{6,}\d")
+"""An email address or a phone-like run of digits inside some other text value."""
+
+
+class NotFoundError(LookupError):
+    """No such campaign or debtor."""
+
+
+def find(session: Session, slug: str, reference: str) -> tuple[Campaign, Debtor]:
+    """The campaign and its debtor, or NotFoundError."""
+    campaign = session.scalar(select(Campaign).where(Campaign.slug == slug))
+    if campaign is None:
+        raise NotFoundError(f"no campaign {slug!r}")
+    debtor = session.scalar(
+        select(Debtor).where(Debtor.campaign_id == campaign.id, Debtor.reference == reference)
+    )
+    if debtor is None:
+        raise NotFoundError(f"no debtor {reference!r} in campaign {slug!r}")
+    return campaign, debtor
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _row(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {
+        c.key: _plain(getattr(obj, c.key))
+        for c in inspect(obj).mapper.column_attrs
+        if c.key not in skip
+    }
+
+
+def export_debtor(session: Session, campaign: Campaign, debtor: Debtor) -> dict[str, Any]:
+    """Everything stored about one debtor, as JSON-ready data."""
+
+    def rows(model: Any, order: Any) -> list[dict[str, Any]]:
+        query = select(model).where(model.debtor_id == debtor.id).order_by(order)
+        return [_row(r) for r in session.scalars(query)]
+
+    plans = []
+    for plan in session.scalars(select(Plan).where(Plan.debtor_id == debtor.id).order_by(Plan.id)):
+        entry = _row(plan)
+        entry["instalments"] = [
+            _row(i)
+            for i in session.scalars(
+                select(Instalment).where(Instalment.plan_id == plan.id).order_by(Instalment.seq)
+            )
+        ]
+        plans.append(entry)
+    addresses = [a.lower() for a in (debtor.email, debtor.phone) if a]
+    opt_outs = (
+        [_row(o) for o in session.scalars(select(OptOut).where(OptOut.address.in_(addresses)))]
+        if addresses
+        else []
+    )
+    check = session.get(IdentityCheck, debtor.id)
+    return {
+        "format": "kindly-debtor-export/1",
+        "exported_at": _plain(utcnow()),
+        "campaign": {"slug": campaign.slug, "name": campaign.name, "creditor": campaign.creditor},
+        "debtor": _row(debtor),
+        "events": rows(Event, Event.id),
+        "payments": rows(Payment, Payment.id),
+        "plans": plans,
+        "promises": rows(Promise, Promise.id),
+        "sends": rows(Send, Send.id),
+        "decisions": rows(Decision, Decision.id),
+        "artifacts": rows(Artifact, Artifact.id),
+        "identity_check": _row(check) if check else None,
+        "opt_outs": opt_outs,
+    }
+
+
+def _scrub(data: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Event data without personal keys or personal-looking text; and whether it changed."""
+    out: dict[str, Any] = {}
+    changed = False
+    for key, value in (data or {}).items():
+        if key.lower() in PERSONAL_DATA_KEYS:
+            changed = True
+            continue
+        if isinstance(value, str) and _LOOKS_PERSONAL.search(value) and not _is_date(value):
+            changed = True
+            continue
+        if isinstance(value, dict):
+            value, inner = _scrub(value)
+            changed = changed or inner
+        out[key] = value
+    return out, changed
+
+
+def _is_date(value: str) -> bool:
+    try:
+        dt.date.fromisoformat(value[:10])
+    except ValueError:
+        return False
+    return len(value) <= 32
+
+
+def _forget_artifacts(session: Session, storage: Storage | None, debtor: Debtor) -> int:
+    """Delete the debtor's stored files (only theirs) and rows; returns the rows deleted."""
+    if storage is not None:
+        from kindly.site import artifacts
+
+        return artifacts.forget_all(session, storage, debtor)
+    rows = list(session.scalars(select(Artifact).where(Artifact.debtor_id == debtor.id)))
+    for artifact in rows:
+        session.delete(artifact)
+    session.flush()
+    return len(rows)
+
+
+def is_erased(debtor: Debtor) -> bool:
+    """Whether the debtor was erased already."""
+    return bool((debtor.attributes or {}).get("erased_at"))
+
+
+def erase_debtor(session: Session, debtor: Debtor, storage: Storage | None) -> dict[str, Any]:
+    """Anonymise one debtor in place; amounts, payments and events (counted) stay.
+
+    Returns what was done. Erasing twice is harmless (nothing personal is left to erase).
+    """
+    for field in PERSONAL_FIELDS:
+        setattr(debtor, field, None)
+    debtor.last_name = ERASED_NAME
+    kept = {k: v for k, v in (debtor.attributes or {}).items() if k in KEPT_ATTRIBUTES}
+    debtor.attributes = {**kept, "erased_at": _plain(utcnow())}
+    if storage is not None:
+        from kindly.site import links
+
+        links.forget(storage, debtor.token)  # nor may an outage serve the old link
+    debtor.token = secrets.token_urlsafe(24)  # the old link now answers 404
+    scrubbed = 0
+    for event in session.scalars(select(Event).where(Event.debtor_id == debtor.id)):
+        data, changed = _scrub(event.data or {})
+        if changed:
+            event.data = data
+            scrubbed += 1
+    for send in session.scalars(select(Send).where(Send.debtor_id == debtor.id)):
+        send.address, send.error = None, None
+    for payment in session.scalars(select(Payment).where(Payment.debtor_id == debtor.id)):
+        payment.notes = None
+    deleted = _forget_artifacts(session, storage, debtor)
+    return {
+        "reference": debtor.reference,
+        "erased": True,
+        "events_scrubbed": scrubbed,
+        "artifacts_deleted": deleted,
+    }
+
+
+def purge_due(
+    session: Session, campaign: Campaign, older_than_days: int, now: dt.datetime | None = None
+) -> tuple[list[Debtor], str | None]:
+    """The debtors a purge would erase, or an empty list and the reason there are none.
+
+    A campaign is due when it is not live and its last status change (or its creation, for
+    one never launched) is more than `older_than_days` ago.
+    """
+    now = now or utcnow()
+    status = session.get(CampaignStatus, campaign.id)
+    if status is not None and status.status == "live":
+        return [], "the campaign is live: pause it first"
+    since = status.changed_at if status is not None else campaign.created_at
+    since = since if since.tzinfo else since.replace(tzinfo=dt.UTC)
+    if now - since <= dt.timedelta(days=older_than_days):
+        return [], f"the campaign closed or was created {(now - since).days} days ago"
+    debtors = session.scalars(
+        select(Debtor).where(Debtor.campaign_id == campaign.id).order_by(Debtor.id)
+    )
+    return [d for d in debtors if not is_erased(d)], None
+
+
+RETENTION_KEY = "retention_days"
+"""The campaign setting: days a closed case's personal data is kept (unset: kept until purged
+by hand with `kindly privacy purge`)."""
+
+
+def retention_days(campaign: Campaign) -> int | None:
+    """The campaign's retention period in days, or None when it sets none."""
+    value = (campaign.settings or {}).get(RETENTION_KEY)
+    return int(value) if value is not None else None
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def closed_cases_due(
+    session: Session, campaign: Campaign, now: dt.datetime | None = None
+) -> list[Debtor]:
+    """The debtors whose case closed more than the campaign's retention period ago.
+
+    A case is closed when its claim is paid in full (the day of the last payment counts), or
+    when the whole campaign was paused or never launched (the day of that status counts).
+    Cases still open in a live campaign are never due, nor are debtors already erased.
+    """
+    days = retention_days(campaign)
+    if days is None:
+        return []
+    cutoff = (now or utcnow()) - dt.timedelta(days=days)
+    status = session.get(CampaignStatus, campaign.id)
+    since = status.changed_at if status is not None else campaign.created_at
+    if (status is None or status.status != "live") and _aware(since) < cutoff:
+        candidates = session.scalars(
+            select(Debtor).where(Debtor.campaign_id == campaign.id).order_by(Debtor.id)
+        ).all()
+    else:
+        settled = session.execute(
+            select(Debtor.id, Debtor.amount_due_minor, func.sum(Payment.amount_minor),
+                   func.max(Payment.updated_at))
+            .join(Payment, Payment.debtor_id == Debtor.id)
+            .where(Debtor.campaign_id == campaign.id, Payment.status == "succeeded",
+                   Payment.currency == Debtor.currency)
+            .group_by(Debtor.id, Debtor.amount_due_minor)
+        ).all()  # fmt: skip
+        ids = [
+            debtor_id
+            for debtor_id, owed, paid, last in settled
+            if int(paid or 0) >= owed and last is not None and _aware(last) < cutoff
+        ]
+        candidates = (
+            session.scalars(select(Debtor).where(Debtor.id.in_(ids)).order_by(Debtor.id)).all()
+            if ids
+            else []
+        )
+    return [debtor for debtor in candidates if not is_erased(debtor)]
+
+
+def purge_retention(
+    session: Session,
+    storage: Storage | None,
+    *,
+    via: str,
+    now: dt.datetime | None = None,
+    dry_run: bool = False,
+) -> dict[str, int]:
+    """Erase, in every campaign with a retention period, the closed cases past it, and
+    audit it per campaign (`via`: "cli" or "schedule").
+
+    Returns slug -> debtors erased (or that would be, with `dry_run`); campaigns with nothing
+    due are left out. The aggregate numbers stay: erasure anonymises in place.
+    """
+    from kindly.accounts import audit
+
+    done: dict[str, int] = {}
+    for campaign in session.scalars(select(Campaign).order_by(Campaign.id)).all():
+        due = closed_cases_due(session, campaign, now)
+        if not due:
+            continue
+        if not dry_run:
+            for debtor in due:
+                erase_debtor(session, debtor, storage)
+            audit.record(session, None, "privacy.retention", via=via, campaign_id=campaign.id,
+                         erased=len(due), retention_days=retention_days(campaign))  # fmt: skip
+        done[campaign.slug] = len(due)
+    return done

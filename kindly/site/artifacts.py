@@ -1,0 +1,181 @@
+"""Rendered files: stored once per content hash, recorded per debtor and kind."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+import renderer
+from kindly.campaigns.models import Debtor
+from kindly.infra.paths import ROOT, TEMPLATES
+from kindly.infra.storage import (
+    KINDS,
+    Storage,
+    StorageError,
+    artifact_key,
+    content_type,
+    legacy_artifact_key,
+)
+from kindly.site.models import Artifact
+from renderer.view import DebtorView
+
+TEMPLATE_FOLDERS = {"site": ("site",), "letter": ("letter",), "video": ("video",)}
+"""The template folders each kind is rendered from; the renderer's code counts for every kind."""
+UNDATED = frozenset({"letter_date"})
+"""View fields that say when, not what: a letter made yesterday is not stale today."""
+RETIRED = "kindly_retired_keys"
+"""session.info entry: objects to delete once the rows naming their successors are committed."""
+
+log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=8)
+def renderer_version(kind: str) -> str:
+    """A hash of the templates and renderer code behind this kind (read once per process)."""
+    digest = hashlib.sha256()
+    folders = [TEMPLATES / name for name in TEMPLATE_FOLDERS.get(kind, ())]
+    folders.append(Path(renderer.__file__).resolve().parent)  # wherever the package lives
+    for folder in folders:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and path.suffix not in (".pyc", ".mo"):
+                digest.update(str(path.relative_to(ROOT)).encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=8)
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def inputs_for(view: DebtorView, kind: str, **extra: object) -> str:
+    """The fingerprint of what an artifact of this kind is rendered from: the debtor's view
+    (but not today's date), `extra` values, the logo, the templates and the renderer."""
+    facts = {k: v for k, v in dataclasses.asdict(view).items() if k not in UNDATED}
+    if view.logo:
+        facts["logo"] = _digest(view.logo)  # the picture itself is long: its digest stands in
+    text = json.dumps([kind, renderer_version(kind), facts, extra], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def save(
+    session: Session,
+    storage: Storage,
+    debtor: Debtor,
+    kind: str,
+    data: bytes,
+    *,
+    inputs: str | None = None,
+    known: dict[str, Artifact] | None = None,
+) -> Artifact:
+    """Store the bytes unless the same content is stored already, and record the artifact
+    (with `inputs`, the fingerprint of what it was rendered from). `known` is the debtor's
+    artifacts as `by_kind` read them: it saves a query, and is kept up to date."""
+    digest = hashlib.sha256(data).hexdigest()
+    key = artifact_key(debtor.campaign.slug, debtor.id, kind)
+    artifact = known.get(kind) if known is not None else find(session, debtor, kind)
+    if artifact is not None and artifact.sha256 == digest and artifact.key == key:
+        if inputs is not None and artifact.inputs != inputs:
+            artifact.inputs = inputs
+            session.flush()
+        return artifact
+    storage.put(key, data, content_type(kind))
+    if artifact is None:
+        artifact = Artifact(debtor_id=debtor.id, kind=kind)
+        session.add(artifact)
+    elif artifact.key and artifact.key != key:
+        _retire(session, storage, artifact.key)
+    artifact.key = key
+    artifact.sha256 = digest
+    artifact.size = len(data)
+    artifact.content_type = content_type(kind)
+    artifact.inputs = inputs
+    session.flush()
+    if known is not None:
+        known[kind] = artifact
+    return artifact
+
+
+def relocate(session: Session, storage: Storage, debtor: Debtor, known: dict[str, Artifact]):
+    """Move artifacts stored under another key (the old reference-named folders) into the
+    debtor's own folder; a copy, no rendering."""
+    # An object that is gone, or whose bytes are not the recorded ones (another debtor's, where
+    # old keys collided), is dropped with its row, so it is rendered anew.
+    for kind, artifact in list(known.items()):
+        key = artifact_key(debtor.campaign.slug, debtor.id, kind)
+        if artifact.key == key:
+            continue
+        try:
+            data = storage.get(artifact.key)
+        except KeyError:
+            session.refresh(artifact)  # the page's and the video's jobs may both be moving it
+            if artifact.key == key:
+                continue
+            data = None
+        if data is None or hashlib.sha256(data).hexdigest() != artifact.sha256:
+            session.delete(artifact)
+            session.flush()
+            del known[kind]
+            continue
+        save(session, storage, debtor, kind, data, inputs=artifact.inputs, known=known)
+
+
+def forget_all(session: Session, storage: Storage, debtor: Debtor) -> int:
+    """Delete every stored file of the debtor and its rows (an erasure); returns the rows."""
+    # Beside the recorded keys: the debtor's folder (a render rolled back after storing) and
+    # the old reference-named keys no other row uses (what a collision under the old scheme left).
+    rows = list(session.scalars(select(Artifact).where(Artifact.debtor_id == debtor.id)))
+    keys = {artifact.key for artifact in rows}
+    for artifact in rows:
+        session.delete(artifact)
+    session.flush()
+    slug = debtor.campaign.slug
+    keys.update(artifact_key(slug, debtor.id, kind) for kind in KINDS)
+    legacy = {legacy_artifact_key(slug, debtor.reference, kind) for kind in KINDS}
+    used = set(session.scalars(select(Artifact.key).where(Artifact.key.in_(legacy))))
+    for key in sorted(keys | (legacy - used)):
+        storage.delete(key)
+    return len(rows)
+
+
+def _retire(session: Session, storage: Storage, key: str) -> None:
+    """Delete the object at `key` after the next commit (a rollback keeps the row naming it)."""
+    retired = session.info.get(RETIRED)
+    if retired is None:
+        retired = session.info[RETIRED] = []
+        event.listen(session, "after_commit", _delete_retired)
+        event.listen(session, "after_rollback", _keep_retired)
+    retired.append((storage, key))
+
+
+def _delete_retired(session: Session) -> None:
+    retired, session.info[RETIRED] = session.info.get(RETIRED, []), []
+    for storage, key in retired:
+        try:
+            storage.delete(key)
+        except StorageError as exc:  # a leftover copy of the debtor's own file; erasure sweeps it
+            log.warning("could not delete a moved artifact's old object: %s", exc)
+
+
+def _keep_retired(session: Session) -> None:
+    session.info[RETIRED] = []
+
+
+def by_kind(session: Session, debtor: Debtor) -> dict[str, Artifact]:
+    """Every artifact of the debtor, by kind, in one query."""
+    rows = session.scalars(select(Artifact).where(Artifact.debtor_id == debtor.id))
+    return {artifact.kind: artifact for artifact in rows}
+
+
+def find(session: Session, debtor: Debtor, kind: str) -> Artifact | None:
+    """The debtor's artifact of this kind, if it was rendered."""
+    return session.scalar(
+        select(Artifact).where(Artifact.debtor_id == debtor.id, Artifact.kind == kind)
+    )
