@@ -212,7 +212,7 @@ def check_production(settings: Settings, env: Mapping[str, str] | None = None) -
 
 KNOWN_SECRETS = frozenset(
     {"kindly", "kindly-minio-secret", "minioadmin", "minio123", "postgres", "password",
-     "secret", "changeme", "change-me", "admin", "root", "test", "testing", "example"}
+     "secret", "changeme", "change-me", "admin", "root"}
 )  # fmt: skip
 """Passwords that earlier compose files, MinIO and PostgreSQL images or tutorials used as
 defaults: anyone can try them, so production refuses them (docs/security.md)."""
