@@ -37,8 +37,8 @@ class Context:
         """The Redis stream that takes hits off the request path, or None without Redis."""
         if not self.settings.redis_url:
             return None
+        from kindly.infra.redis import redis_connection
         from kindly.tracking.eventbuffer import RedisEventBuffer
-        from workers.queues import redis_connection
 
         return RedisEventBuffer(redis_connection(self.settings))
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from kindly.errors import ConfigError, ServiceUnavailable
 from kindly.infra.config import Settings
+from kindly.infra.redis import redis_connection
 
 log = logging.getLogger(__name__)
 
@@ -149,26 +150,6 @@ def wait_all(handles: list, ended: Callable[[int], object], *, window: int = WAI
             waiting[:size] = still
             if not waiting:
                 del pending[origin]
-
-
-def redis_connection(settings: Settings):
-    """A Redis client, checked once, or ServiceUnavailable in one line."""
-    from redis import Redis
-    from redis.exceptions import RedisError
-
-    assert settings.redis_url
-    client = Redis.from_url(settings.redis_url, socket_connect_timeout=5, health_check_interval=30)
-    try:
-        client.ping()
-    except RedisError as exc:
-        raise ServiceUnavailable(
-            f"Redis unreachable at {_host(settings.redis_url)}: {exc}"
-        ) from None
-    return client
-
-
-def _host(url: str) -> str:
-    return url.rsplit("@", 1)[-1]
 
 
 class Dispatcher:
