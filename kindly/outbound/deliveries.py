@@ -21,7 +21,6 @@ import requests
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from kindly import context
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.infra.constant_time import same
 from kindly.infra.db import utcnow
@@ -65,26 +64,19 @@ def verify(secret: str, header: str, body: bytes, *, tolerance: int = 300) -> bo
     return same(parts.get("v1", ""), expected)
 
 
-def _allow_private(allow_private: bool | None) -> bool:
-    """The given choice, else the process's KINDLY_OUTBOUND_ALLOW_PRIVATE."""
-    if allow_private is None:
-        return context.current().settings.outbound_allow_private
-    return allow_private
-
-
 def subscribe(
     session: Session,
     url: str,
     events: Iterable[str] | None = None,
     campaign: Campaign | None = None,
     *,
-    allow_private: bool | None = None,
+    allow_private: bool = False,
 ) -> tuple[WebhookSubscription, str]:
     """Save a subscription; it receives events stored from now on. Returns it and its secret."""
     if isinstance(url, str) and len(url) > 500:
         raise SubscriptionError("url: at most 500 characters")
     try:
-        egress.check_url(url, allow_private=_allow_private(allow_private))
+        egress.check_url(url, allow_private=allow_private)
     except egress.Refused as exc:
         raise SubscriptionError(str(exc)) from None
     chosen = list(EVENTS) if events is None else list(dict.fromkeys(events))
@@ -153,7 +145,7 @@ def collect(session: Session) -> list[int]:
 
 
 def attempt(
-    session: Session, delivery_id: int, *, allow_private: bool | None = None
+    session: Session, delivery_id: int, *, allow_private: bool = False
 ) -> WebhookDelivery | None:
     """Post one delivery once; record the outcome (None when it no longer exists)."""
     delivery = session.get(WebhookDelivery, delivery_id)
@@ -179,9 +171,7 @@ def attempt(
     delivery.attempts += 1
     try:
         # checked again here: the name may resolve elsewhere than when it was saved
-        response = egress.post(
-            sub.url, body, headers, timeout=TIMEOUT, allow_private=_allow_private(allow_private)
-        )
+        response = egress.post(sub.url, body, headers, timeout=TIMEOUT, allow_private=allow_private)
         delivery.response_status = response.status_code
         ok = 200 <= response.status_code < 300
         error = None if ok else f"HTTP {response.status_code}"

@@ -129,7 +129,9 @@ def test_a_failing_receiver_is_retried_until_it_answers(ctx, receiver, monkeypat
     monkeypatch.setattr(outbound, "BACKOFF", (0, 0, 0))
     monkeypatch.setattr(outbound, "MAX_ATTEMPTS", 4)
     with ctx.db.session() as session:
-        sub, receiver.secret = outbound.subscribe(session, receiver.url, ["promise"])
+        sub, receiver.secret = outbound.subscribe(
+            session, receiver.url, ["promise"], allow_private=True
+        )
         events.record(session, _debtor(session), "promise", data={"amount_minor": 500})
         expected_id = jobs.job_id(sub.id, session.scalar(select(func.max(Event.id))))
     receiver.fail = 2
@@ -153,7 +155,7 @@ def test_a_receiver_that_never_answers_ends_failed(ctx, monkeypatch):
     monkeypatch.setattr(outbound, "BACKOFF", (0,))
     monkeypatch.setattr(outbound, "MAX_ATTEMPTS", 2)
     with ctx.db.session() as session:
-        outbound.subscribe(session, "http://127.0.0.1:9/nobody", None)
+        outbound.subscribe(session, "http://127.0.0.1:9/nobody", None, allow_private=True)
         events.record(session, _debtor(session), "plan_agreed")
     for _ in range(3):
         with ctx.db.session() as session:
