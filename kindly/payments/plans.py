@@ -386,7 +386,10 @@ def _charge(session, provider, plan: Plan, debtor: Debtor, instalment: Instalmen
         result.processing += 1
         return
     payments.settle_payment(
-        session, payment, "succeeded" if charge.status == "succeeded" else "failed"
+        session,
+        payment,
+        "succeeded" if charge.status == "succeeded" else "failed",
+        then=instalment_settled,
     )
     if charge.status == "succeeded":
         result.succeeded += 1

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kindly.errors import KindlyError, ServiceUnavailable
+from kindly.payments import plans
 from kindly.payments import service as payments
 from kindly.payments.models import Payment, WebhookEvent
 
@@ -174,13 +175,11 @@ def _checkout(session: Session, provider: str, type_: str, obj: dict[str, Any]) 
         payment.intent_ref = str(obj["payment_intent"])
     if type_ == "checkout.session.completed":
         if obj.get("customer") and payment.instalment_id is not None:
-            from kindly.payments import plans
-
             plans.remember_customer(session, payment, str(obj["customer"]))
         if obj.get("payment_status") not in ("paid", "no_payment_required"):
             return "pending"  # SEPA and other delayed methods: wait for async_payment_*
     outcome = CHECKOUT_OUTCOMES[type_]
-    payments.settle_payment(session, payment, outcome)
+    payments.settle_payment(session, payment, outcome, then=plans.instalment_settled)
     return outcome
 
 
@@ -193,7 +192,7 @@ def _intent(session: Session, provider: str, type_: str, obj: dict[str, Any]) ->
         return "mismatch"
     payment.intent_ref = payment.intent_ref or str(obj.get("id"))
     outcome = INTENT_OUTCOMES[type_]
-    payments.settle_payment(session, payment, outcome)
+    payments.settle_payment(session, payment, outcome, then=plans.instalment_settled)
     return outcome
 
 

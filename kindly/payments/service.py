@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -314,8 +314,18 @@ def find_payment(session: Session, provider: str, provider_ref: str) -> Payment 
     )
 
 
-def settle_payment(session: Session, payment: Payment, outcome: str) -> Payment:
-    """Move one attempt to its outcome; a success is final, a late failure never undoes it."""
+def settle_payment(
+    session: Session,
+    payment: Payment,
+    outcome: str,
+    *,
+    then: Callable[[Session, Payment], None] | None = None,
+) -> Payment:
+    """Move one attempt to its outcome; a success is final, a late failure never undoes it.
+
+    `then` runs once the outcome is new and the payment is an instalment's: the caller passes
+    `plans.instalment_settled`, so that plans build on payments and not the other way round.
+    """
     if outcome not in OUTCOMES:
         raise PaymentError(f"unknown outcome {outcome!r}")
     # Lock the row: two deliveries of the same outcome must not both count it.
@@ -339,10 +349,8 @@ def settle_payment(session: Session, payment: Payment, outcome: str) -> Payment:
     elif outcome == "failed":
         events.record(session, debtor, "payment_failed", data=data, key=f"payment_failed:{key}")
     session.flush()
-    if payment.instalment_id is not None:
-        from kindly.payments import plans  # plans builds on payments, not the other way round
-
-        plans.instalment_settled(session, payment)
+    if payment.instalment_id is not None and then is not None:
+        then(session, payment)
     return payment
 
 
