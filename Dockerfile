@@ -14,8 +14,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 # What the renderers need at run time (scripts/system-deps.sh lists the same ones, plus the
 # test-only tools that do not belong here: chromium, poppler-utils, libzbar0).
-# - ffmpeg: moviepy encodes with the ffmpeg shipped inside the imageio-ffmpeg wheel; the
-#   Debian one is the fallback where a wheel has none, and brings ffprobe for inspecting output
+# - ffmpeg: the video renderer runs ffmpeg directly (renderer/video_encode.py): this one, or
+#   the one bundled in the imageio-ffmpeg wheel; it brings ffprobe for inspecting output
 # - pango + harfbuzz-subset: WeasyPrint (without harfbuzz-subset letters render 4-6x slower)
 # - fonts: glyph fallback for names in any script; fontconfig so the font cache is built here,
 #   once, instead of in every process at start-up
@@ -46,11 +46,11 @@ RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))
  && python -c "import importlib.metadata as md, re; norm = lambda s: re.sub('[-_.]+', '-', s).lower(); lock = {norm(a): b.strip() for a, b in (line.split('==', 1) for line in open('requirements.lock') if '==' in line)}; loose = sorted(f'{d.name}=={d.version}' for d in md.distributions() if norm(d.name) not in ('pip', 'setuptools', 'wheel') and lock.get(norm(d.name)) != d.version); assert not loose, f'installed but not pinned by requirements.lock: {loose}'"
 
 # The source tree, owned by root and read-only for kindly. Kindly reads templates/ and
-# assets/ from the folder above its package (kindly/paths.py), so it is installed in place
+# assets/ from the repository root (kindly/infra/paths.py), so it is installed in place
 # (editable) and /app keeps the repository's layout.
 COPY . .
 RUN pip install --no-deps -e . \
- && python -c "from kindly.paths import ASSETS, TEMPLATES; assert str(TEMPLATES) == '/app/templates' and TEMPLATES.is_dir() and ASSETS.is_dir(), (TEMPLATES, ASSETS)" \
+ && python -c "import web, workers, renderer; from kindly.infra.paths import ASSETS, TEMPLATES; assert str(TEMPLATES) == '/app/templates' and TEMPLATES.is_dir() and ASSETS.is_dir(), (TEMPLATES, ASSETS)" \
  && kindly --help > /dev/null
 
 # Numeric so that orchestrators can check "runs as non-root" (10001 is kindly).

@@ -27,9 +27,7 @@ demo: system-deps $(STAMP)
 	$(BIN)/kindly demo
 
 ## The whole suite: unit, integration (PostgreSQL, Redis, S3 endpoint) and Chromium end-to-end
-test: system-deps $(STAMP) node_modules/.installed
-	$(BIN)/ruff check kindly renderer web workers tests bench
-	$(BIN)/ruff format --check kindly renderer web workers tests bench
+test: system-deps $(STAMP) node_modules/.installed lint
 	$(BIN)/pytest -p no:cacheprovider tests
 
 test-unit: $(STAMP)
@@ -44,6 +42,7 @@ test-e2e: system-deps $(STAMP) node_modules/.installed
 lint: $(STAMP)
 	$(BIN)/ruff check kindly renderer web workers tests bench
 	$(BIN)/ruff format --check kindly renderer web workers tests bench
+	$(BIN)/lint-imports
 
 bench: system-deps $(STAMP)
 	$(BIN)/python -m bench

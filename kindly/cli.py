@@ -241,7 +241,7 @@ def export(slug: str, out: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def stats(slug: str, as_json: bool) -> None:
     """The funnel (people only; raw counts under funnel_raw) and the money collected."""
-    from kindly.tracking.metrics import campaign_stats
+    from kindly.reporting.metrics import campaign_stats
 
     ctx = _context()
     with ctx.db.session() as session:

@@ -25,16 +25,16 @@ from kindly.accounts import audit
 from kindly.accounts.masking import event_data
 from kindly.accounts.scopes import access_of, find_campaign, may_name_creditor, visible
 from kindly.accounts.users import can, key_holder
-from kindly.campaigns.launch import as_dicts, check_campaign
 from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
 from kindly.campaigns.portfolio import PortfolioRejected, import_portfolio, read_portfolio
 from kindly.context import Context
 from kindly.infra.paths import ROOT
+from kindly.launch import as_dicts, check_campaign
 from kindly.money import from_minor
 from kindly.payments.models import Payment
+from kindly.reporting.kpis import campaign_kpis
+from kindly.reporting.metrics import campaign_report, campaign_stats
 from kindly.rules.engine import RulesError, current_rules, decide, parse_rules, save_rules
-from kindly.tracking.kpis import campaign_kpis
-from kindly.tracking.metrics import campaign_report, campaign_stats
 from kindly.tracking.models import Event
 from web.security import csrf_exempt
 

@@ -11,7 +11,7 @@ from kindly.accounts import audit
 from kindly.campaigns.models import Campaign
 from kindly.outbound import deliveries as outbound
 from kindly.outbound.models import WebhookSubscription
-from kindly.tracking.report import report_pdf
+from kindly.reporting.report import report_pdf
 from web import refpath
 from web.api import _campaign, _context, authenticated, bp, problem
 

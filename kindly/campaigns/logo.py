@@ -10,12 +10,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import re
 from functools import lru_cache
 
 from PIL import Image
 
 from kindly.infra.storage import Storage, StorageError
-from kindly.payments.iban import LOGO_KEY
+
+#: A logo stored here (campaigns/<slug>/logo/<sha256>.png); nothing else is one.
+LOGO_KEY = re.compile(r"campaigns/[^/]+/logo/[0-9a-f]{64}\.png")
 
 MAX_BYTES = 2 * 1024 * 1024
 """The largest upload accepted."""

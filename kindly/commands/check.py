@@ -7,8 +7,8 @@ import sys
 
 import click
 
-from kindly.campaigns.launch import as_dicts, check_campaign
 from kindly.cli import _campaign, _context
+from kindly.launch import as_dicts, check_campaign
 
 
 @click.command("check")

@@ -8,7 +8,7 @@ import click
 
 from kindly.accounts import audit
 from kindly.cli import _campaign, _context
-from kindly.tracking.report import report_pdf
+from kindly.reporting.report import report_pdf
 
 
 @click.command("report")

@@ -6,6 +6,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from kindly.campaigns.logo import LOGO_KEY
+
 # IBAN lengths of the SEPA countries (EPC409-09, the SEPA country list); a payee outside
 # SEPA cannot be paid by a GiroCode, so other countries are refused rather than guessed.
 IBAN_LENGTHS = {
@@ -22,8 +24,6 @@ _BIC_SHAPE = re.compile(r"[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}(?:[A-Z0-9]{3})?")
 PDF_VARIANTS = ("pdf/a-2b", "pdf/a-3b", "pdf/a-2u", "pdf/a-3u", "pdf/ua-1")
 #: Every key `validate_letter_settings` knows; other parts of Kindly keep their own keys.
 LETTER_KEYS = ("payee_name", "iban", "bic", "pdf_variant", "logo", "creditor_address", "contact")
-#: A logo stored by kindly.campaigns.logo (campaigns/<slug>/logo/<sha256>.png); nothing else is one.
-LOGO_KEY = re.compile(r"campaigns/[^/]+/logo/[0-9a-f]{64}\.png")
 PAYEE_NAME_MAX = 70  # EPC069-12: the beneficiary name has at most 70 characters
 
 

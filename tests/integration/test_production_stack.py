@@ -18,8 +18,8 @@ from sqlalchemy import func, select
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.campaigns.portfolio import PortfolioRejected, import_portfolio, read_portfolio
 from kindly.context import Context
+from kindly.reporting.metrics import campaign_stats
 from kindly.site.models import Artifact
-from kindly.tracking.metrics import campaign_stats
 from tests.conftest import PORTFOLIO, installed, load_campaign, make_settings
 from workers import queues
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.payments.models import Payment
-from kindly.tracking.metrics import campaign_stats
+from kindly.reporting.metrics import campaign_stats
 from tests.conftest import front_client, installed, load_campaign, make_settings
 
 pytestmark = pytest.mark.integration

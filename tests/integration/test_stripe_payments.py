@@ -19,7 +19,7 @@ from kindly.payments import ledger, plans
 from kindly.payments import service as payments
 from kindly.payments.models import Payment, Plan, WebhookEvent
 from kindly.payments.provider_events import sign
-from kindly.tracking.metrics import campaign_stats
+from kindly.reporting.metrics import campaign_stats
 from tests.conftest import front_client, installed, load_campaign, make_settings
 
 pytestmark = pytest.mark.integration

@@ -27,7 +27,7 @@ from kindly.payments import ledger
 from kindly.payments import service as payments
 from kindly.payments.models import Payment, WebhookEvent
 from kindly.payments.provider_events import sign
-from kindly.tracking.metrics import campaign_stats
+from kindly.reporting.metrics import campaign_stats
 from kindly.tracking.models import Event
 from tests.conftest import load_campaign, make_settings
 from tests.integration.test_stripe_payments import Stub

@@ -8,9 +8,9 @@ from sqlalchemy import select
 
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.payments.models import Payment
+from kindly.reporting.kpis import campaign_kpis
+from kindly.reporting.metrics import campaign_report
 from kindly.tracking import events
-from kindly.tracking.kpis import campaign_kpis
-from kindly.tracking.metrics import campaign_report
 from tests.conftest import load_campaign
 from web.admin.charts import wilson
 

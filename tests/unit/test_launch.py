@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from kindly.campaigns import launch
+from kindly import launch
 from tests.conftest import PORTFOLIO
 
 

@@ -15,7 +15,7 @@ from kindly.campaigns.models import Campaign, Debtor
 from kindly.errors import ConfigError
 from kindly.infra.config import check_production, load_settings
 from kindly.payments.models import Payment, Plan
-from kindly.tracking.metrics import campaign_stats
+from kindly.reporting.metrics import campaign_stats
 from kindly.tracking.models import Event
 from tests.conftest import front_client, installed, load_campaign
 

@@ -12,9 +12,9 @@ from kindly.accounts.models import AuditLog
 from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
 from kindly.cli import cli
 from kindly.payments.models import Payment
+from kindly.reporting.metrics import campaign_stats
 from kindly.site.models import Artifact
 from kindly.tracking import events
-from kindly.tracking.metrics import campaign_stats
 from kindly.tracking.models import Event
 from tests.conftest import load_campaign
 from tests.unit.test_api import auth, conforms, key_for

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.payments.models import Payment
-from kindly.tracking.metrics import campaign_stats
+from kindly.reporting.metrics import campaign_stats
 from kindly.tracking.models import Event
 from tests.conftest import load_campaign
 from workers.jobs import render_debtor

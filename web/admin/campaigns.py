@@ -22,8 +22,8 @@ from kindly.infra import csvsafe
 from kindly.messaging.delivery import in_doubt, in_outbox
 from kindly.money import from_minor
 from kindly.payments.models import Payment
-from kindly.tracking.kpis import campaign_kpis
-from kindly.tracking.metrics import campaign_report, campaign_stats
+from kindly.reporting.kpis import campaign_kpis
+from kindly.reporting.metrics import campaign_report, campaign_stats
 from kindly.tracking.models import Event
 from web.admin import bp, charts, context, requires
 
@@ -150,7 +150,7 @@ def campaign_status(slug: str):
     with context().db.session() as db:
         campaign = find_campaign(db, slug)
         if wanted == "live":
-            from kindly.campaigns.launch import check_campaign
+            from kindly.launch import check_campaign
 
             gaps = check_campaign(db, campaign)
             if gaps:

@@ -13,7 +13,8 @@ from flask import g, redirect, render_template, request
 from kindly.accounts import audit
 from kindly.accounts.scopes import access_of, may_name_creditor
 from kindly.campaigns import logo as campaign_logo
-from kindly.payments.iban import LETTER_KEYS, LOGO_KEY, validate_letter_settings
+from kindly.campaigns.logo import LOGO_KEY
+from kindly.payments.iban import LETTER_KEYS, validate_letter_settings
 from kindly.rules.engine import TONES
 from kindly.site.identity import METHODS, validate_site_settings
 from renderer.texts import load_texts

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from kindly.campaigns.models import Campaign
 from kindly.infra.paths import FONTS, TEMPLATES
 from kindly.money import from_minor
-from kindly.tracking.kpis import campaign_kpis
-from kindly.tracking.metrics import campaign_report
+from kindly.reporting.kpis import campaign_kpis
+from kindly.reporting.metrics import campaign_report
 
 REPORT_TEMPLATES = TEMPLATES / "report"
 STEP_LABELS = {
