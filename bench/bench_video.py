@@ -24,8 +24,11 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from renderer import video, video_encode
-from renderer.video_cache import LocalSegmentCache
+from renderer import video
+from renderer.video import encode as video_encode
+from renderer.video import scenes, segments
+from renderer.video.cache import LocalSegmentCache
+from renderer.video.palette import palette
 from tests.views import english_view, make_view
 
 SINGLE_RUNS = 8
@@ -54,12 +57,12 @@ def _naive(view, out: Path, template_name: str = "reminder") -> None:
     )
     from moviepy.audio.fx import AudioFadeOut
 
-    template = video.template_for(view, template_name)
-    colour = list(video.palette(view.brand_color).background)
-    scenes = []
+    template = scenes.template_for(view, template_name)
+    colour = list(palette(view.brand_color).background)
+    clips = []
     for index, scene in enumerate(template.scenes):
         seconds = template.scene_frames(scene) / template.fps
-        background, layer = video.scene_layers(view, template, index)
+        background, layer = scenes.scene_layers(view, template, index)
         rgba = np.asarray(layer)
         mask = ImageClip(rgba[..., 3] / 255.0, is_mask=True, duration=seconds)
         text = ImageClip(rgba[..., :3], duration=seconds).with_mask(mask)
@@ -69,8 +72,8 @@ def _naive(view, out: Path, template_name: str = "reminder") -> None:
             effects.append(vfx.FadeIn(template.fade_seconds, initial_color=colour))
         if scene.fade_out:
             effects.append(vfx.FadeOut(template.fade_seconds, final_color=colour))
-        scenes.append(clip.with_effects(effects) if effects else clip)
-    movie = concatenate_videoclips(scenes, method="chain")
+        clips.append(clip.with_effects(effects) if effects else clip)
+    movie = concatenate_videoclips(clips, method="chain")
     music = AudioFileClip(str(template.music)).subclipped(0, template.duration)
     movie = movie.with_audio(music.with_effects([AudioFadeOut(1.5)]))
     # ultrafast like ours, so the ratio measures composing, not x264's preset (moviepy's
@@ -159,7 +162,7 @@ def _worker(args) -> tuple[int, float, float, float]:
 def _breakdown(view, folder: Path, cache) -> dict[str, float]:
     """Where one warm render spends its time."""
     spent = {"draw": 0.0, "encode": 0.0, "join": 0.0}
-    originals = (video._still, video_encode.encode_stills, video_encode.join)
+    originals = (segments.still, video_encode.encode_stills, video_encode.join)
 
     def wrap(name, func):
         def timed(*args, **kwargs):
@@ -171,7 +174,7 @@ def _breakdown(view, folder: Path, cache) -> dict[str, float]:
 
         return timed
 
-    video._still = wrap("draw", originals[0])
+    segments.still = wrap("draw", originals[0])
     video_encode.encode_stills = wrap("encode", originals[1])
     video_encode.join = wrap("join", originals[2])
     try:
@@ -179,7 +182,7 @@ def _breakdown(view, folder: Path, cache) -> dict[str, float]:
         video.render_video(view, folder / "breakdown.mp4", cache=cache)
         spent["total"] = time.perf_counter() - start
     finally:
-        video._still, video_encode.encode_stills, video_encode.join = originals
+        segments.still, video_encode.encode_stills, video_encode.join = originals
     return spent
 
 
@@ -198,7 +201,7 @@ def run() -> str:
         naive = time.perf_counter() - naive_start
 
         poster = folder / "poster.png"
-        video._draw_scene(first, 0).save(poster)
+        scenes.draw_scene(first, 0).save(poster)
         still_default = statistics.median(
             _still(poster, folder / "still.mp4", None) for _ in range(3)
         )

@@ -294,7 +294,7 @@ def _build_page(session, token: str, state: microsite.LiveState) -> Page:
     if html is None:
         # Not rendered yet, or the balance changed since: render now (a few ms).
         has = {kind: artifacts.find(session, debtor, kind) is not None for kind in FILES.values()}
-        from renderer.video_template import video_ctas
+        from renderer.video.template import video_ctas
 
         html = render_site(
             view,

@@ -80,7 +80,7 @@ def render_debtor(debtor_id: int, kinds: list[str], force: bool = False) -> dict
 
 def _video_ctas() -> list[dict]:
     """The buttons the video template overlays on the player, with their times."""
-    from renderer.video_template import video_ctas
+    from renderer.video.template import video_ctas
 
     return video_ctas()
 
@@ -93,7 +93,7 @@ def _render(view, kinds: list[str]):
         yield "letter", render_letter(view)
     if "video" in kinds:
         from renderer.video import render_captions, render_poster, render_video
-        from renderer.video_cache import (
+        from renderer.video.cache import (
             LocalSegmentCache,
             StoreSegmentCache,
             TieredSegmentCache,

@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
@@ -36,18 +37,28 @@ RETIRED = "kindly_retired_keys"
 log = logging.getLogger(__name__)
 
 
-@lru_cache(maxsize=8)
-def renderer_version(kind: str) -> str:
-    """A hash of the templates and renderer code behind this kind (read once per process)."""
-    digest = hashlib.sha256()
+def renderer_folders(kind: str) -> list[Path]:
+    """The folders this kind is rendered from: its template folders and the renderer package."""
     folders = [TEMPLATES / name for name in TEMPLATE_FOLDERS.get(kind, ())]
     folders.append(Path(renderer.__file__).resolve().parent)  # wherever the package lives
+    return folders
+
+
+def tree_version(folders: Iterable[Path], root: Path) -> str:
+    """A hash of every file under `folders`: its path relative to `root`, and its bytes."""
+    digest = hashlib.sha256()
     for folder in folders:
         for path in sorted(folder.rglob("*")):
             if path.is_file() and path.suffix not in (".pyc", ".mo"):
-                digest.update(str(path.relative_to(ROOT)).encode())
+                digest.update(str(path.relative_to(root)).encode())
                 digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+@lru_cache(maxsize=8)
+def renderer_version(kind: str) -> str:
+    """A hash of the templates and renderer code behind this kind (read once per process)."""
+    return tree_version(renderer_folders(kind), ROOT)
 
 
 @lru_cache(maxsize=8)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from renderer import video
+from renderer.video import scenes
 from tests.views import make_view
 
 BENCHES = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "bench").glob("bench_*.py"))
@@ -22,10 +22,10 @@ def test_every_benchmark_imports_and_offers_run(name):
 
 def test_the_naive_video_baseline_gets_each_scene_as_background_and_text_layer():
     view = make_view()
-    template = video.template_for(view, "reminder")
+    template = scenes.template_for(view, "reminder")
     for index in range(len(template.scenes)):
-        background, layer = video.scene_layers(view, template, index)
-        assert background.size == layer.size == (video.WIDTH, video.HEIGHT)
+        background, layer = scenes.scene_layers(view, template, index)
+        assert background.size == layer.size == (scenes.WIDTH, scenes.HEIGHT)
         assert layer.mode == "RGBA"
         alpha = layer.getchannel("A")
         assert alpha.getextrema() == (0, 255)  # text drawn on a clear layer

@@ -19,9 +19,12 @@ from PIL import Image
 from pyzbar.pyzbar import decode
 
 from renderer import video
+from renderer.errors import RenderError
 from renderer.texts import load_texts
-from renderer.video import RenderError, render_captions, render_poster, render_video
-from renderer.video_cache import LocalSegmentCache
+from renderer.video import render_captions, render_poster, render_video, scenes, typeset
+from renderer.video.cache import LocalSegmentCache
+from renderer.video.palette import contrast, palette
+from renderer.video.template import load_template
 from tests.views import english_view, hostile_view, make_view, rtl_emoji_view
 
 FFMPEG = shutil.which("ffmpeg") or imageio_ffmpeg.get_ffmpeg_exe()
@@ -173,7 +176,7 @@ def test_last_frame_has_a_qr_code_that_opens_the_debtors_site(videos, tmp_path):
 
 def middles(lang: str) -> list[float]:
     """The middle of each scene, in seconds: far from any fade."""
-    template = video.load_template("reminder", lang)
+    template = load_template("reminder", lang)
     return [
         start + template.scene_frames(scene) / template.fps / 2
         for scene, start in zip(template.scenes, template.starts(), strict=True)
@@ -218,7 +221,7 @@ def test_no_temp_files_are_left_beside_the_video(videos):
 def test_captions_are_webvtt_matching_the_scenes(videos):
     view = make_view()
     cues = parse_vtt(render_captions(view))
-    assert len(cues) == len(video.load_template("reminder", "de").scenes)
+    assert len(cues) == len(load_template("reminder", "de").scenes)
     assert cues[0][0] == 0
     for (start, end, _), (next_start, _, _) in pairwise(cues):
         assert start < end <= next_start
@@ -248,34 +251,34 @@ def test_every_language_has_every_text(lang):
 
 def test_missing_font_is_a_clear_error(monkeypatch, tmp_path):
     missing = tmp_path / "nope.ttf"
-    monkeypatch.setattr(video, "REGULAR_FONT", missing)
+    monkeypatch.setattr(typeset, "REGULAR_FONT", missing)
     with pytest.raises(RenderError, match=f"font not found: {re.escape(str(missing))}"):
         render_poster(make_view())
 
 
 def test_without_raqm_rtl_names_still_render(monkeypatch):
-    monkeypatch.setattr(video, "HAS_RAQM", False)
-    video._font.cache_clear()
+    monkeypatch.setattr(typeset, "HAS_RAQM", False)
+    typeset.load_font.cache_clear()
     try:
         poster = render_poster(replace(rtl_emoji_view(), first_name="שרה 🌟‏"))
     finally:
-        video._font.cache_clear()
+        typeset.load_font.cache_clear()
     assert Image.open(io.BytesIO(poster)).size == (1280, 720)
 
 
 def test_without_the_emoji_font_emoji_are_left_out_not_boxed(monkeypatch, tmp_path):
-    monkeypatch.setattr(video, "EMOJI_FONT", tmp_path / "none.ttf")
-    video._emoji_font.cache_clear()
+    monkeypatch.setattr(typeset, "EMOJI_FONT", tmp_path / "none.ttf")
+    typeset.emoji_font.cache_clear()
     try:
-        assert video._runs("Zoë 🌟 ❤️ Ölçer") == [("Zoë Ölçer", False)]
+        assert typeset.emoji_runs("Zoë 🌟 ❤️ Ölçer") == [("Zoë Ölçer", False)]
         render_poster(replace(english_view(), first_name="Zoë 👩‍👩‍👧"))
     finally:
-        video._emoji_font.cache_clear()
+        typeset.emoji_font.cache_clear()
 
 
-@pytest.mark.skipif(not video.EMOJI_FONT.is_file(), reason="no Noto Color Emoji on this system")
+@pytest.mark.skipif(not typeset.EMOJI_FONT.is_file(), reason="no Noto Color Emoji on this system")
 def test_emoji_are_drawn_in_colour():
-    image = video._draw_scene(replace(english_view(), first_name="Zoë 🍎🍎🍎🍎"), 0)
+    image = scenes.draw_scene(replace(english_view(), first_name="Zoë 🍎🍎🍎🍎"), 0)
     pixels = np.asarray(image, dtype=int)
     red = (pixels[..., 0] > 180) & (pixels[..., 1] < 90) & (pixels[..., 2] < 90)
     assert red.sum() > 500  # red apples, on a blue background with white text
@@ -285,47 +288,48 @@ def test_emoji_are_drawn_in_colour():
     "brand", ["#1f5f8b", "#ffd700", "#ffffff", "#000000", "#7fbf7f", "nonsense"]
 )
 def test_text_always_has_enough_contrast_with_the_background(brand):
-    colours = video.palette(brand)
-    assert video._contrast(colours.text, colours.background) >= 4.5
-    assert video._contrast(colours.muted, colours.background) >= 4.5
+    colours = palette(brand)
+    assert contrast(colours.text, colours.background) >= 4.5
+    assert contrast(colours.muted, colours.background) >= 4.5
 
 
 def test_long_names_stay_inside_the_frame():
-    image = video._draw_scene(long_name_view(), 0)
+    image = scenes.draw_scene(long_name_view(), 0)
     pixels = np.asarray(image, dtype=int)
-    background = np.array(video.palette(long_name_view().brand_color).background)
+    background = np.array(palette(long_name_view().brand_color).background)
     text = np.abs(pixels - background).sum(axis=2) > 300  # white text on the brand colour
     columns = np.flatnonzero(text[100:560].any(axis=0))
-    assert columns.min() >= video.MARGIN_X - 4
-    assert columns.max() <= video.WIDTH - video.MARGIN_X + 4
+    assert columns.min() >= scenes.MARGIN_X - 4
+    assert columns.max() <= scenes.WIDTH - scenes.MARGIN_X + 4
 
 
 def test_a_longish_name_is_shown_whole_in_smaller_type():
-    style = video.STYLES["title"]
+    style = typeset.STYLES["title"]
     name = "Hello Maria-Magdalena Wolkenstein-Trostburg de la Fuente"
-    block = video._fit(name, style, video.WIDTH - 2 * video.MARGIN_X, 1.0, "ltr")
+    block = typeset.fit(name, style, scenes.WIDTH - 2 * scenes.MARGIN_X, 1.0, "ltr")
     assert block.typeset.size < style.size
     assert " ".join(block.lines) == name
 
 
 def test_balanced_lines_never_cut_a_word_that_fits():
     """Italian "Scansioni il codice" beside the QR card once came out as "Scansion / i il codice"."""
-    style = video.STYLES["title"]
+    style = typeset.STYLES["title"]
     text = "Scansioni il codice"
-    block = video._fit(text, style, 556, 1.0, "ltr")
+    block = typeset.fit(text, style, 556, 1.0, "ltr")
     assert " ".join(block.lines).split() == text.split()
 
 
 @pytest.mark.parametrize("name", ["王秀英", "अनीता", "สมชาย"])
 def test_scripts_dejavu_lacks_are_drawn_with_real_glyphs_not_boxes(name):
-    typeset = video._Typeset(video.BOLD_FONT, 76, "ltr")
-    fonts = {path for _, path in video._font_runs(name, video.BOLD_FONT, True)}
-    if fonts == {video.BOLD_FONT}:
+    bold = typeset.BOLD_FONT
+    fonts = {path for _, path in typeset.font_runs(name, bold, True)}
+    if fonts == {bold}:
         pytest.skip("no fallback font for this script on this system (fonts-noto, fonts-droid)")
+    setter = typeset.Typeset(bold, 76, "ltr")
     bitmaps = []
     for ch in name[:3]:
         image = Image.new("L", (120, 120), 0)
-        typeset.draw(image, 10, 90, ch, 255)
+        setter.draw(image, 10, 90, ch, 255)
         bitmaps.append(np.asarray(image))
     assert all(b.sum() > 0 for b in bitmaps)
     for a, b in ((0, 1), (1, 2), (0, 2)):  # boxes ("tofu") would all look the same

@@ -21,9 +21,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from renderer import video, video_encode
-from renderer.video_cache import LocalSegmentCache, StoreSegmentCache
-from renderer.video_template import TemplateError, load_template, video_ctas
+from renderer import video
+from renderer.video import encode as video_encode
+from renderer.video import scenes, segments, typeset
+from renderer.video.cache import LocalSegmentCache, StoreSegmentCache
+from renderer.video.template import TemplateError, load_template, video_ctas
 from tests.unit.test_video import FFMPEG, frame_at, parse_vtt, top_level_boxes
 from tests.views import english_view, make_view
 
@@ -167,15 +169,15 @@ def test_an_awkward_name_is_drawn_as_it_is(videos, tmp_path):
     """`:`, `%`, `'`, `\\`, Ł, Greek and Cyrillic reach the screen unchanged (never a filter)."""
     frame = np.asarray(frame_at(videos["awkward"], tmp_path / "g.png", seconds=1.0), dtype=float)
     view = awkward_view()
-    template = video.template_for(view)
-    expected = np.asarray(video._draw_scene(view, 0, template), dtype=float)
+    template = scenes.template_for(view)
+    expected = np.asarray(scenes.draw_scene(view, 0, template), dtype=float)
     other = np.asarray(
-        video._draw_scene(replace(view, first_name="Lukasz ONeil 100 Zoe Zhanna"), 0, template),
+        scenes.draw_scene(replace(view, first_name="Lukasz ONeil 100 Zoe Zhanna"), 0, template),
         dtype=float,
     )
     assert np.abs(frame - expected).mean() < 3
     assert np.abs(frame - other).mean() > np.abs(frame - expected).mean() + 0.5
-    font = video._font(video.BOLD_FONT, 76)
+    font = typeset.load_font(typeset.BOLD_FONT, 76)
     for ch in "Ł\\%:'ΖωήЖанна":
         assert font.getmask(ch).getbbox() is not None, f"no glyph for {ch!r}"
 
@@ -255,7 +257,7 @@ def test_a_shared_store_cache_works_through_the_storage_shape(tmp_path):
 
 
 def test_a_scene_marked_invariant_may_not_show_the_debtors_name(tmp_path, monkeypatch):
-    from renderer import video_template
+    from renderer.video import template as video_template
 
     raw = json.loads((video_template.TEMPLATE_DIR / "reminder.json").read_text())
     raw["scenes"][0]["personal"] = False  # the greeting shows {full_name}
@@ -265,18 +267,16 @@ def test_a_scene_marked_invariant_may_not_show_the_debtors_name(tmp_path, monkey
         encoding="utf-8",
     )
     monkeypatch.setattr(video_template, "TEMPLATE_DIR", tmp_path)
-    video_template._raw.cache_clear()
-    video_template.load_template.cache_clear()
+    video_template.clear_cache()
     try:
         with pytest.raises(TemplateError, match="full_name"):
             load_template("leaky", "de")
     finally:
-        video_template._raw.cache_clear()
-        video_template.load_template.cache_clear()
+        video_template.clear_cache()
 
 
 def test_segments_from_other_encoder_settings_are_refused(tmp_path):
-    still = video._still(make_view(), video.template_for(make_view()), 2)
+    still = segments.still(make_view(), scenes.template_for(make_view()), 2)
     (good,) = video_encode.encode_stills([still], tmp_path, pieces=False, prefix="good")
     other = tmp_path / "other.mp4"
     main_profile = ["-c:v", "libx264", "-profile:v", "main"]
@@ -304,8 +304,8 @@ def test_the_creditors_logo_is_on_every_scene(tmp_path):
     Image.new("RGB", (200, 56), (230, 30, 30)).save(logo, "PNG")
     uri = "data:image/png;base64," + base64.b64encode(logo.getvalue()).decode()
     view = replace(make_view(), logo=uri)  # the picture itself: the renderer reads no paths
-    template = video.template_for(view)
+    template = scenes.template_for(view)
     for index in range(len(template.scenes)):
-        corner = np.asarray(video._draw_scene(view, index, template))[40:90, 100:290]
+        corner = np.asarray(scenes.draw_scene(view, index, template))[40:90, 100:290]
         red = (corner[..., 0] > 200) & (corner[..., 1] < 60) & (corner[..., 2] < 60)
         assert red.mean() > 0.9

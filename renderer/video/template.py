@@ -223,6 +223,13 @@ def load_template(name: str = DEFAULT_TEMPLATE, lang: str = "en", tone: str = ""
     return template
 
 
+def clear_cache() -> None:
+    """Forget the templates and texts read so far, so a changed TEMPLATE_DIR is read afresh."""
+    _texts.cache_clear()
+    _raw.cache_clear()
+    load_template.cache_clear()
+
+
 def template_names() -> list[str]:
     """Every video template on disk."""
     return sorted(p.stem for p in TEMPLATE_DIR.glob("*.json") if p.stem != "texts")
