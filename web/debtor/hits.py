@@ -247,7 +247,7 @@ def judge(
     return refine(current.agent, sent_at, now, links=links)
 
 
-def count(session: Session, debtor: Debtor, type_: str, **data: str) -> None:
+def count(session: Session | None, debtor: Debtor | Tracked, type_: str, **data: str) -> None:
     """Record one hit (HEAD requests look, they don't count).
 
     A GET proves nothing by itself (a scanner with a browser's user agent looks the same),
