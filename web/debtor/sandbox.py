@@ -1,7 +1,8 @@
 """The sandbox checkout: a clearly marked test payment page, only without Stripe keys.
 
 Its buttons do what Stripe does after a checkout: the outcome travels as a signed,
-Stripe-shaped event through `kindly.payments.provider_events`, the same code that applies Stripe's.
+Stripe-shaped event through `kindly.payments.provider_events`, the same code that applies
+Stripe's.
 """
 
 from __future__ import annotations
