@@ -43,7 +43,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.extensions["kindly"] = Context(settings)
 
-    from web import edge, messages, pay, paymode, public, security, track, webhooks
+    from web import debtor, edge, messages, security, webhooks
+    from web.debtor import pay, paymode, track
 
     edge.limit_uploads(app)  # before the CSRF hook, which reads the form
     security.init_app(
@@ -52,7 +53,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         https=https,
         s3_storage=settings.storage_url.startswith("s3:"),
     )
-    app.register_blueprint(public.bp)
+    app.register_blueprint(debtor.bp)
     app.register_blueprint(pay.bp)
     app.register_blueprint(messages.bp)
     app.register_blueprint(track.bp)
@@ -65,7 +66,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     if settings.redis_url:
         start_writer = _start_event_writer(app)
-        from web.fastlane import FastLane
+        from web.debtor.fastlane import FastLane
 
         app.wsgi_app = FastLane(app, app.wsgi_app, start_writer)
     edge.trust_proxies(app, settings.trusted_proxies)
@@ -110,7 +111,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 def _start_event_writer(app: Flask) -> Callable[[], None]:
     """Drain the event stream into the database from a thread of this process, started on
     the first request (after gunicorn has forked), unless the app is told not to. Returns
-    the starter, for requests that don't pass through Flask (web.fastlane)."""
+    the starter, for requests that don't pass through Flask (web.debtor.fastlane)."""
     import threading
 
     lock = threading.Lock()

@@ -10,7 +10,7 @@ from kindly.infra.constant_time import same
 from kindly.messaging import bounces, optout, unsublink
 from kindly.site.personalise import resolve_locale
 from renderer.texts import load_texts
-from web.debtors import TOKEN, context, find_debtor
+from web.debtor.hits import TOKEN, context, find_debtor
 from web.security import csrf_exempt
 
 bp = Blueprint("messages", __name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, request
 
 from kindly.payments import provider_events
-from web.debtors import context
+from web.debtor.hits import context
 from web.security import csrf_exempt
 
 bp = Blueprint("webhooks", __name__)

@@ -35,7 +35,7 @@ class Settings:
     s3_upload_attempts: int = 4
     """Tries per artifact upload when S3 cannot be reached, with exponential backoff between."""
     fast_lane: bool = True
-    """Warm tracking hits and page views answered before Flask (web.fastlane)."""
+    """Warm tracking hits and page views answered before Flask (web.debtor.fastlane)."""
     trusted_proxies: int = 0
     """Reverse proxies in front of the app whose X-Forwarded-For/-Proto are believed."""
     payments: str = "sandbox"

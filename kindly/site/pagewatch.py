@@ -1,7 +1,7 @@
 """Which microsite pages changed, as PostgreSQL says it (LISTEN on `kindly_pages`).
 
 A web process keeps the pages it served together with the live state they were built from
-(web.fastlane). Migration 0970's triggers notify the debtors, campaigns or `*` (all) a
+(web.debtor.fastlane). Migration 0970's triggers notify the debtors, campaigns or `*` (all) a
 committed change touched. A kept page may be served without reading the database while the
 watch is listening and no notification touching it arrived after the read it was built from:
 

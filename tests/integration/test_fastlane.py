@@ -1,5 +1,5 @@
 """The fast lane answers the tracking hits Flask would answer, the same way, and gives Flask
-everything else (web.fastlane)."""
+everything else (web.debtor.fastlane)."""
 
 from __future__ import annotations
 

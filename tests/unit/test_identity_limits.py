@@ -1,5 +1,5 @@
 """The identity check's escalating locks, the lock for good and the new link that ends it, and
-the rate limits on the debtor's forms (kindly.site.identity, web.limits)."""
+the rate limits on the debtor's forms (kindly.site.identity, web.debtor.limits)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from kindly.tracking.models import Event
 from tests.conftest import load_campaign
 from tests.unit.test_microsite_actions import PORTFOLIO_WITH_BIRTH, set_campaign
 from tests.unit.test_web import csrf_from, token_of
-from web import limits
+from web.debtor import limits
 
 T0 = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)
 RIGHT, WRONG = "1980-04-02", "1999-09-09"

@@ -1,4 +1,6 @@
-"""Shared helpers for views that act for one debtor named by the token in the URL."""
+"""Shared helpers for views that act for one debtor named by the token in the URL: finding
+the debtor, the token cache, the identity-check cookie, and recording hits with their
+verdict (kindly.tracking.verdict)."""
 
 from __future__ import annotations
 
@@ -19,13 +21,9 @@ from kindly.infra.db import utcnow
 from kindly.site import identity
 from kindly.tracking import events
 from kindly.tracking.models import Event
+from kindly.tracking.verdict import BURST_WINDOW, refine
 
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
-SEND_GRACE = dt.timedelta(seconds=10)
-"""A hit this soon after the message was sent is a scanner, not a person."""
-BURST_WINDOW = dt.timedelta(seconds=3)
-BURST_LINKS = 3
-"""Hits on this many different links within the window are a scanner following every link."""
 VERIFIED_KEY = "verified"
 
 
@@ -232,8 +230,8 @@ def _recent_targets(
 def judge(
     session: Session | None, debtor: Debtor | Tracked, current: Hit, *, target: str | None = None
 ) -> str:
-    """The headers' verdict, sharpened by timing: too soon after the send, or a burst of
-    hits on every link, is automated."""
+    """The headers' verdict, sharpened by timing (kindly.tracking.verdict): too soon after
+    the send, or a burst of hits on every link, is automated."""
     if current.agent != "human":
         return current.agent
     now = utcnow()
@@ -245,23 +243,11 @@ def judge(
                 Event.debtor_id == debtor.id, Event.type == "sent"
             )
         )
-    if too_soon(sent_at, now):
-        return "automated"
-    if target is not None and len(_recent_targets(session, debtor, target, now)) >= BURST_LINKS:
-        return "automated"
-    return "human"
+    links = None if target is None else lambda: _recent_targets(session, debtor, target, now)
+    return refine(current.agent, sent_at, now, links=links)
 
 
-def too_soon(sent_at: dt.datetime | None, now: dt.datetime) -> bool:
-    """Whether a hit at `now` came too soon after the message was sent to be a person."""
-    if sent_at is None:
-        return False
-    if sent_at.tzinfo is None:
-        sent_at = sent_at.replace(tzinfo=dt.UTC)
-    return now - sent_at < SEND_GRACE
-
-
-def count(session: Session, debtor: Debtor, type_: str, **data: str) -> None:
+def count(session: Session | None, debtor: Debtor | Tracked, type_: str, **data: str) -> None:
     """Record one hit (HEAD requests look, they don't count).
 
     A GET proves nothing by itself (a scanner with a browser's user agent looks the same),

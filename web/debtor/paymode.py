@@ -12,7 +12,7 @@ from kindly.infra.config import Settings
 def init_app(app: Flask, settings: Settings) -> None:
     """Register the sandbox checkout only when it is the mode; mark pages TEST when asked."""
     if settings.payments_sandbox:
-        from web import sandbox
+        from web.debtor import sandbox
 
         app.register_blueprint(sandbox.bp)
     if settings.test_banner:

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, redirect, request
 
-from web.debtors import hit, judge, record_hit, tracked
+from web.debtor.hits import hit, judge, record_hit, tracked
 
 bp = Blueprint("track", __name__)
 

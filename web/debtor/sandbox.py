@@ -1,7 +1,8 @@
 """The sandbox checkout: a clearly marked test payment page, only without Stripe keys.
 
 Its buttons do what Stripe does after a checkout: the outcome travels as a signed,
-Stripe-shaped event through `core.pay_webhooks`, the same code that applies Stripe's.
+Stripe-shaped event through `kindly.payments.provider_events`, the same code that applies
+Stripe's.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from kindly.payments import provider_events
 from kindly.payments import service as payments
 from kindly.site.personalise import resolve_locale
 from renderer.texts import load_texts
-from web.debtors import context
+from web.debtor.hits import context
 
 bp = Blueprint("sandbox", __name__)
 REF = re.compile(r"^sbx_[A-Za-z0-9_-]{16,40}$")

@@ -1,0 +1,112 @@
+"""The debtor's self-service forms: promise a date, ask or dispute, contact preferences,
+and the FAQ, each through the one debtor-form helper (web.debtor.common.DebtorForm)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from babel.dates import format_date
+from flask import abort, request
+
+from kindly.messaging import optout
+from kindly.site import identity
+from web.debtor import limits
+from web.debtor.common import DebtorForm, bp
+from web.debtor.hits import context
+
+TOPICS = ("question", "dispute", "callback")
+PHONE = re.compile(r"^\+?[0-9 ()/-]{6,20}$")
+MAX_MESSAGE = 2000
+
+
+@bp.route("/s/<token>/promise", methods=["GET", "POST"])
+@limits.limited("promise")
+def promise(token: str):
+    """Promise to pay on a date within the campaign's limit."""
+    with context().db.session() as session:
+        form = DebtorForm(session, token)
+        view = form.view
+        today = dt.date.today()
+        latest = today + dt.timedelta(days=identity.promise_days(form.debtor.campaign))
+        max_text = format_date(latest, format="long", locale=view.locale.replace("-", "_"))
+        error = None
+        if request.method == "POST":
+            try:
+                chosen = dt.date.fromisoformat(request.form.get("date", "").strip())
+            except ValueError:
+                chosen = None
+            if chosen is not None and today <= chosen <= latest and view.amount_minor > 0:
+                data = {"date": chosen.isoformat(), "amount_minor": str(view.amount_minor)}
+                return form.done("promise", data)
+            error = form.texts["promise_invalid"].format(max_date=max_text)
+        else:
+            form.looked("promise")
+        return form.render(
+            "web/promise.html",
+            error=error,
+            min=today.isoformat(),
+            max=latest.isoformat(),
+            max_text=max_text,
+        ), (400 if error else 200)
+
+
+@bp.route("/s/<token>/contact", methods=["GET", "POST"])
+@limits.limited("contact")
+def contact(token: str):
+    """Ask a question, dispute the claim or ask for a call back."""
+    with context().db.session() as session:
+        form = DebtorForm(session, token)
+        error = None
+        if request.method == "POST":
+            topic = request.form.get("topic", "")
+            message = request.form.get("message", "").strip()
+            phone = request.form.get("phone", "").strip()
+            valid = (
+                topic in TOPICS
+                and (message or topic == "callback")
+                and len(message) <= MAX_MESSAGE
+                and (not phone or PHONE.match(phone))
+                and (topic != "callback" or phone or form.debtor.phone)
+            )
+            if valid:
+                data = {"topic": topic, "message": message, "phone": phone}
+                return form.done("contact", data, to="?done=contact")
+            error = form.texts["contact_invalid"]
+        else:
+            form.looked("contact")
+        return form.render(
+            "web/contact.html",
+            error=error,
+            topics=TOPICS,
+            chosen=request.args.get("topic", "question"),
+        ), (400 if error else 200)
+
+
+@bp.route("/s/<token>/preferences", methods=["GET", "POST"])
+@limits.limited("preferences")
+def preferences(token: str):
+    """The debtor's preferred channel, and opting out of digital messages."""
+    with context().db.session() as session:
+        form = DebtorForm(session, token)
+        if request.method == "POST":
+            channel = request.form.get("channel", "")
+            if channel not in ("email", "sms", "letter"):
+                abort(400)
+            back = form.done("preference", {"preferred_channel": channel}, to="?done=prefs")
+            if request.form.get("opt_out") == "1":
+                # the suppression list `kindly send` honours, plus an `opted_out` event each
+                for digital in ("email", "sms"):
+                    optout.opt_out(session, form.debtor, digital, source="microsite")
+            return back
+        form.looked("preferences")
+        return form.render("web/preferences.html", current=form.debtor.channel)
+
+
+@bp.get("/s/<token>/faq")
+def faq(token: str):
+    """Short answers to what debtors ask most."""
+    with context().db.session() as session:
+        form = DebtorForm(session, token)
+        form.looked("faq")
+        return form.render("web/faq.html")
