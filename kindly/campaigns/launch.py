@@ -14,10 +14,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Campaign, Debtor
-from renderer.texts import load_texts
+from renderer.texts import LANGUAGES, load_texts
 from renderer.view import DebtorView
 
-LANGUAGES = ("de", "en", "it", "es", "fr")
 TONES = ("friendly", "neutral", "firm")
 MARKERS = {
     "creditor": "Kreditor-Marke-7Q",
