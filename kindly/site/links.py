@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import secrets
 from dataclasses import asdict, dataclass
 
 from sqlalchemy.orm import Session
@@ -25,6 +26,7 @@ from kindly.infra.storage import Storage, is_debtor_key
 from kindly.site import identity
 
 CONTENT_TYPE = "application/json"
+TOKEN_BYTES = 24  # 192 random bits, url-safe: 32 characters
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,11 @@ def find(storage: Storage, token: str) -> LinkRecord | None:
     return record if is_debtor_key(record.site_key, record.debtor_id) else None
 
 
+def new_token() -> str:
+    """An unguessable link token: 192 random bits."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
 def forget(storage: Storage, token: str) -> None:
     """Remove the token's record (an erased debtor's link must die everywhere)."""
     storage.delete(record_key(token))
@@ -87,8 +94,6 @@ def reissue(session: Session, debtor: Debtor, storage: Storage | None = None) ->
     """Give the debtor a new link: the old token answers 404 at once, and the identity
     check's tries and locks start afresh (a lock for good lasts until this). Returns the
     new token; the debtor's artifacts carry the old one until they are rendered again."""
-    from kindly.campaigns.portfolio import new_token
-
     if storage is not None:
         forget(storage, debtor.token)  # nor may an outage serve the old link
     identity.forget(session, debtor)
