@@ -15,6 +15,7 @@ from kindly.cli.common import campaign_by_slug, open_context
 from kindly.errors import NotFound
 from kindly.infra import csvsafe
 from kindly.site.models import Artifact
+from kindly.tracking.metrics import campaign_stats
 
 
 @click.command("import")
@@ -114,8 +115,6 @@ def export(slug: str, out: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def stats(slug: str, as_json: bool) -> None:
     """The funnel (people only; raw counts under funnel_raw) and the money collected."""
-    from kindly.tracking.metrics import campaign_stats
-
     ctx = open_context()
     with ctx.db.session() as session:
         data = campaign_stats(session, campaign_by_slug(session, slug))

@@ -9,6 +9,7 @@ import time
 import click
 from sqlalchemy import select
 
+from kindly.campaigns.demo import demo_rows
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.campaigns.portfolio import import_portfolio
 from kindly.campaigns.service import by_slug, create_campaign
@@ -52,8 +53,6 @@ def render(slug: str, kinds: str, force: bool) -> None:
 @click.option("--kinds", default="site,letter,video", show_default=True)
 def demo(count: int, and_serve: bool, host: str, port: int, kinds: str) -> None:
     """Build a demo campaign of generated debtors, render everything, and serve it."""
-    from kindly.campaigns.demo import demo_rows
-
     if and_serve and not os.environ.get("KINDLY_BASE_URL"):
         # the links (and the QR codes in letters and videos) must point where we serve
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - compared, not bound
