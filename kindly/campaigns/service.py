@@ -14,6 +14,8 @@ from kindly.campaigns.models import Campaign, CampaignStatus
 from kindly.errors import NotFound
 from renderer.texts import LOCALES
 
+# LOCALES (a campaign's allowed default locales) is re-exported: the CLI, API and dashboard
+# validate a new campaign against this module alone.
 __all__ = [
     "LOCALES",
     "SLUG_PATTERN",
