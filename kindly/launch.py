@@ -8,16 +8,16 @@ and each marker must come out the other side; the campaign's own data must have 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from kindly.campaigns.models import Campaign, Debtor
-from renderer.texts import load_texts
+from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
+from renderer.texts import LANGUAGES, load_texts
 from renderer.view import DebtorView
 
-LANGUAGES = ("de", "en", "it", "es", "fr")
 TONES = ("friendly", "neutral", "firm")
 MARKERS = {
     "creditor": "Kreditor-Marke-7Q",
@@ -128,3 +128,27 @@ def check_campaign(session: Session, campaign: Campaign) -> list[Gap]:
 def as_dicts(gaps: list[Gap]) -> list[dict[str, str]]:
     """Gaps for JSON answers."""
     return [dataclasses.asdict(gap) for gap in gaps]
+
+
+STATUS_ACTIONS = {"live": "campaign.launch", "paused": "campaign.pause"}
+"""The audit action of each status change."""
+
+
+def set_status(session: Session, campaign: Campaign, wanted: str) -> tuple[str, list[Gap]]:
+    """Make the campaign live or paused; return (status before, gaps).
+
+    A launch is refused while the launch check finds gaps: then nothing changes.
+    """
+    if wanted not in STATUS_ACTIONS:
+        raise ValueError(f"status {wanted!r}: live or paused")
+    row = session.get(CampaignStatus, campaign.id)
+    before = row.status if row else "draft"
+    if wanted == "live":
+        gaps = check_campaign(session, campaign)
+        if gaps:
+            return before, gaps
+    if row is None:
+        row = CampaignStatus(campaign_id=campaign.id)
+        session.add(row)
+    row.status, row.changed_at = wanted, dt.datetime.now(dt.UTC)
+    return before, []

@@ -22,6 +22,7 @@ from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
+from kindly.campaigns.service import by_slug
 from kindly.infra.db import utcnow
 from kindly.infra.storage import Storage
 from kindly.messaging.models import OptOut, Send
@@ -57,7 +58,7 @@ class NotFoundError(LookupError):
 
 def find(session: Session, slug: str, reference: str) -> tuple[Campaign, Debtor]:
     """The campaign and its debtor, or NotFoundError."""
-    campaign = session.scalar(select(Campaign).where(Campaign.slug == slug))
+    campaign = by_slug(session, slug)
     if campaign is None:
         raise NotFoundError(f"no campaign {slug!r}")
     debtor = session.scalar(

@@ -10,6 +10,10 @@ from string import Formatter
 from kindly.infra.paths import TEMPLATES
 
 FALLBACK_LANG = "en"
+LANGUAGES = ("de", "en", "it", "es", "fr")
+"""The languages every template family has texts for."""
+LOCALES = ("de-DE", "en-GB", "it-IT", "es-ES", "fr-FR")
+"""A campaign's default locale: one per language."""
 
 
 class Texts:

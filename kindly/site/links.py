@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Debtor
+from kindly.campaigns.tokens import new_token
 from kindly.infra.storage import Storage, is_debtor_key
 from kindly.site import identity
 
@@ -87,8 +88,6 @@ def reissue(session: Session, debtor: Debtor, storage: Storage | None = None) ->
     """Give the debtor a new link: the old token answers 404 at once, and the identity
     check's tries and locks start afresh (a lock for good lasts until this). Returns the
     new token; the debtor's artifacts carry the old one until they are rendered again."""
-    from kindly.campaigns.portfolio import new_token
-
     if storage is not None:
         forget(storage, debtor.token)  # nor may an outage serve the old link
     identity.forget(session, debtor)

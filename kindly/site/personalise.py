@@ -14,9 +14,9 @@ from kindly.campaigns.models import Campaign, Debtor
 from kindly.infra.storage import Storage
 from kindly.money import format_minor
 from kindly.payments import ledger
+from renderer.texts import LANGUAGES
 from renderer.view import DebtorView
 
-LANGUAGES = ("de", "en", "it", "es", "fr")
 FALLBACK_LOCALE = "en-GB"
 POSTCODE_LAST = frozenset({"GB", "IE"})
 """Countries whose addresses end with the postcode on a line of its own."""

@@ -65,8 +65,8 @@ def debtor_ids(context: Context) -> dict[str, int]:
 
 
 def test_render_on_rq_stores_private_objects_in_s3_and_serves_them(stack, s3_endpoint, s3_bucket):
-    from kindly.cli import enqueue_renders
     from web import create_app
+    from workers.render import enqueue_renders
 
     load_campaign(stack)
     ids = debtor_ids(stack)
@@ -118,7 +118,7 @@ def test_render_on_rq_stores_private_objects_in_s3_and_serves_them(stack, s3_end
 
 
 def test_rerendering_is_idempotent(stack):
-    from kindly.cli import enqueue_renders
+    from workers.render import enqueue_renders
 
     load_campaign(stack)
     ids = list(debtor_ids(stack).values())

@@ -44,8 +44,7 @@ def sites(context) -> int:
 
 @pytest.mark.parametrize("lose_data", [False, True])
 def test_redis_restarted_mid_campaign_loses_no_render_and_doubles_none(redis_stack, lose_data):
-    from kindly.cli import run_render
-    from workers.render import enqueue_renders
+    from workers.render import enqueue_renders, run_render
 
     context, env, redis_server = redis_stack
     with context.db.session() as session:

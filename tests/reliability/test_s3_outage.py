@@ -56,8 +56,7 @@ def test_s3_unreachable_jobs_fail_with_a_reason_and_kindly_render_finishes_later
     from rq.job import Job
     from rq.registry import FailedJobRegistry
 
-    from kindly.cli import run_render
-    from workers.render import enqueue_renders
+    from workers.render import enqueue_renders, run_render
 
     context, env, gate, bucket = s3_stack
     load_campaign(context)

@@ -31,8 +31,8 @@ def test_a_worker_killed_mid_render_is_retried_and_stores_the_video_once(stack, 
     from rq.job import Job
     from rq.registry import StartedJobRegistry
 
-    from kindly.cli import enqueue_renders
     from workers import queues
+    from workers.render import enqueue_renders
 
     load_campaign(stack)
     with stack.db.session() as session:

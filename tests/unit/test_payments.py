@@ -193,10 +193,10 @@ def promise(client, tok: str, day: dt.date):
 
 
 def collect(ctx, day: dt.date) -> dict:
-    from kindly.commands.payments import command
+    from kindly.cli.payments import command
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("kindly.commands.payments._context", lambda: ctx)
+        mp.setattr("kindly.cli.payments.open_context", lambda: ctx)
         result = CliRunner().invoke(command, ["collect", "--today", day.isoformat()])
     assert result.exit_code == 0, result.output
     return json.loads(result.output)

@@ -7,7 +7,6 @@ import datetime as dt
 import importlib
 import io
 import logging
-import re
 from importlib.util import find_spec
 from typing import Any
 
@@ -16,9 +15,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kindly.accounts import audit, scopes
-from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
+from kindly.campaigns.models import Campaign, Debtor
 from kindly.campaigns.portfolio import PortfolioRejected, import_portfolio, read_portfolio
+from kindly.campaigns.service import LOCALES, create_campaign, is_slug, slug_taken, status_of
 from kindly.infra import csvsafe
+from kindly.launch import STATUS_ACTIONS, set_status
 from kindly.messaging.delivery import in_doubt, in_outbox
 from kindly.money import from_minor
 from kindly.payments.models import Payment
@@ -28,19 +29,11 @@ from kindly.tracking.models import Event
 from web.admin import bp, charts, context, requires
 
 log = logging.getLogger(__name__)
-SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-LOCALES = ("de-DE", "en-GB", "it-IT", "es-ES", "fr-FR")
 STEP_LABELS = {
     "sent": "sent", "delivered": "delivered", "opened": "opened", "clicked": "clicked",
     "viewed": "viewed", "verified": "verified", "cta": "acted (CTA)",
     "payment_started": "payment started", "paid": "paid", "plan_agreed": "plan agreed",
 }  # fmt: skip
-
-
-def status_of(db: Session, campaign_id: int) -> str:
-    """draft, live or paused."""
-    row = db.get(CampaignStatus, campaign_id)
-    return row.status if row else "draft"
 
 
 def find_campaign(db: Session, slug: str) -> Campaign:
@@ -89,7 +82,7 @@ def campaign_new():
         return render_template("admin/campaign_new.html", form={}, errors=[], locales=LOCALES)
     slug = form.get("slug", "").strip()
     problems = []
-    if not SLUG.match(slug):
+    if not is_slug(slug):
         problems.append("The short name may hold lower-case letters, digits and '-' only.")
     if form.get("locale") not in LOCALES:
         problems.append("Choose a default language.")
@@ -100,17 +93,15 @@ def campaign_new():
     if not scopes.may_name_creditor(scopes.access_of(g.user), creditor):
         problems.append("You may only create campaigns for a creditor in your scope.")
     with context().db.session() as db:
-        if slug and db.scalar(select(Campaign.id).where(Campaign.slug == slug)):
+        if slug and slug_taken(db, slug):
             problems.append(f"A campaign {slug!r} exists already.")
         if problems:
             return render_template("admin/campaign_new.html", form=form, errors=[],
                                    problems=problems, locales=LOCALES), 422  # fmt: skip
-        campaign = Campaign(
-            slug=slug, name=form.get("name", "").strip()[:200] or slug,
+        campaign = create_campaign(
+            db, slug, name=form.get("name", "").strip()[:200] or slug,
             default_locale=form["locale"], creditor=creditor,
         )  # fmt: skip
-        db.add(campaign)
-        db.flush()
         try:
             outcome = _import(db, campaign, upload, bool(form.get("skip_invalid")))
         except PortfolioRejected as exc:
@@ -149,22 +140,13 @@ def campaign_status(slug: str):
         abort(400)
     with context().db.session() as db:
         campaign = find_campaign(db, slug)
-        if wanted == "live":
-            from kindly.launch import check_campaign
-
-            gaps = check_campaign(db, campaign)
-            if gaps:
-                audit.record(db, g.user, "campaign.launch_refused", via="web",
-                             campaign_id=campaign.id, before=f"{len(gaps)} gaps")  # fmt: skip
-                return render_template("admin/launch_gaps.html", slug=slug, gaps=gaps), 409
-        row = db.get(CampaignStatus, campaign.id)
-        before = row.status if row else "draft"
-        if row is None:
-            row = CampaignStatus(campaign_id=campaign.id)
-            db.add(row)
-        row.status, row.changed_at = wanted, dt.datetime.now(dt.UTC)
-        action = {"live": "campaign.launch", "paused": "campaign.pause"}[wanted]
-        audit.record(db, g.user, action, via="web", campaign_id=campaign.id, before=before)
+        before, gaps = set_status(db, campaign, wanted)
+        if gaps:
+            audit.record(db, g.user, "campaign.launch_refused", via="web",
+                         campaign_id=campaign.id, before=f"{len(gaps)} gaps")  # fmt: skip
+            return render_template("admin/launch_gaps.html", slug=slug, gaps=gaps), 409
+        audit.record(db, g.user, STATUS_ACTIONS[wanted], via="web", campaign_id=campaign.id,
+                     before=before)  # fmt: skip
     return redirect(f"/admin/campaigns/{slug}", code=303)
 
 

@@ -14,12 +14,13 @@ from kindly.accounts import audit
 from kindly.accounts.scopes import access_of, may_name_creditor
 from kindly.campaigns import logo as campaign_logo
 from kindly.campaigns.logo import LOGO_KEY
+from kindly.campaigns.service import LOCALES
 from kindly.payments.iban import LETTER_KEYS, validate_letter_settings
 from kindly.rules.engine import TONES
 from kindly.site.identity import METHODS, validate_site_settings
 from renderer.texts import load_texts
 from web.admin import bp, context, requires
-from web.admin.campaigns import LOCALES, find_campaign
+from web.admin.campaigns import find_campaign
 
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 NUMBERS = ("link_days", "promise_max_days", "retention_days")

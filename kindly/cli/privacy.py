@@ -9,7 +9,7 @@ import click
 
 from kindly import privacy
 from kindly.accounts import audit
-from kindly.cli import _campaign, _context
+from kindly.cli.common import campaign_by_slug, open_context
 
 
 @click.group("privacy")
@@ -23,7 +23,7 @@ def command() -> None:
 @click.option("--out", type=click.Path(dir_okay=False), help="Write to a file, not stdout.")
 def export(slug: str, reference: str, out: str | None) -> None:
     """Everything held about one debtor, as JSON (GDPR Art. 15)."""
-    ctx = _context()
+    ctx = open_context()
     with ctx.db.session() as session:
         try:
             campaign, debtor = privacy.find(session, slug, reference)
@@ -46,7 +46,7 @@ def export(slug: str, reference: str, out: str | None) -> None:
 @click.argument("reference")
 def erase(slug: str, reference: str) -> None:
     """Anonymise one debtor; amounts, payments and event counts stay (GDPR Art. 17)."""
-    ctx = _context()
+    ctx = open_context()
     with ctx.db.session() as session:
         try:
             campaign, debtor = privacy.find(session, slug, reference)
@@ -74,9 +74,9 @@ def erase(slug: str, reference: str) -> None:
 @click.option("--yes", is_flag=True, help="Erase for real (without it: a dry run).")
 def purge(slug: str, days: int, yes: bool) -> None:
     """Erase every debtor of a campaign past its retention period (dry run by default)."""
-    ctx = _context()
+    ctx = open_context()
     with ctx.db.session() as session:
-        campaign = _campaign(session, slug)
+        campaign = campaign_by_slug(session, slug)
         due, reason = privacy.purge_due(session, campaign, days)
         if reason:
             click.echo(f"nothing to purge in {slug}: {reason}")

@@ -13,7 +13,7 @@ from kindly.accounts.lifecycle import set_password, set_role
 from kindly.accounts.models import ROLES, User
 from kindly.accounts.scopes import Scope, ScopeError, describe, make_scope
 from kindly.accounts.users import UserError, create_user, issue_token, normal_email, set_scope
-from kindly.cli import _context
+from kindly.cli.common import open_context
 
 
 @click.group("user")
@@ -59,7 +59,7 @@ def create(
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    ctx = _context()
+    ctx = open_context()
     with ctx.db.session() as session:
         try:
             user = create_user(
@@ -77,7 +77,7 @@ def create(
 @scoped
 def scope(email: str, creditors: tuple[str, ...], campaigns: tuple[str, ...]) -> None:
     """Set what a user reaches: some creditors and campaigns, or (no option) every campaign."""
-    ctx = _context()
+    ctx = open_context()
     with ctx.db.session() as session:
         user = _user(session, email)
         before = describe(user.scope)
@@ -88,13 +88,6 @@ def scope(email: str, creditors: tuple[str, ...], campaigns: tuple[str, ...]) ->
         audit.record(session, None, "user.scope", via="cli", email=user.email, before=before,
                      after=describe(user.scope))  # fmt: skip
         click.echo(f"{user.email} reaches {describe(user.scope)}")
-
-
-def _user(session, email: str) -> User:
-    user = session.scalar(select(User).where(User.email == normal_email(email)))
-    if user is None:
-        raise click.ClickException(f"no user {email}")
-    return user
 
 
 @command.command("password")
@@ -108,7 +101,7 @@ def password(email: str, password_stdin: bool) -> None:
         secret = sys.stdin.readline().rstrip("\n")
     else:
         secret = click.prompt("New password", hide_input=True, confirmation_prompt=True)
-    ctx = _context()
+    ctx = open_context()
     with ctx.db.session() as session:
         user = _user(session, email)
         try:
@@ -124,7 +117,7 @@ def password(email: str, password_stdin: bool) -> None:
 @click.option("--role", type=click.Choice(ROLES), required=True, help="What the user may do.")
 def role(email: str, role: str) -> None:
     """Give a user another role; every dashboard session of the user ends."""
-    ctx = _context()
+    ctx = open_context()
     with ctx.db.session() as session:
         user = _user(session, email)
         before = user.role
@@ -146,7 +139,7 @@ def token(email: str, name: str, creditors: tuple[str, ...], campaigns: tuple[st
 
     --creditor and --campaign limit the key further; it never reaches more than its user.
     """
-    ctx = _context()
+    ctx = open_context()
     with ctx.db.session() as session:
         user = _user(session, email)
         record, secret = issue_token(session, user, name, _scope(session, creditors, campaigns))
@@ -158,7 +151,7 @@ def token(email: str, name: str, creditors: tuple[str, ...], campaigns: tuple[st
 @command.command("list")
 def list_users() -> None:
     """Every user with role, status and what they reach."""
-    ctx = _context()
+    ctx = open_context()
     with ctx.db.session() as session:
         for user in session.scalars(select(User).order_by(User.email)):
             state = "active" if user.active else "disabled"

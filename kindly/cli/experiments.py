@@ -6,7 +6,7 @@ import json
 
 import click
 
-from kindly.cli import _campaign, _context
+from kindly.cli.common import campaign_by_slug, open_context
 from kindly.rules.engine import GOALS
 from kindly.rules.experiments import report
 
@@ -21,9 +21,9 @@ def _pct(value: float | None) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def command(slug: str, goal: str | None, as_json: bool) -> None:
     """Statistics per experiment and variant (Wilson intervals, z-test, Holm, chance to beat)."""
-    ctx = _context()
+    ctx = open_context()
     with ctx.db.session() as session:
-        data = report(session, _campaign(session, slug), goal=goal)
+        data = report(session, campaign_by_slug(session, slug), goal=goal)
     if as_json:
         click.echo(json.dumps({"campaign": slug, "experiments": data}, indent=2))
         return

@@ -8,7 +8,7 @@ from collections import Counter
 
 import click
 
-from kindly.cli import _campaign, _context
+from kindly.cli.common import campaign_by_slug, open_context
 from kindly.messaging.delivery import in_doubt, plan
 from kindly.rules.engine import CHANNELS, current_rules, decide
 
@@ -55,14 +55,14 @@ def command(slug: str, channel_list: str | None, dry_run: bool, at_text: str | N
     """Deliver each debtor's next message on the first channel that may reach them."""
     at = parse_at(at_text)
     channels = parse_channels(channel_list)
-    ctx = _context()
+    ctx = open_context()
     if schedule and not dry_run and ctx.settings.jobs_in_process:
         # refused before anything is decided or sent: scheduling needs RQ's scheduler
         raise click.UsageError(
             "--schedule needs KINDLY_REDIS_URL and a running `kindly worker send`"
         )
     with ctx.db.session() as session:
-        campaign = _campaign(session, slug)
+        campaign = campaign_by_slug(session, slug)
         decide(session, campaign, current_rules(session, campaign), at.date())
         planned = plan(session, campaign, at, channels)
         doubtful = in_doubt(session, campaign.id, dt.datetime.now(dt.UTC))

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from kindly.campaigns import logo as campaign_logo
 from kindly.campaigns.models import Debtor
-from kindly.cli import _campaign, _context
+from kindly.cli.common import campaign_by_slug, open_context
 from kindly.errors import KindlyError
 from kindly.infra.storage import Storage
 from kindly.messaging.print_batches import (
@@ -131,9 +131,9 @@ def command(
     workers: int,
 ) -> None:
     """Show or set a campaign's letter options; with --batch, write print batches."""
-    ctx = _context()
+    ctx = open_context()
     with ctx.db.session() as session:
-        campaign = _campaign(session, slug)
+        campaign = campaign_by_slug(session, slug)
         settings = campaign.settings or {}
         if pairs or unset:
             settings = _parse_settings(pairs, unset, settings, ctx.storage, slug)

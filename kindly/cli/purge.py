@@ -9,14 +9,14 @@ from __future__ import annotations
 import click
 
 from kindly import privacy
-from kindly.cli import _context
+from kindly.cli.common import open_context
 
 
 @click.command("purge")
 @click.option("--yes", is_flag=True, help="Erase for real (without it: a dry run).")
 def command(yes: bool) -> None:
     """Erase the closed cases past their campaign's retention_days (dry run by default)."""
-    ctx = _context()
+    ctx = open_context()
     with ctx.db.session() as session:
         done = privacy.purge_retention(session, ctx.storage, via="cli", dry_run=not yes)
     if not done:

@@ -10,7 +10,7 @@ import click
 from sqlalchemy import select
 
 from kindly.campaigns.models import Debtor
-from kindly.cli import _campaign, _context
+from kindly.cli.common import campaign_by_slug, open_context
 from kindly.rules.engine import Rules, current_rules, evaluate, facts, parse_rules
 
 
@@ -60,10 +60,10 @@ def preview(debtors: list[Debtor], rules: Rules, today: dt.date) -> dict:
 @click.option("--at", "on", type=click.DateTime(["%Y-%m-%d"]), help="Evaluate as of this date.")
 def command(slug: str, as_json: bool, rules_file: Path | None, on) -> None:
     """How many debtors fall into each segment and variant under the rules."""
-    ctx = _context()
+    ctx = open_context()
     today = on.date() if on else dt.date.today()
     with ctx.db.session() as session:
-        campaign = _campaign(session, slug)
+        campaign = campaign_by_slug(session, slug)
         rules = (
             parse_rules(rules_file.read_bytes()) if rules_file else current_rules(session, campaign)
         )

@@ -7,7 +7,7 @@ import json
 
 import click
 
-from kindly.cli import _context
+from kindly.cli.common import open_context
 from kindly.payments import plans, promises
 
 
@@ -22,7 +22,7 @@ def command() -> None:
 )
 def collect(today) -> None:
     """Charge every instalment due (or due for a retry) and resolve passed promises; run daily."""
-    ctx = _context()
+    ctx = open_context()
     day = today.date() if today else dt.date.today()
     with ctx.db.session() as session:
         run = plans.collect_with(session, ctx.settings, day)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from kindly.accounts import audit
-from kindly.cli import _campaign, _context
+from kindly.cli.common import campaign_by_slug, open_context
 from kindly.reporting.report import report_pdf
 
 
@@ -21,9 +21,9 @@ from kindly.reporting.report import report_pdf
 )
 def command(slug: str, out: Path) -> None:
     """Funnel, money, rates and KPIs of a campaign as a printable PDF."""
-    ctx = _context()
+    ctx = open_context()
     with ctx.db.session() as session:
-        campaign = _campaign(session, slug)
+        campaign = campaign_by_slug(session, slug)
         pdf = report_pdf(session, campaign)
         audit.record(session, None, "export.report", via="cli", campaign_id=campaign.id)
     out.write_bytes(pdf)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from kindly.cli import _campaign, _context
+from kindly.cli.common import campaign_by_slug, open_context
 from kindly.rules.engine import canonical, current_rules, decide, parse_rules, save_rules
 
 
@@ -27,9 +27,9 @@ def command(slug: str, new: Path | None, check: Path | None) -> None:
         parse_rules(check.read_bytes())
         click.echo(f"{check.name}: valid")
         return
-    ctx = _context()
+    ctx = open_context()
     with ctx.db.session() as session:
-        campaign = _campaign(session, slug)
+        campaign = campaign_by_slug(session, slug)
         if new is None:
             rules = current_rules(session, campaign)
             click.echo(

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from kindly.cli import _campaign, _context
+from kindly.cli.common import campaign_by_slug, open_context
 from kindly.launch import as_dicts, check_campaign
 
 
@@ -16,9 +16,9 @@ from kindly.launch import as_dicts, check_campaign
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def command(slug: str, as_json: bool) -> None:
     """List every fact (RDG §13a) or opt-out a template or the campaign lacks; exit 1 if any."""
-    ctx = _context()
+    ctx = open_context()
     with ctx.db.session() as session:
-        gaps = check_campaign(session, _campaign(session, slug))
+        gaps = check_campaign(session, campaign_by_slug(session, slug))
     if as_json:
         click.echo(
             json.dumps({"campaign": slug, "ready": not gaps, "gaps": as_dicts(gaps)}, indent=2)

@@ -6,7 +6,7 @@ import click
 
 from kindly import privacy
 from kindly.accounts import audit
-from kindly.cli import _context
+from kindly.cli.common import open_context
 from kindly.site import links
 from workers.queues import wait_all
 from workers.render import enqueue_renders
@@ -28,7 +28,7 @@ def command() -> None:
 )
 def new(slug: str, reference: str, render: bool) -> None:
     """Issue a new link: the old one stops working and identity-check locks are lifted."""
-    ctx = _context()
+    ctx = open_context()
     with ctx.db.session() as session:
         try:
             campaign, debtor = privacy.find(session, slug, reference)

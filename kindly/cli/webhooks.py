@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from sqlalchemy import func, select
 
-from kindly.cli import _context
+from kindly.cli.common import open_context
 from kindly.outbound.models import WebhookDelivery
 from workers.outbound import deliver_pending
 from workers.queues import Dispatcher
@@ -19,7 +19,7 @@ def command() -> None:
 @command.command("deliver")
 def deliver() -> None:
     """Queue every new or due event for its subscribers; run it every minute (cron, timer)."""
-    ctx = _context()
+    ctx = open_context()
     dispatcher = Dispatcher(ctx.settings)
     with ctx.db.session() as session:
         handles = deliver_pending(session, dispatcher)

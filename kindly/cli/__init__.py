@@ -1,0 +1,93 @@
+"""The `kindly` command line: the composition root, the one place in kindly that starts web
+and workers. Every command is registered here by name; `common` holds what they share."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from kindly.campaigns.portfolio import PortfolioRejected
+from kindly.cli import (
+    campaign,
+    check,
+    experiments,
+    letters,
+    link,
+    payments,
+    privacy,
+    purge,
+    render,
+    report,
+    rules,
+    segments,
+    send,
+    serve,
+    user,
+    webhooks,
+)
+from kindly.errors import KindlyError
+from kindly.infra import redact
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log more.")
+def cli(verbose: bool) -> None:
+    """Kindly: personalised microsites, letters and videos for soft debt collection."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("botocore", "boto3", "urllib3", "s3transfer", "fontTools", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # WeasyPrint warns about CSS it skips (e.g. unicode-bidi: isolate) on every letter.
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)
+    redact.install(*logging.getLogger().handlers)  # no token in any process's log
+
+
+# the campaign's data, rendering and the long-running processes
+cli.add_command(campaign.import_command)
+cli.add_command(render.render)
+cli.add_command(campaign.export)
+cli.add_command(campaign.stats)
+cli.add_command(serve.serve)
+cli.add_command(serve.worker)
+cli.add_command(render.demo)
+# one module per command or command group
+cli.add_command(check.command)
+cli.add_command(experiments.command)
+cli.add_command(letters.command)
+cli.add_command(link.command)
+cli.add_command(payments.command)
+cli.add_command(privacy.command)
+cli.add_command(purge.command)
+cli.add_command(report.command)
+cli.add_command(rules.command)
+cli.add_command(segments.command)
+cli.add_command(send.command)
+cli.add_command(user.command)
+cli.add_command(webhooks.command)
+
+
+def main() -> None:
+    """Entry point: domain errors become one clear line and exit code 1."""
+    try:
+        cli.main(standalone_mode=False)
+    except PortfolioRejected as exc:
+        for error in exc.errors:
+            click.echo(f"  {error}", err=True)
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except KindlyError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

@@ -1,0 +1,49 @@
+"""The campaign actions the CLI, the API and the dashboard share."""
+
+from __future__ import annotations
+
+import pytest
+
+from kindly import launch
+from kindly.campaigns import service
+from kindly.errors import NotFound
+from renderer.texts import LANGUAGES
+
+
+def test_slugs():
+    assert service.is_slug("winter-2026") and service.is_slug("a")
+    for bad in ("", "-winter", "Winter", "winter_2026", "w" * 64, None, 7):
+        assert not service.is_slug(bad), bad
+
+
+def test_every_default_locale_speaks_a_language_with_texts():
+    assert [locale.split("-")[0] for locale in service.LOCALES] == list(LANGUAGES)
+
+
+def test_create_look_up_launch_and_pause(ctx):
+    with ctx.db.session() as session:
+        assert service.by_slug(session, "spring") is None
+        assert not service.slug_taken(session, "spring")
+        with pytest.raises(NotFound, match="kindly import FILE --campaign spring --create"):
+            service.find_or_fail(session, "spring")
+        campaign = service.create_campaign(session, "spring", creditor="Stadtwerke")
+        assert campaign.id and (campaign.name, campaign.default_locale) == ("spring", "de-DE")
+        assert service.by_slug(session, "spring") is campaign
+        assert service.slug_taken(session, "spring")
+        assert service.status_of(session, campaign.id) == "draft"
+
+        assert launch.set_status(session, campaign, "paused") == ("draft", [])
+        assert service.status_of(session, campaign.id) == "paused"
+        before, gaps = launch.set_status(session, campaign, "live")
+        assert before == "paused" and {g.missing for g in gaps} == {
+            "creditor address (settings.creditor_address)", "whom to contact (settings.contact)",
+        }  # fmt: skip
+        assert service.status_of(session, campaign.id) == "paused"  # refused: nothing changed
+
+        campaign.settings = {"creditor_address": "Hauptstr. 1, 10115 Berlin",
+                             "contact": "service@example.org"}  # fmt: skip
+        assert launch.set_status(session, campaign, "live") == ("paused", [])
+        assert service.status_of(session, campaign.id) == "live"
+        assert launch.set_status(session, campaign, "paused") == ("live", [])
+        with pytest.raises(ValueError):
+            launch.set_status(session, campaign, "draft")
