@@ -108,7 +108,7 @@ def _decided_methods(debtor: Debtor) -> list[str] | None:
     """What the campaign rules' decision for this debtor offers, if they chose."""
     from sqlalchemy.orm import object_session
 
-    from kindly.rules.engine import decision_for
+    from kindly.rules.store import decision_for
 
     session = object_session(debtor)
     decision = decision_for(session, debtor) if session is not None else None

@@ -7,7 +7,9 @@ import datetime as dt
 from sqlalchemy import select
 
 from kindly.campaigns.models import Campaign, Debtor
-from kindly.rules.engine import facts, parse_rules, segment_of
+from kindly.rules.evaluate import facts, segment_of
+from kindly.rules.history import past_behaviour, past_of
+from kindly.rules.validate import parse_rules
 from kindly.tracking import events
 from tests.conftest import load_campaign
 
@@ -39,7 +41,8 @@ def test_earlier_campaigns_of_the_same_case_become_facts(ctx):
             d.reference: d
             for d in session.scalars(select(Debtor).where(Debtor.campaign_id == winter.id))
         }
-        seen = {ref: facts(d, RULES, today) for ref, d in debtors.items()}
+        history = past_behaviour(session, winter.id)  # one query for the whole campaign
+        seen = {ref: facts(d, RULES, today, past_of(history, d)) for ref, d in debtors.items()}
         segments = {ref: segment_of(values, RULES)["name"] for ref, values in seen.items()}
     assert seen["A-1"]["past_campaigns"] == 1 and seen["A-1"]["past_paid"] is True
     assert segments == {"A-1": "paid-before", "A-2": "disputed-before", "A-3": "returning"}
@@ -49,12 +52,13 @@ def test_earlier_campaigns_of_the_same_case_become_facts(ctx):
             .join(Campaign)
             .where(Campaign.slug == "autumn", Debtor.reference == "A-1")
         )
-        assert facts(first, RULES, today)["past_campaigns"] == 0  # nothing came before it
+        past = past_of(past_behaviour(session, first.campaign_id), first)
+        assert facts(first, RULES, today, past)["past_campaigns"] == 0  # nothing came before it
 
 
 def test_a_segments_identity_check_and_payment_methods_reach_the_debtor(ctx, client):
     from kindly.payments import policy
-    from kindly.rules.engine import decide, save_rules
+    from kindly.rules.store import decide, save_rules
     from kindly.site import identity
 
     load_campaign(ctx)

@@ -14,7 +14,7 @@ from kindly.accounts import audit
 from kindly.accounts.scopes import access_of, may_name_creditor
 from kindly.campaigns import logo as campaign_logo
 from kindly.payments.iban import LETTER_KEYS, LOGO_KEY, validate_letter_settings
-from kindly.rules.engine import TONES
+from kindly.rules.document import TONES
 from kindly.site.identity import METHODS, validate_site_settings
 from renderer.texts import load_texts
 from web.admin import bp, context, requires
