@@ -110,3 +110,9 @@ def decision_for(session: Session, debtor: Debtor) -> Decision | None:
         .order_by(Decision.rule_version.desc())
         .limit(1)
     )
+
+
+def decided_payment_methods(session: Session, debtor: Debtor) -> list[str] | None:
+    """The payment methods the debtor's newest decision offers, if the rules chose any."""
+    decision = decision_for(session, debtor)
+    return (decision.treatment or {}).get("payment_methods") if decision else None
