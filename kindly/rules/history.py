@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import and_, or_, select
@@ -11,10 +13,10 @@ from kindly.campaigns.models import Campaign, Debtor
 from kindly.payments.models import Payment
 from kindly.tracking.models import Event
 
-NO_HISTORY: dict[str, Any] = {
+NO_HISTORY: Mapping[str, Any] = MappingProxyType({
     "past_campaigns": 0, "past_paid": False, "past_plan": False, "past_disputed": False,
-}  # fmt: skip
-"""The past facts of a debtor whose case was never seen before."""
+})  # fmt: skip
+"""The past facts of a debtor whose case was never seen before (read-only: it is shared)."""
 
 
 def past_behaviour(
@@ -61,6 +63,6 @@ def past_behaviour(
     return found
 
 
-def past_of(history: dict[int, dict[str, Any]], debtor: Debtor) -> dict[str, Any]:
+def past_of(history: dict[int, dict[str, Any]], debtor: Debtor) -> Mapping[str, Any]:
     """One debtor's past facts out of a batch's `past_behaviour`."""
     return history.get(debtor.id, NO_HISTORY)
