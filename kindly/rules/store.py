@@ -1,6 +1,7 @@
 """Storing rules and decisions: rule versions per campaign, and one `Decision` per debtor.
 
-`decide` stores one `Decision` per debtor and rule version so outcomes can be explained later.
+`decide` stores one `Decision` per debtor and rule version so outcomes can be explained later;
+it reads the whole batch's history in one query and hands each debtor's to the pure `evaluate`.
 """
 
 from __future__ import annotations
