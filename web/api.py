@@ -34,7 +34,9 @@ from kindly.money import from_minor
 from kindly.payments.models import Payment
 from kindly.reporting.kpis import campaign_kpis
 from kindly.reporting.metrics import campaign_report, campaign_stats
-from kindly.rules.engine import RulesError, current_rules, decide, parse_rules, save_rules
+from kindly.rules.document import RulesError
+from kindly.rules.store import current_rules, decide, save_rules
+from kindly.rules.validate import parse_rules
 from kindly.tracking.models import Event
 from web.security import csrf_exempt
 

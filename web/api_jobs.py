@@ -60,7 +60,8 @@ def render(slug: str):
 def send(slug: str):
     """Deliver the next messages now, like `kindly send` ({"channels", "dry_run", "schedule"})."""
     from kindly.messaging.delivery import in_doubt, plan
-    from kindly.rules.engine import CHANNELS, current_rules, decide
+    from kindly.rules.document import CHANNELS
+    from kindly.rules.store import current_rules, decide
     from workers.queues import Dispatcher
     from workers.send import enqueue_sends, schedule_held
 
@@ -113,7 +114,7 @@ def send(slug: str):
 @authenticated("manage")
 def timeline(slug: str, reference: str):
     """Everything that happened to one case: decision, events (with agent), payments."""
-    from kindly.rules.engine import decision_for
+    from kindly.rules.store import decision_for
 
     reference = refpath.reference(reference)  # `/` arrives as ~2F (web.refpath)
     with _context().db.session() as db:

@@ -7,8 +7,9 @@ import json
 import click
 
 from kindly.cli.common import campaign_by_slug, open_context
-from kindly.rules.engine import GOALS
+from kindly.rules.document import GOALS
 from kindly.rules.experiments import report
+from kindly.rules.store import current_rules
 
 
 def _pct(value: float | None) -> str:
@@ -23,7 +24,8 @@ def command(slug: str, goal: str | None, as_json: bool) -> None:
     """Statistics per experiment and variant (Wilson intervals, z-test, Holm, chance to beat)."""
     ctx = open_context()
     with ctx.db.session() as session:
-        data = report(session, campaign_by_slug(session, slug), goal=goal)
+        campaign = campaign_by_slug(session, slug)
+        data = report(session, campaign, current_rules(session, campaign), goal=goal)
     if as_json:
         click.echo(json.dumps({"campaign": slug, "experiments": data}, indent=2))
         return

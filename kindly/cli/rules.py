@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from kindly.cli.common import campaign_by_slug, open_context
-from kindly.rules.engine import canonical, current_rules, decide, parse_rules, save_rules
+from kindly.rules.store import canonical, current_rules, decide, save_rules
+from kindly.rules.validate import parse_rules
 
 
 @click.command("rules")

@@ -11,16 +11,23 @@ from sqlalchemy import select
 
 from kindly.campaigns.models import Debtor
 from kindly.cli.common import campaign_by_slug, open_context
-from kindly.rules.engine import Rules, current_rules, evaluate, facts, parse_rules
+from kindly.rules.document import Rules
+from kindly.rules.evaluate import evaluate, facts
+from kindly.rules.history import past_behaviour, past_of
+from kindly.rules.store import current_rules
+from kindly.rules.validate import parse_rules
 
 
-def preview(debtors: list[Debtor], rules: Rules, today: dt.date) -> dict:
+def preview(debtors: list[Debtor], rules: Rules, today: dt.date, history: dict[int, dict]) -> dict:
     """Counts per (segment, variant), and each group's treatment (tone, channels) apart,
-    so the `segments` rows keep their documented shape; nothing is stored."""
+    so the `segments` rows keep their documented shape; nothing is stored.
+
+    `history` is the debtors' `past_behaviour`, fetched once for the whole campaign."""
     groups: dict[tuple[str, str], dict] = {}
     seen_facts: set[str] = set()
     for debtor in debtors:
-        treatment = evaluate(debtor, rules, today)
+        past = past_of(history, debtor)
+        treatment = evaluate(debtor, rules, today, past=past)
         key = (treatment.segment, treatment.variant)
         group = groups.setdefault(key, {
             "segment": treatment.segment, "variant": treatment.variant, "debtors": 0,
@@ -28,7 +35,8 @@ def preview(debtors: list[Debtor], rules: Rules, today: dt.date) -> dict:
             "experiment": treatment.experiment,
         })  # fmt: skip
         group["debtors"] += 1
-        seen_facts |= {k for k, v in facts(debtor, rules, today).items() if v not in (None, "")}
+        values = facts(debtor, rules, today, past)
+        seen_facts |= {k for k, v in values.items() if v not in (None, "")}
     used = {fact for segment in rules.segments for fact in segment["when"]}
     warnings = [
         f"no debtor has a value for {fact!r}: the conditions on it never match"
@@ -72,7 +80,8 @@ def command(slug: str, as_json: bool, rules_file: Path | None, on) -> None:
                 select(Debtor).where(Debtor.campaign_id == campaign.id).order_by(Debtor.id)
             )
         )
-        data = {"campaign": slug, **preview(debtors, rules, today)}
+        history = past_behaviour(session, campaign.id)
+        data = {"campaign": slug, **preview(debtors, rules, today, history)}
     if as_json:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return

@@ -10,7 +10,8 @@ import click
 
 from kindly.cli.common import campaign_by_slug, open_context
 from kindly.messaging.delivery import in_doubt, plan
-from kindly.rules.engine import CHANNELS, current_rules, decide
+from kindly.rules.document import CHANNELS
+from kindly.rules.store import current_rules, decide
 
 
 def parse_at(text: str | None) -> dt.datetime:

@@ -19,8 +19,9 @@ from kindly.messaging import optout, respect, sms, unsublink
 from kindly.messaging.models import Send
 from kindly.messaging.respect import held_by_clock, zone_for
 from kindly.payments import ledger
-from kindly.rules.engine import Rules, current_rules, decision_for
+from kindly.rules.document import Rules
 from kindly.rules.models import Decision
+from kindly.rules.store import current_rules, decision_for
 from kindly.site.personalise import build_view
 from kindly.tracking import events
 from kindly.tracking.models import Event

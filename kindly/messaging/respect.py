@@ -6,7 +6,7 @@ import datetime as dt
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from kindly.rules.engine import DAYS
+from kindly.rules.document import DAYS
 
 COUNTRY_ZONES = {
     "DE": "Europe/Berlin", "AT": "Europe/Vienna", "CH": "Europe/Zurich", "GB": "Europe/London",

@@ -104,27 +104,22 @@ STRIPE_METHODS = ("card", "sepa_debit", "paypal")
 Kindly's own)."""
 
 
-def _decided_methods(debtor: Debtor) -> list[str] | None:
-    """What the campaign rules' decision for this debtor offers, if they chose."""
-    from sqlalchemy.orm import object_session
-
-    from kindly.rules.engine import decision_for
-
-    session = object_session(debtor)
-    decision = decision_for(session, debtor) if session is not None else None
-    chosen = (decision.treatment or {}).get("payment_methods") if decision else None
-    if not chosen:
+def _stripe_methods(debtor: Debtor, decided: list[str] | None) -> list[str] | None:
+    """Of the methods the campaign rules' decision offers (if they chose), those Stripe has."""
+    if not decided:
         return None
-    use = [m for m in chosen if m in STRIPE_METHODS]
+    use = [m for m in decided if m in STRIPE_METHODS]
     if "sepa_debit" in use and debtor.currency != "EUR":
         use.remove("sepa_debit")  # SEPA Direct Debit collects euros only
     return use or None
 
 
-def payment_methods(debtor: Debtor) -> list[str] | None:
+def payment_methods(debtor: Debtor, *, decided: list[str] | None) -> list[str] | None:
     """The payment methods this debtor is offered; None leaves the choice to Stripe.
 
-    The campaign's payment settings decide first; otherwise the rules' decision (segment).
+    The campaign's payment settings decide first; otherwise `decided`, the methods the rules'
+    decision chose (`kindly.rules.store.decided_payment_methods`): the caller reads them, so
+    payments never depends on the rules.
     """
     for rule in _payments(debtor.campaign).get("methods") or []:
         when = rule.get("when") or {}
@@ -142,7 +137,7 @@ def payment_methods(debtor: Debtor) -> list[str] | None:
             if "sepa_debit" in use and debtor.currency != "EUR":
                 use.remove("sepa_debit")  # SEPA Direct Debit collects euros only
             return use or None
-    return _decided_methods(debtor)
+    return _stripe_methods(debtor, decided)
 
 
 def _matches(value: Any, wanted: Any) -> bool:

@@ -256,8 +256,12 @@ def start_payment(
     instalment_id: int | None = None,
     save_method: bool = False,
     lang: str | None = None,
+    decided_methods: list[str] | None,
 ) -> tuple[Payment, str]:
-    """Open a checkout for the balance (or part of it) and record `payment_started`."""
+    """Open a checkout for the balance (or part of it) and record `payment_started`.
+
+    `decided_methods` are the payment methods the rules' decision chose for the debtor, if any.
+    """
     amount = check_amount(session, debtor, amount_minor)
     site = f"{base_url}/s/{debtor.token}"
     creditor = debtor.creditor or debtor.campaign.creditor or ""
@@ -276,7 +280,7 @@ def start_payment(
         )
         session.add(payment)
         session.flush()
-        methods = policy.payment_methods(debtor)
+        methods = policy.payment_methods(debtor, decided=decided_methods)
         checkout = provider.create_checkout(
             CheckoutRequest(
                 debtor_id=debtor.id,

@@ -35,7 +35,7 @@ def _segment_check(debtor: Debtor) -> str:
     """The identity check the rules' decision for this debtor asks for ("none": none)."""
     from sqlalchemy.orm import object_session
 
-    from kindly.rules.engine import decision_for
+    from kindly.rules.store import decision_for
 
     session = object_session(debtor)
     decision = decision_for(session, debtor) if session is not None else None

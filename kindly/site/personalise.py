@@ -71,7 +71,7 @@ def decided_tone(debtor: Debtor) -> str:
     """The tone the campaign's rules chose for this debtor ("friendly" until they decide)."""
     from sqlalchemy.orm import object_session
 
-    from kindly.rules.engine import decision_for
+    from kindly.rules.store import decision_for
 
     session = object_session(debtor)
     decision = decision_for(session, debtor) if session is not None and debtor.id else None

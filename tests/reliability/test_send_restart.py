@@ -23,7 +23,8 @@ from kindly import context as context_module
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.context import Context
 from kindly.messaging.models import Send
-from kindly.rules.engine import parse_rules, save_rules
+from kindly.rules.store import save_rules
+from kindly.rules.validate import parse_rules
 from kindly.tracking.models import Event
 from tests import services
 from tests.conftest import load_campaign, make_settings

@@ -126,7 +126,8 @@ class Drill:
             for reference, amount in ATTEMPTS:
                 debtor = session.scalar(select(Debtor).where(Debtor.reference == reference))
                 payments.start_payment(session, debtor, provider, amount_minor=amount,
-                                       base_url="https://pay.example.org")  # fmt: skip
+                                       base_url="https://pay.example.org",
+                                       decided_methods=None)  # fmt: skip
         with self.context.db.session() as session:
             opened = session.execute(select(Payment.id, Payment.provider_ref).order_by(Payment.id))
             assert [tuple(r) for r in opened] == [

@@ -15,7 +15,8 @@ from kindly.campaigns.models import Debtor
 from kindly.messaging.models import Send
 from kindly.money import format_minor
 from kindly.payments.models import Instalment, Payment, Plan
-from kindly.rules.engine import decide, parse_rules, save_rules
+from kindly.rules.store import decide, save_rules
+from kindly.rules.validate import parse_rules
 from kindly.site import artifacts, identity
 from kindly.site.models import IdentityCheck
 from kindly.tracking import events

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from kindly.rules.experiments import (
+from kindly.rules.stats import (
     assign,
     chance_to_beat,
     chi_square_p,
@@ -87,3 +87,11 @@ def test_thompson_waits_for_the_minimum_sample_and_keeps_a_floor():
     assert weights == thompson_weights(
         {"A": (20, 400), "B": (60, 400)}, min_share=0.1, min_sample=200, seed="s"
     )
+
+
+def test_one_wilson_interval_everywhere_and_the_whole_range_when_nobody_was_observed():
+    from web.admin import campaigns, charts
+
+    assert wilson(0, 0) == (0.0, 1.0)  # as documented: no data rules out no share
+    assert campaigns.wilson is wilson  # the dashboard's chart uses the same function
+    assert not hasattr(charts, "wilson")

@@ -9,7 +9,7 @@ import pytest
 
 from kindly.messaging import bounces, sms
 from kindly.messaging.respect import easter, held_by_clock, holidays
-from kindly.rules.engine import BUILTIN_QUIET_HOURS
+from kindly.rules.document import BUILTIN_QUIET_HOURS
 
 BERLIN, NEW_YORK = ZoneInfo("Europe/Berlin"), ZoneInfo("America/New_York")
 ALL_DAYS = {"start": "00:00", "end": "23:59"}

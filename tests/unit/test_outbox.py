@@ -15,7 +15,8 @@ from kindly.errors import ConfigError
 from kindly.infra.config import check_production, load_settings
 from kindly.messaging import delivery
 from kindly.messaging.models import Send
-from kindly.rules.engine import decide, parse_rules, save_rules
+from kindly.rules.store import decide, save_rules
+from kindly.rules.validate import parse_rules
 from kindly.tracking.models import Event
 from tests.conftest import load_campaign
 from tests.unit.test_admin import make_user, sign_in

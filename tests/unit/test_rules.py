@@ -11,8 +11,12 @@ from sqlalchemy import select
 
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.campaigns.portfolio import import_portfolio, read_portfolio
-from kindly.rules.engine import RulesError, decide, evaluate, parse_rules, save_rules
+from kindly.rules.document import RulesError
+from kindly.rules.evaluate import evaluate
+from kindly.rules.history import NO_HISTORY
 from kindly.rules.models import Decision
+from kindly.rules.store import decide, save_rules
+from kindly.rules.validate import parse_rules
 
 TODAY = dt.date(2026, 12, 1)
 
@@ -106,11 +110,12 @@ def test_segments_come_from_bands_days_past_due_and_any_column():
     rules = parse_rules(RULES)
     rows = read_portfolio((HEADER + "\n".join(ROWS)).encode(), "p.csv")
     assert rows  # the attribute column is kept for rules
-    young = evaluate(debtor(birth_date=dt.date(2004, 3, 2)), rules, TODAY)
+    young = evaluate(debtor(birth_date=dt.date(2004, 3, 2)), rules, TODAY, past=NO_HISTORY)
     late = evaluate(debtor(amount_due_minor=250000, due_date=dt.date(2026, 8, 1),
-                           birth_date=dt.date(1970, 1, 1)), rules, TODAY)  # fmt: skip
-    risky = evaluate(debtor(attributes={"risk_score": "812"}), rules, TODAY)
-    plain = evaluate(debtor(attributes={"risk_score": "100"}), rules, TODAY)
+                           birth_date=dt.date(1970, 1, 1)),
+                    rules, TODAY, past=NO_HISTORY)  # fmt: skip
+    risky = evaluate(debtor(attributes={"risk_score": "812"}), rules, TODAY, past=NO_HISTORY)
+    plain = evaluate(debtor(attributes={"risk_score": "100"}), rules, TODAY, past=NO_HISTORY)
     assert (young.segment, young.tone, young.channels) == ("student", "friendly", ["sms", "email"])
     assert (late.segment, late.tone) == ("long-overdue", "firm")
     assert late.settings["payment_methods"] == ["bank_transfer", "plan"]

@@ -13,7 +13,7 @@ from kindly.accounts import users
 from kindly.accounts.models import ApiToken, AuditLog, User
 from kindly.accounts.scopes import Scope
 from kindly.campaigns.models import Campaign, CampaignStatus
-from kindly.rules.engine import current_rules
+from kindly.rules.store import current_rules
 from tests.conftest import PHONE_UA, PORTFOLIO, load_campaign
 from tests.unit.test_admin import PASSWORD, csrf_of, sign_in
 from web import api

@@ -248,7 +248,8 @@ def test_the_api_names_a_reference_with_a_slash(client, ctx):
 
 def test_a_reference_with_a_slash_is_sent_by_email_and_sms_to_the_outbox(ctx):
     from kindly.messaging.delivery import deliver
-    from kindly.rules.engine import decide, parse_rules, save_rules
+    from kindly.rules.store import decide, save_rules
+    from kindly.rules.validate import parse_rules
 
     text = "reference,last_name,email,phone,currency,amount_due,due_date\n"
     text += "A/1,Alpha,anna@example.org,+4915112345678,EUR,100.00,2026-12-15\n"

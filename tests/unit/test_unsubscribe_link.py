@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.messaging import delivery, optout, unsublink
-from kindly.rules.engine import decide, parse_rules, save_rules
+from kindly.rules.store import decide, save_rules
+from kindly.rules.validate import parse_rules
 from tests.conftest import load_campaign
 from tests.unit.test_web import events_of, token_of
 from workers.queues import Dispatcher

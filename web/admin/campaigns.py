@@ -25,6 +25,8 @@ from kindly.money import from_minor
 from kindly.payments.models import Payment
 from kindly.reporting.kpis import campaign_kpis
 from kindly.reporting.metrics import campaign_report, campaign_stats
+from kindly.rules.stats import wilson
+from kindly.rules.store import current_rules
 from kindly.tracking.models import Event
 from web.admin import bp, charts, context, requires
 
@@ -158,7 +160,7 @@ def _experiments(db: Session, campaign: Campaign) -> tuple[str, list[dict[str, A
         return "absent", []
     try:
         with db.begin_nested():
-            return "ok", experiments.report(db, campaign)
+            return "ok", experiments.report(db, campaign, current_rules(db, campaign))
     except Exception:  # another team's part must not take the campaign page down
         log.exception("experiment report failed for %s", campaign.slug)
         return "failed", []
@@ -219,7 +221,7 @@ def campaign_page(slug: str):
             over_time[currency] = charts.money_over_time(days, currency)
     variants = []
     for row in report["splits"]["variant"]:
-        low, high = charts.wilson(row["paid"], row["debtors"])
+        low, high = wilson(row["paid"], row["debtors"])
         variants.append((row["value"], row["conversion"], low, high, row["debtors"]))
     activity_total = sum(sum(r) for r in report["activity"])
     return render_template(

@@ -212,13 +212,3 @@ def activity(grid: Sequence[Sequence[int]], title: str = "When debtors act") -> 
         f'<text x="{left + 148}" y="{legend_y + 12}" font-size="11">more (hours in UTC)</text>'
     )
     return _svg(width, height, title, "".join(parts))
-
-
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """The Wilson score interval for a share (95 % by default)."""
-    if n == 0:
-        return 0.0, 0.0
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)

@@ -27,7 +27,7 @@ from kindly.messaging.models import Send
 from kindly.payments import ledger
 from kindly.payments.models import Payment
 from kindly.payments.plans import open_plan
-from kindly.rules.engine import decision_for
+from kindly.rules.store import decision_for
 from kindly.site import artifacts, identity
 from kindly.site.models import Artifact, IdentityCheck
 from kindly.site.personalise import build_view

@@ -8,14 +8,9 @@ from flask import g, redirect, render_template, request
 
 from kindly.accounts import audit
 from kindly.accounts.users import can
-from kindly.rules.engine import (
-    RulesError,
-    canonical,
-    current_rules,
-    decide,
-    parse_rules,
-    save_rules,
-)
+from kindly.rules.document import RulesError
+from kindly.rules.store import canonical, current_rules, decide, save_rules
+from kindly.rules.validate import parse_rules
 from web.admin import bp, context, requires
 from web.admin.campaigns import find_campaign
 

@@ -16,7 +16,7 @@ from kindly.campaigns import logo as campaign_logo
 from kindly.campaigns.logo import LOGO_KEY
 from kindly.campaigns.service import LOCALES
 from kindly.payments.iban import LETTER_KEYS, validate_letter_settings
-from kindly.rules.engine import TONES
+from kindly.rules.document import TONES
 from kindly.site.identity import METHODS, validate_site_settings
 from renderer.texts import load_texts
 from web.admin import bp, context, requires

@@ -16,6 +16,7 @@ from kindly.money import MoneyError, format_minor, parse_amount, to_minor
 from kindly.payments import plans, policy
 from kindly.payments import service as payments
 from kindly.payments.models import Instalment, Plan
+from kindly.rules.store import decided_payment_methods
 from kindly.tracking import events
 from renderer.texts import load_texts
 from renderer.transfer import Transfer, bank_transfer
@@ -156,6 +157,7 @@ def pay(token: str):
                 instalment_id=instalment.id if instalment is not None else None,
                 save_method=instalment is not None and not instalment.plan.method_ref,
                 lang=view.lang,
+                decided_methods=decided_payment_methods(session, debtor),
             )
         except payments.AmountError as exc:
             key = {"below_minimum": "err_below_minimum", "above_balance": "err_above_balance"}
