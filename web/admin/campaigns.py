@@ -25,7 +25,9 @@ from kindly.payments.models import Payment
 from kindly.tracking.kpis import campaign_kpis
 from kindly.tracking.metrics import campaign_report, campaign_stats
 from kindly.tracking.models import Event
-from web.admin import bp, charts, context, requires
+from web.admin import charts
+from web.admin.common import bp, requires
+from web.context import context
 
 log = logging.getLogger(__name__)
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")

@@ -16,8 +16,9 @@ from kindly.rules.engine import (
     parse_rules,
     save_rules,
 )
-from web.admin import bp, context, requires
 from web.admin.campaigns import find_campaign
+from web.admin.common import bp, requires
+from web.context import context
 
 
 @bp.route("/campaigns/<slug>/rules", methods=["GET", "POST"])
