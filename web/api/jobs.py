@@ -9,19 +9,20 @@ from sqlalchemy import select
 
 from kindly.accounts import audit
 from kindly.campaigns.models import Debtor
+from kindly.messaging.delivery import in_doubt, plan
+from kindly.rules.engine import CHANNELS, current_rules, decide
 from web.api.common import authenticated, bp, campaign_or_404, problem
 from web.context import context
-
-KINDS = ("site", "letter", "video")
+from workers.jobs import KINDS
+from workers.queues import Dispatcher
+from workers.render import enqueue_renders
+from workers.send import enqueue_sends, schedule_held
 
 
 @bp.post("/campaigns/<slug>/render")
 @authenticated("manage")
 def render(slug: str):
-    """Enqueue the campaign's missing or stale artifacts ({"kinds": [...], "force": bool});
-    202 with the jobs."""
-    from workers.render import enqueue_renders
-
+    """Enqueue the campaign's missing or stale artifacts ({"kinds", "force"}); 202 with the jobs."""
     body = request.get_json(silent=True) or {}
     kinds = body.get("kinds", list(KINDS)) if isinstance(body, dict) else None
     if not isinstance(kinds, list) or not kinds or set(kinds) - set(KINDS):
@@ -54,11 +55,6 @@ def render(slug: str):
 @authenticated("manage")
 def send(slug: str):
     """Deliver the next messages now, like `kindly send` ({"channels", "dry_run", "schedule"})."""
-    from kindly.messaging.delivery import in_doubt, plan
-    from kindly.rules.engine import CHANNELS, current_rules, decide
-    from workers.queues import Dispatcher
-    from workers.send import enqueue_sends, schedule_held
-
     body = request.get_json(silent=True) or {}
     if not isinstance(body, dict):
         return problem(400, "send a JSON object")
