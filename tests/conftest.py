@@ -61,8 +61,7 @@ def front_client(context: Context, *, user_agent: str = PHONE_UA, **config):
     """A test client of the Flask app on this context (`config` goes to app.config)."""
     from web import create_app
 
-    application = create_app(context.settings)
-    application.extensions["kindly"] = context
+    application = create_app(context.settings, context=context)
     application.config.update(config)
     test_client = application.test_client()
     test_client.environ_base["HTTP_USER_AGENT"] = user_agent
@@ -91,8 +90,7 @@ def app(ctx: Context):
     """The Flask app on the test context's settings."""
     from web import create_app
 
-    application = create_app(ctx.settings)
-    application.extensions["kindly"] = ctx
+    application = create_app(ctx.settings, context=ctx)
     application.config["TESTING"] = True
     return application
 

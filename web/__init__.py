@@ -19,9 +19,11 @@ log = logging.getLogger(__name__)
 LANGUAGES = ("de", "en", "it", "es", "fr")
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    """Build the app for these settings (default: from the environment)."""
-    settings = settings or load_settings()
+def create_app(settings: Settings | None = None, context: Context | None = None) -> Flask:
+    """Build the app for these settings (default: the context's, else from the environment);
+    given a context, the app uses it instead of building its own."""
+    if settings is None:
+        settings = context.settings if context is not None else load_settings()
     check_production(settings)
     install(log)  # the app's log (Flask's app.logger too) never carries a token
     app = Flask(
@@ -41,9 +43,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         SEND_FILE_MAX_AGE_DEFAULT=3600,
         KINDLY_FAST_LANE=settings.fast_lane,
     )
-    app.extensions["kindly"] = Context(settings)
+    app.extensions["kindly"] = context if context is not None else Context(settings)
 
-    from web import debtor, edge, messages, security, webhooks
+    from web import admin, api, debtor, edge, inbound, messages, security
     from web.debtor import pay, paymode, track
 
     edge.limit_uploads(app)  # before the CSRF hook, which reads the form
@@ -58,9 +60,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(messages.bp)
     app.register_blueprint(track.bp)
     paymode.init_app(app, settings)  # the sandbox's routes exist only in sandbox mode
-    app.register_blueprint(webhooks.bp)
-    from web import admin, api
-
+    app.register_blueprint(inbound.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(api.bp)
 

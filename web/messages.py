@@ -1,4 +1,4 @@
-"""What comes back from messages: one-click unsubscribes, bounces and SMS delivery reports."""
+"""One-click unsubscribes from the links in messages (bounces and SMS reports: web.inbound)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from flask import Blueprint, abort, render_template, request
 from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Debtor
-from kindly.infra.constant_time import same
-from kindly.messaging import bounces, optout, unsublink
+from kindly.messaging import optout, unsublink
 from kindly.site.personalise import resolve_locale
 from renderer.texts import load_texts
-from web.debtor.hits import TOKEN, context, find_debtor
+from web.context import context
+from web.debtor.hits import TOKEN, find_debtor
 from web.security import csrf_exempt
 
 bp = Blueprint("messages", __name__)
@@ -50,40 +50,3 @@ def _unsubscribing(session: Session, credential: str, channel: str) -> Debtor:
     if debtor is None:
         abort(404)
     return debtor
-
-
-def _authorised() -> None:
-    """Gateways call with `Authorization: Bearer <KINDLY_WEBHOOK_TOKEN>`; without one set,
-    these endpoints do not exist."""
-    expected = context().settings.webhook_token
-    sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if not expected:
-        abort(404)
-    if not sent or not same(sent, expected):
-        abort(401)
-
-
-@bp.post("/webhooks/bounces")
-@csrf_exempt
-def bounce_report():
-    """A delivery status notification (RFC 3464) as the mail server forwards it."""
-    _authorised()
-    reports = bounces.parse_dsn(request.get_data(cache=False))
-    if not reports:
-        abort(400)
-    with context().db.session() as session:
-        kinds = [bounces.apply(session, report) for report in reports]
-    return {"applied": [k for k in kinds if k], "unknown": sum(1 for k in kinds if k is None)}
-
-
-@bp.post("/webhooks/sms")
-@csrf_exempt
-def sms_report():
-    """An SMS gateway's delivery report: {"reference": ..., "status": ...}."""
-    _authorised()
-    payload = request.get_json(silent=True)
-    if not isinstance(payload, dict) or "reference" not in payload:
-        abort(400)
-    with context().db.session() as session:
-        kind = bounces.sms_callback(session, payload)
-    return {"applied": kind}

@@ -29,7 +29,7 @@ class User(Base):
     # None: every campaign; else {"creditors": [...], "campaigns": [...]} (kindly.accounts.scopes)
     scope: Mapped[dict[str, Any] | None] = mapped_column()
     session_version: Mapped[int] = mapped_column(default=0, server_default="0")
-    """Dashboard sessions signed in under another number are over (web.admin.current_user)."""
+    """Dashboard sessions signed in under another number are over (web.admin.common)."""
 
 
 class ApiToken(Base):

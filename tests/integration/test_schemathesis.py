@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import pytest
 import schemathesis
@@ -26,11 +25,9 @@ from schemathesis.specs.openapi.checks import (
 
 from kindly.accounts import users
 from tests.conftest import load_campaign
-from web import api
+from web.api import OPENAPI, common
 
-DOCUMENT = json.loads(
-    (Path(__file__).resolve().parents[2] / "docs" / "openapi.json").read_text(encoding="utf-8")
-)
+DOCUMENT = json.loads(OPENAPI.read_text(encoding="utf-8"))
 OPERATIONS = [
     f"{method.upper()} {path}"
     for path, item in DOCUMENT["paths"].items()
@@ -58,8 +55,8 @@ CASES = [
 @pytest.fixture
 def api_key(ctx, monkeypatch) -> str:
     """An admin's key, on a campaign with three debtors; no rate limit for generated traffic."""
-    monkeypatch.setattr(api, "RATE_LIMIT", 1_000_000)
-    api._windows.clear()
+    monkeypatch.setattr(common, "RATE_LIMIT", 1_000_000)
+    common.forget_rate_limits()
     load_campaign(ctx)
     with ctx.db.session() as session:
         user = users.create_user(session, "admin@example.org", PASSWORD, "admin")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -16,9 +15,9 @@ from kindly.campaigns.models import Campaign, Debtor
 from kindly.payments.models import Payment
 from kindly.tracking import events
 from tests.conftest import PORTFOLIO, load_campaign
-from web import api
+from web.api import OPENAPI, common
 
-SPEC = json.loads((Path(__file__).resolve().parents[2] / "docs" / "openapi.json").read_text())
+SPEC = json.loads(OPENAPI.read_text())
 PASSWORD = "correct horse battery staple"
 
 
@@ -47,9 +46,9 @@ def conforms(response, path: str, method: str) -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_rate_windows():
-    api._windows.clear()
+    common.forget_rate_limits()
     yield
-    api._windows.clear()
+    common.forget_rate_limits()
 
 
 def test_the_openapi_document_is_valid_and_served(client, ctx):
@@ -316,7 +315,7 @@ def test_malformed_requests_get_documented_4xx_never_500(client, ctx):
 
 
 def test_keys_are_rate_limited(client, ctx, monkeypatch):
-    monkeypatch.setattr(api, "RATE_LIMIT", 3)
+    monkeypatch.setattr(common, "RATE_LIMIT", 3)
     secret = key_for(ctx, "viewer")
     codes = [client.get("/api/v1/campaigns", headers=auth(secret)).status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]

@@ -90,6 +90,7 @@ def test_the_image_context_holds_what_the_running_app_reads():
         ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
     kept = {path for path in tracked if not _ignored(path, rules)}
-    assert "docs/openapi.json" in kept  # served at /api/v1/openapi.json
-    assert {p for p in tracked if p.startswith(("kindly/", "templates/", "assets/"))} <= kept
-    assert not {p for p in kept if p.startswith(("tests/", "bench/", "docs/api"))}
+    assert "web/api/openapi.json" in kept  # served at /api/v1/openapi.json
+    code = ("kindly/", "renderer/", "web/", "workers/", "templates/", "assets/")
+    assert {p for p in tracked if p.startswith(code)} <= kept
+    assert not {p for p in kept if p.startswith(("tests/", "bench/", "docs/"))}

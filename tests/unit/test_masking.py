@@ -15,7 +15,7 @@ from kindly.messaging.models import Send
 from kindly.tracking import events
 from tests.conftest import PHONE_UA, load_campaign
 from tests.unit.test_admin import PASSWORD, sign_in
-from web import api
+from web.api import common
 
 MESSAGE = "I lost my job and am in hospital"
 PHONE = "+49 151 99988877"
@@ -26,9 +26,9 @@ SECRETS = (MESSAGE, "99988877", "anna.private", "550 5.1.1", "+4915112345678")
 
 @pytest.fixture(autouse=True)
 def _fresh_rate_windows():
-    api._windows.clear()
+    common.forget_rate_limits()
     yield
-    api._windows.clear()
+    common.forget_rate_limits()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from kindly.tracking import events
 from kindly.tracking.models import Event
 from tests.conftest import load_campaign
 from tests.unit.test_api import auth, conforms, key_for
-from web import api
+from web.api import common
 
 
 def _with_history(ctx) -> str:
@@ -210,7 +210,7 @@ def test_retention_days_are_checked_in_the_settings():
 
 
 def teardown_function():
-    api._windows.clear()
+    common.forget_rate_limits()
 
 
 def test_erasing_removes_the_record_an_outage_would_serve_the_link_from(ctx):

@@ -15,7 +15,7 @@ from kindly.payments.models import Payment
 from kindly.tracking import events
 from tests.conftest import load_campaign
 from tests.unit.test_api import auth, key_for
-from web import api
+from web.api import common
 
 pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils")
 
@@ -44,7 +44,7 @@ def _activity(ctx) -> None:
 
 def test_viewer_downloads_the_report_with_funnel_money_rates_and_kpis(client, ctx, tmp_path):
     _activity(ctx)
-    api._windows.clear()
+    common.forget_rate_limits()
     response = client.get(
         "/api/v1/campaigns/winter/report.pdf", headers=auth(key_for(ctx, "viewer"))
     )

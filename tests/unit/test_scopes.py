@@ -16,7 +16,7 @@ from kindly.campaigns.models import Campaign, CampaignStatus
 from kindly.rules.store import current_rules
 from tests.conftest import PHONE_UA, PORTFOLIO, load_campaign
 from tests.unit.test_admin import PASSWORD, csrf_of, sign_in
-from web import api
+from web.api import common
 
 ALPHA, BETA = "Alpha Energie GmbH", "Beta Water Ltd"
 ONLY_ALPHA = Scope(creditors=frozenset({ALPHA}))
@@ -26,9 +26,9 @@ VALUES = {"reference": "A-1", "name": "letter.pdf"}
 
 @pytest.fixture(autouse=True)
 def _fresh_rate_windows():
-    api._windows.clear()
+    common.forget_rate_limits()
     yield
-    api._windows.clear()
+    common.forget_rate_limits()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import load_campaign
 from tests.unit.test_admin import csrf_of, make_user, sign_in
-from web import admin as admin_web
+from web.admin import common as admin_web
 
 CSV = "/admin/campaigns/winter/debtors.csv"
 

@@ -8,7 +8,8 @@ from kindly.accounts import audit
 from kindly.accounts.lifecycle import end_sessions
 from kindly.accounts.models import User
 from kindly.accounts.users import TooManyAttempts, authenticate
-from web.admin import bp, context, start_session
+from web.admin.common import bp, start_session
+from web.context import context
 
 
 def _safe_next(target: str | None) -> str:

@@ -28,7 +28,9 @@ from kindly.reporting.metrics import campaign_report, campaign_stats
 from kindly.rules.stats import wilson
 from kindly.rules.store import current_rules
 from kindly.tracking.models import Event
-from web.admin import bp, charts, context, requires
+from web.admin import charts
+from web.admin.common import bp, requires
+from web.context import context
 
 log = logging.getLogger(__name__)
 STEP_LABELS = {

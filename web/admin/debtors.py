@@ -34,8 +34,9 @@ from kindly.site.personalise import build_view
 from kindly.tracking.models import Event
 from renderer.site import STATUS_MARKER, render_site
 from web import refpath
-from web.admin import bp, context, requires
 from web.admin.campaigns import find_campaign
+from web.admin.common import bp, requires
+from web.context import context
 
 PAGE_SIZE = 50
 FILES = {"letter.pdf": "letter", "video.mp4": "video", "poster.jpg": "poster",

@@ -12,7 +12,8 @@ from kindly.accounts.models import ROLES, ApiToken, AuditLog, User
 from kindly.accounts.scopes import Scope, ScopeError, access_of, describe, make_scope, visible
 from kindly.accounts.users import UserError, create_user, issue_token, revoke_token, set_scope
 from kindly.campaigns.models import Campaign
-from web.admin import bp, context, requires
+from web.admin.common import bp, requires
+from web.context import context
 
 
 @bp.route("/users", methods=["GET", "POST"])

@@ -11,8 +11,9 @@ from kindly.accounts.users import can
 from kindly.rules.document import RulesError
 from kindly.rules.store import canonical, current_rules, decide, save_rules
 from kindly.rules.validate import parse_rules
-from web.admin import bp, context, requires
 from web.admin.campaigns import find_campaign
+from web.admin.common import bp, requires
+from web.context import context
 
 
 @bp.route("/campaigns/<slug>/rules", methods=["GET", "POST"])

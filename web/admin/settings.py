@@ -19,8 +19,9 @@ from kindly.payments.iban import LETTER_KEYS, validate_letter_settings
 from kindly.rules.document import TONES
 from kindly.site.identity import METHODS, validate_site_settings
 from renderer.texts import load_texts
-from web.admin import bp, context, requires
 from web.admin.campaigns import find_campaign
+from web.admin.common import bp, requires
+from web.context import context
 
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 NUMBERS = ("link_days", "promise_max_days", "retention_days")

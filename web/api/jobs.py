@@ -1,32 +1,29 @@
-"""More /api/v1 routes on web.api's blueprint: render, send, and a debtor's timeline."""
+"""/api/v1 jobs: render a campaign's artifacts and send its next messages."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from flask import g, request
 from sqlalchemy import select
 
 from kindly.accounts import audit
-from kindly.accounts.masking import event_data
-from kindly.accounts.users import can
 from kindly.campaigns.models import Debtor
-from kindly.payments.models import Payment
-from kindly.tracking.models import Event
-from web import refpath
-from web.api import _campaign, _context, authenticated, bp, problem
-
-KINDS = ("site", "letter", "video")
+from kindly.messaging.delivery import in_doubt, plan
+from kindly.rules.document import CHANNELS
+from kindly.rules.store import current_rules, decide
+from web.api.common import authenticated, bp, campaign_or_404, problem
+from web.context import context
+from workers.jobs import KINDS
+from workers.queues import Dispatcher
+from workers.render import enqueue_renders
+from workers.send import enqueue_sends, schedule_held
 
 
 @bp.post("/campaigns/<slug>/render")
 @authenticated("manage")
 def render(slug: str):
-    """Enqueue the campaign's missing or stale artifacts ({"kinds": [...], "force": bool});
-    202 with the jobs."""
-    from workers.render import enqueue_renders
-
+    """Enqueue the campaign's missing or stale artifacts ({"kinds", "force"}); 202 with the jobs."""
     body = request.get_json(silent=True) or {}
     kinds = body.get("kinds", list(KINDS)) if isinstance(body, dict) else None
     if not isinstance(kinds, list) or not kinds or set(kinds) - set(KINDS):
@@ -34,9 +31,9 @@ def render(slug: str):
     force = body.get("force", False)
     if not isinstance(force, bool):
         return problem(400, "force must be true or false")
-    ctx = _context()
+    ctx = context()
     with ctx.db.session() as db:
-        campaign = _campaign(db, slug)
+        campaign = campaign_or_404(db, slug)
         ids = list(db.scalars(select(Debtor.id).where(Debtor.campaign_id == campaign.id)))
         audit.record(
             db,
@@ -59,12 +56,6 @@ def render(slug: str):
 @authenticated("manage")
 def send(slug: str):
     """Deliver the next messages now, like `kindly send` ({"channels", "dry_run", "schedule"})."""
-    from kindly.messaging.delivery import in_doubt, plan
-    from kindly.rules.document import CHANNELS
-    from kindly.rules.store import current_rules, decide
-    from workers.queues import Dispatcher
-    from workers.send import enqueue_sends, schedule_held
-
     body = request.get_json(silent=True) or {}
     if not isinstance(body, dict):
         return problem(400, "send a JSON object")
@@ -73,12 +64,12 @@ def send(slug: str):
         return problem(400, f"channels must be a list of {', '.join(CHANNELS)}")
     dry_run, schedule = bool(body.get("dry_run")), bool(body.get("schedule"))
     at = dt.datetime.now(dt.UTC)
-    ctx = _context()
+    ctx = context()
     if schedule and not dry_run and ctx.settings.jobs_in_process:
         # refused before anything is decided or sent: scheduling needs RQ's scheduler
         return problem(400, "schedule needs KINDLY_REDIS_URL and a running `kindly worker send`")
     with ctx.db.session() as db:
-        campaign = _campaign(db, slug)
+        campaign = campaign_or_404(db, slug)
         decide(db, campaign, current_rules(db, campaign), at.date())
         planned = plan(db, campaign, at, tuple(channels) if channels else None)
         doubtful = in_doubt(db, campaign.id, at)
@@ -108,69 +99,3 @@ def send(slug: str):
         "jobs": len(jobs),
         "in_doubt": doubtful,
     }
-
-
-@bp.get("/campaigns/<slug>/debtors/<reference>/timeline")
-@authenticated("manage")
-def timeline(slug: str, reference: str):
-    """Everything that happened to one case: decision, events (with agent), payments."""
-    from kindly.rules.store import decision_for
-
-    reference = refpath.reference(reference)  # `/` arrives as ~2F (web.refpath)
-    with _context().db.session() as db:
-        campaign = _campaign(db, slug)
-        debtor = db.scalar(
-            select(Debtor).where(Debtor.campaign_id == campaign.id, Debtor.reference == reference)
-        )
-        if debtor is None:
-            return problem(404, f"no debtor {reference!r} in {slug}")
-        decision = decision_for(db, debtor)
-        events: list[dict[str, Any]] = [
-            {
-                "at": e.occurred_at.isoformat(),
-                "type": e.type,
-                "agent": e.agent,
-                "channel": e.channel,
-                "variant": e.variant,
-                "data": event_data(e.data, can(g.api_user, "manage")),
-            }
-            for e in db.scalars(
-                select(Event)
-                .where(Event.debtor_id == debtor.id)
-                .order_by(Event.occurred_at, Event.id)
-            )
-        ]
-        payments = [
-            {
-                "at": p.created_at.isoformat(),
-                "provider": p.provider,
-                "status": p.status,
-                "amount_minor": p.amount_minor,
-                "currency": p.currency,
-            }
-            for p in db.scalars(
-                select(Payment).where(Payment.debtor_id == debtor.id).order_by(Payment.id)
-            )
-        ]
-        audit.record(
-            db,
-            g.api_user,
-            "debtor.timeline",
-            via="api",
-            campaign_id=campaign.id,
-            reference=reference,
-        )
-        return {
-            "reference": reference,
-            "decision": None
-            if decision is None
-            else {
-                "segment": decision.segment,
-                "variant": decision.variant,
-                "tone": decision.tone,
-                "channels": decision.channels,
-                "rule_version": decision.rule_version,
-            },
-            "events": events,
-            "payments": payments,
-        }

@@ -1,55 +1,16 @@
-"""More /api/v1 routes on web.api's blueprint: a debtor's data (export, erase),
-outgoing webhook subscriptions, and the campaign report as PDF."""
+"""/api/v1 webhooks: the subscriptions of outgoing webhooks (list, create, delete)."""
 
 from __future__ import annotations
 
 from flask import Response, g, request
 from sqlalchemy import select
 
-from kindly import privacy
 from kindly.accounts import audit
 from kindly.campaigns.models import Campaign
 from kindly.outbound import deliveries as outbound
 from kindly.outbound.models import WebhookSubscription
-from kindly.reporting.report import report_pdf
-from web import refpath
-from web.api import _campaign, _context, authenticated, bp, problem
-
-
-@bp.get("/campaigns/<slug>/debtors/<reference>/export")
-@authenticated("manage")
-def debtor_export(slug: str, reference: str):
-    """Everything held about one debtor (GDPR Art. 15)."""
-    reference = refpath.reference(reference)  # `/` arrives as ~2F (web.refpath)
-    with _context().db.session() as db:
-        _campaign(db, slug)  # a campaign out of the key's scope is answered as absent
-        try:
-            campaign, debtor = privacy.find(db, slug, reference)
-        except privacy.NotFoundError as exc:
-            return problem(404, str(exc))
-        data = privacy.export_debtor(db, campaign, debtor)
-        audit.record(db, g.api_user, "privacy.export", via="api", campaign_id=campaign.id,
-                     reference=reference)  # fmt: skip
-    return data
-
-
-@bp.post("/campaigns/<slug>/debtors/<reference>/erase")
-@authenticated("admin")
-def debtor_erase(slug: str, reference: str):
-    """Anonymise one debtor; amounts, payments and event counts stay (GDPR Art. 17)."""
-    reference = refpath.reference(reference)
-    ctx = _context()
-    with ctx.db.session() as db:
-        _campaign(db, slug)
-        try:
-            campaign, debtor = privacy.find(db, slug, reference)
-        except privacy.NotFoundError as exc:
-            return problem(404, str(exc))
-        done = privacy.erase_debtor(db, debtor, ctx.storage)
-        audit.record(db, g.api_user, "privacy.erase", via="api", campaign_id=campaign.id,
-                     reference=reference, events_scrubbed=done["events_scrubbed"],
-                     artifacts_deleted=done["artifacts_deleted"])  # fmt: skip
-    return done
+from web.api.common import authenticated, bp, campaign_or_404, problem
+from web.context import context
 
 
 def _limited_key():
@@ -65,7 +26,7 @@ def webhooks():
     """Every outgoing webhook subscription (secrets are shown only when created)."""
     if (refused := _limited_key()) is not None:
         return refused
-    with _context().db.session() as db:
+    with context().db.session() as db:
         rows = db.execute(
             select(WebhookSubscription, Campaign.slug)
             .outerjoin(Campaign, Campaign.id == WebhookSubscription.campaign_id)
@@ -90,9 +51,9 @@ def webhook_create():
         return problem(400, f"events: a list of {', '.join(outbound.EVENTS)}")
     if slug is not None and not isinstance(slug, str):
         return problem(400, "campaign: a campaign's slug")
-    ctx = _context()
+    ctx = context()
     with ctx.db.session() as db:
-        campaign = _campaign(db, slug) if slug is not None else None
+        campaign = campaign_or_404(db, slug) if slug is not None else None
         try:
             sub, secret = outbound.subscribe(
                 db, body.get("url"), events, campaign,
@@ -114,7 +75,7 @@ def webhook_delete(subscription_id: int):
         return refused
     if subscription_id > 2**63 - 1:  # no such row can exist; databases refuse the number
         return problem(404, f"no webhook {subscription_id}")
-    with _context().db.session() as db:
+    with context().db.session() as db:
         sub = db.get(WebhookSubscription, subscription_id)
         if sub is None:
             return problem(404, f"no webhook {subscription_id}")
@@ -122,16 +83,3 @@ def webhook_delete(subscription_id: int):
                      url=sub.url)  # fmt: skip
         db.delete(sub)
     return Response(status=204)
-
-
-@bp.get("/campaigns/<slug>/report.pdf")
-@authenticated()
-def report(slug: str):
-    """The campaign report (funnel, money, rates, KPIs) as a PDF."""
-    with _context().db.session() as db:
-        campaign = _campaign(db, slug)
-        pdf = report_pdf(db, campaign)
-    return Response(
-        pdf, mimetype="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{slug}-report.pdf"'},
-    )  # fmt: skip
