@@ -4,7 +4,6 @@ the launch check."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 from flask import g, request
@@ -13,9 +12,10 @@ from sqlalchemy.orm import Session
 
 from kindly.accounts import audit
 from kindly.accounts.scopes import may_name_creditor, visible
-from kindly.campaigns.models import Campaign, CampaignStatus
+from kindly.campaigns.models import Campaign
 from kindly.campaigns.portfolio import PortfolioRejected, import_portfolio, read_portfolio
-from kindly.launch import as_dicts, check_campaign
+from kindly.campaigns.service import LOCALES, create_campaign, is_slug, slug_taken, status_of
+from kindly.launch import STATUS_ACTIONS, as_dicts, check_campaign, set_status
 from kindly.reporting.metrics import campaign_stats
 from kindly.rules.document import RulesError
 from kindly.rules.store import current_rules, decide, save_rules
@@ -23,16 +23,12 @@ from kindly.rules.validate import parse_rules
 from web.api.common import authenticated, bp, campaign_or_404, iso, problem
 from web.context import context
 
-SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
-LOCALES = ("de-DE", "en-GB", "it-IT", "es-ES", "fr-FR")
-
 
 def _campaign_json(db: Session, campaign: Campaign) -> dict[str, Any]:
     stats = campaign_stats(db, campaign)
-    status = db.get(CampaignStatus, campaign.id)
     return {
         "slug": campaign.slug, "name": campaign.name,
-        "status": status.status if status else "draft",
+        "status": status_of(db, campaign.id),
         "default_locale": campaign.default_locale, "creditor": campaign.creditor,
         "created_at": iso(campaign.created_at), "debtors": stats["debtors"],
         "owed": stats["owed"], "collected": stats["collected"],
@@ -58,7 +54,7 @@ def campaign_create():
     slug, name = body.get("slug"), body.get("name")
     locale = body.get("default_locale", "de-DE")
     creditor = body.get("creditor")
-    if not isinstance(slug, str) or not re.match(SLUG_PATTERN, slug):
+    if not is_slug(slug):
         return problem(400, "slug: lower-case letters, digits and '-', at most 63 characters")
     if name is not None and (not isinstance(name, str) or not 0 < len(name) <= 200):
         return problem(400, "name: a string of 1 to 200 characters")
@@ -69,11 +65,9 @@ def campaign_create():
     if not may_name_creditor(g.api_access, creditor):
         return problem(403, "creditor: this key may only create campaigns for its creditors")
     with context().db.session() as db:
-        if db.scalar(select(Campaign.id).where(Campaign.slug == slug)) is not None:
+        if slug_taken(db, slug):
             return problem(409, f"a campaign {slug!r} exists already")
-        campaign = Campaign(slug=slug, name=name or slug, default_locale=locale, creditor=creditor)
-        db.add(campaign)
-        db.flush()
+        campaign = create_campaign(db, slug, name=name, default_locale=locale, creditor=creditor)
         audit.record(db, g.api_user, "campaign.create", via="api", campaign_id=campaign.id,
                      slug=slug)  # fmt: skip
         return _campaign_json(db, campaign), 201
@@ -132,17 +126,10 @@ def status(slug: str):
         return problem(400, 'send {"status": "live"} or {"status": "paused"}')
     with context().db.session() as db:
         campaign = campaign_or_404(db, slug)
-        if wanted == "live":
-            gaps = check_campaign(db, campaign)
-            if gaps:
-                return problem(409, "the campaign is not ready to launch", gaps=as_dicts(gaps))
-        row = db.get(CampaignStatus, campaign.id)
-        if row is None:
-            row = CampaignStatus(campaign_id=campaign.id)
-            db.add(row)
-        row.status, row.changed_at = wanted, dt.datetime.now(dt.UTC)
-        action = "campaign.launch" if wanted == "live" else "campaign.pause"
-        audit.record(db, g.api_user, action, via="api", campaign_id=campaign.id)
+        _, gaps = set_status(db, campaign, wanted)
+        if gaps:
+            return problem(409, "the campaign is not ready to launch", gaps=as_dicts(gaps))
+        audit.record(db, g.api_user, STATUS_ACTIONS[wanted], via="api", campaign_id=campaign.id)
         return _campaign_json(db, campaign)
 
 

@@ -15,7 +15,8 @@ from kindly.site.personalise import build_view, resolve_locale
 from kindly.tracking import events
 from renderer.texts import load_texts
 from renderer.view import DebtorView
-from web.debtor.hits import confirm_person, context, count, find_debtor
+from web.context import context
+from web.debtor.hits import confirm_person, count, find_debtor
 
 bp = Blueprint("public", __name__)
 

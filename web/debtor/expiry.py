@@ -11,9 +11,10 @@ from sqlalchemy import select
 from kindly.campaigns.models import Debtor
 from kindly.tracking import events
 from renderer.texts import load_texts
+from web.context import context
 from web.debtor import limits
 from web.debtor.common import bp, lang_of
-from web.debtor.hits import LinkExpired, context, find_debtor, hit
+from web.debtor.hits import LinkExpired, find_debtor, hit
 
 
 @bp.post("/s/<token>/renew")

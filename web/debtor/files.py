@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import abort, redirect, send_file
 
 from kindly.site import artifacts
+from web.context import context
 from web.debtor.common import bp
-from web.debtor.hits import context, count, find_debtor
+from web.debtor.hits import count, find_debtor
 
 FILES = {
     "letter.pdf": "letter",

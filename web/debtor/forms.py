@@ -11,9 +11,9 @@ from flask import abort, request
 
 from kindly.messaging import optout
 from kindly.site import identity
+from web.context import context
 from web.debtor import limits
 from web.debtor.common import DebtorForm, bp
-from web.debtor.hits import context
 
 TOPICS = ("question", "dispute", "callback")
 PHONE = re.compile(r"^\+?[0-9 ()/-]{6,20}$")

@@ -10,9 +10,10 @@ from flask import redirect, render_template, request
 from kindly.infra.db import utcnow
 from kindly.site import identity
 from renderer.texts import load_texts
+from web.context import context
 from web.debtor import limits
 from web.debtor.common import bp, lang_of
-from web.debtor.hits import context, find_debtor, hit, judge, mark_verified, verified
+from web.debtor.hits import find_debtor, hit, judge, mark_verified, verified
 
 
 def gate_page(

@@ -16,12 +16,12 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from kindly.campaigns.models import Debtor
-from kindly.context import Context
 from kindly.infra.db import utcnow
 from kindly.site import identity
 from kindly.tracking import events
 from kindly.tracking.models import Event
 from kindly.tracking.verdict import BURST_WINDOW, refine
+from web.context import context
 
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
 VERIFIED_KEY = "verified"
@@ -36,11 +36,6 @@ class LinkExpired(HTTPException):
     def __init__(self, token: str):
         super().__init__()
         self.token = token
-
-
-def context() -> Context:
-    """The app's long-lived objects."""
-    return current_app.extensions["kindly"]
 
 
 def find_debtor(

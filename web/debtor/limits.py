@@ -19,7 +19,8 @@ from werkzeug.exceptions import HTTPException
 
 from kindly.site.ratelimit import Rule, Ticket
 from renderer.texts import load_texts
-from web.debtor.hits import TOKEN, context
+from web.context import context
+from web.debtor.hits import TOKEN
 
 FORM_PER_LINK = Rule("form-link", 10, 3600)
 """POSTs of one form for one link per hour: a person needs two or three."""

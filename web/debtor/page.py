@@ -21,6 +21,7 @@ from kindly.money import format_minor
 from kindly.site import artifacts, links, microsite
 from renderer.site import STATUS_MARKER, render_site
 from renderer.texts import load_texts
+from web.context import context
 from web.debtor import paymode
 from web.debtor.common import bp, debtor_view, texts_for
 from web.debtor.files import FILES
@@ -29,7 +30,6 @@ from web.debtor.hits import (
     TOKEN,
     LinkExpired,
     Tracked,
-    context,
     count,
     find_debtor,
     is_verified,

@@ -20,9 +20,10 @@ from kindly.rules.store import decided_payment_methods
 from kindly.tracking import events
 from renderer.texts import load_texts
 from renderer.transfer import Transfer, bank_transfer
+from web.context import context
 from web.debtor import limits
 from web.debtor.common import DebtorForm
-from web.debtor.hits import context, hit
+from web.debtor.hits import hit
 from web.download import attachment
 
 bp = Blueprint("pay", __name__)

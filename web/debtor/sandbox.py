@@ -19,7 +19,7 @@ from kindly.payments import provider_events
 from kindly.payments import service as payments
 from kindly.site.personalise import resolve_locale
 from renderer.texts import load_texts
-from web.debtor.hits import context
+from web.context import context
 
 bp = Blueprint("sandbox", __name__)
 REF = re.compile(r"^sbx_[A-Za-z0-9_-]{16,40}$")
