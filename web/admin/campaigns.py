@@ -4,14 +4,11 @@ page (funnel, rates, money, splits, charts, KPIs), launch and pause, and CSV exp
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import io
-import logging
-from importlib.util import find_spec
 from typing import Any
 
 from flask import Response, abort, g, redirect, render_template, request
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kindly.accounts import audit, scopes
@@ -25,6 +22,8 @@ from kindly.money import from_minor
 from kindly.payments.models import Payment
 from kindly.reporting.kpis import campaign_kpis
 from kindly.reporting.metrics import campaign_report, campaign_stats
+from kindly.reporting.plans import plan_summary
+from kindly.rules.experiments import report as report_experiments
 from kindly.rules.stats import wilson
 from kindly.rules.store import current_rules
 from kindly.tracking.models import Event
@@ -32,7 +31,6 @@ from web.admin import charts
 from web.admin.common import bp, requires
 from web.context import context
 
-log = logging.getLogger(__name__)
 STEP_LABELS = {
     "sent": "sent", "delivered": "delivered", "opened": "opened", "clicked": "clicked",
     "viewed": "viewed", "verified": "verified", "cta": "acted (CTA)",
@@ -154,48 +152,6 @@ def campaign_status(slug: str):
     return redirect(f"/admin/campaigns/{slug}", code=303)
 
 
-def _experiments(db: Session, campaign: Campaign) -> tuple[str, list[dict[str, Any]]]:
-    """The experiment table from core.experiments when that part exists: (state, rows)."""
-    try:
-        experiments = importlib.import_module("kindly.rules.experiments")
-    except ModuleNotFoundError:
-        return "absent", []
-    try:
-        with db.begin_nested():
-            return "ok", experiments.report(db, campaign, current_rules(db, campaign))
-    except Exception:  # another team's part must not take the campaign page down
-        log.exception("experiment report failed for %s", campaign.slug)
-        return "failed", []
-
-
-def _plans(db: Session, campaign: Campaign) -> tuple[str, dict[str, Any]]:
-    """Plans and promises by status from the payments part, when it exists: (state, summary)."""
-    if find_spec("kindly.payments.plans") is None:
-        return "absent", {}
-    try:
-        models = importlib.import_module("kindly.payments.models")
-        with db.begin_nested():
-            plans = db.execute(
-                select(models.Plan.status, models.Plan.currency, func.count(models.Plan.id),
-                       func.sum(models.Plan.total_minor))
-                .where(models.Plan.campaign_id == campaign.id)
-                .group_by(models.Plan.status, models.Plan.currency)
-            ).all()  # fmt: skip
-            promises = db.execute(
-                select(models.Promise.status, models.Promise.currency,
-                       func.count(models.Promise.id), func.sum(models.Promise.amount_minor))
-                .where(models.Promise.campaign_id == campaign.id)
-                .group_by(models.Promise.status, models.Promise.currency)
-            ).all()  # fmt: skip
-    except Exception:  # another team's part must not take the campaign page down
-        log.exception("plan summary failed for %s", campaign.slug)
-        return "failed", {}
-    return "ok", {
-        "plans": [(s, c, int(n), int(t or 0)) for s, c, n, t in plans],
-        "promises": [(s, c, int(n), int(t or 0)) for s, c, n, t in promises],
-    }
-
-
 @bp.get("/campaigns/<slug>")
 def campaign_page(slug: str):
     """The funnel raw vs people, rates, money, splits, charts, experiments and KPIs."""
@@ -203,8 +159,8 @@ def campaign_page(slug: str):
         campaign = find_campaign(db, slug)
         report = campaign_report(db, campaign)
         kpis = campaign_kpis(db, campaign)
-        experiment_state, experiments = _experiments(db, campaign)
-        plans_state, plans = _plans(db, campaign)
+        experiments = report_experiments(db, campaign, current_rules(db, campaign))
+        plans = plan_summary(db, campaign)
         entries = audit.recent(db, limit=15, campaign_id=campaign.id)
         status = status_of(db, campaign.id)
         doubtful = in_doubt(db, campaign.id, dt.datetime.now(dt.UTC))
@@ -232,8 +188,8 @@ def campaign_page(slug: str):
         steps=steps, over_time=over_time,
         variant_chart=charts.intervals(variants) if variants else None,
         activity_chart=charts.activity(report["activity"]) if activity_total else None,
-        experiment_state=experiment_state, experiments=experiments,
-        plans_state=plans_state, plans=plans, entries=entries, in_doubt=doubtful,
+        experiments=experiments,
+        plans=plans, entries=entries, in_doubt=doubtful,
         outbox=outboxed,
     )  # fmt: skip
 
