@@ -122,7 +122,7 @@ class Database:
                 # web and workers start together on a fresh database: one migrates, the rest wait
                 conn.execute(text("SELECT pg_advisory_xact_lock(72657201)"))
             config.attributes["connection"] = conn
-            command.upgrade(config, "heads")  # independent branches may both be new
+            command.upgrade(config, "head")  # one head since 0990
 
     def forget_connections(self) -> None:
         """Drop the pools without closing their connections: they belong to the parent."""

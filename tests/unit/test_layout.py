@@ -33,3 +33,14 @@ def test_the_card_top_level_is_there():
     for entry in ("Dockerfile", "pyproject.toml"):
         assert (ROOT / entry).is_file(), entry
     assert not (ROOT / "kindly" / "core").exists()  # the old flat domain is gone
+
+
+def test_the_migration_history_has_one_head():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from kindly.infra.db import MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_heads() == ["0990"]
