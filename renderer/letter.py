@@ -22,9 +22,10 @@ from weasyprint import CSS, HTML
 from weasyprint.document import Document
 from weasyprint.text.fonts import FontConfiguration
 
-from kindly.infra.paths import FONTS, TEMPLATES
+from kindly.infra.paths import TEMPLATES
 from renderer import qr_mask
 from renderer.girocode import epc_payload, epc_qr
+from renderer.pdf import FONT_FACES
 from renderer.texts import load_texts
 from renderer.view import DebtorView
 
@@ -34,14 +35,6 @@ _HEX_COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}){1,2}")
 
 # segno picks each code's mask the same way, in numpy: 6 ms less per letter (see qr_mask).
 qr_mask.install()
-
-# The shipped fonts come first, so letters look the same on every host; scripts and emoji
-# DejaVu lacks fall through to fontconfig (Noto on our images).
-_FONT_FACES = "\n".join(
-    f'@font-face {{ font-family: "Kindly Sans"; src: url("{(FONTS / name).as_uri()}"); '
-    f"font-weight: {weight}; font-style: normal; }}"
-    for name, weight in (("DejaVuSans.ttf", 400), ("DejaVuSans-Bold.ttf", 700))
-)
 
 
 def _strong(value: str) -> Markup:
@@ -132,7 +125,7 @@ class LetterRenderer:
         self.template = self.env.get_template("letter.html")
         self.texts = load_texts("letter")
         self.font_config = FontConfiguration()
-        css = _FONT_FACES + "\n" + (LETTER_TEMPLATES / "letter.css").read_text(encoding="utf-8")
+        css = FONT_FACES + "\n" + (LETTER_TEMPLATES / "letter.css").read_text(encoding="utf-8")
         self.stylesheet = CSS(
             string=css, base_url=LETTER_TEMPLATES.as_uri() + "/", font_config=self.font_config
         )

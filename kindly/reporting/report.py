@@ -13,10 +13,11 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Campaign
-from kindly.infra.paths import FONTS, TEMPLATES
+from kindly.infra.paths import TEMPLATES
 from kindly.money import from_minor
 from kindly.reporting.kpis import campaign_kpis
 from kindly.reporting.metrics import campaign_report
+from renderer.pdf import FONT_FACES
 
 REPORT_TEMPLATES = TEMPLATES / "report"
 STEP_LABELS = {
@@ -25,11 +26,6 @@ STEP_LABELS = {
     "cta": "Acted (call to action)", "payment_started": "Started a payment", "paid": "Paid",
     "plan_agreed": "Agreed a plan",
 }  # fmt: skip
-FONT_FACES = "\n".join(
-    f'@font-face {{ font-family: "Kindly Sans"; src: url("{(FONTS / name).as_uri()}"); '
-    f"font-weight: {weight}; font-style: normal; }}"
-    for name, weight in (("DejaVuSans.ttf", 400), ("DejaVuSans-Bold.ttf", 700))
-)
 
 _env = Environment(
     loader=FileSystemLoader(REPORT_TEMPLATES), autoescape=select_autoescape(), trim_blocks=True

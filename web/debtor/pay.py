@@ -11,13 +11,13 @@ from babel.dates import format_date
 from flask import Blueprint, Response, abort, redirect, render_template, request
 from weasyprint import HTML
 
-from kindly.infra.paths import FONTS
 from kindly.money import MoneyError, format_minor, parse_amount, to_minor
 from kindly.payments import plans, policy
 from kindly.payments import service as payments
 from kindly.payments.models import Instalment, Plan
 from kindly.rules.store import decided_payment_methods
 from kindly.tracking import events
+from renderer.pdf import FONT_FACES
 from renderer.texts import load_texts
 from renderer.transfer import Transfer, bank_transfer
 from web.context import context
@@ -27,12 +27,6 @@ from web.debtor.hits import hit
 from web.download import attachment
 
 bp = Blueprint("pay", __name__)
-
-FONT_FACES = "\n".join(
-    f'@font-face {{ font-family: "Kindly Sans"; src: url("{(FONTS / name).as_uri()}"); '
-    f"font-weight: {weight}; }}"
-    for name, weight in (("DejaVuSans.ttf", 400), ("DejaVuSans-Bold.ttf", 700))
-)
 
 
 class Page(DebtorForm):
