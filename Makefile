@@ -30,8 +30,9 @@ demo: system-deps $(STAMP)
 test: system-deps $(STAMP) node_modules/.installed lint
 	$(BIN)/pytest -p no:cacheprovider tests
 
+# nothing running needed: every test that needs a service or Chromium is marked (tests/conftest.py)
 test-unit: $(STAMP)
-	$(BIN)/pytest tests/unit
+	$(BIN)/pytest -p no:cacheprovider -m "not integration and not e2e" tests
 
 test-integration: system-deps $(STAMP)
 	$(BIN)/pytest tests/integration

@@ -101,7 +101,7 @@ def _stack(work: Path) -> tuple[dict[str, str], str]:
     from redis import Redis
 
     sys.path.insert(0, str(ROOT))
-    from tests import services
+    from tests.support import services
 
     services.ensure_postgres()
     services.ensure_redis()

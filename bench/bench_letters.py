@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from renderer.view import DebtorView
-from tests.views import english_view, make_view
+from tests.support.views import english_view, make_view
 
 NAIVE_LETTERS = 4  # each costs a process start and a WeasyPrint import
 WARM_LETTERS = 60  # per measurement

@@ -35,7 +35,7 @@ def render_rate(count: int = 3000) -> float:
     """Pages per second on one core, rendering distinct debtors (no storage writes)."""
     sys.path.insert(0, str(ROOT))
     from renderer.site import render_site
-    from tests.views import make_view
+    from tests.support.views import make_view
 
     views = [
         replace(make_view(), reference=f"K-{i:06d}", last_name=f"Müller {i}") for i in range(count)
@@ -314,7 +314,7 @@ def _production_stack(env: dict[str, str]) -> str:
     from redis import Redis
 
     sys.path.insert(0, str(ROOT))
-    from tests import services
+    from tests.support import services
 
     services.ensure_postgres()
     services.ensure_redis()

@@ -29,7 +29,7 @@ from renderer.video import encode as video_encode
 from renderer.video import scenes, segments
 from renderer.video.cache import LocalSegmentCache
 from renderer.video.palette import palette
-from tests.views import english_view, make_view
+from tests.support.views import english_view, make_view
 
 SINGLE_RUNS = 8
 WORKER_VIDEOS = 16  # per worker process in the two-process run

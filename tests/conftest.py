@@ -5,30 +5,18 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from kindly import context as context_module
-from kindly.campaigns.models import Campaign
-from kindly.campaigns.portfolio import import_portfolio, read_portfolio
 from kindly.context import Context
-from kindly.infra.config import Settings, load_settings
-from tests import services
-
-PORTFOLIO = """reference,salutation,first_name,last_name,email,phone,locale,currency,amount_due,principal,interest,fees,due_date,creditor,contract,street,postal_code,city,country
-A-1,Frau,Anna,Müller,anna@example.org,+4915112345678,de-DE,EUR,1234.56,1100.00,84.56,50.00,2026-12-15,Stadtwerke Beispielstadt GmbH,Stromliefervertrag 4711,Hauptstraße 5,10115,Berlin,DE
-A-2,Ms,Siobhán,O'Brien,siobhan@example.org,,en-GB,GBP,89.90,,,,2026-12-20,Northern Water Ltd,Account 99,12 Baker Street,NW1 6XE,London,GB
-A-3,,Giulia,D'Angelo,,,it-IT,EUR,42.00,,,,2027-01-10,Acqua Roma S.p.A.,Contratto 7,Via Roma 10,00184,Roma,IT
-"""
-
-
-def make_settings(data_dir: Path, **env: str) -> Settings:
-    """Settings as the process would read them, on a private data folder."""
-    values = {"KINDLY_DATA_DIR": str(data_dir), "KINDLY_SECRET_KEY": "test-secret-key-0123456789"}
-    values.update(env)
-    return load_settings(values)
+from kindly.infra.config import Settings
+from tests.support import services
+from tests.support.app import (
+    PHONE_UA,
+    installed,
+    make_settings,
+)
 
 
 @pytest.fixture
@@ -37,52 +25,11 @@ def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path / "var")
 
 
-PHONE_UA = (
-    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/126.0 Mobile Safari/537.36"
-)
-"""A browser's User-Agent (machines are counted apart)."""
-
-
-@contextmanager
-def installed(settings: Settings) -> Iterator[Context]:
-    """A migrated context with its storage ready, the process's current one in the block."""
-    context = Context(settings)
-    context.db.migrate()
-    context.storage.ensure()
-    context_module.use(context)
-    try:
-        yield context
-    finally:
-        context_module.use(None)
-
-
-def front_client(context: Context, *, user_agent: str = PHONE_UA, **config):
-    """A test client of the Flask app on this context (`config` goes to app.config)."""
-    from web import create_app
-
-    application = create_app(context.settings, context=context)
-    application.config.update(config)
-    test_client = application.test_client()
-    test_client.environ_base["HTTP_USER_AGENT"] = user_agent
-    return test_client
-
-
 @pytest.fixture
 def ctx(settings: Settings) -> Iterator[Context]:
     """A migrated context installed as the process's current one."""
     with installed(settings) as context:
         yield context
-
-
-def load_campaign(context: Context, slug: str = "winter", text: str = PORTFOLIO) -> int:
-    """Create a campaign with the sample portfolio; return its id."""
-    with context.db.session() as session:
-        campaign = Campaign(slug=slug, name=slug.title(), default_locale="de-DE")
-        session.add(campaign)
-        session.flush()
-        import_portfolio(session, campaign, read_portfolio(text.encode(), "p.csv"))
-        return campaign.id
 
 
 @pytest.fixture
@@ -171,3 +118,20 @@ def s3_endpoint() -> Iterator[str]:
 def s3_bucket(s3_endpoint: str) -> str:
     """A new empty bucket name for this test (created by storage.ensure())."""
     return f"kindly-{uuid.uuid4().hex[:12]}"
+
+
+SERVICE_FIXTURES = frozenset(
+    {"postgres_server", "postgres_url", "redis_url", "s3_endpoint", "s3_bucket"}
+)
+"""Fixtures that need a running service: a test using one is an integration test."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test by what it needs, wherever it lives: `e2e` drives Chromium,
+    `integration` needs PostgreSQL, Redis or an S3 endpoint (`make test-unit` runs neither)."""
+    for item in items:
+        folders = set(Path(str(item.path)).parts)
+        if "e2e" in folders:
+            item.add_marker(pytest.mark.e2e)
+        if {"integration", "reliability"} & folders or SERVICE_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.integration)

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests import services
-from tests.conftest import PORTFOLIO
+from tests.support import services
+from tests.support.app import PORTFOLIO
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"

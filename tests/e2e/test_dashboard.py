@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests import services
-from tests.conftest import PORTFOLIO
 from tests.e2e.conftest import PHONE_UA, LiveServer, _checked, serving, snap
+from tests.support import services
+from tests.support.app import PORTFOLIO
 
 pytestmark = pytest.mark.e2e
 

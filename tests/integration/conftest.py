@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from kindly.campaigns.models import Debtor
-from tests.conftest import front_client, installed, load_campaign, make_settings
+from tests.support.app import front_client, installed, load_campaign, make_settings
 
 PHONE = "Mozilla/5.0 (Linux; Android 14; Pixel 8) Mobile Safari/537.36"
 

@@ -18,7 +18,7 @@ from kindly.context import Context
 from kindly.infra.db import MIGRATIONS
 from kindly.infra.storage import legacy_artifact_key
 from kindly.site.models import Artifact
-from tests.conftest import make_settings
+from tests.support.app import make_settings
 
 PORTFOLIO = "reference,last_name,currency,amount_due,due_date\n" + "".join(
     f"{ref},{name},EUR,10.00,2026-12-15\n"

@@ -12,7 +12,7 @@ from kindly import context as context_module
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.context import Context
 from kindly.payments.models import Payment
-from tests.conftest import load_campaign, make_settings
+from tests.support.app import load_campaign, make_settings
 from workers import daily
 from workers.queues import DEFAULT, Dispatcher
 

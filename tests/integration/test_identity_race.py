@@ -18,7 +18,7 @@ from werkzeug.serving import make_server
 
 from kindly.campaigns.models import Debtor
 from kindly.site.models import IdentityCheck
-from tests.conftest import installed, load_campaign, make_settings
+from tests.support.app import installed, load_campaign, make_settings
 from web.debtor import limits
 
 pytestmark = pytest.mark.integration

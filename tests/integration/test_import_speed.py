@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.campaigns.portfolio import PortfolioRejected, import_portfolio, read_portfolio
 from kindly.context import Context
-from tests.conftest import PORTFOLIO, make_settings
+from tests.support.app import PORTFOLIO, make_settings
 
 pytestmark = pytest.mark.integration
 WITH_ATTRIBUTE = "".join(

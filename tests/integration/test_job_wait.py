@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import make_settings
+from tests.support.app import make_settings
 from workers.queues import DEFAULT, Dispatcher, refresh_many
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from tests.conftest import PORTFOLIO
+from tests.support.app import PORTFOLIO
 from tests.unit.test_cli import kindly
 
 # A fourth debtor without a postal address, and a second German one to sort before Berlin.

@@ -11,7 +11,7 @@ from kindly.context import Context
 from kindly.outbound import deliveries as outbound
 from kindly.outbound.models import WebhookDelivery
 from kindly.tracking import events
-from tests.conftest import load_campaign, make_settings
+from tests.support.app import load_campaign, make_settings
 from tests.unit.test_outbound import Receiver
 from workers import outbound as jobs
 from workers import queues

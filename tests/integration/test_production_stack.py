@@ -20,7 +20,7 @@ from kindly.campaigns.portfolio import PortfolioRejected, import_portfolio, read
 from kindly.context import Context
 from kindly.reporting.metrics import campaign_stats
 from kindly.site.models import Artifact
-from tests.conftest import PORTFOLIO, installed, load_campaign, make_settings
+from tests.support.app import PORTFOLIO, installed, load_campaign, make_settings
 from workers import queues
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ from kindly.context import Context
 from kindly.payments.models import Payment
 from kindly.rules.history import past_behaviour
 from kindly.tracking import events
-from tests.conftest import load_campaign, make_settings
+from tests.support.app import load_campaign, make_settings
 
 pytestmark = pytest.mark.integration
 

@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from kindly.accounts import users
-from tests.conftest import load_campaign
+from tests.support.app import load_campaign
 from web.api import OPENAPI, common
 
 DOCUMENT = json.loads(OPENAPI.read_text(encoding="utf-8"))

@@ -13,7 +13,7 @@ from kindly.accounts import users
 from kindly.accounts.scopes import Scope
 from kindly.campaigns.models import Campaign
 from kindly.infra.db import MIGRATIONS
-from tests.conftest import front_client, installed, load_campaign, make_settings
+from tests.support.app import front_client, installed, load_campaign, make_settings
 
 PASSWORD = "correct horse battery staple"
 

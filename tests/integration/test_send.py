@@ -21,8 +21,8 @@ from kindly.messaging.models import Send
 from kindly.rules.store import decide, save_rules
 from kindly.rules.validate import parse_rules
 from kindly.tracking.models import Event
-from tests import services
-from tests.conftest import load_campaign, make_settings
+from tests.support import services
+from tests.support.app import load_campaign, make_settings
 from workers.queues import Dispatcher
 from workers.send import enqueue_sends
 

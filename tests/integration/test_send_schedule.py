@@ -16,7 +16,7 @@ from kindly.messaging import delivery
 from kindly.messaging.respect import next_allowed
 from kindly.rules.store import decide, save_rules
 from kindly.rules.validate import parse_rules
-from tests.conftest import load_campaign, make_settings
+from tests.support.app import load_campaign, make_settings
 from workers.queues import Dispatcher
 from workers.send import schedule_held
 

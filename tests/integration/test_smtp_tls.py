@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 
 from kindly.errors import ConfigError
 from kindly.messaging.email import send_email
-from tests import services
+from tests.support import services
 
 
 class Inbox:

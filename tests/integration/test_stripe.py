@@ -18,7 +18,7 @@ from sqlalchemy import select
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.payments.models import Payment
 from kindly.reporting.metrics import campaign_stats
-from tests.conftest import front_client, installed, load_campaign, make_settings
+from tests.support.app import front_client, installed, load_campaign, make_settings
 
 pytestmark = pytest.mark.integration
 WEBHOOK_SECRET = "whsec_test_0123456789abcdef"

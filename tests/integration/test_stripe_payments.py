@@ -20,7 +20,7 @@ from kindly.payments import service as payments
 from kindly.payments.models import Payment, Plan, WebhookEvent
 from kindly.payments.provider_events import sign
 from kindly.reporting.metrics import campaign_stats
-from tests.conftest import front_client, installed, load_campaign, make_settings
+from tests.support.app import front_client, installed, load_campaign, make_settings
 
 pytestmark = pytest.mark.integration
 SECRET = "whsec_test_payments_0123456789"

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from kindly.context import Context
-from tests import services
-from tests.conftest import installed, make_settings
 from tests.integration.conftest import PHONE, buffered
+from tests.support import services
+from tests.support.app import installed, make_settings
 
 __all__ = ["DOWN", "PHONE", "ROOT", "buffered", "start_worker", "stop", "wait_for"]
 

@@ -123,7 +123,10 @@ def test_any_file_is_imported_cleanly_or_refused_with_reasons(
             assert "Traceback" not in str(error)
         assert count(ctx) == before  # all or nothing: nothing was written
         return
-    assert result.created + result.updated + result.rejected >= 0
+    assert result.rejected == len(rejected)
+    assert {row.number for row, _ in rejected} <= {row.number for row in rows}
+    if rows and not rejected:
+        assert result.created + result.updated > 0  # every good case is written somewhere
     assert count(ctx) == before + result.created
     for _row, errors in rejected:
         assert errors and all(e.reason for e in errors)

@@ -15,7 +15,7 @@ from kindly.campaigns.models import Debtor
 from kindly.infra.db import Base
 from kindly.payments import provider_events
 from kindly.payments.models import Payment
-from tests.conftest import front_client, installed, load_campaign, make_settings
+from tests.support.app import front_client, installed, load_campaign, make_settings
 
 WEBHOOK_SECRET = "whsec_fuzz_0123456789"
 WEBHOOK_TOKEN = "gateway-token-0123456789"

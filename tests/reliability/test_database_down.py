@@ -14,8 +14,8 @@ from kindly.campaigns.models import Debtor
 from kindly.context import Context
 from kindly.payments import provider_events
 from kindly.payments.models import Payment
-from tests.conftest import front_client, load_campaign, make_settings
 from tests.reliability.conftest import DOWN
+from tests.support.app import front_client, load_campaign, make_settings
 
 pytestmark = pytest.mark.integration
 SECRET = "whsec_down_0123456789"

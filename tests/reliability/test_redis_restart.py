@@ -14,8 +14,8 @@ from kindly import context as context_module
 from kindly.campaigns.models import Debtor
 from kindly.context import Context
 from kindly.site.models import Artifact
-from tests.conftest import load_campaign, make_settings
 from tests.reliability.conftest import start_worker, stop, wait_for
+from tests.support.app import load_campaign, make_settings
 
 pytestmark = pytest.mark.integration
 

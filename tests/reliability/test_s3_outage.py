@@ -17,8 +17,8 @@ from kindly.campaigns.models import Debtor
 from kindly.context import Context
 from kindly.infra import storage as storage_module
 from kindly.site.models import Artifact
-from tests.conftest import load_campaign, make_settings
 from tests.reliability.conftest import start_worker, stop
+from tests.support.app import load_campaign, make_settings
 from workers import queues
 
 pytestmark = pytest.mark.integration

@@ -26,9 +26,9 @@ from kindly.messaging.models import Send
 from kindly.rules.store import save_rules
 from kindly.rules.validate import parse_rules
 from kindly.tracking.models import Event
-from tests import services
-from tests.conftest import load_campaign, make_settings
 from tests.reliability.conftest import ROOT, start_worker, stop, wait_for
+from tests.support import services
+from tests.support.app import load_campaign, make_settings
 
 pytestmark = pytest.mark.integration
 AT = "2026-12-01T10:00:00+00:00"  # 11:00 in Berlin on a Tuesday: inside every send window

@@ -18,8 +18,8 @@ from kindly.infra.db import Database
 from kindly.site.models import Artifact
 from kindly.tracking.eventbuffer import RedisEventBuffer, Writer
 from kindly.tracking.models import Event
-from tests.conftest import load_campaign
 from tests.reliability.conftest import DOWN, PHONE, start_worker, stop, wait_for
+from tests.support.app import load_campaign
 
 pytestmark = pytest.mark.integration
 

@@ -29,8 +29,8 @@ from kindly.payments.models import Payment, WebhookEvent
 from kindly.payments.provider_events import sign
 from kindly.reporting.metrics import campaign_stats
 from kindly.tracking.models import Event
-from tests.conftest import load_campaign, make_settings
 from tests.integration.test_stripe_payments import Stub
+from tests.support.app import load_campaign, make_settings
 
 pytestmark = pytest.mark.integration
 SECRET = "whsec_replay_drill_0123456789"

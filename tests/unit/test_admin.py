@@ -14,7 +14,7 @@ from kindly.accounts.models import AuditLog, LoginAttempt, User
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.payments.models import Payment
 from kindly.tracking import events
-from tests.conftest import PORTFOLIO, load_campaign
+from tests.support.app import PORTFOLIO, load_campaign
 
 PASSWORD = "correct horse battery staple"
 BROKEN = (
@@ -105,7 +105,7 @@ def test_session_cookie_is_httponly_and_samesite(client, ctx):
 
 
 def test_secure_cookie_on_an_https_base_url(tmp_path):
-    from tests.conftest import make_settings
+    from tests.support.app import make_settings
     from web import create_app
 
     app = create_app(make_settings(tmp_path / "var", KINDLY_BASE_URL="https://pay.example.org"))

@@ -21,7 +21,7 @@ from kindly.site import artifacts, identity
 from kindly.site.models import IdentityCheck
 from kindly.tracking import events
 from kindly.tracking.models import Event
-from tests.conftest import load_campaign
+from tests.support.app import load_campaign
 from tests.unit.test_admin import make_user, sign_in
 
 

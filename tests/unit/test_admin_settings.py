@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from kindly.accounts.models import AuditLog
 from kindly.campaigns.models import Campaign
-from tests.conftest import load_campaign
+from tests.support.app import load_campaign
 from tests.unit.test_admin import csrf_of, make_user, sign_in
 
 URL = "/admin/campaigns/winter/settings"

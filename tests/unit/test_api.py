@@ -14,7 +14,7 @@ from kindly.accounts.models import ApiToken, AuditLog
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.payments.models import Payment
 from kindly.tracking import events
-from tests.conftest import PORTFOLIO, load_campaign
+from tests.support.app import PORTFOLIO, load_campaign
 from web.api import OPENAPI, common
 
 SPEC = json.loads(OPENAPI.read_text())

@@ -11,7 +11,7 @@ from kindly.messaging.models import Send
 from kindly.site.models import Artifact
 from kindly.tracking import events
 from kindly.tracking.models import Event
-from tests.conftest import load_campaign
+from tests.support.app import load_campaign
 from tests.unit.test_admin import audit_actions
 from tests.unit.test_api import auth, key_for
 

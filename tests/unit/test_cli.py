@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PORTFOLIO
+from tests.support.app import PORTFOLIO
 
 
 def kindly(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
@@ -151,7 +151,7 @@ def test_demo_serves_the_links_it_prints(tmp_path):
     import time
     import urllib.request
 
-    from tests import services
+    from tests.support import services
 
     port = services.free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("KINDLY_")} | {

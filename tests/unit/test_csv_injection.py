@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 
 from kindly.messaging.print_batches import Placed, Skipped, write_manifest, write_skipped
-from tests.conftest import PORTFOLIO, load_campaign
+from tests.support.app import PORTFOLIO, load_campaign
 from tests.unit.test_admin import manager  # noqa: F401 - the signed-in manager fixture
 from tests.unit.test_cli import kindly
 

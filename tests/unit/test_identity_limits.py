@@ -15,7 +15,7 @@ from kindly.site import identity, links
 from kindly.site.models import IdentityCheck
 from kindly.site.ratelimit import RateLimiter, Rule
 from kindly.tracking.models import Event
-from tests.conftest import load_campaign
+from tests.support.app import load_campaign
 from tests.unit.test_microsite_actions import PORTFOLIO_WITH_BIRTH, set_campaign
 from tests.unit.test_web import csrf_from, token_of
 from web.debtor import limits

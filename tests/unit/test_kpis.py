@@ -12,7 +12,7 @@ from kindly.reporting.kpis import campaign_kpis
 from kindly.reporting.metrics import campaign_report
 from kindly.rules.stats import wilson
 from kindly.tracking import events
-from tests.conftest import load_campaign
+from tests.support.app import load_campaign
 
 
 def pay(session, campaign_id: int, debtor: Debtor, minor: int, ref: str) -> None:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from kindly import launch
-from tests.conftest import PORTFOLIO
+from tests.support.app import PORTFOLIO
 
 
 def test_todays_templates_carry_every_fact_in_every_language_and_tone():

@@ -13,7 +13,7 @@ from pypdf import PdfReader
 from pyzbar.pyzbar import decode
 
 from renderer.letter import LetterRenderer, render_letter
-from tests.views import english_view, hostile_view, make_view, rtl_emoji_view
+from tests.support.views import english_view, hostile_view, make_view, rtl_emoji_view
 
 A4_PT = (595.28, 841.89)
 MM_AT_150_DPI = 150 / 25.4

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from renderer.letter import LetterRenderer
-from tests.views import make_view, rtl_emoji_view
+from tests.support.views import make_view, rtl_emoji_view
 
 
 def test_right_to_left_names_are_isolated_and_latin_ones_need_no_box():

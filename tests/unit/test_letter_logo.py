@@ -16,7 +16,7 @@ from kindly.campaigns import logo
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.cli import cli
 from kindly.site.models import Artifact
-from tests.conftest import load_campaign
+from tests.support.app import load_campaign
 from tests.unit.test_admin import csrf_of, make_user, sign_in
 from tests.unit.test_admin_settings import GOOD, URL, stored
 from workers.jobs import render_debtor

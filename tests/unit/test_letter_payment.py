@@ -14,7 +14,7 @@ from pyzbar.pyzbar import decode
 from kindly.payments.iban import format_iban, iban_error, validate_letter_settings
 from renderer.girocode import epc_payload
 from renderer.letter import LetterRenderer
-from tests.views import english_view, make_view
+from tests.support.views import english_view, make_view
 
 MM = 72 / 25.4  # PDF points per millimetre
 IBAN = "DE89370400440532013000"

@@ -19,8 +19,8 @@ from sqlalchemy.exc import IntegrityError
 
 from kindly.campaigns.models import Debtor
 from kindly.infra.db import Database
-from tests import services
-from tests.conftest import load_campaign
+from tests.support import services
+from tests.support.app import load_campaign
 from tests.unit.test_web import token_of
 from web.server import ACCESS_FORMAT, RedactingLogger
 

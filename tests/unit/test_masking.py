@@ -13,7 +13,7 @@ from kindly.accounts import users
 from kindly.campaigns.models import Debtor
 from kindly.messaging.models import Send
 from kindly.tracking import events
-from tests.conftest import PHONE_UA, load_campaign
+from tests.support.app import PHONE_UA, load_campaign
 from tests.unit.test_admin import PASSWORD, sign_in
 from web.api import common
 

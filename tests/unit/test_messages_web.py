@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from kindly.campaigns.models import Debtor
 from kindly.messaging import optout
-from tests.conftest import load_campaign
+from tests.support.app import load_campaign
 from tests.unit.test_web import events_of, token_of
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.site.models import IdentityCheck
 from kindly.tracking.models import Event
-from tests.conftest import load_campaign
+from tests.support.app import load_campaign
 from tests.unit.test_web import csrf_from, events_of, stats, token_of
 
 PORTFOLIO_WITH_BIRTH = """reference,first_name,last_name,currency,amount_due,due_date,creditor,postal_code,birth_date,locale

@@ -13,7 +13,7 @@ from kindly.campaigns.models import Campaign, Debtor
 from kindly.infra.db import utcnow
 from kindly.payments.models import Instalment, Payment, Plan
 from kindly.tracking import events
-from tests.conftest import load_campaign
+from tests.support.app import load_campaign
 from workers.jobs import render_debtor
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.conftest import load_campaign
+from tests.support.app import load_campaign
 from tests.unit.test_api import auth, key_for
 from tests.unit.test_web import token_of
 

@@ -18,7 +18,7 @@ from kindly.outbound import deliveries as outbound
 from kindly.outbound.models import WebhookDelivery
 from kindly.tracking import events
 from kindly.tracking.models import Event
-from tests.conftest import load_campaign, make_settings
+from tests.support.app import load_campaign, make_settings
 from tests.unit.test_api import auth, conforms, key_for
 from workers import outbound as jobs
 

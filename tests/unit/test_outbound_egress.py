@@ -17,7 +17,7 @@ from kindly.outbound import egress
 from kindly.outbound.models import WebhookDelivery, WebhookSubscription
 from kindly.tracking import events
 from kindly.tracking.models import Event
-from tests.conftest import installed, load_campaign, make_settings
+from tests.support.app import installed, load_campaign, make_settings
 from tests.unit.test_api import auth, conforms, key_for
 from tests.unit.test_outbound import Receiver
 from workers import outbound as jobs

@@ -18,7 +18,7 @@ from kindly.messaging.models import Send
 from kindly.rules.store import decide, save_rules
 from kindly.rules.validate import parse_rules
 from kindly.tracking.models import Event
-from tests.conftest import load_campaign
+from tests.support.app import load_campaign
 from tests.unit.test_admin import make_user, sign_in
 from workers.queues import Dispatcher
 from workers.send import enqueue_sends

@@ -17,7 +17,7 @@ from kindly.infra.config import check_production, load_settings
 from kindly.payments.models import Payment, Plan
 from kindly.reporting.metrics import campaign_stats
 from kindly.tracking.models import Event
-from tests.conftest import front_client, installed, load_campaign
+from tests.support.app import front_client, installed, load_campaign
 
 BANK = {"payee_name": "Stadtwerke Beispielstadt GmbH", "iban": "DE89370400440532013000",
         "bic": "COBADEFFXXX"}  # fmt: skip

@@ -16,7 +16,7 @@ from kindly.payments import plans, policy
 from kindly.payments import service as payments
 from kindly.payments.models import Instalment, Plan, Promise
 from kindly.reporting.metrics import campaign_stats
-from tests.conftest import load_campaign
+from tests.support.app import load_campaign
 
 TODAY = dt.date(2026, 1, 31)
 

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from kindly.campaigns.models import Debtor
 from kindly.site.personalise import build_view
-from tests.conftest import load_campaign
+from tests.support.app import load_campaign
 
 
 def view_of(ctx, reference: str):

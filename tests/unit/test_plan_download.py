@@ -9,7 +9,7 @@ from sqlalchemy import update
 from werkzeug.http import parse_options_header
 
 from kindly.campaigns.models import Debtor
-from tests.conftest import load_campaign
+from tests.support.app import load_campaign
 from tests.unit.test_payments import csrf, token, walk_plan
 
 INJECTION = "Q\"; filename*=UTF-8''evil.html; x=\""

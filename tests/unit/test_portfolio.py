@@ -15,7 +15,7 @@ from kindly.campaigns.portfolio import (
     validate_rows,
     write_rejects,
 )
-from tests.conftest import PORTFOLIO, load_campaign
+from tests.support.app import PORTFOLIO, load_campaign
 
 HEADER = "reference,last_name,currency,amount_due,due_date,email"
 

@@ -16,7 +16,7 @@ from kindly.reporting.metrics import campaign_stats
 from kindly.site.models import Artifact
 from kindly.tracking import events
 from kindly.tracking.models import Event
-from tests.conftest import load_campaign
+from tests.support.app import load_campaign
 from tests.unit.test_api import auth, conforms, key_for
 from web.api import common
 

@@ -15,7 +15,7 @@ import segno.encoder
 
 from renderer import qr_mask
 from renderer.letter import LetterRenderer
-from tests.views import make_view
+from tests.support.views import make_view
 
 
 def _payloads() -> list[str]:

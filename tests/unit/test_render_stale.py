@@ -11,7 +11,7 @@ from kindly.campaigns.models import Debtor
 from kindly.payments.models import Payment
 from kindly.site import artifacts
 from kindly.site.models import Artifact
-from tests.conftest import load_campaign
+from tests.support.app import load_campaign
 from workers.jobs import render_debtor
 
 

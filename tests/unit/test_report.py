@@ -13,7 +13,7 @@ from kindly.campaigns.models import Debtor
 from kindly.cli import cli
 from kindly.payments.models import Payment
 from kindly.tracking import events
-from tests.conftest import load_campaign
+from tests.support.app import load_campaign
 from tests.unit.test_api import auth, key_for
 from web.api import common
 

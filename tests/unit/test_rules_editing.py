@@ -7,7 +7,7 @@ import copy
 from sqlalchemy import select
 
 from kindly.campaigns.models import Debtor
-from tests.conftest import load_campaign
+from tests.support.app import load_campaign
 from tests.unit.test_admin import audit_actions, csrf_of, make_user, sign_in
 from tests.unit.test_api import auth, key_for
 from tests.unit.test_rules import RULES as DOCUMENT

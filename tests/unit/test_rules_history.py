@@ -17,7 +17,7 @@ from kindly.rules.history import NO_HISTORY, past_behaviour, past_of
 from kindly.rules.store import current_rules, decide, save_rules
 from kindly.rules.validate import parse_rules
 from kindly.tracking import events
-from tests.conftest import load_campaign
+from tests.support.app import load_campaign
 
 TODAY = dt.date(2026, 12, 1)
 RULES = parse_rules({

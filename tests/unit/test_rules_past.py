@@ -11,7 +11,7 @@ from kindly.rules.evaluate import facts, segment_of
 from kindly.rules.history import past_behaviour, past_of
 from kindly.rules.validate import parse_rules
 from kindly.tracking import events
-from tests.conftest import load_campaign
+from tests.support.app import load_campaign
 
 RULES = parse_rules({
     "segments": [

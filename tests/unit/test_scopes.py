@@ -14,7 +14,7 @@ from kindly.accounts.models import ApiToken, AuditLog, User
 from kindly.accounts.scopes import Scope
 from kindly.campaigns.models import Campaign, CampaignStatus
 from kindly.rules.store import current_rules
-from tests.conftest import PHONE_UA, PORTFOLIO, load_campaign
+from tests.support.app import PHONE_UA, PORTFOLIO, load_campaign
 from tests.unit.test_admin import PASSWORD, csrf_of, sign_in
 from web.api import common
 
@@ -298,7 +298,7 @@ def test_the_user_commands_set_scopes(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
     from kindly.cli import cli
-    from tests.conftest import front_client, installed, make_settings
+    from tests.support.app import front_client, installed, make_settings
 
     monkeypatch.setenv("KINDLY_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("KINDLY_SECRET_KEY", "test-secret-key-0123456789")

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from kindly.campaigns.models import Debtor
-from tests.conftest import front_client, installed, load_campaign, make_settings
+from tests.support.app import front_client, installed, load_campaign, make_settings
 
 PAGES = ("/s/{token}", "/admin/login", "/api/v1/openapi.json", "/healthz", "/no-such-page")
 

@@ -10,7 +10,7 @@ import types
 
 import pytest
 
-from tests.conftest import load_campaign
+from tests.support.app import load_campaign
 from tests.unit.test_admin import csrf_of, make_user, sign_in
 from web.admin import common as admin_web
 

@@ -9,7 +9,7 @@ from werkzeug.test import EnvironBuilder
 
 from kindly.accounts import throttle, users
 from kindly.infra.config import Settings
-from tests.conftest import make_settings
+from tests.support.app import make_settings
 from tests.unit.test_admin import PASSWORD, csrf_of, make_user
 from web.server import RedactingLogger
 
@@ -97,7 +97,7 @@ def test_one_address_guessing_one_account_is_still_locked_for_the_window(client,
 
 
 def test_without_trusted_proxies_a_forged_forwarded_for_changes_nothing(tmp_path):
-    from tests.conftest import front_client, installed
+    from tests.support.app import front_client, installed
 
     plain = make_settings(tmp_path / "plain")
     assert plain.trusted_proxies == 0

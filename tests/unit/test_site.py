@@ -6,7 +6,7 @@ import re
 from html.parser import HTMLParser
 
 from renderer.site import STATUS_MARKER, render_site
-from tests.views import english_view, hostile_view, make_view, rtl_emoji_view
+from tests.support.views import english_view, hostile_view, make_view, rtl_emoji_view
 
 
 class Collector(HTMLParser):

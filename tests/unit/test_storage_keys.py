@@ -18,7 +18,7 @@ from kindly.context import Context
 from kindly.infra.storage import artifact_key, legacy_artifact_key
 from kindly.site import artifacts, links
 from kindly.site.models import Artifact
-from tests.conftest import front_client, load_campaign, make_settings
+from tests.support.app import front_client, load_campaign, make_settings
 from tests.unit.test_admin import make_user, sign_in
 from tests.unit.test_api import auth, key_for
 from workers.jobs import render_debtor

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from kindly.campaigns.models import Campaign, Debtor
-from tests.conftest import load_campaign
+from tests.support.app import load_campaign
 from tests.unit.test_admin import make_user, sign_in
 from tests.unit.test_admin_settings import post, stored
 from tests.unit.test_web import token_of

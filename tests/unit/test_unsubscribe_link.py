@@ -13,7 +13,7 @@ from kindly.campaigns.models import Campaign, Debtor
 from kindly.messaging import delivery, optout, unsublink
 from kindly.rules.store import decide, save_rules
 from kindly.rules.validate import parse_rules
-from tests.conftest import load_campaign
+from tests.support.app import load_campaign
 from tests.unit.test_web import events_of, token_of
 from workers.queues import Dispatcher
 from workers.send import enqueue_sends

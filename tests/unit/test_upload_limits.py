@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from kindly.campaigns.models import Campaign, Debtor
-from tests.conftest import PORTFOLIO, load_campaign
+from tests.support.app import PORTFOLIO, load_campaign
 from tests.unit.test_admin import csrf_of, make_user, sign_in
 from web.edge import UPLOAD_LIMIT
 

@@ -25,7 +25,7 @@ from renderer.video import render_captions, render_poster, render_video, scenes,
 from renderer.video.cache import LocalSegmentCache
 from renderer.video.palette import contrast, palette
 from renderer.video.template import load_template
-from tests.views import english_view, hostile_view, make_view, rtl_emoji_view
+from tests.support.views import english_view, hostile_view, make_view, rtl_emoji_view
 
 FFMPEG = shutil.which("ffmpeg") or imageio_ffmpeg.get_ffmpeg_exe()
 FFPROBE = "/usr/bin/ffprobe" if Path("/usr/bin/ffprobe").exists() else shutil.which("ffprobe")

@@ -7,7 +7,7 @@ import io
 from PIL import Image
 
 from kindly.campaigns.models import Debtor
-from tests.conftest import load_campaign
+from tests.support.app import load_campaign
 from tests.unit.test_video import parse_vtt, top_level_boxes
 from workers import jobs
 

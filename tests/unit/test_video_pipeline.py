@@ -26,8 +26,8 @@ from renderer.video import encode as video_encode
 from renderer.video import scenes, segments, typeset
 from renderer.video.cache import LocalSegmentCache, StoreSegmentCache
 from renderer.video.template import TemplateError, load_template, video_ctas
+from tests.support.views import english_view, make_view
 from tests.unit.test_video import FFMPEG, frame_at, parse_vtt, top_level_boxes
-from tests.views import english_view, make_view
 
 FFPROBE = shutil.which("ffprobe")
 ZBARIMG = shutil.which("zbarimg")

@@ -10,7 +10,7 @@ from kindly.campaigns.models import Campaign, Debtor
 from kindly.payments.models import Payment
 from kindly.reporting.metrics import campaign_stats
 from kindly.tracking.models import Event
-from tests.conftest import load_campaign
+from tests.support.app import load_campaign
 from workers.jobs import render_debtor
 
 

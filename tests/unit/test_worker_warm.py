@@ -16,12 +16,20 @@ def test_quick_queues_run_in_the_worker_and_video_forks():
     assert worker_class([queues.RENDER, queues.VIDEO]) is Worker  # a video in the same process
 
 
-def test_preload_renders_a_letter_and_freezes_what_it_loaded():
-    from renderer.letter import default_renderer
+def test_preload_renders_a_letter_and_freezes_what_it_loaded(monkeypatch):
+    from renderer.letter import LetterRenderer
 
+    letters: list[bytes] = []
+    render = LetterRenderer.render
+    monkeypatch.setattr(
+        LetterRenderer,
+        "render",
+        lambda self, view: letters.append(render(self, view)) or letters[-1],
+    )
+    gc.unfreeze()  # whatever an earlier test froze: start from nothing
     try:
         preload([queues.RENDER])
-        assert gc.get_freeze_count() > 0
-        assert default_renderer().font_config is not None
+        assert len(letters) == 1 and letters[0].startswith(b"%PDF")  # a whole sample letter
+        assert gc.get_freeze_count() > 0  # and what it loaded is kept out of collections
     finally:
         gc.unfreeze()
