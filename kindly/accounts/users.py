@@ -123,12 +123,6 @@ def revoke_token(session: Session, token: ApiToken) -> None:
         token.revoked_at = utcnow()
 
 
-def user_for_token(session: Session, secret: str) -> User | None:
-    """The active user holding this unrevoked key, or None."""
-    held = key_holder(session, secret)
-    return held[0] if held else None
-
-
 def key_holder(session: Session, secret: str) -> tuple[User, ApiToken] | None:
     """The active user and this unrevoked key of theirs (for the key's scope), or None."""
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
