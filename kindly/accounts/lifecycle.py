@@ -7,11 +7,10 @@ session the user has, on every device, at its next request.
 
 from __future__ import annotations
 
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
-from kindly.accounts.models import ROLES, User
-from kindly.accounts.users import MIN_PASSWORD, UserError, _hasher
+from kindly.accounts.models import User
+from kindly.accounts.users import check_role, password_hash
 
 
 def end_sessions(session: Session, user: User) -> int:
@@ -23,26 +22,15 @@ def end_sessions(session: Session, user: User) -> int:
     return user.session_version
 
 
-def password_matches(user: User, password: str) -> bool:
-    """Whether this is the user's current password."""
-    try:
-        return _hasher.verify(user.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
-
-
 def set_password(session: Session, user: User, password: str) -> None:
     """Give the user a new password and end their sessions."""
-    if len(password) < MIN_PASSWORD:
-        raise UserError(f"the password needs at least {MIN_PASSWORD} characters")
-    user.password_hash = _hasher.hash(password)
+    user.password_hash = password_hash(password)
     end_sessions(session, user)
 
 
 def set_role(session: Session, user: User, role: str) -> None:
     """Give the user another role and end their sessions (pages show what the role may do)."""
-    if role not in ROLES:
-        raise UserError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    check_role(role)
     if role != user.role:
         user.role = role
         end_sessions(session, user)

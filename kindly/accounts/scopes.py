@@ -35,12 +35,6 @@ class Scope:
     creditors: frozenset[str] = frozenset()
     campaigns: frozenset[str] = frozenset()
 
-    def allows(self, campaign: Campaign) -> bool:
-        """Whether this scope admits the campaign."""
-        return campaign.slug in self.campaigns or (
-            campaign.creditor is not None and campaign.creditor in self.creditors
-        )
-
     def condition(self) -> Any:
         """The same test as `allows`, as a SQL condition on Campaign."""
         return or_(
@@ -77,11 +71,6 @@ def access_of(user: User, token: ApiToken | None = None) -> Access:
     if token is not None:
         scopes.append(Scope.from_json(token.scope))
     return tuple(s for s in scopes if s is not None)
-
-
-def may_see(access: Access, campaign: Campaign) -> bool:
-    """Whether the principal may see (and, with the role, change) the campaign."""
-    return all(scope.allows(campaign) for scope in access)
 
 
 def visible(query: Select, access: Access) -> Select:

@@ -42,6 +42,19 @@ def normal_email(email: str) -> str:
     return email.strip().lower()
 
 
+def password_hash(password: str) -> str:
+    """An argon2id hash of a new password, or UserError when it is too short."""
+    if len(password) < MIN_PASSWORD:
+        raise UserError(f"the password needs at least {MIN_PASSWORD} characters")
+    return _hasher.hash(password)
+
+
+def check_role(role: str) -> None:
+    """UserError unless `role` is one of ROLES."""
+    if role not in ROLES:
+        raise UserError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+
+
 def create_user(
     session: Session, email: str, password: str, role: str, scope: Scope | None = None
 ) -> User:
@@ -49,14 +62,12 @@ def create_user(
     email = normal_email(email)
     if not EMAIL.match(email):
         raise UserError(f"{email!r} is not an email address")
-    if role not in ROLES:
-        raise UserError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
-    if len(password) < MIN_PASSWORD:
-        raise UserError(f"the password needs at least {MIN_PASSWORD} characters")
+    check_role(role)
+    hashed = password_hash(password)
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise UserError(f"a user {email} already exists")
     _check_scope(role, scope)
-    user = User(email=email, password_hash=_hasher.hash(password), role=role, scope=stored(scope))
+    user = User(email=email, password_hash=hashed, role=role, scope=stored(scope))
     session.add(user)
     session.flush()
     return user
