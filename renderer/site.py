@@ -10,7 +10,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from kindly.infra.paths import TEMPLATES
 from renderer.texts import load_texts
 from renderer.transfer import bank_transfer
-from renderer.view import DebtorView
+from renderer.view import CaseView, DebtorView
 
 STATUS_MARKER = "<!--kindly:status-->"
 
@@ -35,16 +35,22 @@ def render_site(
     overrides: dict | None = None,
     video_ctas: list[dict] | None = None,
     online: bool = True,
+    case: CaseView | None = None,
 ) -> bytes:
     """The microsite as UTF-8 HTML; the front fills in live state at STATUS_MARKER.
 
     `overrides` are the campaign's own texts: {tone or "*": {lang: {key: text}}};
     `video_ctas` the video template's buttons and when they show: [{"cta", "from", "to"}];
-    `online` False (KINDLY_PAYMENTS=none): bank details and a GiroCode instead of pay-now.
+    `online` False (KINDLY_PAYMENTS=none): bank details and a GiroCode instead of pay-now;
+    `case` the case's state (default: open), which decides the first screen and its calls to
+    action. The video asks for money, so it is offered only while the case asks for the whole
+    balance and nothing has been paid (a paid, disputed or planned case is never shown it).
     """
     template = environment().get_template("site/site.html")
     ctas = ("pay", "plan") if online else ("plan",)
     path = urlsplit(view.site_url).path
+    case = case or CaseView()
+    offers_video = has_video and case.asks and not view.paid
     html = template.render(
         v=view,
         t=load_texts("site").for_lang(view.lang, view.tone, overrides),
@@ -53,7 +59,8 @@ def render_site(
         brand_color=view.brand_color,
         path=path,
         beacon=f"{path}/e",
-        has_video=has_video,
+        has_video=offers_video,
+        case=case,
         has_letter=has_letter,
         video_ctas=[c for c in video_ctas or () if c.get("cta") in ctas],
         transfer=None if online else bank_transfer(view, view.amount_minor, view.amount),

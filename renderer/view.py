@@ -51,3 +51,23 @@ class DebtorView:
     contact: str = ""  # how to reach the creditor besides the microsite (phone, email)
     logo: str = ""  # the creditor's logo as a data:image/png URI (kindly.campaigns.logo), or ""
     pdf_variant: str = ""  # "" or a WeasyPrint variant such as "pdf/a-3b" or "pdf/ua-1"
+
+
+@dataclass(frozen=True, slots=True)
+class CaseView:
+    """The case's state as the page's first screen shows it, already formatted (see
+    kindly.cases for the states). The default is an open case that asks for the balance."""
+
+    state: str = "open"
+    asks: bool = True  # the page may ask for the whole balance now
+    next_amount: str = ""  # plan: the next instalment still to pay, and its day
+    next_date: str = ""
+    next_due_now: bool = False  # that day has come (or a collection failed): pay it now
+    paid_count: int = 0  # plan: instalments paid, of `count`
+    count: int = 0
+    method_saved: bool = False  # plan: a payment method is saved for the next instalments
+    promise_amount: str = ""  # promise: what and when
+    promise_date: str = ""
+    promise_today: bool = False
+    hold_until: str = ""  # breathing space or a manager's hold: the day it ends
+    reply_by: str = "page"  # disputed: how the answer reaches the debtor (email|sms|letter|page)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Debtor
 from kindly.messaging.models import OptOut
 from kindly.tracking import events
+from kindly.tracking.models import Event
 
 ALL = "*"
 """The channel of an entry that blocks every channel."""
@@ -85,6 +86,59 @@ def opt_out(session: Session, debtor: Debtor, channel: str, *, source: str = "li
         events.record(session, debtor, "opted_out", channel=None if channel == ALL else channel,
                       data={"source": source, "channel": channel})  # fmt: skip
     return added
+
+
+def own_opt_outs(session: Session, debtor: Debtor) -> frozenset[str]:
+    """The channels the debtor themself stopped (reason "debtor"; not suppressions or bounces)."""
+    stopped = set()
+    for name in ("email", "sms", "letter"):
+        address = address_of(debtor, name)
+        if address and session.scalar(
+            select(OptOut.id).where(
+                OptOut.address == address,
+                OptOut.channel.in_((name, ALL)),
+                OptOut.reason == "debtor",
+            )
+        ):
+            stopped.add(name)
+    return frozenset(stopped)
+
+
+def chosen_channel(session: Session, debtor: Debtor) -> str:
+    """The channel the debtor last chose on their page, else the one the rules chose."""
+    data = session.scalar(
+        select(Event.data)
+        .where(Event.debtor_id == debtor.id, Event.type == "preference")
+        .order_by(Event.id.desc())
+        .limit(1)
+    )
+    chosen = (data or {}).get("preferred_channel")
+    return chosen if chosen in ("email", "sms", "letter") else debtor.channel
+
+
+def opt_in(session: Session, debtor: Debtor, channel: str, *, source: str = "microsite") -> bool:
+    """The debtor wants messages on a channel again: lift their own opt-out there (this
+    campaign's, or one of unknown origin) and record `opted_in`; a suppression or a hard
+    bounce stays. False when there was nothing of theirs to lift."""
+    address = address_of(debtor, channel)
+    if address is None:
+        return False
+    own = session.scalars(
+        select(OptOut).where(
+            OptOut.address == address,
+            OptOut.channel.in_((channel, ALL)),
+            OptOut.reason == "debtor",
+            or_(OptOut.campaign_id == debtor.campaign_id, OptOut.campaign_id.is_(None)),
+        )
+    ).all()
+    for row in own:
+        session.delete(row)
+    if not own:
+        return False
+    session.flush()
+    events.record(session, debtor, "opted_in", channel=channel,
+                  data={"source": source, "channel": channel})  # fmt: skip
+    return True
 
 
 def unsubscribe(session: Session, token: str, channel: str = "email") -> bool:

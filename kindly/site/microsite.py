@@ -3,9 +3,10 @@
 The page itself (the debtor's view, texts and stored HTML) changes rarely; the front keeps it
 per process and rebuilds it when `LiveState.stamp` differs from the one it was built for. The
 stamp holds everything the page is made of (the debtor row's `updated_at`, the campaign, the
-rules' decision, the stored artifacts, what was paid), so a payment, an import or a new
-rendering shows on the very next open. What only the notices need (the next instalment, the
-latest promise) and what counting needs (the last send) are read in the same statement.
+rules' decision, the stored artifacts, what was paid) and what the case's state is derived
+from (the next instalment, the latest plan's status, the latest event that changes a case, the
+day), so a payment, an import, a dispute, a promise or a new rendering shows on the very next
+open. What counting needs (the last send) is read in the same statement.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ from kindly.tracking.models import Event
 
 DUE = ("due", "failed")
 """Instalment states still to be paid (as `plans.next_instalment` reads them)."""
+CASE_EVENTS = (
+    "promise", "plan_requested", "plan_agreed", "hold", "hold_released", "opted_out", "opted_in",
+)  # fmt: skip
+"""Events that change a case's state (kindly.cases): the latest one's id is in the stamp, so
+a dispute, a promise or a plan asked for rebuilds the page's first screen."""
 
 
 @dataclass(frozen=True)
@@ -40,8 +46,8 @@ class LiveState:
     stamp: tuple[Any, ...]
     paid_minor: int
     instalment: tuple[int, dt.date] | None
-    promised: dt.date | None
     sent_at: dt.datetime | None
+    today: dt.date  # the day the case's state is judged on
 
 
 @lru_cache(maxsize=1)
@@ -101,6 +107,19 @@ def _statement() -> Select:
         .where(Artifact.debtor_id == debtor.c.id, Artifact.kind == "site")
         .scalar_subquery()
     )
+    case_event = (
+        select(func.max(Event.id))
+        .where(Event.debtor_id == debtor.c.id, Event.type.in_(CASE_EVENTS))
+        .scalar_subquery()
+    )
+    plan_status = (  # the latest plan's, whatever it is: broken or completed changes the case
+        select(Plan.status)
+        .where(Plan.debtor_id == debtor.c.id)
+        .order_by(Plan.id.desc())
+        .limit(1)
+        .correlate(debtor)
+        .scalar_subquery()
+    )
     return (
         select(
             debtor.c.id,
@@ -120,8 +139,9 @@ def _statement() -> Select:
             paid.label("paid"),
             instalment(Instalment.amount_minor).label("instalment_minor"),
             instalment(Instalment.due_date).label("instalment_due"),
-            latest(Event.data, "promise").label("promise"),
             latest(Event.occurred_at, "sent").label("sent_at"),
+            case_event.label("case_event"),
+            plan_status.label("plan_status"),
         )
         .join(campaign, campaign.c.id == debtor.c.campaign_id)
         .where(debtor.c.token == bindparam("token"))
@@ -164,29 +184,28 @@ def _compiled(dialect) -> tuple[str, dict[str, Any]]:
     return _COMPILED[key]
 
 
-def live_state(connection: Connection, token: str) -> LiveState | None:
-    """The debtor's live state by token, or None for an unknown token (one statement)."""
+def live_state(
+    connection: Connection, token: str, today: dt.date | None = None
+) -> LiveState | None:
+    """The debtor's live state by token, or None for an unknown token (one statement). The
+    stamp holds what the page is made of, the inputs of the case's state and `today` (a
+    promise's day, a hold's end and a plan asked for pass with the date)."""
     row = _fetch(connection, token)
     if row is None:
         return None
-    (debtor_id, *_, paid, instalment_minor, instalment_due, promise, sent_at) = row
-    promised = None
-    if promise:
-        try:
-            promised = dt.date.fromisoformat((promise or {}).get("date", ""))
-        except (ValueError, TypeError, AttributeError):
-            promised = None
+    (debtor_id, *_, paid, instalment_minor, instalment_due, sent_at, case_event, plan_status) = row
     if sent_at is not None and sent_at.tzinfo is None:  # SQLite hands back naive datetimes
         sent_at = sent_at.replace(tzinfo=dt.UTC)
+    today = today or dt.date.today()
     return LiveState(
         debtor_id=debtor_id,
-        stamp=tuple(row[:14]),
+        stamp=(*row[:16], case_event, plan_status, today),
         paid_minor=int(paid or 0),
         instalment=(int(instalment_minor), instalment_due)
         if instalment_minor is not None
         else None,
-        promised=promised,
         sent_at=sent_at,
+        today=today,
     )
 
 

@@ -75,12 +75,11 @@ def test_a_payment_shows_on_the_next_view_of_a_warm_page(site, ctx):
                     provider_ref="p-1", amount_minor=23456, currency="EUR", status="succeeded")
         )  # fmt: skip
     html = page(client, token)
-    assert "Ihre Zahlung über 234,56\xa0€ ist eingegangen" in html
-    assert "Noch offen: 1.000,00\xa0€" in html
+    assert "Vielen Dank für Ihre Zahlung von 234,56\xa0€. Noch offen: 1.000,00\xa0€." in html
     with ctx.db.session() as session:
         payment = session.scalar(select(Payment))
         payment.amount_minor = 123456
-    assert "es ist nichts mehr offen" in page(client, token)
+    assert "Es ist nichts mehr offen" in page(client, token)
 
 
 def test_a_plan_and_a_promise_show_on_the_next_view_of_a_warm_page(site, ctx):
@@ -90,7 +89,7 @@ def test_a_plan_and_a_promise_show_on_the_next_view_of_a_warm_page(site, ctx):
     with ctx.db.session() as session:
         debtor = session.get(Debtor, debtor_id)
         events.record(session, debtor, "promise", channel="web", data={"date": when.isoformat()})
-    assert "Sie haben die Zahlung zum" in page(client, token)
+    assert "Sie haben die Zahlung von 1.234,56\xa0€ zum" in page(client, token)
     with ctx.db.session() as session:
         plan = Plan(campaign_id=debtor.campaign_id, debtor_id=debtor_id, currency="EUR",
                     total_minor=123456, frequency="monthly", count=2)  # fmt: skip
@@ -104,7 +103,8 @@ def test_a_plan_and_a_promise_show_on_the_next_view_of_a_warm_page(site, ctx):
                 Instalment(plan_id=plan.id, seq=2, due_date=when, amount_minor=61728),
             ]
         )
-    assert "Nächste Rate: 617,28\xa0€" in page(client, token)
+    html = page(client, token)
+    assert "Nächste Rate" in html and "617,28\xa0€" in html and "1 von 2 Raten" in html
 
 
 def test_settings_and_a_new_rendering_reach_a_warm_page(site, ctx):

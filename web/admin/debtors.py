@@ -21,6 +21,7 @@ from kindly.accounts import audit
 from kindly.accounts.masking import event_data, mask
 from kindly.accounts.users import can
 from kindly.campaigns.models import Campaign, Debtor
+from kindly.cases.read import case_of
 from kindly.infra.storage import content_type
 from kindly.messaging.delivery import is_in_doubt
 from kindly.messaging.models import Send
@@ -182,6 +183,7 @@ def debtor_page(slug: str, reference: str):
             "birth_date": "on file" if debtor.birth_date else None,
             "segment": debtor.segment, "variant": debtor.variant, "channel": debtor.channel,
             "imported": debtor.created_at,
+            "case": case_of(db, debtor),
         }  # fmt: skip
         context_data = {
             "decision": None if decision is None else {

@@ -9,13 +9,17 @@ import re
 from babel.dates import format_date
 from flask import abort, request
 
+from kindly.cases import holds
 from kindly.messaging import optout
+from kindly.payments import plans
 from kindly.site import identity
 from web.context import context
 from web.debtor import limits
 from web.debtor.common import DebtorForm, bp
 
-TOPICS = ("question", "dispute", "callback")
+TOPICS = ("question", "dispute", "callback", "plan_date")
+"""What a debtor may write about; plan_date (move an instalment) is offered with a plan."""
+DIGITAL = ("email", "sms")
 PHONE = re.compile(r"^\+?[0-9 ()/-]{6,20}$")
 MAX_MESSAGE = 2000
 
@@ -37,8 +41,8 @@ def promise(token: str):
             except ValueError:
                 chosen = None
             if chosen is not None and today <= chosen <= latest and view.amount_minor > 0:
-                data = {"date": chosen.isoformat(), "amount_minor": str(view.amount_minor)}
-                return form.done("promise", data)
+                data = {"date": chosen.isoformat(), "amount_minor": view.amount_minor}
+                return form.done("promise", data, to="?done=promise")
             error = form.texts["promise_invalid"].format(max_date=max_text)
         else:
             form.looked("promise")
@@ -71,36 +75,57 @@ def contact(token: str):
             )
             if valid:
                 data = {"topic": topic, "message": message, "phone": phone}
-                return form.done("contact", data, to="?done=contact")
+                if topic != "dispute":
+                    return form.done("contact", data, to="?done=contact")
+                # A dispute holds collection at once, until a person answers it; the page
+                # then says so instead of asking for the money.
+                back = form.done("contact", data, to="?done=dispute")
+                holds.place(session, form.debtor, "dispute", source="page", note=message)
+                return back
             error = form.texts["contact_invalid"]
         else:
             form.looked("contact")
+        chosen = request.form.get("topic") if error else request.args.get("topic", "question")
+        with_plan = plans.open_plan(session, form.debtor) is not None
         return form.render(
             "web/contact.html",
             error=error,
-            topics=TOPICS,
-            chosen=request.args.get("topic", "question"),
+            topics=[t for t in TOPICS if t != "plan_date" or with_plan or chosen == t],
+            chosen=chosen,
         ), (400 if error else 200)
 
 
 @bp.route("/s/<token>/preferences", methods=["GET", "POST"])
 @limits.limited("preferences")
 def preferences(token: str):
-    """The debtor's preferred channel, and opting out of digital messages."""
+    """The debtor's preferred channel, and stopping (or again receiving) digital messages:
+    the page shows what was saved, and unticking a stop lifts the debtor's own opt-out."""
     with context().db.session() as session:
         form = DebtorForm(session, token)
+        debtor = form.debtor
+        reachable = [name for name in DIGITAL if optout.address_of(debtor, name)]
+        stopped = optout.own_opt_outs(session, debtor)
         if request.method == "POST":
             channel = request.form.get("channel", "")
             if channel not in ("email", "sms", "letter"):
                 abort(400)
             back = form.done("preference", {"preferred_channel": channel}, to="?done=prefs")
-            if request.form.get("opt_out") == "1":
-                # the suppression list `kindly send` honours, plus an `opted_out` event each
-                for digital in ("email", "sms"):
-                    optout.opt_out(session, form.debtor, digital, source="microsite")
+            everything = request.form.get("opt_out") == "1"  # the one box of older pages
+            for name in reachable:
+                stop = everything or request.form.get(f"stop_{name}") == "1"
+                if stop and name not in stopped:
+                    # the suppression list `kindly send` honours, plus an `opted_out` event
+                    optout.opt_out(session, debtor, name, source="microsite")
+                elif not stop and name in stopped:
+                    optout.opt_in(session, debtor, name, source="microsite")
             return back
         form.looked("preferences")
-        return form.render("web/preferences.html", current=form.debtor.channel)
+        return form.render(
+            "web/preferences.html",
+            current=optout.chosen_channel(session, debtor),
+            reachable=reachable,
+            stopped=[name for name in reachable if name in stopped],
+        )
 
 
 @bp.get("/s/<token>/faq")

@@ -4,12 +4,10 @@ the stored page found through its link record."""
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Mapping
 from dataclasses import replace
 
-from babel.dates import format_date
 from flask import Response, abort, current_app, request
 from markupsafe import Markup, escape
 from sqlalchemy import select
@@ -23,6 +21,7 @@ from renderer.site import STATUS_MARKER, render_site
 from renderer.texts import load_texts
 from web.context import context
 from web.debtor import paymode
+from web.debtor.case import case_view
 from web.debtor.common import bp, debtor_view, texts_for
 from web.debtor.files import FILES
 from web.debtor.gate import gate_page
@@ -45,44 +44,29 @@ def page_body(page: Page, state: microsite.LiveState, args: Mapping[str, str]) -
 
 
 def _status(page: Page, state: microsite.LiveState, args: Mapping[str, str]) -> Markup:
-    """The live notices shown above the stored page."""
-    notices: list[tuple[str, str]] = []
+    """At most one live notice: the outcome of what the debtor just did (back from paying, a
+    form sent). What the case is (a plan, a promise, a dispute, paid) is the page's first
+    screen, rebuilt when the state changes, so notices never stack up above it."""
     texts, locale, currency = page.texts, page.locale, page.currency
     paid = state.paid_minor
     outcome = args.get("payment")
-    balance = page.amount_due_minor - paid
-    if outcome == "succeeded" and paid == 0:
+    notice: tuple[str, str] | None = None
+    if outcome == "succeeded":
         # back from the provider before its webhook arrived: say so rather than nothing
-        notices.append(("info", texts["status_processing"]))
-    if outcome == "failed":
-        notices.append(("warn", texts["status_failed"]))
+        notice = (
+            ("ok", texts["status_paid"].format(amount=format_minor(paid, currency, locale)))
+            if paid > 0
+            else ("info", texts["status_processing"])
+        )
+    elif outcome == "failed":
+        notice = ("warn", texts["status_failed"])
     elif outcome == "canceled":
-        notices.append(("info", texts["status_canceled"]))
-    if paid > 0:
-        amount = format_minor(paid, currency, locale)
-        notices.append(("ok", texts["status_paid"].format(amount=amount)))
-        if balance > 0:
-            left = format_minor(balance, currency, locale)
-            notices.append(("info", texts["status_balance"].format(amount=left)))
-        else:
-            notices.append(("ok", texts["status_settled"]))
-    if args.get("plan") == "requested":
-        notices.append(("ok", texts["status_plan"]))
-    if state.instalment is not None and balance > 0:
-        amount_minor, due = state.instalment
-        amount = format_minor(amount_minor, currency, locale)
-        when = format_date(due, format="long", locale=locale)
-        notices.append(("ok", texts["status_plan_next"].format(amount=amount, date=when)))
-    promised = state.promised
-    if promised and promised >= dt.date.today() and balance > 0:
-        when = format_date(promised, format="long", locale=locale)
-        notices.append(("ok", texts["status_promise"].format(date=when)))
-    for flag in ("contact", "prefs"):
-        if args.get("done") == flag:
-            notices.append(("ok", texts[f"status_{flag}"]))
-    return Markup("").join(
-        Markup('<p class="notice {}">{}</p>').format(kind, escape(text)) for kind, text in notices
-    )
+        notice = ("info", texts["status_canceled"])
+    elif args.get("done") in ("contact", "prefs"):
+        notice = ("ok", texts[f"status_{args['done']}"])
+    if notice is None:
+        return Markup("")
+    return Markup('<p class="notice {}">{}</p>').format(notice[0], escape(notice[1]))
 
 
 @bp.get("/s/<token>")
@@ -168,19 +152,21 @@ def _build_page(session, token: str, state: microsite.LiveState) -> Page:
     ctx = context()
     paid = state.paid_minor
     view = debtor_view(session, debtor, paid=paid)
+    case, shown = case_view(session, debtor, view, today=state.today)
     overrides = (debtor.campaign.settings or {}).get("texts")
     stored = artifacts.find(session, debtor, "site")
     html: str | None = None
     online = ctx.settings.payments_online
     # Without online payment the page is always rendered here: a page stored before the
-    # mode changed must not offer a pay-now button.
-    if stored is not None and online and view.amount_minor == debtor.amount_due_minor:
+    # mode changed must not offer a pay-now button. The stored page is an open case's: any
+    # other state (a plan, a promise, a dispute, paid) has its own first screen.
+    if stored is not None and online and case.state == "open" and paid == 0:
         try:
             html = ctx.storage.get(stored.key).decode("utf-8")
         except KeyError:
             html = None
     if html is None:
-        # Not rendered yet, or the balance changed since: render now (a few ms).
+        # Not rendered yet, or the balance or the case changed since: render now (a few ms).
         has = {kind: artifacts.find(session, debtor, kind) is not None for kind in FILES.values()}
         from renderer.video.template import video_ctas
 
@@ -191,6 +177,7 @@ def _build_page(session, token: str, state: microsite.LiveState) -> Page:
             overrides=overrides,
             video_ctas=video_ctas() if has["video"] else None,
             online=online,
+            case=shown,
         ).decode()
     texts = texts_for(view, debtor)
     if ctx.settings.test_banner:

@@ -231,10 +231,12 @@ def plan(token: str):
             if proposal is None:
                 page.looked("plan")
             else:
+                # Looking at a schedule is not asking for it: a view, which holds nothing
+                # (only the POST below asks, or agrees).
                 events.record(
                     session,
                     debtor,
-                    "plan_requested",
+                    "plan_viewed",
                     channel=_channel(),
                     agent=hit().agent,
                     data={
@@ -242,7 +244,7 @@ def plan(token: str):
                         "frequency": proposal.frequency,
                         "balance_minor": str(view.amount_minor),
                     },
-                    key=f"plan_requested:{debtor.id}:{proposal.count}:{proposal.frequency}:{today}",
+                    key=f"plan_viewed:{debtor.id}:{proposal.count}:{proposal.frequency}:{today}",
                 )
             return page.respond("web/plan.html", **values)
         if view.amount_minor <= 0 or proposal is None:
