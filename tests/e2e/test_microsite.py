@@ -165,7 +165,7 @@ def test_every_action_works_with_and_without_javascript(spring, browser, javascr
         when = dt.date.today() + dt.timedelta(days=10)
         page.fill("#date", when.isoformat())
         page.click("[data-cta=promise-confirm]")
-        assert "Sie haben die Zahlung zum" in page.inner_text("main")
+        assert "Sie haben die Zahlung von 250,00\xa0€ zum" in page.inner_text("main")
 
         page.click("[data-cta=contact]")
         page.check("input[value=callback]")

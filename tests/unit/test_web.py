@@ -193,7 +193,7 @@ def test_partial_balance_rerenders_the_page_with_what_is_left(client, ctx):
                             status="succeeded"))  # fmt: skip
     html = client.get(f"/s/{token}").get_data(as_text=True)
     assert 'class="amount" data-amount="100000"' in html
-    assert "Noch offen: 1.000,00\xa0€" in html
+    assert "Vielen Dank für Ihre Zahlung von 234,56\xa0€." in html and "Noch offen</p>" in html
     assert "Bereits gezahlt</th><td>− 234,56\xa0€" in html
     assert "Jetzt 1.000,00\xa0€ zahlen" in html
 
