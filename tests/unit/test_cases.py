@@ -185,3 +185,18 @@ def test_the_send_plan_obeys_the_case(debtors):
     after = dt.datetime.combine(on + dt.timedelta(days=1), dt.time(10), tzinfo=dt.UTC)
     followed_up = {p.reference: p for p in delivery.plan(session, campaign, after)}
     assert followed_up["A-2"].reason != "promise_pending"
+
+
+def test_the_cockpit_counts_each_running_promise_once_whatever_its_spelling(debtors):
+    from kindly.campaigns.models import Campaign
+    from kindly.reporting.metrics import campaign_report
+
+    session, by_ref = debtors
+    on = (dt.date.today() + dt.timedelta(days=18)).isoformat()
+    # stored as text by the page before issue 17; then promised again (the later one counts)
+    events.record(session, by_ref["A-1"], "promise", data={"date": on, "amount_minor": "50000"})
+    events.record(session, by_ref["A-1"], "promise", data={"date": on, "amount_minor": "23897"})
+    past = (dt.date.today() - dt.timedelta(days=2)).isoformat()  # broken: no longer promised
+    events.record(session, by_ref["A-3"], "promise", data={"date": past, "amount_minor": 4200})
+    money = campaign_report(session, session.scalar(select(Campaign)))["money"]
+    assert money["promised_minor"] == {"EUR": 23897}
