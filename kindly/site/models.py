@@ -37,6 +37,11 @@ class Artifact(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # fingerprint of what it was rendered from (view, templates, renderer); None: unknown
     inputs: Mapped[str | None] = mapped_column(String(64), default=None)
+    # the latest change to what it is made of (rules, texts, settings, creditor) not yet rebuilt
+    stale_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    stale_reason: Mapped[str | None] = mapped_column(String(64), default=None)
+    rendered_at: Mapped[dt.datetime | None] = mapped_column(default=None)  # last (re)build
+    renderer: Mapped[str | None] = mapped_column(String(64), default=None)  # renderer_version
 
     debtor: Mapped[Debtor] = relationship(back_populates="artifacts")
 
