@@ -180,3 +180,39 @@ def test_a_rebuild_that_read_the_state_before_a_change_keeps_the_mark(ctx):
         assert artifacts.find(session, debtor, "site").stale_reason == "creditor"
         artifacts.mark_fresh(session, debtor, ["site"], artifacts.utcnow())
         assert artifacts.find(session, debtor, "site").stale_at is None
+
+
+def test_a_current_stored_page_is_served_from_storage_without_rendering(ctx, monkeypatch):
+    from web.debtor import page
+
+    load_campaign(ctx)
+    assert run_render(ctx, "winter", ["site", "letter"], quiet=True) == []
+    rendered: list[str] = []
+    real = page.render_site
+    monkeypatch.setattr(page, "render_site", lambda view, **kw: rendered.append(view.reference)
+                        or real(view, **kw))  # fmt: skip
+    debtor = front_client(ctx)
+    for reference in ("A-1", "A-2", "A-3"):
+        served = debtor.get(f"/s/{token_of(ctx, reference)}").get_data(as_text=True)
+        assert served.startswith(stored_page(ctx, reference).split("<main", 1)[0])
+    assert rendered == []  # the job's fingerprint is the one the link computes
+    with ctx.db.session() as session:
+        a2 = session.scalar(select(Debtor).where(Debtor.reference == CASE))
+        artifacts.mark_stale(session, a2.campaign_id, "creditor", [a2.id])
+    debtor.get(f"/s/{token_of(ctx)}")
+    assert rendered == [CASE]  # marked stale: built live, and only that one
+
+
+def test_only_settings_pages_are_made_of_mark_them_stale(manager, ctx):
+    load_campaign(ctx)
+    assert run_render(ctx, "winter", ["site", "letter"], quiet=True) == []
+    save_settings(manager)  # the first save sets the brand, creditor, letter options…
+    render_pages(ctx)
+    assert run_render(ctx, "winter", ["letter"], quiet=True) == []
+    assert (stale_counts(manager)["pages"], stale_counts(manager)["letters"]) == ("0", "0")
+    save_settings(manager, link_days="45", identity_check="postal_code")
+    assert (stale_counts(manager)["pages"], stale_counts(manager)["letters"]) == ("0", "0")
+    save_settings(manager, texts=json.dumps({"*": {"en": {"intro": "Hello from {creditor}."}}}))
+    assert (stale_counts(manager)["pages"], stale_counts(manager)["letters"]) == ("3", "0")
+    save_settings(manager, contact="+44 20 7946 0000")
+    assert (stale_counts(manager)["pages"], stale_counts(manager)["letters"]) == ("3", "3")
