@@ -16,7 +16,7 @@ from kindly import context
 from kindly.campaigns.models import Debtor
 from kindly.campaigns.service import find_or_fail
 from kindly.context import Context
-from kindly.site import artifacts
+from kindly.site import freshness
 from workers import jobs, queues
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def rebuild_stale(ctx: Context, campaign_id: int) -> list[queues.JobHandle]:
     if ctx.settings.jobs_in_process:
         return []
     with ctx.db.session() as session:
-        stale = artifacts.stale_debtors(session, campaign_id)
+        stale = freshness.stale_debtors(session, campaign_id)
     handles: list[queues.JobHandle] = []
     for debtor_id, kinds in sorted(stale.items()):
         handles += enqueue_renders(ctx, [debtor_id], [k for k in jobs.KINDS if k in kinds])
@@ -81,7 +81,7 @@ def sweep_stale() -> dict[str, int]:
     """A job: queue the rebuild of every campaign's stale artifacts, then come back later."""
     ctx = context.current()
     with ctx.db.session() as session:
-        campaign_ids = artifacts.stale_campaigns(session)
+        campaign_ids = freshness.stale_campaigns(session)
     queued = sum(len(rebuild_stale(ctx, campaign_id)) for campaign_id in campaign_ids)
     schedule_sweep(queues.Dispatcher(ctx.settings))
     return {"campaigns": len(campaign_ids), "jobs": queued}

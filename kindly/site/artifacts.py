@@ -11,11 +11,11 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import and_, case, event, func, or_, select, update
+from sqlalchemy import event, func, or_, select, update
 from sqlalchemy.orm import Session
 
 import renderer
-from kindly.campaigns.models import Debtor
+from kindly.campaigns.models import Campaign, Debtor
 from kindly.infra.db import utcnow
 from kindly.infra.paths import ROOT, TEMPLATES
 from kindly.infra.storage import (
@@ -114,7 +114,7 @@ def save(
     digest = hashlib.sha256(data).hexdigest()
     key = artifact_key(debtor.campaign.slug, debtor.id, kind)
     artifact = known.get(kind) if known is not None else find(session, debtor, kind)
-    made_by = _version(kind)
+    made_by = version(kind)
     if artifact is not None and artifact.sha256 == digest and artifact.key == key:
         if inputs is not None and artifact.inputs != inputs:
             artifact.inputs = inputs
@@ -220,12 +220,12 @@ def find(session: Session, debtor: Debtor, kind: str) -> Artifact | None:
 # ---- staleness ---------------------------------------------------------------------------------
 
 
-def _version(kind: str) -> str:
+def version(kind: str) -> str:
     """The templates' and renderer's hash an artifact of this kind is made with now."""
     return renderer_version(MADE_WITH.get(kind, kind))
 
 
-def _companions(kinds: Iterable[str]) -> set[str]:
+def companions(kinds: Iterable[str]) -> set[str]:
     """The kinds with the artifacts made by their jobs (a video's poster and captions)."""
     wanted = set(kinds)
     return wanted | {made for made, by in MADE_WITH.items() if by in wanted}
@@ -263,19 +263,34 @@ def mark_stale(
     cockpit counts them as stale. The mark holds the time of the latest change, so a job that
     read the state before it does not clear it.
     """
-    kinds = _companions(kinds)
-    if not kinds:
-        return 0
     debtors = select(Debtor.id).where(Debtor.campaign_id == campaign_id)
     if debtor_ids is not None:
         debtors = debtors.where(Debtor.id.in_(list(debtor_ids)))
+    return _mark(session, debtors, reason, kinds)
+
+
+def mark_creditor_stale(session: Session, creditor: str, reason: str = "creditor") -> int:
+    """mark_stale for every artifact naming this creditor, in any campaign: the debtor's own
+    creditor, or the campaign's where the debtor names none (as the debtor's view picks it).
+    For a change to the creditor's profile (address, contact, bank details, logo)."""
+    own = func.coalesce(func.nullif(Debtor.creditor, ""), Campaign.creditor)
+    debtors = (
+        select(Debtor.id).join(Campaign, Campaign.id == Debtor.campaign_id).where(own == creditor)
+    )
+    return _mark(session, debtors, reason, RENDERED)
+
+
+def _mark(session: Session, debtors, reason: str, kinds: Iterable[str]) -> int:
+    """Mark the artifacts of these kinds of the selected debtors stale, now."""
+    kinds = companions(kinds)
+    if not kinds:
+        return 0
     result = session.execute(
         update(Artifact)
         .where(Artifact.debtor_id.in_(debtors), Artifact.kind.in_(kinds))
         .values(stale_at=utcnow(), stale_reason=reason[:64])
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session="fetch")  # loaded rows show the mark
     )
-    session.expire_all()  # loaded artifacts must show the mark
     return result.rowcount or 0
 
 
@@ -283,7 +298,7 @@ def mark_fresh(session: Session, debtor: Debtor, kinds: Iterable[str], began: dt
     """After a render job checked or rebuilt these kinds from the state it read at `began`:
     clear the marks made before then, record the renderer and when the rebuild finished."""
     now = utcnow()
-    for kind in _companions(kinds):
+    for kind in companions(kinds):
         session.execute(
             update(Artifact)
             .where(
@@ -291,81 +306,12 @@ def mark_fresh(session: Session, debtor: Debtor, kinds: Iterable[str], began: dt
                 Artifact.kind == kind,
                 or_(Artifact.stale_at.is_(None), Artifact.stale_at <= began),
             )
-            .values(stale_at=None, stale_reason=None, rendered_at=now, renderer=_version(kind))
-            .execution_options(synchronize_session=False)
+            .values(stale_at=None, stale_reason=None, rendered_at=now, renderer=version(kind))
+            .execution_options(synchronize_session="fetch")
         )
-    session.expire_all()
-
-
-def is_stale_clause(kinds: Iterable[str] = RENDERED):
-    """SQL: an artifact marked stale, or made by other templates or renderer code than this
-    process's (a deployment changed them), or before either was recorded."""
-    versions = [
-        and_(Artifact.kind == kind, Artifact.renderer == _version(kind))
-        for kind in _companions(kinds)
-    ]
-    return or_(Artifact.stale_at.is_not(None), Artifact.renderer.is_(None), ~or_(*versions))
 
 
 def is_current(artifact: Artifact | None, inputs: str) -> bool:
     """Whether a stored artifact may be served as it is: not marked stale, rendered from
     these inputs (which hold the templates' and renderer's hash)."""
     return artifact is not None and artifact.stale_at is None and artifact.inputs == inputs
-
-
-def stale_debtors(session: Session, campaign_id: int) -> dict[int, set[str]]:
-    """Debtor id -> the kinds (site, letter, video) whose stored artifacts are stale."""
-    rows = session.execute(
-        select(Artifact.debtor_id, Artifact.kind)
-        .join(Debtor, Debtor.id == Artifact.debtor_id)
-        .where(Debtor.campaign_id == campaign_id, is_stale_clause())
-    )
-    out: dict[int, set[str]] = {}
-    for debtor_id, kind in rows:
-        out.setdefault(debtor_id, set()).add(MADE_WITH.get(kind, kind))
-    return out
-
-
-def stale_campaigns(session: Session) -> list[int]:
-    """The campaigns with a stale stored artifact."""
-    return list(
-        session.scalars(
-            select(Debtor.campaign_id)
-            .join(Artifact, Artifact.debtor_id == Debtor.id)
-            .where(is_stale_clause())
-            .distinct()
-            .order_by(Debtor.campaign_id)
-        )
-    )
-
-
-def freshness(session: Session, campaign_id: int) -> dict[str, object]:
-    """For the cockpit: stored and stale artifacts per kind, why they are stale, and when the
-    last rebuild finished."""
-    kinds: dict[str, dict[str, int]] = {kind: {"stored": 0, "stale": 0} for kind in RENDERED}
-    stale = is_stale_clause()
-    rows = session.execute(
-        select(Artifact.kind, func.count(), func.sum(case((stale, 1), else_=0)))
-        .join(Debtor, Debtor.id == Artifact.debtor_id)
-        .where(Debtor.campaign_id == campaign_id, Artifact.kind.in_(RENDERED))
-        .group_by(Artifact.kind)
-    )
-    for kind, stored, stale_count in rows:
-        kinds[kind] = {"stored": int(stored), "stale": int(stale_count or 0)}
-    reasons = sorted(
-        reason
-        for reason in session.scalars(
-            select(Artifact.stale_reason)
-            .join(Debtor, Debtor.id == Artifact.debtor_id)
-            .where(Debtor.campaign_id == campaign_id, Artifact.stale_reason.is_not(None))
-            .distinct()
-        )
-    )
-    last = session.scalar(
-        select(func.max(Artifact.rendered_at))
-        .join(Debtor, Debtor.id == Artifact.debtor_id)
-        .where(Debtor.campaign_id == campaign_id)
-    )
-    if last is not None and last.tzinfo is None:  # SQLite hands back naive datetimes
-        last = last.replace(tzinfo=dt.UTC)
-    return {"kinds": kinds, "reasons": reasons, "last_rendered": last}

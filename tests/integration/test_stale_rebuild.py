@@ -12,7 +12,7 @@ from sqlalchemy import select
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.rules.store import decide, save_rules
 from kindly.rules.validate import parse_rules
-from kindly.site import artifacts
+from kindly.site import artifacts, freshness
 from renderer.texts import load_texts
 from tests.integration.test_fastlane import listening, settle
 from workers import queues
@@ -65,8 +65,8 @@ def test_a_rules_change_reaches_the_kept_page_and_the_workers_rebuild_it(buffere
     )
     assert intro("firm") in stored_page(context, token)
     with context.db.session() as session:
-        freshness = artifacts.freshness(session, campaign_id)
-    assert freshness["kinds"]["site"] == {"stored": 3, "stale": 0}
-    assert freshness["last_rendered"] is not None
+        summary = freshness.summary(session, campaign_id)
+    assert summary["kinds"]["site"] == {"stored": 3, "stale": 0}
+    assert summary["last_rendered"] is not None
     settle(client, seq)
     assert client.get(f"/s/{token}").get_data(as_text=True) == served  # now from storage

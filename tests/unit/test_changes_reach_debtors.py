@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from kindly.campaigns.models import Debtor
-from kindly.site import artifacts
+from kindly.site import artifacts, freshness
+from kindly.site.models import Artifact
 from renderer.texts import load_texts
 from tests.support.app import front_client, load_campaign
 from tests.unit.test_admin import csrf_of, make_user, sign_in
@@ -158,15 +159,15 @@ def test_a_page_made_by_other_templates_counts_as_stale_and_is_built_live(ctx, m
     load_campaign(ctx)
     render_pages(ctx)
     with ctx.db.session() as session:
-        assert artifacts.freshness(session, 1)["kinds"]["site"] == {"stored": 3, "stale": 0}
+        assert freshness.summary(session, 1)["kinds"]["site"] == {"stored": 3, "stale": 0}
     # a deployment with other site templates: the stored pages' renderer hash no longer matches
     monkeypatch.setattr(artifacts, "renderer_version", lambda kind: f"new-{kind}")
     with ctx.db.session() as session:
-        assert artifacts.freshness(session, 1)["kinds"]["site"] == {"stored": 3, "stale": 3}
-        assert sorted(artifacts.stale_debtors(session, 1)) == [1, 2, 3]
+        assert freshness.summary(session, 1)["kinds"]["site"] == {"stored": 3, "stale": 3}
+        assert sorted(freshness.stale_debtors(session, 1)) == [1, 2, 3]
     render_pages(ctx)
     with ctx.db.session() as session:
-        assert artifacts.freshness(session, 1)["kinds"]["site"] == {"stored": 3, "stale": 0}
+        assert freshness.summary(session, 1)["kinds"]["site"] == {"stored": 3, "stale": 0}
 
 
 def test_a_rebuild_that_read_the_state_before_a_change_keeps_the_mark(ctx):
@@ -216,3 +217,21 @@ def test_only_settings_pages_are_made_of_mark_them_stale(manager, ctx):
     assert (stale_counts(manager)["pages"], stale_counts(manager)["letters"]) == ("3", "0")
     save_settings(manager, contact="+44 20 7946 0000")
     assert (stale_counts(manager)["pages"], stale_counts(manager)["letters"]) == ("3", "3")
+
+
+def test_a_creditor_change_marks_the_pages_naming_that_creditor(ctx):
+    load_campaign(ctx)
+    load_campaign(ctx, slug="spring")
+    render_pages(ctx)
+    assert run_render(ctx, "spring", ["site"], quiet=True) == []
+    with ctx.db.session() as session:
+        # A-2 of both campaigns names Northern Water Ltd; a debtor naming none falls back to
+        # the campaign's creditor
+        a3 = session.scalar(select(Debtor).where(Debtor.reference == "A-3").limit(1))
+        a3.creditor = None
+        a3.campaign.creditor = "Northern Water Ltd"
+        assert artifacts.mark_creditor_stale(session, "Northern Water Ltd") == 3
+        stale = session.scalars(
+            select(Debtor.reference).join(Artifact).where(Artifact.stale_reason == "creditor")
+        )
+        assert sorted(stale) == ["A-2", "A-2", "A-3"]
