@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from kindly.campaigns.models import Debtor
+from kindly.payments.models import Payment
 from kindly.site import artifacts, freshness
 from kindly.site.models import Artifact
 from renderer.texts import load_texts
@@ -126,6 +127,26 @@ def test_the_preview_is_the_page_the_link_serves(manager, ctx):
     for reference in ("A-1", "A-3"):  # other languages and creditors
         preview, served = preview_and_served(manager, ctx, reference)
         assert preview == served
+
+
+def test_a_part_paid_page_is_previewed_as_served_but_for_the_live_notices(manager, ctx):
+    load_campaign(ctx)
+    render_pages(ctx)
+    with ctx.db.session() as session:
+        a1 = session.scalar(select(Debtor).where(Debtor.reference == "A-1"))
+        session.add(Payment(campaign_id=a1.campaign_id, debtor_id=a1.id, provider="sandbox",
+                            provider_ref="sbx_preview_1", amount_minor=23456, currency="EUR",
+                            status="succeeded"))  # fmt: skip
+    token = token_of(ctx, "A-1")
+    preview_of = "/admin/campaigns/winter/debtors/A-1/preview"
+    preview = manager.get(preview_of).get_data(as_text=True)
+    head, banner, tail = preview.partition(PREVIEW_BANNER)
+    served = front_client(ctx).get(f"/s/{token}").get_data(as_text=True)
+    served = _defuse(served, token, ctx.settings.base_url, preview_of)
+    assert banner and "1.000,00" in head + tail  # the balance left, both ways
+    assert served.startswith(head) and served.endswith(tail)
+    notices = served[len(head) : len(served) - len(tail)]
+    assert "234,56" in notices  # what the link adds live: paid so far
 
 
 def stale_counts(manager) -> dict[str, str]:
