@@ -26,6 +26,7 @@ from kindly.reporting.plans import plan_summary
 from kindly.rules.experiments import report as report_experiments
 from kindly.rules.stats import wilson
 from kindly.rules.store import current_rules
+from kindly.site import freshness
 from kindly.tracking.models import Event
 from web.admin import charts
 from web.admin.common import bp, requires
@@ -165,6 +166,7 @@ def campaign_page(slug: str):
         status = status_of(db, campaign.id)
         doubtful = in_doubt(db, campaign.id, dt.datetime.now(dt.UTC))
         outboxed = in_outbox(db, campaign.id)
+        pages = freshness.summary(db, campaign.id)
         name = campaign.name
     money = report["money"]
     steps = [(STEP_LABELS[s["step"]], s["human"], s["raw"]) for s in report["funnel"]]
@@ -190,7 +192,8 @@ def campaign_page(slug: str):
         activity_chart=charts.activity(report["activity"]) if activity_total else None,
         experiments=experiments,
         plans=plans, entries=entries, in_doubt=doubtful,
-        outbox=outboxed,
+        outbox=outboxed, pages=pages,
+        rebuild_in_background=not context().settings.jobs_in_process,
     )  # fmt: skip
 
 

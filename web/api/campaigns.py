@@ -20,8 +20,10 @@ from kindly.reporting.metrics import campaign_stats
 from kindly.rules.document import RulesError
 from kindly.rules.store import current_rules, decide, save_rules
 from kindly.rules.validate import parse_rules
+from kindly.site import artifacts
 from web.api.common import authenticated, bp, campaign_or_404, iso, problem
 from web.context import context
+from workers.render import queue_rebuild
 
 
 def _campaign_json(db: Session, campaign: Campaign) -> dict[str, Any]:
@@ -157,9 +159,13 @@ def put_rules(slug: str):
         except RulesError as exc:
             return problem(422, "the rules were not saved", problems=exc.errors)
         counts = decide(db, campaign, rules, dt.date.today())
+        if rules.version != before:
+            artifacts.mark_stale(db, campaign.id, "rules")
         audit.record(db, g.api_user, "rules.change", via="api", campaign_id=campaign.id,
                      before=f"v{before}", after=f"v{rules.version}")  # fmt: skip
-        return {"version": rules.version, "document": rules.document, "segments": counts}
+        campaign_id = campaign.id
+    queue_rebuild(context(), campaign_id)  # after the commit: the jobs read the new rules
+    return {"version": rules.version, "document": rules.document, "segments": counts}
 
 
 @bp.get("/campaigns/<slug>/check")
