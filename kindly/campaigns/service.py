@@ -74,6 +74,6 @@ def create_campaign(
 
 
 def status_of(session: Session, campaign_id: int) -> str:
-    """draft, live or paused."""
+    """draft, live, paused or ended."""
     row = session.get(CampaignStatus, campaign_id)
     return row.status if row else "draft"
