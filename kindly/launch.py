@@ -164,8 +164,9 @@ def set_status(session: Session, campaign: Campaign, wanted: str) -> tuple[str, 
     before = row.status if row else "draft"
     if wanted == before:
         return before, []
-    if wanted not in MOVES.get(before, ()):
-        raise StatusRefused(_refusal(campaign.slug, before, wanted))
+    refused = move_refused(campaign.slug, before, wanted)
+    if refused:
+        raise StatusRefused(refused)
     if wanted == "live":
         gaps = check_campaign(session, campaign)
         if gaps:
@@ -177,7 +178,10 @@ def set_status(session: Session, campaign: Campaign, wanted: str) -> tuple[str, 
     return before, []
 
 
-def _refusal(slug: str, before: str, wanted: str) -> str:
+def move_refused(slug: str, before: str, wanted: str) -> str | None:
+    """Why the campaign may not go from `before` to `wanted` (None: it may, or it is there)."""
+    if wanted == before or wanted in MOVES.get(before, ()):
+        return None
     if before == "ended":
         return f"{slug} has ended; an ended campaign is not launched or paused again"
     return f"{slug} is a draft: there is nothing to pause (launch it first)"

@@ -14,10 +14,18 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kindly.accounts import audit
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.campaigns.service import status_of
 from kindly.cli.common import campaign_by_slug, open_context
-from kindly.launch import StatusChange, StatusRefused, change_status, check_campaign
+from kindly.launch import (
+    REFUSED_ACTION,
+    StatusChange,
+    StatusRefused,
+    change_status,
+    check_campaign,
+    move_refused,
+)
 from kindly.messaging import optout
 from kindly.rules.models import Decision
 from kindly.rules.store import current_rules, decide
@@ -54,9 +62,15 @@ def _apply(slug: str, wanted: str, confirm: str | None, yes: bool) -> StatusChan
         if before == wanted:
             click.echo(f"{slug} is {wanted} already")
             return StatusChange(before, before, [])
-        if wanted == "live":
+        refused = move_refused(slug, before, wanted)
+        if refused:
+            raise click.ClickException(refused)
+        if wanted == "live" and not yes:  # checked before asking; --yes: by change_status
             gaps = check_campaign(session, campaign)
             if gaps:
+                audit.record(session, None, REFUSED_ACTION, via="cli", campaign_id=campaign.id,
+                             before=before, gaps=len(gaps))  # fmt: skip
+                session.commit()  # the refusal stays in the audit log
                 _refuse(slug, gaps)
         if confirm and not yes:
             if wanted == "live":

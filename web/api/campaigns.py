@@ -129,7 +129,7 @@ def status(slug: str):
         try:
             change = change_status(db, campaign, wanted, user=g.api_user, via="api")
         except StatusRefused as exc:
-            return problem(409, str(exc))
+            return problem(409, str(exc), gaps=[])
         if change.gaps:
             return problem(409, "the campaign is not ready to launch", gaps=as_dicts(change.gaps))
         return _campaign_json(db, campaign)
