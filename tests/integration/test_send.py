@@ -22,7 +22,7 @@ from kindly.rules.store import decide, save_rules
 from kindly.rules.validate import parse_rules
 from kindly.tracking.models import Event
 from tests.support import services
-from tests.support.app import load_campaign, make_settings
+from tests.support.app import launched, load_campaign, make_settings
 from workers.queues import Dispatcher
 from workers.send import enqueue_sends
 
@@ -94,6 +94,7 @@ def sending(tmp_path, smtp, gateway):
     ctx.db.migrate()
     context_module.use(ctx)
     load_campaign(ctx)
+    launched(ctx)
     with ctx.db.session() as session:
         campaign = session.scalar(select(Campaign))
         decide(session, campaign, save_rules(session, campaign, parse_rules(RULES)), AT.date())
