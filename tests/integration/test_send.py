@@ -229,6 +229,7 @@ def test_kindly_send_dry_run_at_a_time_lists_each_debtor(tmp_path, monkeypatch):
     ctx = Context(settings)
     ctx.db.migrate()
     load_campaign(ctx)
+    launched(ctx)
     ctx.close()
     monkeypatch.setenv("KINDLY_DATA_DIR", str(settings.data_dir))
     args = ["send", "winter", "--dry-run", "--json", "--at", "2026-12-01T21:30+01:00"]
@@ -257,6 +258,7 @@ def test_a_message_its_worker_never_finished_is_reported_in_doubt_and_not_resent
     ctx = Context(make_settings(tmp_path / "var", **env))
     ctx.db.migrate()
     load_campaign(ctx)
+    launched(ctx)
     now = dt.datetime.now(dt.UTC)
     with ctx.db.session() as session:
         campaign = session.scalar(select(Campaign))
