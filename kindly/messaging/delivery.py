@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.campaigns.service import status_of
+from kindly.cases.read import case_of, cases_for
+from kindly.cases.state import Case
 from kindly.infra.config import Settings
 from kindly.messaging import email as email_channel
 from kindly.messaging import optout, respect, sms, unsublink
@@ -25,14 +27,12 @@ from kindly.rules.models import Decision
 from kindly.rules.store import current_rules, decision_for
 from kindly.site.personalise import build_view
 from kindly.tracking import events
-from kindly.tracking.models import Event
 from renderer.texts import load_texts
 
 DONE = ("sent", "print", "sending", "outbox")
 """Send statuses that count as a contact made (or possibly made): never repeated. "outbox":
 written to the outbox folder for want of a gateway; nobody received it, but a later run
 must not send it again (the cadence goes on, as it did in the demo)."""
-TRUTHY = ("1", "true", "yes", "y", "ja", "x")
 IN_DOUBT_AFTER = dt.timedelta(minutes=15)
 """A send still "sending" this long after its row was made has lost its worker mid-message
 (a job's attempts, retries included, end within ~7 minutes): the server may or may not have
@@ -59,11 +59,6 @@ class Planned:
         return asdict(self)
 
 
-def _flag(debtor: Debtor, name: str) -> bool:
-    value = (debtor.attributes or {}).get(name)
-    return str(value).strip().lower() in TRUTHY if value is not None else False
-
-
 def _sent_steps(session: Session, debtor: Debtor) -> dict[int, dt.datetime]:
     """Steps already delivered (on any channel) and when each first went out."""
     rows = session.execute(
@@ -78,20 +73,10 @@ def _aware(when: dt.datetime) -> dt.datetime:
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)  # SQLite drops the zone
 
 
-def held_for_debtor(session: Session, debtor: Debtor) -> str | None:
-    """A reason no automated message may reach this debtor at all, or None."""
-    if _flag(debtor, "vulnerable"):
-        return "vulnerable"
-    if _flag(debtor, "dispute"):
-        return "dispute_open"
-    if ledger.balance_minor(session, debtor) == 0:
-        return "paid"
-    plan = session.scalar(
-        select(Event.id)
-        .where(Event.debtor_id == debtor.id, Event.type.in_(("plan_requested", "plan_agreed")))
-        .limit(1)
-    )
-    return "plan_open" if plan else None
+def held_for_debtor(session: Session, debtor: Debtor, case: Case | None = None) -> str | None:
+    """A reason no automated message may reach this debtor at all, or None: the case's own
+    hold (paid, disputed, breathing space, a plan or a promise running, …; kindly.cases)."""
+    return (case or case_of(session, debtor)).hold
 
 
 def plan_debtor(
@@ -101,8 +86,10 @@ def plan_debtor(
     rules: Rules,
     at: dt.datetime,
     channels: tuple[str, ...] | None = None,
+    case: Case | None = None,
 ) -> Planned:
-    """The next message for one debtor at `at`, or the first reason it is held back."""
+    """The next message for one debtor at `at`, or the first reason it is held back
+    (`case`: the debtor's case, when the caller read many at once)."""
     zone = zone_for((debtor.attributes or {}).get("timezone"), debtor.country, rules.timezone)
     local = at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
@@ -110,7 +97,7 @@ def plan_debtor(
         return Planned(debtor.id, debtor.reference, decision.segment, decision.variant, step,
                        channel, "held", reason, local)  # fmt: skip
 
-    reason = held_for_debtor(session, debtor)
+    reason = held_for_debtor(session, debtor, case or case_of(session, debtor, now=at))
     if reason:
         return held(reason)
     cadence = decision.treatment.get("cadence_days", [0])
@@ -183,16 +170,18 @@ def plan(
             )
         )
     }
-    out = []
-    for debtor in session.scalars(
+    debtors = session.scalars(
         select(Debtor).where(Debtor.campaign_id == campaign.id).order_by(Debtor.reference)
-    ):
+    ).all()
+    cases = cases_for(session, debtors, now=at)
+    out = []
+    for debtor in debtors:
         decision = decisions.get(debtor.id)
         if decision is None:
             out.append(Planned(debtor.id, debtor.reference, debtor.segment, debtor.variant,
                                None, None, "held", "no_decision"))  # fmt: skip
             continue
-        out.append(plan_debtor(session, debtor, decision, rules, at, channels))
+        out.append(plan_debtor(session, debtor, decision, rules, at, channels, cases[debtor.id]))
     if status != "live":
         # only a live campaign sends: each line keeps the step and channel it would have
         # once live, held for the campaign first (and nothing scheduled: no opens_at)

@@ -19,7 +19,8 @@ TYPES = frozenset(
         "sent", "delivered", "bounced_hard", "bounced_soft", "opened", "clicked", "viewed",
         "verified", "video_play", "video_progress", "video_complete", "cta", "plan_requested",
         "plan_agreed", "promise", "contact", "payment_started", "paid", "payment_failed",
-        "opted_out", "preference", "outbox",
+        "opted_out", "preference", "outbox", "plan_viewed", "opted_in", "hold",
+        "hold_released",
     }
 )  # fmt: skip
 CHANNELS = frozenset({"email", "sms", "letter", "web", "video"})
