@@ -16,7 +16,7 @@ from kindly.campaigns.models import Campaign, Debtor
 from kindly.campaigns.portfolio import PortfolioRejected, import_portfolio, read_portfolio
 from kindly.campaigns.service import LOCALES, create_campaign, is_slug, slug_taken, status_of
 from kindly.infra import csvsafe
-from kindly.launch import STATUS_ACTIONS, set_status
+from kindly.launch import StatusRefused, change_status
 from kindly.messaging.delivery import in_doubt, in_outbox
 from kindly.money import from_minor
 from kindly.payments.models import Payment
@@ -137,19 +137,20 @@ def campaign_upload(slug: str):
 @bp.post("/campaigns/<slug>/status")
 @requires("manage")
 def campaign_status(slug: str):
-    """Launch, pause or resume a campaign."""
-    wanted = {"launch": "live", "pause": "paused", "resume": "live"}.get(request.form.get("do", ""))
-    if wanted is None:
+    """Launch, pause, resume or end a campaign."""
+    wanted = {"launch": "live", "pause": "paused", "resume": "live", "end": "ended"}.get(
+        request.form.get("do", "")
+    )
+    if wanted is None or (wanted == "ended" and request.form.get("confirm") != "yes"):
         abort(400)
     with context().db.session() as db:
         campaign = find_campaign(db, slug)
-        before, gaps = set_status(db, campaign, wanted)
-        if gaps:
-            audit.record(db, g.user, "campaign.launch_refused", via="web",
-                         campaign_id=campaign.id, before=f"{len(gaps)} gaps")  # fmt: skip
-            return render_template("admin/launch_gaps.html", slug=slug, gaps=gaps), 409
-        audit.record(db, g.user, STATUS_ACTIONS[wanted], via="web", campaign_id=campaign.id,
-                     before=before)  # fmt: skip
+        try:
+            change = change_status(db, campaign, wanted, user=g.user, via="web")
+        except StatusRefused as exc:
+            abort(409, description=str(exc))
+        if change.gaps:
+            return render_template("admin/launch_gaps.html", slug=slug, gaps=change.gaps), 409
     return redirect(f"/admin/campaigns/{slug}", code=303)
 
 

@@ -15,7 +15,7 @@ from kindly.accounts.scopes import may_name_creditor, visible
 from kindly.campaigns.models import Campaign
 from kindly.campaigns.portfolio import PortfolioRejected, import_portfolio, read_portfolio
 from kindly.campaigns.service import LOCALES, create_campaign, is_slug, slug_taken, status_of
-from kindly.launch import STATUS_ACTIONS, as_dicts, check_campaign, set_status
+from kindly.launch import STATUS_ACTIONS, StatusRefused, as_dicts, change_status, check_campaign
 from kindly.reporting.metrics import campaign_stats
 from kindly.rules.document import RulesError
 from kindly.rules.store import current_rules, decide, save_rules
@@ -121,17 +121,19 @@ def _error(error) -> dict[str, Any]:
 @bp.post("/campaigns/<slug>/status")
 @authenticated("manage")
 def status(slug: str):
-    """Launch (live) or pause a campaign."""
+    """Launch or resume (live), pause or end a campaign; only a live campaign sends."""
     body = request.get_json(silent=True)
     wanted = body.get("status") if isinstance(body, dict) else None
-    if wanted not in ("live", "paused"):
-        return problem(400, 'send {"status": "live"} or {"status": "paused"}')
+    if wanted not in STATUS_ACTIONS:
+        return problem(400, 'send {"status": "live"}, {"status": "paused"} or {"status": "ended"}')
     with context().db.session() as db:
         campaign = campaign_or_404(db, slug)
-        _, gaps = set_status(db, campaign, wanted)
-        if gaps:
-            return problem(409, "the campaign is not ready to launch", gaps=as_dicts(gaps))
-        audit.record(db, g.api_user, STATUS_ACTIONS[wanted], via="api", campaign_id=campaign.id)
+        try:
+            change = change_status(db, campaign, wanted, user=g.api_user, via="api")
+        except StatusRefused as exc:
+            return problem(409, str(exc), gaps=[])
+        if change.gaps:
+            return problem(409, "the campaign is not ready to launch", gaps=as_dicts(change.gaps))
         return _campaign_json(db, campaign)
 
 
