@@ -3,10 +3,11 @@
 The page itself (the debtor's view, texts and stored HTML) changes rarely; the front keeps it
 per process and rebuilds it when `LiveState.stamp` differs from the one it was built for. The
 stamp holds everything the page is made of (the debtor row's `updated_at`, the campaign, the
-rules' decision, the stored artifacts, what was paid) and what the case's state is derived
-from (the next instalment, the latest plan's status, the latest event that changes a case, the
-day), so a payment, an import, a dispute, a promise or a new rendering shows on the very next
-open. What counting needs (the last send) is read in the same statement.
+rules' decision, the stored artifacts and the page's stale mark, what was paid) and what the
+case's state is derived from (the next instalment, the latest plan's status, the latest event
+that changes a case, the day), so a payment, an import, a change marked stale
+(kindly.site.artifacts.mark_stale), a dispute, a promise or a new rendering shows on the very
+next open. What counting needs (the last send) is read in the same statement.
 """
 
 from __future__ import annotations
@@ -102,11 +103,6 @@ def _statement() -> Select:
         .limit(1)
         .scalar_subquery()
     )
-    site = (
-        select(Artifact.sha256)
-        .where(Artifact.debtor_id == debtor.c.id, Artifact.kind == "site")
-        .scalar_subquery()
-    )
     case_event = (
         select(func.max(Event.id))
         .where(Event.debtor_id == debtor.c.id, Event.type.in_(CASE_EVENTS))
@@ -120,6 +116,14 @@ def _statement() -> Select:
         .correlate(debtor)
         .scalar_subquery()
     )
+
+    def stored_site(column):
+        return (
+            select(column)
+            .where(Artifact.debtor_id == debtor.c.id, Artifact.kind == "site")
+            .scalar_subquery()
+        )
+
     return (
         select(
             debtor.c.id,
@@ -133,7 +137,8 @@ def _statement() -> Select:
             # compared, never read: as text, so the driver doesn't parse it on every view
             cast(campaign.c.settings, Text).label("settings"),
             decision.label("decision"),
-            site.label("site"),
+            stored_site(Artifact.sha256).label("site"),
+            stored_site(Artifact.stale_at).label("site_stale"),  # marked stale: built live
             has("video").label("video"),
             has("letter").label("letter"),
             paid.label("paid"),
@@ -199,7 +204,7 @@ def live_state(
     today = today or dt.date.today()
     return LiveState(
         debtor_id=debtor_id,
-        stamp=(*row[:16], case_event, plan_status, today),
+        stamp=(*row[:17], case_event, plan_status, today),
         paid_minor=int(paid or 0),
         instalment=(int(instalment_minor), instalment_due)
         if instalment_minor is not None

@@ -18,7 +18,7 @@ from kindly.payments.models import Payment
 from kindly.rules.store import decide, save_rules
 from kindly.rules.validate import parse_rules
 from kindly.tracking.models import Event
-from tests.support.app import load_campaign
+from tests.support.app import launched, load_campaign
 from tests.unit.test_web import csrf_from, events_of, token_of
 from workers.jobs import render_debtor
 
@@ -27,6 +27,7 @@ from workers.jobs import render_debtor
 def anna(client, ctx):
     """(client, token) of A-1 (1.234,56 €, German), its stored page rendered."""
     load_campaign(ctx)
+    launched(ctx)  # only a live campaign's send plan asks each case
     token = token_of(ctx, "A-1")
     with ctx.db.session() as session:
         render_debtor(session.scalar(select(Debtor.id).where(Debtor.token == token)), ["site"])
@@ -44,17 +45,12 @@ def debtor_of(session, token: str) -> Debtor:
 
 
 def send_reason(session, debtor: Debtor) -> str | None:
-    """Why the send plan holds this debtor back (None: a message would go)."""
+    """Why `kindly send`'s plan holds this debtor back (None: a message would go)."""
     campaign = session.get(Campaign, debtor.campaign_id)
     rules = save_rules(session, campaign, parse_rules({"defaults": {"channels": ["email"]}}))
     decide(session, campaign, rules, dt.date.today())
     at = dt.datetime.now(dt.UTC).replace(hour=10, minute=0)
-    decision = session.scalar(
-        select(delivery.Decision).where(delivery.Decision.debtor_id == debtor.id)
-    )
-    planned = delivery.plan_debtor(
-        session, debtor, decision, delivery.current_rules(session, campaign), at
-    )
+    [planned] = [p for p in delivery.plan(session, campaign, at) if p.debtor_id == debtor.id]
     return planned.reason if planned.status == "held" else None
 
 

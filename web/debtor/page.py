@@ -1,9 +1,11 @@
-"""The debtor's microsite: the stored page with its live state, re-rendered when the
-balance moved, served from the database, the page this process keeps, or (PostgreSQL down)
-the stored page found through its link record."""
+"""The debtor's microsite: the stored page with its live state, rendered anew when anything
+it is made of changed (page_html, which the cockpit's preview shares), served from the
+database, the page this process keeps, or (PostgreSQL down) the stored page found through its
+link record."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -19,11 +21,11 @@ from kindly.money import format_minor
 from kindly.site import artifacts, links, microsite
 from renderer.site import STATUS_MARKER, render_site
 from renderer.texts import load_texts
+from renderer.view import DebtorView
 from web.context import context
 from web.debtor import paymode
 from web.debtor.case import case_view
 from web.debtor.common import bp, debtor_view, texts_for
-from web.debtor.files import FILES
 from web.debtor.gate import gate_page
 from web.debtor.hits import (
     TOKEN,
@@ -71,7 +73,7 @@ def _status(page: Page, state: microsite.LiveState, args: Mapping[str, str]) -> 
 
 @bp.get("/s/<token>")
 def site(token: str):
-    """The microsite: the stored page plus live state; re-rendered when the balance moved.
+    """The microsite: the current page (page_html) plus live state.
 
     Behind an identity check, only a neutral form is shown until the browser passes it.
     A warm view costs one query: the live state, whose stamp says whether the page this
@@ -143,53 +145,67 @@ def _without_database(token: str, pages: PageCache, error: OperationalError) -> 
     return Response(head + str(status) + tail, mimetype="text/html")
 
 
-def _build_page(session, token: str, state: microsite.LiveState) -> Page:
-    """Read the debtor and build the page for this state: the stored HTML while nothing was
-    paid, else a fresh rendering from the live balance (a few ms, once per change)."""
-    debtor = session.scalar(select(Debtor).where(Debtor.token == token))
-    if debtor is None:
-        abort(404)
+def page_html(session, debtor: Debtor, view: DebtorView, today: dt.date | None = None) -> str:
+    """The page the debtor's link shows for this view (the live notices' place still marked):
+    the stored HTML while it is current, else the page rendered now from the current state.
+    The cockpit's preview is this very function's output.
+
+    Stored HTML is current when no change marked it stale and it was rendered from the same
+    inputs (view, texts, files, payment mode, templates, renderer) as a rendering now would
+    be: a change to the rules, texts, settings, creditor or templates shows on the next open,
+    before a render job rebuilds the stored copy. The case's state as of `today` (default:
+    today) decides the first screen: only an open case's page is the stored one.
+    """
     ctx = context()
-    paid = state.paid_minor
-    view = debtor_view(session, debtor, paid=paid)
-    case, shown = case_view(session, debtor, view, today=state.today)
+    stored = artifacts.by_kind(session, debtor)
+    has_video, has_letter = "video" in stored, "letter" in stored
+    case, shown = case_view(session, debtor, view, today=today)
     overrides = (debtor.campaign.settings or {}).get("texts")
-    stored = artifacts.find(session, debtor, "site")
-    html: str | None = None
     online = ctx.settings.payments_online
-    # Without online payment the page is always rendered here: a page stored before the
-    # mode changed must not offer a pay-now button. The stored page is an open case's: any
-    # other state (a plan, a promise, a dispute, paid) has its own first screen.
-    if stored is not None and online and case.state == "open" and paid == 0:
+    inputs = artifacts.site_inputs(
+        view, has_video=has_video, has_letter=has_letter, overrides=overrides, online=online
+    )
+    html: str | None = None
+    site = stored.get("site")
+    # The stored page is an open case's: any other state (a plan, a promise, a dispute,
+    # paid) has a first screen of its own, rendered here.
+    if case.state == "open" and artifacts.is_current(site, inputs):
         try:
-            html = ctx.storage.get(stored.key).decode("utf-8")
+            html = ctx.storage.get(site.key).decode("utf-8")
         except KeyError:
             html = None
-    if html is None:
-        # Not rendered yet, or the balance or the case changed since: render now (a few ms).
-        has = {kind: artifacts.find(session, debtor, kind) is not None for kind in FILES.values()}
-        from renderer.video.template import video_ctas
+    if html is None:  # not rendered yet, outdated, or not open: render now (a few ms)
+        from renderer.video.template import video_ctas  # the video package loads moviepy
 
         html = render_site(
             view,
-            has_video=has["video"],
-            has_letter=has["letter"],
+            has_video=has_video,
+            has_letter=has_letter,
             overrides=overrides,
-            video_ctas=video_ctas() if has["video"] else None,
+            video_ctas=video_ctas() if has_video else None,
             online=online,
             case=shown,
         ).decode()
-    texts = texts_for(view, debtor)
     if ctx.settings.test_banner:
-        html = paymode.mark_test(html, texts["test_banner"])
+        html = paymode.mark_test(html, texts_for(view, debtor)["test_banner"])
+    return html
+
+
+def _build_page(session, token: str, state: microsite.LiveState) -> Page:
+    """Read the debtor and build the page for this state (page_html), kept until the state's
+    stamp changes."""
+    debtor = session.scalar(select(Debtor).where(Debtor.token == token))
+    if debtor is None:
+        abort(404)
+    view = debtor_view(session, debtor, paid=state.paid_minor)
+    html = page_html(session, debtor, view, today=state.today)
     head, marker, tail = html.partition(STATUS_MARKER)
-    who = Tracked.of(debtor)
     return Page(
         stamp=state.stamp,
-        who=who,
+        who=Tracked.of(debtor),
         head=head,
         tail=tail if marker else None,
-        texts=texts,
+        texts=texts_for(view, debtor),
         locale=view.locale.replace("-", "_"),
         currency=debtor.currency,
         amount_due_minor=debtor.amount_due_minor,
