@@ -105,7 +105,8 @@ def _statement() -> Select:
     )
     case_event = (
         select(func.max(Event.id))
-        .where(Event.debtor_id == debtor.c.id, Event.type.in_(CASE_EVENTS))
+        # or_, not in_: an expanding IN cannot be compiled once for the raw cursor (_fetch)
+        .where(Event.debtor_id == debtor.c.id, or_(*(Event.type == t for t in CASE_EVENTS)))
         .scalar_subquery()
     )
     plan_status = (  # the latest plan's, whatever it is: broken or completed changes the case
