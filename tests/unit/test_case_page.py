@@ -186,6 +186,8 @@ def test_a_promise_holds_until_its_day_and_then_follows_up(anna, ctx):
     assert 'class="button primary" data-cta="pay"' not in html  # not pushed before the day
     assert 'data-cta="pay"' in html  # but there when they are ready
     assert 'data-cta="promise"' in html  # to move the date
+    again = page(client, token, "/promise")  # to move it, the form says what stands
+    assert "data-promise-current" in again and "Sie haben die Zahlung von 1.234,56" in again
     with ctx.db.session() as session:
         assert send_reason(session, debtor_of(session, token)) == "promise_pending"
     # the day passes unpaid: a gentle follow-up, and the page asks again

@@ -10,7 +10,9 @@ from babel.dates import format_date
 from flask import abort, request
 
 from kindly.cases import holds
+from kindly.cases.read import case_of
 from kindly.messaging import optout
+from kindly.money import format_minor
 from kindly.payments import plans
 from kindly.site import identity
 from web.context import context
@@ -46,8 +48,17 @@ def promise(token: str):
             error = form.texts["promise_invalid"].format(max_date=max_text)
         else:
             form.looked("promise")
+        case = case_of(session, form.debtor, today)
+        current = None
+        if case.state == "promised" and case.promise is not None:  # choosing again moves it
+            locale = view.locale.replace("-", "_")
+            current = form.texts["promise_current"].format(
+                amount=format_minor(case.promise.amount_minor, form.debtor.currency, locale),
+                date=format_date(case.promise.on, format="long", locale=locale),
+            )
         return form.render(
             "web/promise.html",
+            current=current,
             error=error,
             min=today.isoformat(),
             max=latest.isoformat(),
