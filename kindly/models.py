@@ -6,6 +6,7 @@ across packages (a debtor's artifacts) resolve wherever a process starts from.
 
 from kindly.accounts.models import ApiToken, AuditLog, LoginAttempt, User
 from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
+from kindly.creditors.models import Creditor
 from kindly.infra.db import Base
 from kindly.messaging.models import OptOut, Send
 from kindly.outbound.models import WebhookDelivery, WebhookSubscription
@@ -15,7 +16,7 @@ from kindly.site.models import Artifact, IdentityCheck, RateCount
 from kindly.tracking.models import Event
 
 __all__ = [
-    "ApiToken", "Artifact", "AuditLog", "Base", "Campaign", "CampaignStatus", "Debtor",
+    "ApiToken", "Artifact", "AuditLog", "Base", "Campaign", "CampaignStatus", "Creditor", "Debtor",
     "Decision", "Event", "IdentityCheck", "Instalment", "LoginAttempt", "OptOut", "Payment",
     "Plan", "Promise", "RateCount", "RuleSet", "Send", "User", "WebhookDelivery", "WebhookEvent",
     "WebhookSubscription",

@@ -22,6 +22,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Campaign, Debtor
+from kindly.creditors.profile import creditor_name
 from kindly.infra.constant_time import same
 from kindly.infra.db import utcnow
 from kindly.outbound import egress
@@ -94,7 +95,7 @@ def subscribe(
 
 
 def payload(event: Event, debtor: Debtor, campaign: Campaign) -> dict[str, Any]:
-    """What the receiver gets: the event, the case's reference and its campaign."""
+    """What the receiver gets: the event, the case's reference, its creditor and campaign."""
     occurred = event.occurred_at
     occurred = occurred if occurred.tzinfo else occurred.replace(tzinfo=dt.UTC)
     return {
@@ -102,6 +103,7 @@ def payload(event: Event, debtor: Debtor, campaign: Campaign) -> dict[str, Any]:
         "type": event.type,
         "campaign": campaign.slug,
         "reference": debtor.reference,
+        "creditor": creditor_name(debtor, campaign),
         "channel": event.channel,
         "agent": event.agent,
         "occurred_at": occurred.isoformat(),

@@ -43,4 +43,4 @@ def test_the_migration_history_has_one_head():
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    assert ScriptDirectory.from_config(config).get_heads() == ["0990"]
+    assert ScriptDirectory.from_config(config).get_heads() == ["0991"]
