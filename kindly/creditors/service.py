@@ -23,7 +23,6 @@ from kindly.campaigns.models import Campaign, Debtor
 from kindly.campaigns.portfolio.validate import CONTROL, EMAIL
 from kindly.creditors.models import Creditor
 from kindly.errors import KindlyError
-from kindly.infra.storage import Storage
 from kindly.payments.iban import PAYEE_NAME_MAX, bic_error, compact, iban_error
 
 FIELDS = {
@@ -140,15 +139,14 @@ def check_name(name: str) -> list[str]:
     return []
 
 
-def store_logo(storage: Storage, data: bytes) -> str:
-    """Check and keep an uploaded logo (PNG or JPEG); its key for the profile."""
+def prepare_logo(data: bytes) -> tuple[str, bytes]:
+    """An uploaded logo (PNG or JPEG) checked and re-encoded: its key for the profile and the
+    PNG to keep there once the profile is saved (`Storage.put(key, png, "image/png")`)."""
     try:
         png = prepare(data)
     except LogoError as exc:
         raise CreditorError([str(exc)]) from None
-    key = f"creditors/logo/{hashlib.sha256(png).hexdigest()}.png"
-    storage.put(key, png, "image/png")
-    return key
+    return f"creditors/logo/{hashlib.sha256(png).hexdigest()}.png", png
 
 
 def set_creditor(session: Session, name: str, values: Mapping[str, Any]) -> Creditor:

@@ -299,7 +299,6 @@ def test_skip_invalid_imports_good_rows_and_lists_the_rest(manager, ctx):
 def ready_to_launch(ctx, slug: str = "winter") -> None:
     """Give the campaign the facts a collection demand needs (RDG §13a)."""
 
-
     from tests.support.creditors import complete_creditors
 
     with ctx.db.session() as session:
