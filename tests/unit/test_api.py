@@ -84,13 +84,19 @@ def test_every_route_refuses_a_missing_a_wrong_and_a_revoked_key(client, ctx):
         ("get", "/api/v1/webhooks"),
         ("post", "/api/v1/webhooks"),
         ("delete", "/api/v1/webhooks/1"),
+        ("get", "/api/v1/creditors"),
+        ("get", "/api/v1/creditors/x"),
+        ("put", "/api/v1/creditors/x"),
         ("get", "/api/v1/nothing/here"),
     ]
     documented = {
         (
             m,
             "/api/v1"
-            + p.replace("{slug}", "winter").replace("{reference}", "A-1").replace("{id}", "1"),
+            + p.replace("{slug}", "winter")
+            .replace("{reference}", "A-1")
+            .replace("{id}", "1")
+            .replace("{name}", "x"),
         )
         for p, ops in SPEC["paths"].items()
         for m in ops
