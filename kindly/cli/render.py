@@ -9,11 +9,12 @@ import time
 import click
 from sqlalchemy import select
 
-from kindly.campaigns.demo import demo_rows
+from kindly.campaigns.demo import CREDITOR_PROFILES, demo_rows
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.campaigns.portfolio import import_portfolio
 from kindly.campaigns.service import by_slug, create_campaign
 from kindly.cli.common import open_context
+from kindly.creditors.service import get_creditor, set_creditor
 from workers.jobs import KINDS
 from workers.render import run_render
 
@@ -65,6 +66,9 @@ def demo(count: int, and_serve: bool, host: str, port: int, kinds: str) -> None:
             campaign = create_campaign(session, "demo", name="Demo campaign",
                                        creditor="Stadtwerke Beispielstadt GmbH")  # fmt: skip
         result, _ = import_portfolio(session, campaign, demo_rows(count))
+        for name, profile in CREDITOR_PROFILES.items():  # each debtor's creditor, complete
+            if get_creditor(session, name) is None:
+                set_creditor(session, name, profile)
     click.echo(f"demo campaign: {result.created} created, {result.updated} updated")
     failed = run_render(ctx, "demo", [k for k in kinds.split(",") if k])
     if failed:

@@ -296,3 +296,22 @@ def test_a_legal_form_ending_in_a_full_stop_is_not_followed_by_another():
     assert mended["b"]["firm"].format(creditor="X S.p.A.") == "con X S.p.A. Grazie"
     assert mended["c"] == "{creditor}: ok"
     assert one_stop(texts, creditor="Northern Water Ltd") is texts
+
+
+def test_the_demo_has_a_complete_profile_for_each_of_its_creditors(ctx):
+    from kindly.campaigns.demo import CREDITOR_PROFILES, CREDITORS, demo_rows
+
+    assert set(CREDITORS.values()) == set(CREDITOR_PROFILES)
+    with ctx.db.session() as session:
+        campaign = Campaign(slug="demo", name="Demo", default_locale="de-DE",
+                            creditor="Stadtwerke Beispielstadt GmbH")  # fmt: skip
+        session.add(campaign)
+        session.flush()
+        import_portfolio(session, campaign, demo_rows(12))
+        for name, values in CREDITOR_PROFILES.items():
+            set_creditor(session, name, values)
+        assert launch.check_campaign(session, campaign) == []
+        for debtor in session.scalars(select(Debtor)):
+            view = build_view(debtor, campaign, base_url="https://k.example")
+            assert view.iban == CREDITOR_PROFILES[debtor.creditor]["iban"]
+            assert view.contact.startswith(CREDITOR_PROFILES[debtor.creditor]["phone"])

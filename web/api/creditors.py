@@ -26,7 +26,7 @@ def creditors():
         return {"creditors": [as_dict(row) for row in list_creditors(db, g.api_access)]}
 
 
-@bp.get("/creditors/<name>")
+@bp.get("/creditors/<path:name>")
 @authenticated()
 def creditor(name: str):
     """One profile; a creditor out of the key's reach is answered like one that does not exist."""
@@ -37,7 +37,7 @@ def creditor(name: str):
         return as_dict(row)
 
 
-@bp.put("/creditors/<name>")
+@bp.put("/creditors/<path:name>")
 @authenticated("manage")
 def creditor_set(name: str):
     """Create or change a profile: the fields given are set, the others keep their value."""
