@@ -12,7 +12,7 @@ import kindly.cli as cli_package
 from kindly.cli import cli
 
 COMMANDS = {
-    "check", "demo", "experiments", "export", "import", "letters", "link", "payments",
+    "check", "creditor", "demo", "experiments", "export", "import", "letters", "link", "payments",
     "privacy", "purge", "render", "report", "rules", "segments", "send", "serve", "stats",
     "user", "webhooks", "worker",
 }  # fmt: skip
