@@ -163,10 +163,10 @@ def test_manager_uploads_launches_and_sees_payments(
     desk.fill("#address", "\n".join(nw["address"]))
     desk.fill("#phone", nw["phone"])
     desk.fill("#iban", "GB29 NWBK 6016 1331 9268 18")  # one digit wrong
-    desk.click("button[type=submit]")
+    desk.click("form.settings button[type=submit]")
     expect(desk.locator("#problems")).to_contain_text("fails its checksum")
     desk.fill("#iban", nw["iban"])
-    desk.click("button[type=submit]")
+    desk.click("form.settings button[type=submit]")
     expect(desk.locator("#saved")).to_be_visible()
     desk.goto(f"{dashboard.base_url}/admin/creditors")
     expect(desk.locator("#creditors .missing")).to_have_text(["nothing"] * 3)

@@ -30,6 +30,7 @@ from kindly.creditors.service import (
     set_creditor,
 )
 from kindly.launch import creditor_gaps
+from kindly.payments.iban import format_iban
 from web.admin.common import bp, requires
 from web.context import context
 
@@ -51,7 +52,8 @@ def creditors():
                 gaps.setdefault(name, {})[gap.missing.split(" (")[0]] = None
         listed = [
             {"name": name, "row": as_dict(rows[name]) if name in rows else None,
-             "missing": list(gaps.get(name, ()))}
+             "missing": list(gaps.get(name, ())),
+             "iban": format_iban(rows[name].iban) if name in rows and rows[name].iban else ""}
             for name in names
         ]  # fmt: skip
     return render_template("admin/creditors.html", creditors=listed)
