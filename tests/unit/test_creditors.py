@@ -315,3 +315,14 @@ def test_the_demo_has_a_complete_profile_for_each_of_its_creditors(ctx):
             view = build_view(debtor, campaign, base_url="https://k.example")
             assert view.iban == CREDITOR_PROFILES[debtor.creditor]["iban"]
             assert view.contact.startswith(CREDITOR_PROFILES[debtor.creditor]["phone"])
+
+
+def test_each_videos_captions_name_its_own_creditor(portfolio):
+    from renderer.video.captions import render_captions
+
+    with portfolio.db.session() as session:
+        for debtor in session.scalars(select(Debtor)):
+            view = build_view(debtor, debtor.campaign, base_url="https://k.example")
+            captions = render_captions(view).decode("utf-8")
+            assert_names_only(captions, OWNER[debtor.reference], kinds=("name",))
+            assert view.brand_color == PROFILES[OWNER[debtor.reference]]["brand_color"]
