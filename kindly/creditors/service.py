@@ -9,8 +9,10 @@ of reach names it, so an edit never changes letters someone else is responsible 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -134,7 +136,7 @@ def check_name(name: str) -> list[str]:
         return ["a creditor needs a name (as the portfolio's creditor column writes it)"]
     if len(name) > NAME_MAX:
         return [f"the name has {len(name)} characters; at most {NAME_MAX}"]
-    if CONTROL.search(name):
+    if any(unicodedata.category(char) == "Cc" for char in name):
         return ["the name has a control character"]
     return []
 
@@ -249,5 +251,9 @@ def as_dict(row: Creditor) -> dict[str, Any]:
         "name": row.name,
         **{key: list(row.address or []) if key == "address" else getattr(row, key) or ""
            for key in FIELDS},
-        "updated_at": row.updated_at.isoformat() if row.updated_at else None,
+        "updated_at": _aware(row.updated_at).isoformat() if row.updated_at else None,
     }  # fmt: skip
+
+
+def _aware(when: dt.datetime) -> dt.datetime:
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)  # SQLite drops the zone
