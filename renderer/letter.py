@@ -26,7 +26,7 @@ from kindly.infra.paths import TEMPLATES
 from renderer import qr_mask
 from renderer.girocode import epc_payload, epc_qr
 from renderer.pdf import FONT_FACES
-from renderer.texts import load_texts
+from renderer.texts import load_texts, one_stop
 from renderer.view import DebtorView
 
 LETTER_TEMPLATES = TEMPLATES / "letter"
@@ -148,7 +148,7 @@ class LetterRenderer:
             )
             if value
         ]
-        texts = self.texts.for_lang(view.lang)
+        texts = one_stop(self.texts.for_lang(view.lang), creditor=view.creditor)
         tone = texts.get("tones", {}).get(view.tone, {})
         giro = payment_code(view)
         qr_url = view.letter_url or view.site_url

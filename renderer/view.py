@@ -49,5 +49,6 @@ class DebtorView:
     bic: str = ""
     creditor_address: tuple[str, ...] = ()  # the creditor's postal address, one line each
     contact: str = ""  # how to reach the creditor besides the microsite (phone, email)
+    authority: str = ""  # the supervisory authority the creditor names, when one applies
     logo: str = ""  # the creditor's logo as a data:image/png URI (kindly.campaigns.logo), or ""
     pdf_variant: str = ""  # "" or a WeasyPrint variant such as "pdf/a-3b" or "pdf/ua-1"

@@ -9,12 +9,12 @@ import time
 import click
 from sqlalchemy import select
 
-from kindly.campaigns.demo import SETTINGS as DEMO_SETTINGS
-from kindly.campaigns.demo import demo_rows
+from kindly.campaigns.demo import CREDITOR_PROFILES, demo_rows
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.campaigns.portfolio import import_portfolio
 from kindly.campaigns.service import by_slug, create_campaign, status_of
 from kindly.cli.common import open_context
+from kindly.creditors.service import get_creditor, set_creditor
 from kindly.launch import change_status
 from workers.jobs import KINDS
 from workers.render import run_render
@@ -66,8 +66,10 @@ def demo(count: int, and_serve: bool, host: str, port: int, kinds: str) -> None:
         if campaign is None:
             campaign = create_campaign(session, "demo", name="Demo campaign",
                                        creditor="Stadtwerke Beispielstadt GmbH")  # fmt: skip
-            campaign.settings = {**DEMO_SETTINGS, **(campaign.settings or {})}
         result, _ = import_portfolio(session, campaign, demo_rows(count))
+        for name, profile in CREDITOR_PROFILES.items():  # each debtor's creditor, complete
+            if get_creditor(session, name) is None:
+                set_creditor(session, name, profile)
         # launched like any campaign (only a live one sends), so `kindly send demo` works; a
         # demo paused or ended by hand stays so
         gaps = []

@@ -15,7 +15,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from kindly.errors import ConfigError, ServiceUnavailable
 from kindly.infra.paths import TEMPLATES
-from renderer.texts import load_texts
+from renderer.texts import load_texts, one_stop
 from renderer.view import DebtorView
 
 
@@ -55,7 +55,7 @@ def _environment() -> Environment:
 
 def texts_for(view: DebtorView) -> dict[str, str]:
     """The email texts in the debtor's language with the tone's variants resolved."""
-    raw = load_texts("email").for_lang(view.lang)
+    raw = one_stop(load_texts("email").for_lang(view.lang), creditor=view.creditor)
     values = {"creditor": view.creditor, "amount": view.amount, "due_date": view.due_date,
               "reference": view.reference}  # fmt: skip
     out = {}

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 import unicodedata
 
 from babel.core import Locale, UnknownLocaleError
 from babel.dates import format_date
 
-from kindly.campaigns.logo import data_uri, stored_key
+from kindly.campaigns.logo import data_uri
 from kindly.campaigns.models import Campaign, Debtor
+from kindly.creditors.profile import CreditorProfile, creditor_for
 from kindly.infra.storage import Storage
 from kindly.money import format_minor
 from kindly.payments import ledger
@@ -78,9 +78,8 @@ def decided_tone(debtor: Debtor) -> str:
     return decision.tone if decision is not None else "friendly"
 
 
-def _logo(campaign: Campaign, storage: Storage | None) -> str:
-    """The campaign's uploaded logo as a data: URI; "" without one (or with an old path)."""
-    key = stored_key((campaign.settings or {}).get("logo"), campaign.slug)
+def _logo(key: str, storage: Storage | None) -> str:
+    """The creditor's uploaded logo as a data: URI; "" without one (or without storage)."""
     return data_uri(storage, key) if key and storage is not None else ""
 
 
@@ -94,9 +93,11 @@ def build_view(
     today: dt.date | None = None,
     tone: str | None = None,
     storage: Storage | None = None,
+    creditor: CreditorProfile | None = None,
 ) -> DebtorView:
-    """Everything the renderers need, formatted for the debtor's locale; the campaign's logo
-    (letters and videos) only with the `storage` it is kept in."""
+    """Everything the renderers need, formatted for the debtor's locale; the creditor's logo
+    (letters and videos) only with the `storage` it is kept in. The creditor is the debtor's
+    own (kindly.creditors.profile), resolved here unless a caller passes it."""
     locale, lang, babel = resolve_locale(debtor, campaign)
     if balance_minor is None:  # derived from what was paid, by the ledger's one rule
         balance_minor = ledger.balance_after(debtor, paid_minor)
@@ -121,6 +122,7 @@ def build_view(
 
     first = debtor.first_name or ""
     letter = campaign.settings or {}  # letter options, see kindly.payments.iban
+    owed = creditor or creditor_for(None, debtor, campaign)
     return DebtorView(
         tone=tone or decided_tone(debtor),
         locale=locale,
@@ -135,7 +137,7 @@ def build_view(
         currency=debtor.currency,
         due_date=format_date(debtor.due_date, format="long", locale=babel),
         due_date_iso=debtor.due_date.isoformat(),
-        creditor=debtor.creditor or campaign.creditor or "",
+        creditor=owed.name,
         contract=debtor.contract or campaign.contract or "",
         campaign_name=campaign.name,
         site_url=site_url,
@@ -148,18 +150,15 @@ def build_view(
         fees=money(debtor.fees_minor),
         address_lines=tuple(lines),
         letter_date=format_date(today or dt.date.today(), format="long", locale=babel),
-        brand_color=campaign.brand_color,
+        brand_color=owed.brand_color,
         text_direction=_direction(debtor.first_name or "", debtor.last_name),
         letter_url=f"{base_url}/c/{debtor.token}?c=letter",  # a scan counts as a letter click
-        payee_name=letter.get("payee_name") or "",
-        iban=letter.get("iban") or "",
-        bic=letter.get("bic") or "",
-        creditor_address=tuple(
-            line.strip()
-            for line in re.split(r"[\n;]", letter.get("creditor_address") or "")
-            if line.strip()
-        ),
-        contact=letter.get("contact") or "",
-        logo=_logo(campaign, storage),
+        payee_name=owed.payee_name,
+        iban=owed.iban,
+        bic=owed.bic,
+        creditor_address=owed.address,
+        contact=owed.contact,
+        authority=owed.authority,
+        logo=_logo(owed.logo, storage),
         pdf_variant=letter.get("pdf_variant") or "",
     )
