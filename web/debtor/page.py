@@ -36,6 +36,9 @@ from web.debtor.hits import (
 )
 from web.debtor.pagecache import Page, PageCache
 
+OVERDUE_MARK = "data-overdue"
+"""What a page rendered for an overdue claim carries (templates/site/site.html)."""
+
 
 def page_body(page: Page, state: microsite.LiveState, args: Mapping[str, str]) -> str:
     """The page for this state: the kept page with the live notices where they belong."""
@@ -179,6 +182,8 @@ def _build_page(session, token: str, state: microsite.LiveState) -> Page:
             html = ctx.storage.get(stored.key).decode("utf-8")
         except KeyError:
             html = None
+    if html is not None and view.overdue != (OVERDUE_MARK in html):
+        html = None  # rendered before the due date passed: it would still say "pay by"
     if html is None:
         # Not rendered yet, or the balance changed since: render now (a few ms).
         has = {kind: artifacts.find(session, debtor, kind) is not None for kind in FILES.values()}
