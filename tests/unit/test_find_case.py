@@ -108,6 +108,8 @@ def test_the_form_needs_its_csrf_token(client, ctx):
     assert response.status_code == 400
     response.close()
     assert _outbox(ctx) == []
+    assert _post(client, HIT)[0].status_code == 200  # the same request with its token
+    assert len(_outbox(ctx)) == 1
 
 
 def test_without_an_email_address_the_link_goes_by_text_message(client, ctx):
