@@ -213,3 +213,14 @@ def test_the_debtors_greeting_reaches_the_page(ctx):
         "es": "Estimado Sr. García:",
         "fr": "Madame Dupont,",
     }
+
+
+@pytest.mark.parametrize("tone", TONES)
+def test_the_overdue_text_message_fits_two_segments(ctx, tone):
+    from kindly.messaging import sms
+
+    for debtor, view in _views(ctx, LATE, tone):
+        decision = SimpleNamespace(tone=tone, treatment={"max_sms_segments": 2})
+        text = _sms_text(debtor, decision, f"https://pay.example.com/c/{debtor.token}?c=sms", view)
+        assert text is not None and sms.count(text).parts <= 2, (view.lang, tone)
+        assert SINCE[view.lang].casefold() in text.replace("\xa0", " ").casefold()
