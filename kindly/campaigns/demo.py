@@ -46,6 +46,11 @@ FUTURE_INDEX = 1
 """The one demo debtor whose due date is still ahead."""
 MANAGER = "demo-manager@example.org"
 """The demo's cockpit user: a manager of the demo campaign only, with a one-time password."""
+SETTINGS = {
+    "creditor_address": "Demo-Allee 1, 10115 Berlin (demo data)",
+    "contact": "demo@example.org · +49 30 0000000 (demo data)",
+}
+"""The demo campaign's settings: the facts its launch check asks for, clearly demo data."""
 CREDITORS = {
     "de": "Stadtwerke Beispielstadt GmbH",
     "en": "Northern Water Ltd",
