@@ -42,6 +42,10 @@ PEOPLE = [
         "EUR",
     ),
 ]
+FUTURE_INDEX = 1
+"""The one demo debtor whose due date is still ahead."""
+MANAGER = "demo-manager@example.org"
+"""The demo's cockpit user: a manager of the demo campaign only, with a one-time password."""
 CREDITORS = {
     "de": "Stadtwerke Beispielstadt GmbH",
     "en": "Northern Water Ltd",
@@ -126,7 +130,7 @@ def demo_rows(count: int, *, seed: int = 7, today: dt.date | None = None) -> lis
                     "principal": _euros(principal),
                     "interest": _euros(interest),
                     "fees": _euros(fees),
-                    "due_date": (today + dt.timedelta(days=rng.randrange(10, 30))).isoformat(),
+                    "due_date": _due(today, index, rng.randrange(3, 60)).isoformat(),
                     "creditor": CREDITORS[lang],
                     "contract": CONTRACTS[lang].format(n=40_000 + index),
                     "street": street,
@@ -137,6 +141,12 @@ def demo_rows(count: int, *, seed: int = 7, today: dt.date | None = None) -> lis
             )
         )
     return rows
+
+
+def _due(today: dt.date, index: int, days: int) -> dt.date:
+    """The real world: claims reach collection after their due date, some weeks ago; one
+    (the second debtor) is still to fall due, to show both wordings."""
+    return today + dt.timedelta(days=days) if index == FUTURE_INDEX else today - dt.timedelta(days)
 
 
 def _euros(cents: int) -> str:

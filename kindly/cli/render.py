@@ -9,7 +9,9 @@ import time
 import click
 from sqlalchemy import select
 
-from kindly.campaigns.demo import CREDITOR_PROFILES, demo_rows
+from kindly.accounts.lifecycle import fresh_password
+from kindly.accounts.scopes import Scope
+from kindly.campaigns.demo import CREDITOR_PROFILES, MANAGER, demo_rows
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.campaigns.portfolio import import_portfolio
 from kindly.campaigns.service import by_slug, create_campaign, status_of
@@ -92,6 +94,11 @@ def demo(count: int, and_serve: bool, host: str, port: int, kinds: str) -> None:
         if locale not in seen:
             seen.add(locale)
             click.echo(f"  {locale:<6} {reference}  {ctx.settings.base_url}/s/{token}")
+    with ctx.db.session() as session:  # a way into the cockpit, for the demo campaign only
+        password = fresh_password(session, MANAGER, "manager", Scope(campaigns=frozenset({"demo"})))
+    click.echo(f"\nCockpit: {ctx.settings.base_url}/admin/login")
+    click.echo(f"  user {MANAGER}  password {password}")
+    click.echo("  (shown once: running `kindly demo` again gives a new one)")
     click.echo("\nStats: kindly stats demo    Export: kindly export demo --out demo.csv")
     if and_serve:
         from web.server import run

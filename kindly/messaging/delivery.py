@@ -213,7 +213,9 @@ def _sms_text(debtor: Debtor, decision: Decision, link: str, view=None) -> str |
         "link": link,
     }
     limit = decision.treatment.get("max_sms_segments", 2)
-    for key in (f"body_{tone}", f"short_{tone}"):
+    # an overdue claim says since when and asks to pay now, never "by" a day gone by
+    late = "_overdue" if view is not None and view.overdue else ""
+    for key in (f"body_{tone}{late}", f"short_{tone}{late}"):
         text = sms.plain(f"{texts[key].format(**values)} {texts['stop']}")
         if sms.count(text).parts <= limit:
             return text

@@ -63,6 +63,9 @@ def texts_for(view: DebtorView) -> dict[str, str]:
         out[key] = text.format(**values)
     for key in ("subject", "intro", "closing"):
         out[key] = out[f"{key}_{view.tone}"]
+        if view.overdue and f"{key}_{view.tone}_overdue" in out:
+            out[key] = out[f"{key}_{view.tone}_overdue"]  # since when, and: pay now
+    out["due_label"] = out["overdue_label"] if view.overdue else out["due_label"]
     return out
 
 
