@@ -314,8 +314,9 @@ def deliver(
     try:
         if channel == "email":
             row.message_id = email_channel.new_message_id(key, settings.base_url)
+            sender = email_channel.sender(debtor.campaign, settings, owed.display_sender)
             message = email_channel.compose_email(
-                view, address, sender=_sender(debtor.campaign, settings, owed.display_sender),
+                view, address, sender=sender,
                 reply_to=owed.email or (debtor.campaign.settings or {}).get("reply_to"), link=link,
                 message_id=row.message_id,
             )  # fmt: skip
@@ -385,15 +386,3 @@ def _bounced(session: Session, debtor: Debtor, row: Send, code: int, reply: str)
     else:
         row.status = "failed"  # a policy block is about the sender, not the debtor
     return row
-
-
-def _sender(campaign: Campaign, settings: Settings, name: str) -> str:
-    """The From header: the debtor's creditor's sender name at the campaign's `email_from`
-    address (else no-reply at the site's host); the address stays ours, so SPF and DKIM hold."""
-    from email.utils import formataddr, parseaddr
-    from urllib.parse import urlsplit
-
-    configured = parseaddr((campaign.settings or {}).get("email_from") or "")[1]
-    host = urlsplit(settings.base_url).hostname or "localhost"
-    domain = host if "." in host and not host.replace(".", "").isdigit() else "localhost"
-    return formataddr((name or campaign.name, configured or f"no-reply@{domain}"))

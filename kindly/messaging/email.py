@@ -6,14 +6,16 @@ import smtplib
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formataddr, formatdate, make_msgid
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from kindly.campaigns.models import Campaign
 from kindly.errors import ConfigError, ServiceUnavailable
+from kindly.infra.config import Settings
 from kindly.infra.paths import TEMPLATES
 from renderer.texts import load_texts, one_stop
 from renderer.view import DebtorView
@@ -153,3 +155,12 @@ def send_email(message: EmailMessage, smtp_url: str | None, outbox: Path, key: s
         if isinstance(exc, smtplib.SMTPRecipientsRefused | smtplib.SMTPResponseException):
             raise
         raise ServiceUnavailable(f"SMTP server unreachable at {host}:{port}: {exc}") from None
+
+
+def sender(campaign: Campaign, settings: Settings, name: str) -> str:
+    """The From header: the debtor's creditor's sender name at the campaign's `email_from`
+    address (else no-reply at the site's host); the address stays ours, so SPF and DKIM hold."""
+    configured = parseaddr((campaign.settings or {}).get("email_from") or "")[1]
+    host = urlsplit(settings.base_url).hostname or "localhost"
+    domain = host if "." in host and not host.replace(".", "").isdigit() else "localhost"
+    return formataddr((name or campaign.name, configured or f"no-reply@{domain}"))

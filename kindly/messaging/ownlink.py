@@ -11,21 +11,25 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Debtor
+from kindly.creditors.profile import creditor_for
 from kindly.infra.config import Settings
 from kindly.infra.db import utcnow
 from kindly.messaging import email as email_channel
 from kindly.messaging import optout, sms
-from kindly.messaging.delivery import _sender
 from kindly.site import identity
 from kindly.site.personalise import greeting, resolve_locale
 from kindly.tracking import events
 from renderer.texts import load_texts
 
 
-def _email(debtor: Debtor, lang: str, link: str, to: str, settings: Settings) -> EmailMessage:
-    """The message: greeting, the link, and what to do if it was not them."""
+def _email(
+    session: Session, debtor: Debtor, lang: str, link: str, to: str, settings: Settings
+) -> EmailMessage:
+    """The message: greeting, the link, and what to do if it was not them, from the debtor's
+    own creditor (its sender name; replies to its address)."""
     texts = load_texts("email").for_lang(lang)
-    creditor = debtor.creditor or debtor.campaign.creditor or ""
+    owed = creditor_for(session, debtor)
+    creditor = owed.name
     values = {"reference": debtor.reference, "creditor": creditor}
     body = "\n\n".join([
         greeting(lang, debtor.salutation, debtor.first_name, debtor.last_name),
@@ -36,7 +40,9 @@ def _email(debtor: Debtor, lang: str, link: str, to: str, settings: Settings) ->
     ])  # fmt: skip
     message = EmailMessage()
     message["Subject"] = texts["link_subject"].format(**values)
-    message["From"] = _sender(debtor.campaign, settings)
+    message["From"] = email_channel.sender(debtor.campaign, settings, owed.display_sender)
+    if owed.email:
+        message["Reply-To"] = owed.email
     message["To"] = formataddr((f"{debtor.first_name or ''} {debtor.last_name}".strip(), to))
     message["Date"] = formatdate(localtime=False, usegmt=True)
     message["Auto-Submitted"] = "auto-replied"  # asked for by the person, not a reminder
@@ -60,7 +66,7 @@ def send_own_link(session: Session, debtor: Debtor, settings: Settings) -> str |
             if address is None or optout.blocked(session, address, channel):
                 continue
             if channel == "email":
-                message = _email(debtor, lang, link, address, settings)
+                message = _email(session, debtor, lang, link, address, settings)
                 email_channel.send_email(message, settings.smtp_url, outbox, key)
             else:
                 texts = load_texts("sms").for_lang(lang)
