@@ -20,7 +20,7 @@ from kindly.campaigns.models import Campaign, Debtor
 from kindly.cases.read import cases_for
 from kindly.errors import KindlyError
 from kindly.inbox.due import due_at
-from kindly.inbox.models import TOPICS, InboxItem, InboxReply
+from kindly.inbox.models import TOPICS, CaseNote, InboxItem, InboxReply
 from kindly.infra.db import utcnow
 from kindly.tracking import events
 from kindly.tracking.models import Event
@@ -236,3 +236,40 @@ def replies_for(session: Session, debtor: Debtor) -> list[PageReply]:
     ).all()
     return [PageReply(item.topic, item.message, reply.body, _aware(reply.created_at))
             for reply, item in rows]  # fmt: skip
+
+
+def personal_rows(session: Session, debtor: Debtor) -> dict[str, list]:
+    """The debtor's items, replies and case notes (for an Art. 15 export)."""
+    return {
+        "inbox_items": list(
+            session.scalars(
+                select(InboxItem).where(InboxItem.debtor_id == debtor.id).order_by(InboxItem.id)
+            )
+        ),
+        "inbox_replies": list(
+            session.scalars(
+                select(InboxReply).where(InboxReply.debtor_id == debtor.id).order_by(InboxReply.id)
+            )
+        ),
+        "case_notes": list(
+            session.scalars(
+                select(CaseNote).where(CaseNote.debtor_id == debtor.id).order_by(CaseNote.id)
+            )
+        ),
+    }
+
+
+def erase(session: Session, debtor: Debtor) -> int:
+    """Blank what the debtor wrote, what was answered and noted (Art. 17) and close their
+    items (an erased case is closed); the rows stay with topic and times, so the cockpit's
+    counts keep their numbers. Returns the rows changed."""
+    rows = personal_rows(session, debtor)
+    for item in rows["inbox_items"]:
+        item.message, item.phone = "", None
+        if item.status != "closed":
+            item.status, item.closed_at = "closed", utcnow()
+    for reply in rows["inbox_replies"]:
+        reply.body, reply.address, reply.error = "(erased)", None, None
+    for note in rows["case_notes"]:
+        note.body = "(erased)"
+    return sum(len(found) for found in rows.values())

@@ -343,3 +343,32 @@ def test_the_api_lists_and_answers_items_only_within_the_keys_scope(client, ctx)
     conforms(stranger, "/campaigns/{slug}/inbox/{id}/reply", "post")
     with ctx.db.session() as session:
         assert session.scalar(select(func.count(InboxReply.id))) == 1
+
+
+# ---- data protection -------------------------------------------------------------------------
+
+
+def test_an_export_holds_the_inbox_and_an_erasure_blanks_it_and_closes_the_item(
+    manager, client, ctx
+):
+    from kindly import privacy
+
+    load_campaign(ctx)
+    dispute_from_the_page(client, ctx, message="Call me on +49 151 1234567")
+    [item_id] = item_ids(manager.get("/admin/inbox").get_data(as_text=True))
+    token = csrf_of(manager, f"/admin/inbox/{item_id}")
+    manager.post(
+        f"/admin/inbox/{item_id}/reply",
+        data={"csrf_token": token, "channel": "page", "body": "Wir rufen an."},
+    )
+    with ctx.db.session() as session:  # fmt: skip
+        campaign, debtor = privacy.find(session, "winter", "A-1")
+        data = privacy.export_debtor(session, campaign, debtor)
+        assert data["inbox_items"][0]["message"] == "Call me on +49 151 1234567"
+        assert data["inbox_replies"][0]["body"] == "Wir rufen an."
+        privacy.erase_debtor(session, debtor, None)
+    with ctx.db.session() as session:
+        item = session.get(InboxItem, item_id)
+        assert (item.message, item.status) == ("", "closed")
+        assert session.scalar(select(InboxReply.body)) == "(erased)"
+    assert item_ids(manager.get("/admin/inbox").get_data(as_text=True)) == []
