@@ -372,3 +372,29 @@ def test_an_export_holds_the_inbox_and_an_erasure_blanks_it_and_closes_the_item(
         assert (item.message, item.status) == ("", "closed")
         assert session.scalar(select(InboxReply.body)) == "(erased)"
     assert item_ids(manager.get("/admin/inbox").get_data(as_text=True)) == []
+
+
+def test_the_answers_partial_shows_a_page_answer_in_the_debtors_language_escaped(
+    manager, client, ctx, app
+):
+    from flask import render_template
+
+    from renderer.texts import load_texts
+
+    load_campaign(ctx)
+    dispute_from_the_page(client, ctx, message="Warum <b>zwei</b> Rechnungen?")
+    [item_id] = item_ids(manager.get("/admin/inbox").get_data(as_text=True))
+    token = csrf_of(manager, f"/admin/inbox/{item_id}")
+    manager.post(f"/admin/inbox/{item_id}/reply", data={
+        "csrf_token": token, "channel": "page", "body": "Eine ist storniert.\nGruß"})  # fmt: skip
+    with ctx.db.session() as session:
+        debtor = session.scalar(select(Debtor).where(Debtor.reference == "A-1"))
+        replies = service.replies_for(session, debtor)
+    with app.test_request_context():
+        html = render_template("web/_answers.html", replies=replies,
+                               t=load_texts("site").for_lang("de"))  # fmt: skip
+    assert "Unsere Antworten auf Ihre Nachrichten" in html and "Sie schrieben" in html
+    assert "Warum &lt;b&gt;zwei&lt;/b&gt; Rechnungen?" in html
+    assert "Eine ist storniert.<br>Gruß" in html
+    with app.test_request_context():
+        assert render_template("web/_answers.html", replies=[], t={}).strip() == ""

@@ -48,17 +48,17 @@ def inbox(slug: str):
 def inbox_reply(slug: str, item_id: int):
     """Answer an item by email, SMS or on the debtor's page."""
     body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        return problem(400, "send a JSON object")
-    text, channel = body.get("body"), body.get("channel")
-    if not isinstance(text, str) or not isinstance(channel, str):
-        return problem(400, "body and channel: strings")
     ctx = context()
     with ctx.db.session() as db:
-        campaign = campaign_or_404(db, slug)
+        campaign = campaign_or_404(db, slug)  # out of scope answers 404 before anything else
         item = service.find(db, item_id, [campaign.id])
         if item is None:
             return problem(404, f"no inbox item {item_id} in campaign {slug!r}")
+        if not isinstance(body, dict):
+            return problem(400, "send a JSON object")
+        text, channel = body.get("body"), body.get("channel")
+        if not isinstance(text, str) or not isinstance(channel, str):
+            return problem(400, "body and channel: strings")
         try:
             sent = answer.reply(db, ctx.settings, item, author=g.api_user.email, body=text,
                                 channel=channel)  # fmt: skip
