@@ -37,13 +37,13 @@ def case_hold(slug: str, reference: str):
     """Hold collection: no reminder goes out until the day given (or until released)."""
     raw = request.form.get("until", "").strip()
     note = request.form.get("note", "")[:2000]
-    try:
-        until = dt.date.fromisoformat(raw) if raw else None
-    except ValueError:
-        return _refused(f"the hold's end must be a date (YYYY-MM-DD), not {raw[:20]!r}", 400)
     with context().db.session() as db:
-        campaign = find_campaign(db, slug)
+        campaign = find_campaign(db, slug)  # out of scope: 404 before the form is read
         debtor = find_debtor(db, campaign, reference)
+        try:
+            until = dt.date.fromisoformat(raw) if raw else None
+        except ValueError:
+            return _refused(f"the hold's end must be a date (YYYY-MM-DD), not {raw[:20]!r}", 400)
         try:
             placed = actions.hold(db, debtor, g.user.email, note, until)
         except (HoldError, InboxError) as exc:
@@ -61,11 +61,11 @@ def case_release(slug: str, reference: str):
     """Release a hold with the reason why; collection resumes unless another hold remains."""
     hold_id = request.form.get("hold", "")
     note = request.form.get("note", "")[:2000]
-    if not hold_id.isdigit():
-        return _refused("choose the hold to release", 400)
     with context().db.session() as db:
-        campaign = find_campaign(db, slug)
+        campaign = find_campaign(db, slug)  # out of scope: 404 before the form is read
         debtor = find_debtor(db, campaign, reference)
+        if not hold_id.isdigit():
+            return _refused("choose the hold to release", 400)
         try:
             released = actions.release(db, debtor, int(hold_id), g.user.email, note)
         except (HoldError, InboxError) as exc:
