@@ -26,6 +26,8 @@ from kindly.tracking import events
 from kindly.tracking.models import Event
 
 MAX_MESSAGE = 2000
+MAX_ID = 2**31 - 1
+"""The largest id an item can have (a 32-bit integer key)."""
 VIEWS = ("all", "mine", "unassigned")
 """The inbox's filters: every item, the signed-in person's, or nobody's yet."""
 
@@ -175,6 +177,8 @@ def is_overdue(item: InboxItem, now: dt.datetime) -> bool:
 
 def find(session: Session, item_id: int, campaign_ids: Sequence[int]) -> InboxItem | None:
     """The item if it belongs to one of these campaigns (else None, as if it did not exist)."""
+    if not 0 < item_id <= MAX_ID:
+        return None  # no such row, and a database would refuse the number
     item = session.get(InboxItem, item_id)
     return item if item is not None and item.campaign_id in campaign_ids else None
 
