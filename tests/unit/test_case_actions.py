@@ -68,6 +68,7 @@ def test_a_manual_hold_holds_the_send_plan_and_its_release_resumes_it(manager, c
     assert 'data-state="on_hold"' in page and "Called: pays after the holidays" in page
     hold_id = re.search(r'data-hold="(\d+)" data-reason="manual"', page).group(1)
     assert post(manager, "release", hold=hold_id, note="").status_code == 400  # say why
+    assert post(manager, "release", hold="9" * 30, note="x").status_code == 400
     released = post(manager, "release", hold=hold_id, note="Paid part, rest by plan")
     assert released.status_code == 303
     assert planned(ctx).status == "send"

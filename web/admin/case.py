@@ -12,7 +12,7 @@ from kindly.accounts import audit
 from kindly.cases.holds import HoldError
 from kindly.errors import ServiceUnavailable
 from kindly.inbox import actions
-from kindly.inbox.service import InboxConflict, InboxError
+from kindly.inbox.service import MAX_ID, InboxConflict, InboxError
 from web import refpath
 from web.admin.campaigns import find_campaign
 from web.admin.common import bp, requires
@@ -64,7 +64,7 @@ def case_release(slug: str, reference: str):
     with context().db.session() as db:
         campaign = find_campaign(db, slug)  # out of scope: 404 before the form is read
         debtor = find_debtor(db, campaign, reference)
-        if not hold_id.isdigit():
+        if not (hold_id.isdigit() and 0 < int(hold_id[:12]) <= MAX_ID):
             return _refused("choose the hold to release", 400)
         try:
             released = actions.release(db, debtor, int(hold_id), g.user.email, note)
