@@ -29,6 +29,7 @@ from kindly.infra.db import utcnow
 from kindly.infra.storage import Storage
 from kindly.messaging.models import OptOut, Send
 from kindly.payments.models import Instalment, Payment, Plan, Promise
+from kindly.payments.plans import OPEN as OPEN_PLAN
 from kindly.rules.models import Decision
 from kindly.site.models import Artifact, IdentityCheck
 from kindly.tracking.models import Event
@@ -216,26 +217,48 @@ def erase_debtor(session: Session, debtor: Debtor, storage: Storage | None) -> d
     }
 
 
+def _closed_since(session: Session, campaign: Campaign) -> dt.datetime | None:
+    """When the whole campaign closed: its end, or its creation if never launched; else None.
+
+    A paused campaign is not closed: a pause is temporary, its cases are still open.
+    """
+    status = session.get(CampaignStatus, campaign.id)
+    if status is None or status.status == "draft":
+        return _aware(campaign.created_at)
+    return _aware(status.changed_at) if status.status == "ended" else None
+
+
+def _with_open_plan(session: Session, campaign: Campaign) -> set[int]:
+    """Debtors whose agreed plan still runs (it is charged whatever the campaign's status)."""
+    return set(
+        session.scalars(
+            select(Plan.debtor_id).where(
+                Plan.campaign_id == campaign.id, Plan.status.in_(OPEN_PLAN)
+            )
+        )
+    )
+
+
 def purge_due(
     session: Session, campaign: Campaign, older_than_days: int, now: dt.datetime | None = None
 ) -> tuple[list[Debtor], str | None]:
     """The debtors a purge would erase, or an empty list and the reason there are none.
 
-    A campaign is due when it is not live and its last status change (or its creation, for
-    one never launched) is more than `older_than_days` ago.
+    A campaign is due when it has ended (or was never launched) more than `older_than_days`
+    ago; a live or paused one never is. Debtors whose agreed plan still runs are kept.
     """
     now = now or utcnow()
-    status = session.get(CampaignStatus, campaign.id)
-    if status is not None and status.status == "live":
-        return [], "the campaign is live: pause it first"
-    since = status.changed_at if status is not None else campaign.created_at
-    since = since if since.tzinfo else since.replace(tzinfo=dt.UTC)
+    since = _closed_since(session, campaign)
+    if since is None:
+        status = session.get(CampaignStatus, campaign.id).status
+        return [], f"the campaign is {status}: end it first (kindly end {campaign.slug})"
     if now - since <= dt.timedelta(days=older_than_days):
-        return [], f"the campaign closed or was created {(now - since).days} days ago"
+        return [], f"the campaign ended or was created {(now - since).days} days ago"
+    running = _with_open_plan(session, campaign)
     debtors = session.scalars(
         select(Debtor).where(Debtor.campaign_id == campaign.id).order_by(Debtor.id)
     )
-    return [d for d in debtors if not is_erased(d)], None
+    return [d for d in debtors if not is_erased(d) and d.id not in running], None
 
 
 RETENTION_KEY = "retention_days"
@@ -259,16 +282,16 @@ def closed_cases_due(
     """The debtors whose case closed more than the campaign's retention period ago.
 
     A case is closed when its claim is paid in full (the day of the last payment counts), or
-    when the whole campaign was paused or never launched (the day of that status counts).
-    Cases still open in a live campaign are never due, nor are debtors already erased.
+    when the whole campaign ended or was never launched (the day it ended, or was created,
+    counts). A paused campaign is not closed: its unpaid cases are open, as in a live one.
+    Never due: a debtor whose agreed plan still runs, or one already erased.
     """
     days = retention_days(campaign)
     if days is None:
         return []
     cutoff = (now or utcnow()) - dt.timedelta(days=days)
-    status = session.get(CampaignStatus, campaign.id)
-    since = status.changed_at if status is not None else campaign.created_at
-    if (status is None or status.status != "live") and _aware(since) < cutoff:
+    since = _closed_since(session, campaign)
+    if since is not None and since < cutoff:
         candidates = session.scalars(
             select(Debtor).where(Debtor.campaign_id == campaign.id).order_by(Debtor.id)
         ).all()
@@ -291,7 +314,8 @@ def closed_cases_due(
             if ids
             else []
         )
-    return [debtor for debtor in candidates if not is_erased(debtor)]
+    running = _with_open_plan(session, campaign)
+    return [d for d in candidates if not is_erased(d) and d.id not in running]
 
 
 def purge_retention(

@@ -42,6 +42,11 @@ PEOPLE = [
         "EUR",
     ),
 ]
+SETTINGS = {
+    "creditor_address": "Demo-Allee 1, 10115 Berlin (demo data)",
+    "contact": "demo@example.org · +49 30 0000000 (demo data)",
+}
+"""The demo campaign's settings: the facts its launch check asks for, clearly demo data."""
 CREDITORS = {
     "de": "Stadtwerke Beispielstadt GmbH",
     "en": "Northern Water Ltd",

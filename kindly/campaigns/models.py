@@ -80,12 +80,13 @@ class Debtor(Base):
     artifacts: Mapped[list[Artifact]] = relationship(back_populates="debtor")
 
 
-STATUSES = ("draft", "live", "paused")
-"""A campaign is a draft until launched; a live campaign can be paused and resumed."""
+STATUSES = ("draft", "live", "paused", "ended")
+"""A campaign is a draft until launched; a live campaign can be paused and resumed; only a
+live one sends anything. Ending is final: the cases are then closed for retention."""
 
 
 class CampaignStatus(Base):
-    """Whether a campaign is a draft, live or paused (absent row: draft)."""
+    """Whether a campaign is a draft, live, paused or ended (absent row: draft)."""
 
     __tablename__ = "campaign_status"
 

@@ -24,6 +24,7 @@ from kindly.cli import (
     segments,
     send,
     serve,
+    status,
     user,
     webhooks,
 )
@@ -67,6 +68,9 @@ cli.add_command(report.command)
 cli.add_command(rules.command)
 cli.add_command(segments.command)
 cli.add_command(send.command)
+cli.add_command(status.launch)
+cli.add_command(status.pause)
+cli.add_command(status.end)
 cli.add_command(user.command)
 cli.add_command(webhooks.command)
 

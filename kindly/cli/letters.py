@@ -26,6 +26,7 @@ from kindly.messaging.print_batches import (
 )
 from kindly.payments import ledger
 from kindly.payments.iban import LETTER_KEYS, compact, validate_letter_settings
+from kindly.site import artifacts
 from kindly.site.personalise import build_view
 from renderer.view import DebtorView
 
@@ -134,13 +135,17 @@ def command(
     ctx = open_context()
     with ctx.db.session() as session:
         campaign = campaign_by_slug(session, slug)
-        settings = campaign.settings or {}
+        settings = before = dict(campaign.settings or {})
         if pairs or unset:
             settings = _parse_settings(pairs, unset, settings, ctx.storage, slug)
             errors = validate_letter_settings(settings)
             if errors:
                 raise KindlyError("letter options not saved: " + "; ".join(errors))
+            keys = settings.keys() | before.keys()
+            changed = [k for k in keys if settings.get(k) != before.get(k)]
             campaign.settings = settings
+            artifacts.mark_stale(session, campaign.id, "settings",
+                                 kinds=artifacts.affected_kinds(changed))  # fmt: skip
             click.echo(f"saved letter options of {slug}")
         else:
             errors = validate_letter_settings(settings)

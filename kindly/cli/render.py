@@ -9,11 +9,13 @@ import time
 import click
 from sqlalchemy import select
 
+from kindly.campaigns.demo import SETTINGS as DEMO_SETTINGS
 from kindly.campaigns.demo import demo_rows
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.campaigns.portfolio import import_portfolio
-from kindly.campaigns.service import by_slug, create_campaign
+from kindly.campaigns.service import by_slug, create_campaign, status_of
 from kindly.cli.common import open_context
+from kindly.launch import change_status
 from workers.jobs import KINDS
 from workers.render import run_render
 
@@ -64,8 +66,16 @@ def demo(count: int, and_serve: bool, host: str, port: int, kinds: str) -> None:
         if campaign is None:
             campaign = create_campaign(session, "demo", name="Demo campaign",
                                        creditor="Stadtwerke Beispielstadt GmbH")  # fmt: skip
+            campaign.settings = {**DEMO_SETTINGS, **(campaign.settings or {})}
         result, _ = import_portfolio(session, campaign, demo_rows(count))
+        # launched like any campaign (only a live one sends), so `kindly send demo` works; a
+        # demo paused or ended by hand stays so
+        gaps = []
+        if status_of(session, campaign.id) == "draft":
+            gaps = change_status(session, campaign, "live", user=None, via="cli").gaps
     click.echo(f"demo campaign: {result.created} created, {result.updated} updated")
+    if gaps:
+        click.echo(f"not launched: {len(gaps)} gaps (kindly check demo)", err=True)
     failed = run_render(ctx, "demo", [k for k in kinds.split(",") if k])
     if failed:
         raise click.ClickException(f"{len(failed)} render job(s) failed: {failed[0].error}")

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Campaign, Debtor
+from kindly.campaigns.service import status_of
 from kindly.cases.read import case_of, cases_for
 from kindly.cases.state import Case
 from kindly.infra.config import Settings
@@ -153,9 +154,13 @@ def plan(
     at: dt.datetime,
     channels: tuple[str, ...] | None = None,
 ) -> list[Planned]:
-    """The send plan for every debtor of the campaign as of `at` (decide() must have run)."""
+    """The send plan for every debtor of the campaign as of `at` (decide() must have run).
+
+    Unless the campaign is live, every line is held for it ("campaign_draft", …).
+    """
     if at.tzinfo is None:
         raise ValueError("`at` must be timezone-aware")
+    status = status_of(session, campaign.id)
     rules = current_rules(session, campaign)
     decisions = {
         d.debtor_id: d
@@ -177,6 +182,13 @@ def plan(
                                None, None, "held", "no_decision"))  # fmt: skip
             continue
         out.append(plan_debtor(session, debtor, decision, rules, at, channels, cases[debtor.id]))
+    if status != "live":
+        # only a live campaign sends: each line keeps the step and channel it would have
+        # once live, held for the campaign first (and nothing scheduled: no opens_at)
+        reason = f"campaign_{status}"
+        out = [
+            dataclasses.replace(item, status="held", reason=reason, opens_at=None) for item in out
+        ]
     return out
 
 
@@ -259,15 +271,16 @@ def deliver(
 ) -> Send | None:
     """Send one message, at most once per (debtor, step, channel); returns the send row.
 
-    Opt-outs, payments and flags are checked again here, because they can change between
-    planning and delivery. `at` is the clock of a `kindly send --at` run (default: now), so a
-    simulated run keeps its cadence and caps consistent. A soft failure leaves the row
+    The campaign's status, opt-outs, payments and flags are checked again here, because they
+    can change between planning and delivery (a job queued before a pause sends nothing).
+    `at` is the clock of a `kindly send --at` run (default: now), so a simulated run keeps its
+    cadence and caps consistent. A soft failure leaves the row
     "failed" and raises, so the job retries; a hard bounce blocks the address, and the next
     plan uses the next channel.
     """
     debtor = session.get(Debtor, debtor_id)
-    if debtor is None:
-        return None
+    if debtor is None or status_of(session, debtor.campaign_id) != "live":
+        return None  # asked again when the job runs: a pause after enqueueing stops it
     decision = decision_for(session, debtor)
     address = optout.address_of(debtor, channel)
     if decision is None or address is None:

@@ -1,4 +1,5 @@
-"""Outgoing webhooks: signed JSON posts of paid, plan_agreed, promise, contact and opted_out.
+"""Outgoing webhooks: signed JSON posts of paid, plan_agreed, promise, contact, opted_out and
+holds placed or released, each with the case's state as Kindly sees it when it is posted.
 
 Each subscription keeps a watermark (the last event id looked at). `collect(session)` turns
 the events after it into `WebhookDelivery` rows, one per (subscription, event), and moves
@@ -22,13 +23,15 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Campaign, Debtor
+from kindly.cases.read import case_of
+from kindly.cases.state import Case
 from kindly.infra.constant_time import same
 from kindly.infra.db import utcnow
 from kindly.outbound import egress
 from kindly.outbound.models import WebhookDelivery, WebhookSubscription
 from kindly.tracking.models import Event
 
-EVENTS = ("paid", "plan_agreed", "promise", "contact", "opted_out")
+EVENTS = ("paid", "plan_agreed", "promise", "contact", "opted_out", "hold", "hold_released")
 """The event types a subscription can receive."""
 HEADER = "Kindly-Signature"
 TIMEOUT = 10
@@ -93,10 +96,19 @@ def subscribe(
     return sub, secret
 
 
-def payload(event: Event, debtor: Debtor, campaign: Campaign) -> dict[str, Any]:
-    """What the receiver gets: the event, the case's reference and its campaign."""
+def payload(
+    event: Event, debtor: Debtor, campaign: Campaign, case: Case | None = None
+) -> dict[str, Any]:
+    """What the receiver gets: the event, the case's reference and its campaign, and the
+    case's state (kindly.cases) as of the post."""
     occurred = event.occurred_at
     occurred = occurred if occurred.tzinfo else occurred.replace(tzinfo=dt.UTC)
+    state = None
+    if case is not None:
+        state = {
+            "state": case.state, "hold": case.hold, "balance_minor": case.balance_minor,
+            "currency": debtor.currency, "as_of": utcnow().isoformat(),
+        }  # fmt: skip
     return {
         "id": f"evt_{event.id}",
         "type": event.type,
@@ -106,6 +118,7 @@ def payload(event: Event, debtor: Debtor, campaign: Campaign) -> dict[str, Any]:
         "agent": event.agent,
         "occurred_at": occurred.isoformat(),
         "data": json.loads(json.dumps(event.data or {}, default=str)),
+        "case": state,
     }
 
 
@@ -161,7 +174,9 @@ def attempt(
     if sub is None or row is None:
         delivery.status, delivery.error = "failed", "the event or subscription is gone"
         return delivery
-    body = json.dumps(payload(*row), separators=(",", ":"), ensure_ascii=False).encode()
+    event, debtor, campaign = row
+    data = payload(event, debtor, campaign, case_of(session, debtor))
+    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "Kindly-Webhooks/1",

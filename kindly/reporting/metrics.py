@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Campaign, Debtor
+from kindly.cases.read import cases_for
 from kindly.money import from_minor
 from kindly.payments.models import Payment
 from kindly.site.models import Artifact
@@ -207,15 +208,14 @@ def _money(session: Session, campaign_id: int) -> dict[str, Any]:
             .group_by(Event.debtor_id)
         ).all()
     )
-    promised: dict[str, int] = defaultdict(int)
-    for debtor_id, data in session.execute(
-        select(Event.debtor_id, Event.data).where(
-            Event.campaign_id == campaign_id, Event.type == "promise"
-        )
-    ):
-        minor = (data or {}).get("amount_minor")
-        if debtor_id in debtors and isinstance(minor, int):
-            promised[debtors[debtor_id][0]] += minor
+    promised: dict[str, int] = defaultdict(int)  # promises still running, one per debtor
+    with_promise = select(Event.debtor_id).where(
+        Event.campaign_id == campaign_id, Event.type == "promise"
+    )
+    running = session.scalars(select(Debtor).where(Debtor.id.in_(with_promise))).all()
+    for case in cases_for(session, running).values():
+        if case.state == "promised" and case.promise is not None:
+            promised[debtors[case.debtor_id][0]] += case.promise.amount_minor
     days = []
     for debtor_id, paid_at in first_paid.items():
         start = first_sent.get(debtor_id) or (debtors.get(debtor_id) or (None, 0, None))[2]

@@ -14,7 +14,7 @@ from kindly.cases.read import case_of, cases_for
 from kindly.cases.state import Facts, HoldFacts, PlanFacts, PromiseFacts, derive
 from kindly.payments.models import Payment
 from kindly.tracking import events
-from tests.support.app import load_campaign
+from tests.support.app import launched, load_campaign
 
 TODAY = dt.date(2026, 12, 2)
 NOW = dt.datetime(2026, 12, 2, 10, tzinfo=dt.UTC)
@@ -94,6 +94,7 @@ def test_opted_out_of_every_digital_channel_is_a_state_but_not_a_hold():
 @pytest.fixture
 def debtors(ctx):
     load_campaign(ctx)
+    launched(ctx)  # only a live campaign's plan gets as far as each case
     with ctx.db.session() as session:
         yield session, {d.reference: d for d in session.scalars(select(Debtor))}
 
@@ -185,3 +186,18 @@ def test_the_send_plan_obeys_the_case(debtors):
     after = dt.datetime.combine(on + dt.timedelta(days=1), dt.time(10), tzinfo=dt.UTC)
     followed_up = {p.reference: p for p in delivery.plan(session, campaign, after)}
     assert followed_up["A-2"].reason != "promise_pending"
+
+
+def test_the_cockpit_counts_each_running_promise_once_whatever_its_spelling(debtors):
+    from kindly.campaigns.models import Campaign
+    from kindly.reporting.metrics import campaign_report
+
+    session, by_ref = debtors
+    on = (dt.date.today() + dt.timedelta(days=18)).isoformat()
+    # stored as text by the page before issue 17; then promised again (the later one counts)
+    events.record(session, by_ref["A-1"], "promise", data={"date": on, "amount_minor": "50000"})
+    events.record(session, by_ref["A-1"], "promise", data={"date": on, "amount_minor": "23897"})
+    past = (dt.date.today() - dt.timedelta(days=2)).isoformat()  # broken: no longer promised
+    events.record(session, by_ref["A-3"], "promise", data={"date": past, "amount_minor": 4200})
+    money = campaign_report(session, session.scalar(select(Campaign)))["money"]
+    assert money["promised_minor"] == {"EUR": 23897}

@@ -16,6 +16,7 @@ from kindly.campaigns.models import Debtor
 from kindly.cli import cli
 from kindly.outbound import deliveries as outbound
 from kindly.outbound.models import WebhookDelivery
+from kindly.payments.models import Payment
 from kindly.tracking import events
 from kindly.tracking.models import Event
 from tests.support.app import load_campaign, make_settings
@@ -103,6 +104,9 @@ def test_subscribed_events_reach_the_receiver_signed_and_only_once(client, ctx, 
     with ctx.db.session() as session:
         a1, a2 = _debtor(session), _debtor(session, "A-2")
         events.record(session, a1, "viewed")  # not a webhook event
+        session.add(Payment(campaign_id=a1.campaign_id, debtor_id=a1.id, provider="sandbox",
+                            provider_ref="p-1", amount_minor=100000, currency="EUR",
+                            status="succeeded"))  # fmt: skip
         events.record(session, a1, "paid", data={"amount_minor": 123456})
         events.record(session, a2, "contact", data={"topic": "question", "message": "Hi"})
         events.record(session, a2, "opted_out", channel="email")
@@ -115,6 +119,10 @@ def test_subscribed_events_reach_the_receiver_signed_and_only_once(client, ctx, 
         ("paid", "A-1", "winter"), ("contact", "A-2", "winter"), ("opted_out", "A-2", "winter"),
     ]  # fmt: skip
     assert receiver.received[0]["data"] == {"amount_minor": 123456}
+    # each post says what state the case is in (kindly.cases), so the receiver need not guess
+    assert receiver.received[0]["case"]["state"] == "partly_paid"
+    assert receiver.received[0]["case"]["balance_minor"] == 123456 - 100000
+    assert receiver.received[1]["case"]["state"] == "open"
     with ctx.db.session() as session:
         assert jobs.deliver_pending(session) == []  # the watermark moved: nothing twice
     assert len(receiver.received) == 3

@@ -34,13 +34,14 @@ from kindly.payments.plans import open_plan
 from kindly.rules.store import decision_for
 from kindly.site import artifacts, identity
 from kindly.site.models import Artifact, IdentityCheck
-from kindly.site.personalise import build_view
 from kindly.tracking.models import Event
-from renderer.site import STATUS_MARKER, render_site
+from renderer.site import STATUS_MARKER
 from web import refpath
 from web.admin.campaigns import find_campaign
 from web.admin.common import bp, requires
 from web.context import context
+from web.debtor.common import debtor_view
+from web.debtor.page import page_html
 
 PAGE_SIZE = 50
 FILES = {"letter.pdf": "letter", "video.mp4": "video", "poster.jpg": "poster",
@@ -51,6 +52,9 @@ PREVIEW_POLICY = "; ".join([
     "frame-ancestors 'none'", "base-uri 'none'", "sandbox allow-same-origin",
 ])  # fmt: skip
 """A preview runs no script (no beacon, nothing counted) and sends no form."""
+PREVIEW_BANNER = ('<strong class="preview-banner">Preview — as the debtor sees it now; '
+                  "nothing here is counted.</strong>")  # fmt: skip
+"""Shown where the debtor's page has its live notices."""
 
 
 def find_debtor(db: Session, campaign: Campaign, reference: str) -> Debtor:
@@ -258,29 +262,19 @@ def _case_actions(db: Session, debtor: Debtor, personal: bool) -> dict[str, Any]
 @bp.get("/campaigns/<slug>/debtors/<reference>/preview")
 @requires("manage")
 def debtor_preview(slug: str, reference: str):
-    """The microsite as the debtor sees it now, rendered live; no event is recorded."""
+    """The microsite as the debtor's link serves it now (the same page_html); no event is
+    recorded."""
     ctx = context()
     with ctx.db.session() as db:
         campaign = find_campaign(db, slug)
         debtor = find_debtor(db, campaign, reference)
-        view = build_view(
-            debtor, campaign, base_url=ctx.settings.base_url,
-            paid_minor=ledger.paid_minor(db, debtor),
-            tone=(decision.tone if (decision := decision_for(db, debtor)) else None),
-        )  # fmt: skip
-        has = {kind: artifacts.find(db, debtor, kind) is not None for kind in FILES.values()}
-        html = render_site(
-            view, has_video=has["video"], has_letter=has["letter"],
-            overrides=(campaign.settings or {}).get("texts"), online=ctx.settings.payments_online,
-        ).decode("utf-8")  # fmt: skip
+        html = page_html(db, debtor, debtor_view(db, debtor))
         audit.record(db, g.user, "debtor.preview", via="web", campaign_id=campaign.id,
                      reference=debtor.reference, kind="site")  # fmt: skip
         token, debtor_reference = debtor.token, debtor.reference
     html = _defuse(html, token, ctx.settings.base_url, f"/admin/campaigns/{slug}/debtors/"
                    f"{refpath.segment(debtor_reference)}/preview")  # fmt: skip
-    banner = ('<strong class="preview-banner">Preview — as the debtor sees it now; '
-              "nothing here is counted.</strong>")  # fmt: skip
-    html = html.replace(STATUS_MARKER, banner, 1)
+    html = html.replace(STATUS_MARKER, PREVIEW_BANNER, 1)
     response = Response(html, mimetype="text/html")
     response.headers["Content-Security-Policy"] = PREVIEW_POLICY
     return response
