@@ -48,6 +48,11 @@ def planned(ctx) -> delivery.Planned:
         return {p.reference: p for p in delivery.plan(session, campaign, AT)}["A-1"]
 
 
+def go_live(ctx) -> None:
+    with ctx.db.session() as session:
+        session.add(CampaignStatus(campaign_id=session.scalar(select(Campaign.id)), status="live"))
+
+
 def post(client, action: str, **data):
     token = csrf_of(client, CASE)
     return client.post(f"{CASE}/{action}", data={"csrf_token": token, **data})
@@ -60,6 +65,7 @@ def audited(ctx, prefix: str) -> list[str]:
 
 
 def test_a_manual_hold_holds_the_send_plan_and_its_release_resumes_it(manager, ctx):
+    go_live(ctx)  # only a live campaign's plan asks each case
     assert planned(ctx).status == "send"
     held = post(manager, "hold", note="Called: pays after the holidays")
     assert held.status_code == 303 and held.headers["Location"].endswith("done=hold#case-actions")
@@ -98,6 +104,7 @@ def test_releasing_a_dispute_from_the_page_resumes_collection(manager, ctx):
         debtor = session.scalar(select(Debtor).where(Debtor.reference == "A-1"))
         hold = holds.place(session, debtor, "dispute", source="page")
         hold_id = hold.id
+    go_live(ctx)
     assert planned(ctx).reason == "dispute_open"
     page = manager.get(CASE).get_data(as_text=True)
     assert 'data-state="disputed"' in page and "(collection resumes)" in page
@@ -121,11 +128,6 @@ def test_notes_are_kept_audited_and_masked_for_viewers(manager, client, ctx):
     assert client.post(f"{CASE}/note", data={"csrf_token": token, "body": "x"}).status_code == 403
     with ctx.db.session() as session:
         assert len(session.scalars(select(CaseNote)).all()) == 1
-
-
-def go_live(ctx) -> None:
-    with ctx.db.session() as session:
-        session.add(CampaignStatus(campaign_id=session.scalar(select(Campaign.id)), status="live"))
 
 
 def test_resending_the_link_goes_through_the_send_path_and_is_refused_when_it_must_not(

@@ -2,14 +2,14 @@
 replies, and notes on a case
 
 Revision ID: 0994
-Revises: 0992
+Revises: 0993
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0994"
-down_revision = "0992"
+down_revision = "0993"
 branch_labels = None
 depends_on = None
 
