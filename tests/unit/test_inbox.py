@@ -26,7 +26,6 @@ from tests.support import services
 from tests.support.app import front_client, installed, load_campaign, make_settings
 from tests.unit.test_admin import PASSWORD, csrf_of, make_user, sign_in
 from tests.unit.test_web import csrf_from, token_of
-from web.api import common
 
 BERLIN = dt.timezone(dt.timedelta(hours=1))  # December: CET
 CHRISTMAS_EVE = dt.datetime(2026, 12, 24, 10, 0, tzinfo=BERLIN)  # a Thursday
@@ -113,6 +112,24 @@ def test_overdue_items_come_first_and_the_filters_split_mine_from_nobodys(manage
     assert took.status_code == 303
     assert item_ids(manager.get("/admin/inbox?view=mine").get_data(as_text=True)) == [second]
     assert item_ids(manager.get("/admin/inbox?view=unassigned").get_data(as_text=True)) == [first]
+
+
+def test_receive_records_the_contact_event_and_its_item_once_and_refuses_bad_input(ctx):
+    load_campaign(ctx)
+    with ctx.db.session() as session:
+        debtor = session.scalar(select(Debtor).where(Debtor.reference == "A-3"))
+        item = service.receive(session, debtor, "callback", "", "+39 06 1234567", source="api")
+        assert (item.topic, item.phone, item.source, item.status) == (
+            "callback", "+39 06 1234567", "api", "open",
+        )  # fmt: skip
+        event = session.get(Event, item.event_id)
+        assert (event.type, event.data["topic"]) == ("contact", "callback")
+        assert service.collect(session, campaign_ids=[debtor.campaign_id]) == 0
+        for topic, message in (("complaint", "x"), ("question", ""), ("dispute", "x" * 2001)):
+            with pytest.raises(service.InboxError):
+                service.receive(session, debtor, topic, message)
+        assert session.scalar(select(func.count(InboxItem.id))) == 1
+        assert session.scalar(select(func.count(Event.id)).where(Event.type == "contact")) == 1
 
 
 # ---- answers -------------------------------------------------------------------------------
@@ -297,52 +314,6 @@ def test_every_inbox_form_refuses_a_post_without_its_csrf_token(manager, client,
     with ctx.db.session() as session:
         item = session.get(InboxItem, item_id)
         assert (item.status, item.owner) == ("open", None)
-
-
-# ---- the API ---------------------------------------------------------------------------------
-
-
-def key_for(ctx, email: str, scope: Scope | None = None) -> dict[str, str]:
-    with ctx.db.session() as session:
-        user = users.create_user(session, email, PASSWORD, "manager", scope)
-        _, secret = users.issue_token(session, user, "crm")
-    return {"Authorization": f"Bearer {secret}"}
-
-
-def test_the_api_lists_and_answers_items_only_within_the_keys_scope(client, ctx):
-    from tests.unit.test_api import conforms
-
-    common.forget_rate_limits()
-    load_campaign(ctx)
-    load_campaign(ctx, "other", "reference,last_name,currency,amount_due,due_date\n"
-                  "O-1,Other,EUR,10.00,2026-12-01\n")  # fmt: skip
-    event_id = dispute_from_the_page(client, ctx)
-    arrived_at(ctx, event_id, CHRISTMAS_EVE)
-    mine = key_for(ctx, "crm@example.org")
-    listed = client.get("/api/v1/campaigns/winter/inbox", headers=mine)
-    conforms(listed, "/campaigns/{slug}/inbox", "get")
-    [item] = listed.get_json()["items"]
-    assert (item["reference"], item["topic"], item["due_at"]) == (
-        "A-1", "dispute", "2026-12-29T17:00:00+00:00",
-    )  # fmt: skip
-    answered = client.post(f"/api/v1/campaigns/winter/inbox/{item['id']}/reply", headers=mine,
-                           json={"channel": "page", "body": "Wir prüfen das."})  # fmt: skip
-    assert answered.status_code == 201, answered.get_json()
-    conforms(answered, "/campaigns/{slug}/inbox/{id}/reply", "post")
-    assert answered.get_json()["item_status"] == "answered"
-    bad = client.post(f"/api/v1/campaigns/winter/inbox/{item['id']}/reply", headers=mine,
-                      json={"channel": "fax", "body": "x"})  # fmt: skip
-    assert bad.status_code == 400
-    conforms(bad, "/campaigns/{slug}/inbox/{id}/reply", "post")
-    theirs = key_for(ctx, "them@example.org", Scope(campaigns=frozenset({"other"})))
-    assert client.get("/api/v1/campaigns/winter/inbox", headers=theirs).status_code == 404
-    assert client.get("/api/v1/campaigns/other/inbox", headers=theirs).get_json() == {"items": []}
-    stranger = client.post(f"/api/v1/campaigns/other/inbox/{item['id']}/reply", headers=theirs,
-                           json={"channel": "page", "body": "Hallo"})  # fmt: skip
-    assert stranger.status_code == 404
-    conforms(stranger, "/campaigns/{slug}/inbox/{id}/reply", "post")
-    with ctx.db.session() as session:
-        assert session.scalar(select(func.count(InboxReply.id))) == 1
 
 
 # ---- data protection -------------------------------------------------------------------------
