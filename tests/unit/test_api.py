@@ -81,6 +81,8 @@ def test_every_route_refuses_a_missing_a_wrong_and_a_revoked_key(client, ctx):
         ("get", "/api/v1/campaigns/winter/debtors/A-1/export"),
         ("post", "/api/v1/campaigns/winter/debtors/A-1/erase"),
         ("get", "/api/v1/campaigns/winter/report.pdf"),
+        ("get", "/api/v1/campaigns/winter/inbox"),
+        ("post", "/api/v1/campaigns/winter/inbox/1/reply"),
         ("get", "/api/v1/webhooks"),
         ("post", "/api/v1/webhooks"),
         ("delete", "/api/v1/webhooks/1"),
