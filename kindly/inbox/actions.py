@@ -15,7 +15,8 @@ from kindly.campaigns.service import status_of
 from kindly.cases import holds
 from kindly.cases.models import CaseHold
 from kindly.cases.read import case_of
-from kindly.inbox.answer import sender, view_of
+from kindly.creditors.profile import creditor_for
+from kindly.inbox.answer import view_of
 from kindly.inbox.models import CaseNote
 from kindly.inbox.service import InboxConflict, InboxError
 from kindly.infra.config import Settings
@@ -120,9 +121,11 @@ def resend_link(session: Session, settings: Settings, debtor: Debtor, channel: s
     )  # fmt: skip
     if channel == "email":
         message_id = email_channel.new_message_id(key, settings.base_url)
+        owed = creditor_for(session, debtor)
+        from_ = email_channel.sender(debtor.campaign, settings, owed.display_sender)
         message = email_channel.compose_email(
-            view, address, sender=sender(debtor.campaign, settings, view.creditor),
-            reply_to=(debtor.campaign.settings or {}).get("reply_to"), link=link,
+            view, address, sender=from_,
+            reply_to=owed.email or (debtor.campaign.settings or {}).get("reply_to"), link=link,
             message_id=message_id,
         )  # fmt: skip
         email_channel.send_email(message, settings.smtp_url, outbox, key)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import smtplib
 from email.message import EmailMessage
-from email.utils import formataddr, formatdate, parseaddr
+from email.utils import formataddr, formatdate
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
-from kindly.campaigns.models import Campaign, Debtor
+from kindly.campaigns.models import Debtor
+from kindly.creditors.profile import creditor_for
 from kindly.errors import ServiceUnavailable
 from kindly.inbox.models import CHANNELS, InboxItem, InboxReply
 from kindly.inbox.service import InboxConflict, InboxError
@@ -47,15 +47,6 @@ def view_of(session: Session, settings: Settings, debtor: Debtor) -> DebtorView:
     )  # fmt: skip
 
 
-def sender(campaign: Campaign, settings: Settings, name: str) -> str:
-    """From: the debtor's creditor by name at the campaign's `email_from` address (else
-    no-reply at the site's host), as the reminders are sent."""
-    configured = parseaddr((campaign.settings or {}).get("email_from") or "")[1]
-    host = urlsplit(settings.base_url).hostname or "localhost"
-    domain = host if "." in host and not host.replace(".", "").isdigit() else "localhost"
-    return formataddr((name or campaign.name, configured or f"no-reply@{domain}"))
-
-
 def address_for(session: Session, debtor: Debtor, channel: str) -> str | None:
     """Where a reply on this channel goes (None for the page), or InboxError why it cannot."""
     if channel == "page":
@@ -81,9 +72,10 @@ def reply_email(
     )  # fmt: skip
     message = EmailMessage()
     message["Subject"] = texts["reply_subject"]
-    message["From"] = sender(debtor.campaign, settings, view.creditor)
+    owed = creditor_for(object_session(debtor), debtor)
+    message["From"] = email_channel.sender(debtor.campaign, settings, owed.display_sender)
     message["To"] = formataddr((view.full_name, to))
-    reply_to = (debtor.campaign.settings or {}).get("reply_to")
+    reply_to = owed.email or (debtor.campaign.settings or {}).get("reply_to")
     if reply_to:
         message["Reply-To"] = reply_to
     message["Date"] = formatdate(localtime=False, usegmt=True)
