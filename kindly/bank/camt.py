@@ -195,13 +195,13 @@ class _Reader:
         if len(details) > 1:
             amounts = [self._amount(tx, "Amt", where, "AmtDtls/TxAmt/Amt") for tx in details]
             if all(value is not None for _, value in amounts):
-                return self._batch(ntry, details, amounts, base, credit, minor, reference, where)
+                return self._batch(details, amounts, base, credit, minor, reference, where)
             # a batch booked as one sum, its parts without amounts: it can only be one entry
-            merged = [
-                self._details(tx, f"{where}/NtryDtls/TxDtls[{i}]")
+            texts = [
+                self._details(tx, f"{where}/NtryDtls/TxDtls[{i}]", credit)["remittance"]
                 for i, tx in enumerate(details, 1)
             ]
-            text = " ".join(d["remittance"] for d in merged if d["remittance"])
+            text = " ".join(t for t in texts if t)
             return [
                 Entry(
                     **base,
@@ -212,49 +212,37 @@ class _Reader:
                     origin=where,
                 )
             ]
-        found = self._details(details[0], f"{where}/NtryDtls/TxDtls[1]") if details else {}
-        found = found or {"remittance": self.text(ntry, "AddtlNtryInf") or ""}
-        own = found.pop("reference", None)
-        if found.get("is_return"):
-            base["is_return"] = True
-        found.pop("is_return", None)
-        return [
-            Entry(
-                **base,
-                reference=own or reference,
-                amount_minor=minor,
-                credit=credit,
-                origin=where,
-                **found,
-            )
-        ]
+        if not details:
+            text = self.text(ntry, "AddtlNtryInf") or ""
+            return [
+                Entry(
+                    **base,
+                    reference=reference,
+                    amount_minor=minor,
+                    credit=credit,
+                    remittance=text,
+                    origin=where,
+                )
+            ]
+        found = self._details(details[0], f"{where}/NtryDtls/TxDtls[1]", credit)
+        return [_entry(base, found, reference, minor, credit, where)]
 
-    def _batch(self, ntry, details, amounts, base, credit, minor, reference, where):
+    def _batch(self, details, amounts, base, credit, minor, reference, where):
         entries = []
         signed_total = 0
-        for index, (tx, (tx_currency, tx_minor)) in enumerate(
-            zip(details, amounts, strict=True), 1
-        ):
+        pairs = zip(details, amounts, strict=True)
+        for index, (tx, (tx_currency, tx_minor)) in enumerate(pairs, 1):
             at = f"{where}/NtryDtls/TxDtls[{index}]"
             if tx_currency != base["currency"]:
                 raise StatementError(
                     f"the transaction is in {tx_currency}, its entry in {base['currency']}", at
                 )
-            tx_credit = self._credit(tx, at) if tx.find(self.q("CdtDbtInd")) is not None else credit
+            has_side = tx.find(self.q("CdtDbtInd")) is not None
+            tx_credit = self._credit(tx, at) if has_side else credit
             signed_total += tx_minor if tx_credit else -tx_minor
-            found = self._details(tx, at)
-            own = found.pop("reference", None)
-            is_return = base["is_return"] or found.pop("is_return", False)
-            entries.append(
-                Entry(
-                    **{**base, "is_return": is_return},
-                    reference=own or (f"{reference}/{index}" if reference else None),
-                    amount_minor=tx_minor,
-                    credit=tx_credit,
-                    origin=at,
-                    **found,
-                )
-            )
+            found = self._details(tx, at, tx_credit)
+            fallback = f"{reference}/{index}" if reference else None
+            entries.append(_entry(base, found, fallback, tx_minor, tx_credit, at))
         if signed_total != (minor if credit else -minor):
             raise StatementError(
                 "the batch's transaction amounts do not add up to the entry's amount",
@@ -262,18 +250,22 @@ class _Reader:
             )
         return entries
 
-    def _details(self, tx: Element, where: str) -> dict:
+    def _details(self, tx: Element, where: str, credit: bool) -> dict:
         """What one TxDtls says: references, parties, remittance, return information."""
-        credit_side = True  # the counterparty of money in is the debtor, of money out the creditor
-        indicator = self.text(tx, "CdtDbtInd")
-        if indicator == "DBIT":
-            credit_side = False
-        party, agent = ("Dbtr", "DbtrAgt") if credit_side else ("Cdtr", "CdtrAgt")
-        name = self.text(tx, f"RltdPties/{party}/Nm") or self.text(tx, f"RltdPties/{party}/Pty/Nm")
-        iban = self.text(tx, f"RltdPties/{party}Acct/Id/IBAN")
-        bic = self.text(tx, f"RltdAgts/{agent}/FinInstnId/BICFI") or self.text(
-            tx, f"RltdAgts/{agent}/FinInstnId/BIC"
-        )
+        # the counterparty of money in is the debtor, of money out the creditor; a return may
+        # keep the parties of the payment it returns, so the other side is the fallback
+        sides = (("Dbtr", "DbtrAgt"), ("Cdtr", "CdtrAgt"))
+        name = iban = bic = None
+        for party, agent in sides if credit else sides[::-1]:
+            name = self.text(tx, f"RltdPties/{party}/Nm") or self.text(
+                tx, f"RltdPties/{party}/Pty/Nm"
+            )
+            iban = self.text(tx, f"RltdPties/{party}Acct/Id/IBAN")
+            bic = self.text(tx, f"RltdAgts/{agent}/FinInstnId/BICFI") or self.text(
+                tx, f"RltdAgts/{agent}/FinInstnId/BIC"
+            )
+            if name or iban:
+                break
         lines = [el.text.strip() for el in tx.iterfind(self.q("RmtInf/Ustrd")) if el.text]
         lines += [
             el.text.strip() for el in tx.iterfind(self.q("RmtInf/Strd/AddtlRmtInf")) if el.text
@@ -282,6 +274,7 @@ class _Reader:
         end_to_end = self.text(tx, "Refs/EndToEndId")
         if end_to_end == "NOTPROVIDED":
             end_to_end = None
+        code = self._bank_code(tx)
         returned = tx.find(self.q("RtrInf"))
         is_return = returned is not None
         reason = None
@@ -295,7 +288,8 @@ class _Reader:
             "remittance": text,
             "creditor_reference": self.text(tx, "RmtInf/Strd/CdtrRefInf/Ref"),
             "end_to_end_id": end_to_end,
-            "is_return": is_return or self._bank_code(tx) in _RETURN_CODES,
+            "is_return": is_return or code in _RETURN_CODES,
+            "bank_code": code,
             "return_reason": reason,
             "original_reference": end_to_end if is_return else None,
         }
@@ -348,6 +342,22 @@ _RETURN_CODES = frozenset(
     for family in ("RCDT", "ICDT", "RDDT", "IDDT")
     for sub in RETURN_SUBFAMILIES
 )
+
+
+def _entry(base: dict, found: dict, reference, minor: int, credit: bool, where: str) -> Entry:
+    """An Entry from the entry's fields and one transaction's details (which win)."""
+    own = found.pop("reference")
+    code = found.pop("bank_code") or base["bank_code"]
+    is_return = found.pop("is_return") or base["is_return"]
+    fields = {**base, "bank_code": code, "is_return": is_return}
+    return Entry(
+        **fields,
+        reference=own or reference,
+        amount_minor=minor,
+        credit=credit,
+        origin=where,
+        **found,
+    )
 
 
 def _datetime(text: str, where: str) -> datetime:

@@ -18,6 +18,7 @@ from typing import Any
 
 import mt940
 
+from kindly.bank import rf
 from kindly.bank.entries import (
     Entry,
     Statement,
@@ -152,6 +153,7 @@ def _entry(t: dict[str, Any], account: str | None, statement_id: str, line: int)
         counterparty_iban=iban or None,
         counterparty_bic=(t.get("applicant_bin") or "").strip() or None,
         remittance=(remittance or "").strip(),
+        creditor_reference=_leading_rf(remittance or ""),
         end_to_end_id=None if end_to_end.upper() in NO_REFERENCE else end_to_end,
         bank_code=gvc or t.get("id"),
         is_return=is_return,
@@ -159,6 +161,14 @@ def _entry(t: dict[str, Any], account: str | None, statement_id: str, line: int)
         original_reference=end_to_end or None if is_return else None,
         origin=where,
     )
+
+
+def _leading_rf(text: str) -> str | None:
+    """The RF reference a SEPA transfer's structured remittance puts first in SVWZ+."""
+    if not text.lstrip()[:2].upper() == "RF":
+        return None
+    found = rf.find(text.lstrip()[:40])
+    return found[0] if found else None
 
 
 def _day(value: Any) -> date | None:
