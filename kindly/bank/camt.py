@@ -53,49 +53,13 @@ RETURN_CODES = frozenset(
 MULTIPLE = frozenset({"RmtInf/Ustrd", "RmtInf/Strd/AddtlRmtInf", "TxDtls"})
 """Paths that may repeat and are all kept (as lists); any other path keeps its first text."""
 
-SKIPPED = frozenset(
-    {
-        "Bal",
-        "TxsSummry",
-        "Avlbty",
-        "Chrgs",
-        "Intrst",
-        "RltdDts",
-        "RltdPric",
-        "RltdQties",
-        "FinInstrmId",
-        "Tax",
-        "CorpActn",
-        "SfkpgAcct",
-        "CshDpst",
-        "CardTx",
-        "SplmtryData",
-        "PstlAdr",
-        "Btch",
-        "NtryRef",
-        "Tp",
-        "Purp",
-        "LclInstrm",
-        "RltdRmtInf",
-        "InstdAmt",
-        "CntrValAmt",
-        "AnncdPstngAmt",
-        "PrtryAmt",
-        "CtctDtls",
-        "RfrdDocInf",
-        "RfrdDocAmt",
-        "Invcr",
-        "Invcee",
-        "TaxRmt",
-        "GrnshmtRmt",
-        "UltmtDbtr",
-        "UltmtCdtr",
-        "InitgPty",
-        "TradgPty",
-        "CcyXchg",
-        "TechInptChanl",
-    }
+_SKIPPED = (
+    "Bal TxsSummry Avlbty Chrgs Intrst RltdDts RltdPric RltdQties FinInstrmId Tax CorpActn "
+    "SfkpgAcct CshDpst CardTx SplmtryData PstlAdr Btch NtryRef Tp Purp LclInstrm RltdRmtInf "
+    "InstdAmt CntrValAmt AnncdPstngAmt PrtryAmt CtctDtls RfrdDocInf RfrdDocAmt Invcr Invcee "
+    "TaxRmt GrnshmtRmt UltmtDbtr UltmtCdtr InitgPty TradgPty CcyXchg TechInptChanl"
 )
+SKIPPED = frozenset(_SKIPPED.split())
 """Elements never read: skipped whole, with everything under them (banks send plenty)."""
 
 Flat = dict[str, Any]
@@ -271,36 +235,27 @@ class _Reader:
             "is_return": ntry.get("RvslInd") in ("true", "1") or code in RETURN_CODES,
         }
         details: list[Flat] = ntry.get("TxDtls", [])
-        if len(details) > 1:
+        if len(details) == 1:
+            return [_entry(base, _details(details[0], credit), reference, minor, credit, where)]
+        if details:
             amounts = [_amount(tx, "Amt", where, "AmtDtls/TxAmt/Amt") for tx in details]
             if all(value is not None for _, value in amounts):
                 return _batch(details, amounts, base, credit, minor, reference, where)
             # a batch booked as one sum, its parts without amounts: it can only be one entry
             texts = [_details(tx, credit)["remittance"] for tx in details]
-            text = " ".join(t for t in texts if t)
-            return [
-                Entry(
-                    **base,
-                    reference=reference,
-                    amount_minor=minor,
-                    credit=credit,
-                    remittance=text,
-                    origin=where,
-                )
-            ]
-        if not details:
-            text = ntry.get("AddtlNtryInf") or ""
-            return [
-                Entry(
-                    **base,
-                    reference=reference,
-                    amount_minor=minor,
-                    credit=credit,
-                    remittance=text,
-                    origin=where,
-                )
-            ]
-        return [_entry(base, _details(details[0], credit), reference, minor, credit, where)]
+        else:
+            texts = [ntry.get("AddtlNtryInf") or ""]
+        text = " ".join(t for t in texts if t)
+        return [
+            Entry(
+                **base,
+                reference=reference,
+                amount_minor=minor,
+                credit=credit,
+                remittance=text,
+                origin=where,
+            )
+        ]
 
 
 def _batch(details, amounts, base, credit, minor, reference, where) -> list[Entry]:
