@@ -90,6 +90,24 @@ def test_versions_02_and_08_give_the_same_entries_and_fingerprints():
     ]
 
 
+def test_several_statements_in_one_camt053_file_keep_their_own_account():
+    other = "DE75512108001245126199"
+    first = camt053([ERIKA, JEAN], "08")
+    second = camt053([FEE], "08", account=other, statement_id="STMT-2")
+    block = second[second.index(b"<Stmt>") : second.index(b"</BkToCstmrStmt>")]
+    empty = (
+        b"<Stmt><Id>EMPTY</Id>"
+        + block[block.index(b"<Acct>") : block.index(b"<Ntry>")]
+        + b"</Stmt>"
+    )
+    data = first.replace(b"</BkToCstmrStmt>", block + empty + b"</BkToCstmrStmt>")
+    one, two, three = parse(data)
+    assert [len(s.entries) for s in (one, two, three)] == [2, 1, 0]
+    assert (one.account, two.account, three.account) == (ACCOUNT, other, other)
+    assert two.entries[0].statement_id == "STMT-2" and two.entries[0].account == other
+    assert two.entries[0].origin == "Stmt[2]/Ntry[1]" and three.id == "EMPTY"
+
+
 def test_a_currency_without_minor_units_reads_whole():
     yen = Payment("Sato", "DE02120300000000202051", "1500", currency="JPY")
     (entry,) = only(parse(camt053([yen]))).entries
@@ -163,6 +181,20 @@ def test_a_german_mt940_reads_its_86_subfields():
     assert not fee.credit and fee.amount_minor == 490
     assert returned.is_return and returned.return_reason == "AC04"
     assert not returned.credit and returned.bank_code == "159"
+
+
+def test_several_mt940_statements_and_the_swift_envelope_are_read():
+    first = mt940([ERIKA]).decode("latin-1")
+    second = mt940([JEAN], statement_id="STMT2").decode("latin-1")
+    one, two = parse((first + second).encode("latin-1"))
+    assert (one.id, two.id) == ("STARTUMS:00001/001", "STMT2:00001/001")
+    assert two.entries[0].counterparty_name == "Jean Dupont"
+    line = (first + second).split("\r\n").index(second.split("\r\n")[4]) + 1
+    assert two.entries[0].origin == f"line {line}"  # lines count through the whole file
+    assert line > 10
+    envelope = "{1:F01COBADEFFAXXX0000000000}{2:O940COBADEFFAXXXN}{4:\r\n" + first[:-3] + "-}"
+    (wrapped,) = parse(envelope.encode("latin-1"))
+    assert wrapped.entries[0].amount_minor == 5730 and wrapped.entries[0].origin == "line 6"
 
 
 def test_a_broken_61_line_is_refused_with_its_line_number():
