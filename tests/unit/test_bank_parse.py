@@ -282,6 +282,7 @@ def test_a_csv_with_debit_and_credit_columns_and_a_sniffed_comma():
         ("32.12.2026;1,00;X;;;", "is not a date"),
         ("01.12.2026;1,001;X;;;", "more than 2 decimals"),
         ("01.12.2026;zehn;X;;;", "is not an amount"),
+        ("01.12.2026;1.23,4;X;;;", "is not an amount"),
         ("01.12.2026;1,00;X", "has 3 cells"),
     ],
 )
@@ -309,6 +310,16 @@ def test_a_bad_csv_row_is_refused_naming_its_row(row, reason):
 def test_a_bad_mapping_is_refused_with_what_is_wrong(mapping, reason):
     with pytest.raises(StatementError, match=reason):
         parse(CSV.encode(), "x.csv", mapping)
+
+
+def test_a_decimal_comma_read_with_a_decimal_point_mapping_is_refused_not_multiplied():
+    text = "date;amount\n2026-12-01;57,30\n"
+    with pytest.raises(StatementError, match="'57,30' is not an amount") as caught:
+        parse(text.encode(), None, {"date": "date", "amount": "amount"})
+    assert caught.value.where == "row 2, amount"
+    text = "date;amount\n2026-12-01;1,234.50\n"
+    (entry,) = only(parse(text.encode(), None, {"date": "date", "amount": "amount"})).entries
+    assert entry.amount_minor == 123450
 
 
 def test_a_csv_without_a_mapping_is_refused():
