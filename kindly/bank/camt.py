@@ -188,6 +188,8 @@ class _Reader:
                 if local in SKIPPED:
                     continue
                 path = prefix + local
+                if local == "RtrInf":  # its presence alone says the payment came back
+                    flat["RtrInf"] = ""
                 if len(child):
                     walk(child, path + "/")
                     continue
@@ -299,7 +301,7 @@ def _details(tx: Flat, credit: bool) -> dict[str, Any]:
     if end_to_end == "NOTPROVIDED":
         end_to_end = None
     code = _bank_code(tx)
-    returned = any(key.startswith("RtrInf/") for key in tx) or "RtrInf" in tx
+    returned = "RtrInf" in tx
     return {
         "reference": tx.get("Refs/AcctSvcrRef") or None,
         "counterparty_name": name or None,
