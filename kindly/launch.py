@@ -18,7 +18,10 @@ from sqlalchemy.orm import Session
 from kindly.accounts import audit
 from kindly.accounts.models import User
 from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
+from kindly.creditors.profile import profile_named
 from kindly.errors import KindlyError
+from kindly.rules.document import BUILTIN_DEFAULTS, Rules
+from kindly.rules.store import current_rules
 from renderer.texts import LANGUAGES, load_texts
 from renderer.view import DebtorView
 
@@ -113,10 +116,7 @@ def check_campaign(session: Session, campaign: Campaign) -> list[Gap]:
     )
     if not campaign.creditor and without_creditor:
         gaps.append(Gap("campaign", "*", "*", f"creditor ({without_creditor} debtors have none)"))
-    if not settings.get("creditor_address"):
-        gaps.append(Gap("campaign", "*", "*", "creditor address (settings.creditor_address)"))
-    if not settings.get("contact"):
-        gaps.append(Gap("campaign", "*", "*", "whom to contact (settings.contact)"))
+    gaps += creditor_gaps(session, campaign)
     without_basis = session.scalar(
         select(func.count(Debtor.id)).where(
             Debtor.campaign_id == campaign.id, func.coalesce(Debtor.contract, "") == ""
@@ -127,6 +127,50 @@ def check_campaign(session: Session, campaign: Campaign) -> list[Gap]:
             Gap("campaign", "*", "*", f"claim basis ({without_basis} debtors have no contract)")
         )
     return gaps + check_templates(settings.get("texts"))
+
+
+def uses_bank_details(rules: Rules) -> bool:
+    """Whether any treatment sends letters or offers a bank transfer (both print the IBAN)."""
+    base = {**BUILTIN_DEFAULTS, **rules.document.get("defaults", {})}
+    treatments = [base, *({**base, **segment} for segment in rules.segments)]
+    treatments += [{**base, **variant.get("set", {})} for experiment in rules.experiments
+                   for variant in experiment.get("variants", [])]  # fmt: skip
+    return any(
+        "letter" in treatment.get("channels", ())
+        or "bank_transfer" in treatment.get("payment_methods", ())
+        for treatment in treatments
+    )
+
+
+def creditor_gaps(session: Session, campaign: Campaign) -> list[Gap]:
+    """Each creditor the campaign's debtors name, with every fact its profile lacks.
+
+    Name, postal address and a phone or email are RDG §13a facts; an IBAN (with its holder)
+    only where letters or bank transfers are used. A supervisory authority is not asked for:
+    it is the collecting agency's, not each creditor's, and a creditor collecting its own
+    claims has none (shown when a profile names one).
+    """
+    names = set(
+        session.scalars(
+            select(func.coalesce(func.nullif(Debtor.creditor, ""), campaign.creditor))
+            .where(Debtor.campaign_id == campaign.id)
+            .distinct()
+        )
+    )
+    names.add(campaign.creditor)
+    bank = uses_bank_details(current_rules(session, campaign))
+    gaps = []
+    for name in sorted(n for n in names if n):
+        profile = profile_named(session, campaign, name)
+        hint = f"(kindly creditor set {name!r} …)"
+        where = f"creditor {name}"
+        if not profile.address:
+            gaps.append(Gap(where, "*", "*", f"creditor address {hint}"))
+        if not profile.contact:
+            gaps.append(Gap(where, "*", "*", f"whom to contact: phone or email {hint}"))
+        if bank and not (profile.iban and profile.payee_name):
+            gaps.append(Gap(where, "*", "*", f"IBAN for letters and bank transfers {hint}"))
+    return gaps
 
 
 def as_dicts(gaps: list[Gap]) -> list[dict[str, str]]:

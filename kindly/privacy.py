@@ -5,7 +5,8 @@ Erasing anonymises instead of deleting: the debtor row stays with its amounts, c
 segment, variant and channel, and every event and payment stays, so the funnel, the money and
 the KPIs of the campaign keep their numbers. What identifies the person goes: names, email,
 phone, address, birth date, contract, free attributes (except `tone`), free text in event data
-(contact messages, phone numbers, addresses), send addresses and payment notes, the stored
+(contact messages, phone numbers, addresses), send addresses and payment notes, the inbox's
+messages, answers and case notes (kindly.inbox), the stored
 artifacts (site, letter, video show the name), and the link (its token is replaced, so the old
 link answers 404 like any unknown one).
 """
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
 from kindly.campaigns.service import by_slug
+from kindly.inbox import service as inbox
 from kindly.infra.db import utcnow
 from kindly.infra.storage import Storage
 from kindly.messaging.models import OptOut, Send
@@ -130,7 +132,9 @@ def export_debtor(session: Session, campaign: Campaign, debtor: Debtor) -> dict[
         "artifacts": rows(Artifact, Artifact.id),
         "identity_check": _row(check) if check else None,
         "opt_outs": opt_outs,
-    }
+        **{name: [_row(r) for r in found]
+           for name, found in inbox.personal_rows(session, debtor).items()},
+    }  # fmt: skip
 
 
 def _scrub(data: dict[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -202,6 +206,8 @@ def erase_debtor(session: Session, debtor: Debtor, storage: Storage | None) -> d
         send.address, send.error = None, None
     for payment in session.scalars(select(Payment).where(Payment.debtor_id == debtor.id)):
         payment.notes = None
+    inbox.collect(session, debtor=debtor)  # a message not yet in the inbox is erased too
+    inbox.erase(session, debtor)
     deleted = _forget_artifacts(session, storage, debtor)
     return {
         "reference": debtor.reference,

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from kindly.infra.paths import TEMPLATES
-from renderer.texts import load_texts
+from renderer.texts import load_texts, one_stop
 from renderer.transfer import bank_transfer
 from renderer.view import CaseView, DebtorView
 
@@ -53,7 +53,9 @@ def render_site(
     offers_video = has_video and case.asks and not view.paid
     html = template.render(
         v=view,
-        t=load_texts("site").for_lang(view.lang, view.tone, overrides),
+        t=one_stop(
+            load_texts("site").for_lang(view.lang, view.tone, overrides), creditor=view.creditor
+        ),
         lang=view.lang,
         direction="ltr",
         brand_color=view.brand_color,

@@ -12,6 +12,7 @@ from kindly.campaigns.portfolio import PortfolioRejected
 from kindly.cli import (
     campaign,
     check,
+    creditor,
     experiments,
     letters,
     link,
@@ -58,6 +59,7 @@ cli.add_command(serve.worker)
 cli.add_command(render.demo)
 # one module per command or command group
 cli.add_command(check.command)
+cli.add_command(creditor.command)
 cli.add_command(experiments.command)
 cli.add_command(letters.command)
 cli.add_command(link.command)

@@ -13,6 +13,8 @@ from sqlalchemy import select
 
 from kindly.campaigns import logo as campaign_logo
 from kindly.campaigns.models import Debtor
+from kindly.campaigns.service import status_of
+from kindly.cases.read import cases_for
 from kindly.cli.common import campaign_by_slug, open_context
 from kindly.errors import KindlyError
 from kindly.infra.storage import Storage
@@ -155,9 +157,15 @@ def command(
             for key in LETTER_KEYS:
                 click.echo(f"  {key:<17} {settings.get(key, '')}")
             return
+        status = status_of(session, campaign.id)
+        if status != "live":
+            hint = "" if status == "ended" else f" (launch it: kindly launch {slug})"
+            raise KindlyError(f"campaign {slug} is {status}: no letters are printed{hint}")
         debtors = session.scalars(select(Debtor).where(Debtor.campaign_id == campaign.id)).all()
-        balances = {d.id: ledger.balance_minor(session, d) for d in debtors}
-        printable, skipped = select_for_print(debtors, balances)
+        cases = cases_for(session, debtors)
+        balances = {d.id: cases[d.id].balance_minor for d in debtors}
+        holds = {d.id: cases[d.id].hold for d in debtors}
+        printable, skipped = select_for_print(debtors, balances, holds)
         views = [
             build_view(
                 d,

@@ -183,7 +183,7 @@ def test_a_dispute_raised_on_the_page_holds_collection_in_send_page_and_cockpit(
         expect(admin.locator("h1")).to_have_text("Campaigns")
         admin.goto(f"{cases.base_url}/admin/campaigns/cases/debtors/F-DISPUTE")
         expect(admin.locator("#case-state")).to_contain_text("disputed")
-        expect(admin.locator("#case-state")).to_contain_text("dispute open")
+        expect(admin.locator("#case-state")).to_contain_text("collection held: dispute open")
     finally:
         desk.close()
 

@@ -1,6 +1,6 @@
 """A kept page follows its case on PostgreSQL: a hold placed elsewhere (the cockpit, another
 web process) is announced on `kindly_pages`, so the fast lane does not keep serving the
-page's old first screen (migration 0994)."""
+page's old first screen (migration 0995)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from tests.integration.test_fastlane import flask_paths, lane_of, listening, set
 
 
 def test_every_event_the_live_state_reads_is_announced():
-    path = ROOT / "kindly/infra/migrations/versions/0994_page_case_events.py"
+    path = ROOT / "kindly/infra/migrations/versions/0995_page_case_events.py"
     spec = importlib.util.spec_from_file_location("page_case_events", path)
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)

@@ -36,13 +36,17 @@ def test_create_look_up_launch_and_pause(ctx):
             launch.set_status(session, campaign, "paused")
         assert service.status_of(session, campaign.id) == "draft"
         before, gaps = launch.set_status(session, campaign, "live")
-        assert before == "draft" and {g.missing for g in gaps} == {
-            "creditor address (settings.creditor_address)", "whom to contact (settings.contact)",
+        assert before == "draft" and {(g.template, g.missing.split(" (")[0]) for g in gaps} == {
+            ("creditor Stadtwerke", "creditor address"),
+            ("creditor Stadtwerke", "whom to contact: phone or email"),
+            ("creditor Stadtwerke", "IBAN for letters and bank transfers"),
         }  # fmt: skip
         assert service.status_of(session, campaign.id) == "draft"  # refused: nothing changed
 
+        # the campaign's own letter settings still describe its own creditor
         campaign.settings = {"creditor_address": "Hauptstr. 1, 10115 Berlin",
-                             "contact": "service@example.org"}  # fmt: skip
+                             "contact": "service@example.org", "payee_name": "Stadtwerke",
+                             "iban": "DE89370400440532013000"}  # fmt: skip
         assert launch.set_status(session, campaign, "live") == ("draft", [])
         assert service.status_of(session, campaign.id) == "live"
         assert launch.set_status(session, campaign, "paused") == ("live", [])

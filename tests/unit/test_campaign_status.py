@@ -122,8 +122,8 @@ def test_cli_launch_refuses_on_gaps_asks_unless_yes_and_pause_and_end_are_audite
     load_campaign(ctx)
     refused = runner.invoke(cli, ["launch", "winter", "--yes"])
     assert refused.exit_code == 1
-    assert "winter is not ready to launch: 2 gaps" in refused.stderr
-    assert "campaign [*, *]: no whom to contact (settings.contact)" in refused.stderr
+    assert "winter is not ready to launch: 9 gaps" in refused.stderr
+    assert "creditor Northern Water Ltd [*, *]: no creditor address" in refused.stderr
     assert status_of_winter(ctx) == "draft"
     no_gaps_asked = runner.invoke(cli, ["launch", "winter"], input="y\n")
     assert no_gaps_asked.exit_code == 1 and "Launch winter?" not in no_gaps_asked.output
@@ -176,7 +176,7 @@ def test_api_and_dashboard_change_the_status_through_the_same_audited_function(c
     secret = key_for(ctx, "manager")
     url = "/api/v1/campaigns/winter/status"
     refused = client.post(url, headers=auth(secret), json={"status": "live"})
-    assert refused.status_code == 409 and len(refused.get_json()["gaps"]) == 2
+    assert refused.status_code == 409 and len(refused.get_json()["gaps"]) == 9  # 3 creditors
     draft = client.post(url, headers=auth(secret), json={"status": "paused"})
     assert draft.status_code == 409 and "nothing to pause" in draft.get_json()["error"]
     ready_to_launch(ctx)

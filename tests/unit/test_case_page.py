@@ -94,7 +94,7 @@ def test_the_cockpit_case_page_shows_the_dispute(anna, ctx):
     make_user(ctx)
     assert sign_in(client).status_code == 303
     html = client.get("/admin/campaigns/winter/debtors/A-1").get_data(as_text=True)
-    assert 'data-case="disputed"' in html and "reminders held: dispute open" in html
+    assert 'data-state="disputed"' in html and "collection held: <strong>dispute open" in html
 
 
 def test_an_agreed_plan_shows_the_plan_not_the_full_amount(anna, ctx):

@@ -1,7 +1,7 @@
 """page changes: the events that change a case notify the web processes too
 
-Revision ID: 0994
-Revises: 0993
+Revision ID: 0995
+Revises: 0994
 
 The debtor's page shows the case's state (kindly.cases): a dispute or a manager's hold, a
 plan asked for or agreed, an opt-out or opt-in change its first screen. Migration 0970's
@@ -14,8 +14,8 @@ notifications: there every view reads the state.
 
 from alembic import op
 
-revision = "0994"
-down_revision = "0993"
+revision = "0995"
+down_revision = "0994"
 branch_labels = None
 depends_on = None
 
