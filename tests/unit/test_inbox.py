@@ -11,7 +11,7 @@ from email import policy
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from kindly.accounts import users
 from kindly.accounts.models import AuditLog
@@ -45,9 +45,11 @@ def dispute_from_the_page(client, ctx, reference: str = "A-1", message: str = ""
 
 
 def arrived_at(ctx, event_id: int, moment: dt.datetime) -> None:
-    """Move the event's time (the request ran today; the promise is measured from arrival)."""
+    """Move the event's time (the request ran today; the promise is measured from arrival):
+    the page made its inbox item at once, so that item is made again from the moved event."""
     with ctx.db.session() as session:
         session.get(Event, event_id).occurred_at = moment
+        session.execute(delete(InboxItem).where(InboxItem.event_id == event_id))
 
 
 def item_ids(html: str) -> list[int]:
@@ -220,6 +222,11 @@ def test_an_answer_on_the_page_is_kept_for_the_debtors_page_and_sms_goes_to_the_
     assert statuses == {"page": "shown", "sms": "outbox"}
     [sms] = (ctx.settings.data_dir / "outbox").glob("*-reply-*.sms.json")
     assert '"to": "+4915112345678"' in sms.read_text() and "Erledigt." in sms.read_text()
+    with ctx.db.session() as session:
+        tok = session.scalar(select(Debtor.token).where(Debtor.reference == "A-1"))
+    page = client.get(f"/s/{tok}/contact").get_data(as_text=True)  # the debtor reads it there
+    assert 'id="answers"' in page and "Wir haben Ihre Zahlung gefunden." in page
+    assert "Erledigt." not in page  # the SMS answer went by SMS, not to the page
 
 
 def test_an_opt_out_does_not_stop_an_answer_but_a_hard_bounce_does(manager, client, ctx):
@@ -369,3 +376,11 @@ def test_the_answers_partial_shows_a_page_answer_in_the_debtors_language_escaped
     assert "Eine ist storniert.<br>Gruß" in html
     with app.test_request_context():
         assert render_template("web/_answers.html", replies=[], t={}).strip() == ""
+
+
+def test_a_question_from_the_page_is_in_the_inbox_at_once(client, ctx):
+    load_campaign(ctx)
+    dispute_from_the_page(client, ctx)  # nobody has opened the cockpit's inbox yet
+    with ctx.db.session() as session:
+        items = session.scalars(select(InboxItem)).all()
+    assert [(i.topic, i.status) for i in items] == [("dispute", "open")]

@@ -11,6 +11,7 @@ from flask import abort, request
 
 from kindly.cases import holds
 from kindly.cases.read import case_of
+from kindly.inbox import service as inbox
 from kindly.messaging import optout
 from kindly.money import format_minor
 from kindly.payments import plans
@@ -86,12 +87,14 @@ def contact(token: str):
             )
             if valid:
                 data = {"topic": topic, "message": message, "phone": phone}
-                if topic != "dispute":
-                    return form.done("contact", data, to="?done=contact")
-                # A dispute holds collection at once, until a person answers it; the page
-                # then says so instead of asking for the money.
-                back = form.done("contact", data, to="?done=dispute")
-                holds.place(session, form.debtor, "dispute", source="page", note=message)
+                back = form.done(
+                    "contact", data, to=f"?done={'dispute' if topic == 'dispute' else 'contact'}"
+                )
+                if topic == "dispute":
+                    # A dispute holds collection at once, until a person answers it; the page
+                    # then says so instead of asking for the money.
+                    holds.place(session, form.debtor, "dispute", source="page", note=message)
+                inbox.collect(session, debtor=form.debtor)  # in the cockpit's inbox at once
                 return back
             error = form.texts["contact_invalid"]
         else:
@@ -103,6 +106,7 @@ def contact(token: str):
             error=error,
             topics=[t for t in TOPICS if t != "plan_date" or with_plan or chosen == t],
             chosen=chosen,
+            replies=inbox.replies_for(session, form.debtor),
         ), (400 if error else 200)
 
 
