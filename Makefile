@@ -30,9 +30,10 @@ demo: system-deps $(STAMP)
 test: system-deps $(STAMP) node_modules/.installed lint
 	$(BIN)/pytest -p no:cacheprovider tests
 
-# nothing running needed: every test that needs a service or Chromium is marked (tests/conftest.py)
+# under a minute, nothing running needed: every test that needs a service or Chromium is marked
+# (tests/conftest.py), and so is real slow work (`slow`: video encodes, kindly as a process)
 test-unit: $(STAMP)
-	$(BIN)/pytest -p no:cacheprovider -m "not integration and not e2e" tests
+	$(BIN)/pytest -p no:cacheprovider -m "not integration and not e2e and not slow" tests
 
 test-integration: system-deps $(STAMP)
 	$(BIN)/pytest tests/integration

@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 
+from kindly.accounts import users
 from kindly.context import Context
 from kindly.infra.config import Settings
 from tests.support import services
@@ -17,6 +20,25 @@ from tests.support.app import (
     installed,
     make_settings,
 )
+
+QUICK_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+"""argon2id at its smallest cost: the same kind of hash and the same checks, in microseconds
+instead of the ~0.2 s of CPU (and 64 MiB) each takes with the production parameters."""
+
+
+@pytest.fixture(autouse=True)
+def quick_passwords(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit tests sign in hundreds of times: they hash and verify passwords at the smallest
+    argon2id cost. Integration and e2e tests keep the production parameters."""
+    if request.node.get_closest_marker("integration") or request.node.get_closest_marker("e2e"):
+        return
+    monkeypatch.setattr(users, "_hasher", QUICK_HASHER)
+    monkeypatch.setattr(users, "_DUMMY_HASH", _quick_dummy_hash())
+
+
+@cache
+def _quick_dummy_hash() -> str:
+    return QUICK_HASHER.hash("no such user, no such password")
 
 
 @pytest.fixture

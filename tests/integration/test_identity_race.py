@@ -40,8 +40,7 @@ class Server:
     def __init__(self, context):
         from web import create_app
 
-        app = create_app(context.settings)
-        app.extensions["kindly"] = context
+        app = create_app(context.settings, context=context)
         app.config["KINDLY_EVENT_WRITER"] = False
         self.httpd = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.httpd.server_port}"

@@ -96,8 +96,7 @@ def test_render_on_rq_stores_private_objects_in_s3_and_serves_them(stack, s3_end
     head = s3.head_object(Bucket=s3_bucket, Key=f"{folder['A-1']}/letter.pdf")
     assert head["ContentType"] == "application/pdf"
 
-    app = create_app(stack.settings)
-    app.extensions["kindly"] = stack
+    app = create_app(stack.settings, context=stack)
     client = app.test_client()
     client.environ_base["HTTP_USER_AGENT"] = "Mozilla/5.0 (iPhone) Mobile Safari"
     with stack.db.session() as session:
@@ -157,8 +156,7 @@ def test_sandbox_payment_on_postgresql_is_collected_once(stack):
     from web import create_app
 
     load_campaign(stack)
-    app = create_app(stack.settings)
-    app.extensions["kindly"] = stack
+    app = create_app(stack.settings, context=stack)
     client = app.test_client()
     client.environ_base["HTTP_USER_AGENT"] = "Mozilla/5.0 (Android 14) Mobile Safari"
     with stack.db.session() as session:

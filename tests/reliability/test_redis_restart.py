@@ -42,6 +42,13 @@ def sites(context) -> int:
         return session.scalar(select(func.count(Artifact.id)).where(Artifact.kind == "site"))
 
 
+def in_append_only_file(folder: Path, job_ids: list[str]) -> bool:
+    """Whether Redis has written every job to its append-only file: what is written survives
+    the server's death (the kernel holds it), whenever the next fsync comes."""
+    written = b"".join(path.read_bytes() for path in folder.rglob("appendonly*.aof"))
+    return all(job_id.encode() in written for job_id in job_ids)
+
+
 @pytest.mark.parametrize("lose_data", [False, True])
 def test_redis_restarted_mid_campaign_loses_no_render_and_doubles_none(redis_stack, lose_data):
     from workers.render import enqueue_renders, run_render
@@ -49,8 +56,9 @@ def test_redis_restarted_mid_campaign_loses_no_render_and_doubles_none(redis_sta
     context, env, redis_server = redis_stack
     with context.db.session() as session:
         ids = list(session.scalars(select(Debtor.id).order_by(Debtor.id)))
-    list(enqueue_renders(context, ids, ["site"]))  # queued, no worker yet
-    time.sleep(1.2)  # appendfsync everysec: what was queued a second ago is on disk
+    handles = list(enqueue_renders(context, ids, ["site"]))  # queued, no worker yet
+    wait_for(lambda: in_append_only_file(redis_server.folder, [h.id for h in handles]), 10,
+             "the queued jobs in the append-only file")  # fmt: skip
     redis_server.kill()  # Redis dies with the campaign queued
     if lose_data:
         redis_server.wipe()

@@ -113,6 +113,22 @@ def abandoned_job_comes_back(url: str) -> None:
             queue.enqueue_job(Job.fetch(job_id, connection=redis))
 
 
+def send_queue_drained(url: str) -> bool:
+    """No send job is queued, taken by a worker, running, or scheduled to be retried."""
+    from redis import Redis
+    from rq import Queue
+    from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+
+    with Redis.from_url(url) as redis:
+        queue = Queue("send", connection=redis)
+        return (
+            queue.count == 0
+            and redis.llen(queue.intermediate_queue_key) == 0
+            and StartedJobRegistry(queue=queue).get_job_count(cleanup=False) == 0
+            and ScheduledJobRegistry(queue=queue).get_job_count(cleanup=False) == 0
+        )
+
+
 def rows(context) -> dict[str, tuple[str, int]]:
     """Each debtor's send: status and how many `sent` events it has."""
     with context.db.session() as session:
@@ -158,7 +174,8 @@ def test_redis_restarted_mid_send_sends_each_message_once(
         wait_for(lambda: len(inbox.received) >= DEBTORS and len(rows(context)) == DEBTORS, 60,
                  "every debtor's message")  # fmt: skip
         kindly_send(env)  # and once more, for good measure: nothing is left to send
-        time.sleep(1.5)  # room for a duplicate to show up
+        # whatever could still deliver a duplicate has run: no send job waits, runs or retries
+        wait_for(lambda: send_queue_drained(redis_server.url), 60, "the send queue to drain")
     finally:
         stop(worker, signal.SIGKILL)
 

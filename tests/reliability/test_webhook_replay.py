@@ -200,8 +200,7 @@ def drill(tmp_path, postgres_url):
     context = Context(settings_)
     context.db.migrate()
     context_module.use(context)
-    app = create_app(settings_)
-    app.extensions["kindly"] = context
+    app = create_app(settings_, context=context)
     app.config["TESTING"] = True
     yield Drill(context, app.test_client(), settings_.stripe_api_base)
     context_module.use(None)

@@ -13,6 +13,8 @@ import pytest
 
 from tests.support.app import PORTFOLIO
 
+pytestmark = pytest.mark.slow  # every test starts the kindly command as its own process
+
 
 def kindly(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("KINDLY_")} | {

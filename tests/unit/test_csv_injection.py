@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 
+import pytest
+
 from kindly.messaging.print_batches import Placed, Skipped, write_manifest, write_skipped
 from tests.support.app import PORTFOLIO, load_campaign
 from tests.unit.test_admin import manager  # noqa: F401 - the signed-in manager fixture
@@ -30,6 +32,7 @@ def read(path) -> list[list[str]]:
         return list(csv.reader(handle))
 
 
+@pytest.mark.slow  # starts the kindly command as its own process
 def test_cli_export_and_rejected_rows_escape_formulas(tmp_path):
     rows = [case(attack) for attack in ATTACKS] + [case("R-9", last_name=HYPERLINK, amount="0")]
     portfolio = tmp_path / "p.csv"

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from kindly import launch
 from tests.support.app import PORTFOLIO
 
@@ -47,6 +49,7 @@ def test_an_email_without_its_one_click_opt_out_is_caught(monkeypatch):
     assert launch.Gap("email", "fr", "friendly", "opt-out (one-click header and link)") in gaps
 
 
+@pytest.mark.slow  # starts the kindly command as its own process
 def test_kindly_check_exits_1_and_lists_the_campaigns_gaps(tmp_path):
     portfolio = tmp_path / "p.csv"
     portfolio.write_text(PORTFOLIO, encoding="utf-8")

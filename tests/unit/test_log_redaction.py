@@ -94,6 +94,7 @@ def test_a_sql_error_carries_no_parameters(backend, tmp_path, request):
     assert TOKEN not in message and "Geheimname" not in message and "SECRET-REF" not in message
 
 
+@pytest.mark.slow  # a real gunicorn serving on a port
 def test_kindly_serve_writes_no_token_to_its_log(ctx, tmp_path):
     load_campaign(ctx)
     token = token_of(ctx, "A-1")

@@ -86,6 +86,7 @@ def test_the_sqlite_folder_and_storage_folder_are_private(tmp_path):
         assert stat.S_IMODE((tmp_path / folder).stat().st_mode) == 0o700, folder
 
 
+@pytest.mark.slow  # starts the kindly command as its own process
 def test_workers_and_commands_refuse_what_the_web_front_refuses(tmp_path):
     import subprocess
     import sys

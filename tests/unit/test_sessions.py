@@ -63,6 +63,7 @@ def test_a_cookie_saved_before_sign_out_no_longer_downloads_the_debtors(app, man
     assert_signed_out(replay(app, cookie))
 
 
+@pytest.mark.slow  # starts the kindly command as its own process
 def test_a_new_password_ends_every_session_of_the_user(app, ctx, manager):
     cookie = saved_cookie(manager)
     changed = kindly_cli(ctx, "user", "password", "manager@example.org", "--password-stdin",
@@ -75,6 +76,7 @@ def test_a_new_password_ends_every_session_of_the_user(app, ctx, manager):
     assert manager.get(CSV).status_code == 200
 
 
+@pytest.mark.slow  # starts the kindly command as its own process
 def test_a_too_short_new_password_changes_nothing(app, ctx, manager):
     cookie = saved_cookie(manager)
     refused = kindly_cli(ctx, "user", "password", "manager@example.org", "--password-stdin",
@@ -84,6 +86,7 @@ def test_a_too_short_new_password_changes_nothing(app, ctx, manager):
     assert replay(app, cookie).status_code == 200
 
 
+@pytest.mark.slow  # starts the kindly command as its own process
 def test_a_new_role_ends_every_session_of_the_user(app, ctx, manager):
     cookie = saved_cookie(manager)
     changed = kindly_cli(ctx, "user", "role", "manager@example.org", "--role", "viewer")

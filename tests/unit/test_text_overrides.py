@@ -75,3 +75,21 @@ def test_an_override_saved_before_the_check_does_not_break_the_pages(client, ctx
     page = html.unescape(_page(client, ctx))
     assert "Zahlen {" not in page and "{x}" not in page  # the broken ones fall back
     assert "Raten in Ruhe" in page  # the valid one next to them still applies
+
+
+def test_the_pay_and_plan_pages_show_the_campaigns_texts_for_the_debtors_tone(client, ctx):
+    load_campaign(ctx)
+    with ctx.db.session() as session:
+        campaign = session.scalar(select(Campaign))
+        campaign.settings = {"texts": {
+            "*": {"de": {"pay_title": "Offenen Betrag begleichen", "plan_title": "Ratenplan"}},
+            "friendly": {"de": {"pay_button": "Gerne weiter zur Zahlung"}},  # A-1's tone
+            "firm": {"de": {"back": "Zurück zur Forderung"}},  # another tone: not for A-1
+        }}  # fmt: skip
+    token = token_of(ctx, "A-1")
+    pay = html.unescape(client.get(f"/s/{token}/pay").get_data(as_text=True))
+    assert "<h1>Offenen Betrag begleichen</h1>" in pay
+    assert "Gerne weiter zur Zahlung" in pay
+    assert "Zurück zur Forderung" not in pay and ">Zurück</a>" in pay
+    plan = html.unescape(client.get(f"/s/{token}/plan").get_data(as_text=True))
+    assert "Ratenplan" in plan and "In Raten zahlen</h1>" not in plan

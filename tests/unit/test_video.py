@@ -150,6 +150,7 @@ def parse_vtt(data: bytes) -> list[tuple[float, float, str]]:
 # --------------------------------------------------------------------------- the MP4 itself
 
 
+@pytest.mark.slow
 def test_video_is_720p_h264_yuv420p_of_the_right_length(videos):
     info = probe(videos["de"])
     assert info["codec"] == "h264"
@@ -160,12 +161,14 @@ def test_video_is_720p_h264_yuv420p_of_the_right_length(videos):
     assert sorted(info["kinds"]) == ["audio", "video"]
 
 
+@pytest.mark.slow
 def test_moov_atom_comes_before_media_data_so_playback_starts_at_once(videos):
     boxes = dict(top_level_boxes(videos["de"]))
     assert "moov" in boxes and "mdat" in boxes
     assert boxes["moov"] < boxes["mdat"]
 
 
+@pytest.mark.slow
 def test_last_frame_has_a_qr_code_that_opens_the_debtors_site(videos, tmp_path):
     frame = frame_at(videos["de"], tmp_path / "last.png")
     codes = decode(frame)
@@ -183,6 +186,7 @@ def middles(lang: str) -> list[float]:
     ]
 
 
+@pytest.mark.slow
 def test_greeting_in_the_video_looks_like_the_poster(videos, tmp_path):
     second = middles("de")[0]
     frame = np.asarray(frame_at(videos["de"], tmp_path / "first.png", seconds=second), dtype=float)
@@ -191,6 +195,7 @@ def test_greeting_in_the_video_looks_like_the_poster(videos, tmp_path):
     assert np.abs(frame - np.asarray(poster.convert("RGB"), dtype=float)).mean() < 4
 
 
+@pytest.mark.slow
 def test_scenes_differ_from_each_other(videos, tmp_path):
     path = videos["de"]
     frames = [
@@ -201,6 +206,7 @@ def test_scenes_differ_from_each_other(videos, tmp_path):
         assert np.abs(frames[a] - frames[b]).mean() > 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["hostile", "rtl_emoji", "long"])
 def test_awkward_names_still_give_a_playable_video_with_a_working_qr(videos, name, tmp_path):
     info = probe(videos[name])
@@ -210,6 +216,7 @@ def test_awkward_names_still_give_a_playable_video_with_a_working_qr(videos, nam
     assert [code.data.decode() for code in codes] == [VIEWS[name]().site_url]
 
 
+@pytest.mark.slow
 def test_no_temp_files_are_left_beside_the_video(videos):
     for path in videos.values():
         assert [p.name for p in path.parent.iterdir()] == ["video.mp4"]
@@ -218,6 +225,7 @@ def test_no_temp_files_are_left_beside_the_video(videos):
 # --------------------------------------------------------------------------- captions
 
 
+@pytest.mark.slow
 def test_captions_are_webvtt_matching_the_scenes(videos):
     view = make_view()
     cues = parse_vtt(render_captions(view))

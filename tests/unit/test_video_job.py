@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from PIL import Image
 
 from kindly.campaigns.models import Debtor
@@ -12,6 +13,7 @@ from tests.unit.test_video import parse_vtt, top_level_boxes
 from workers import jobs
 
 
+@pytest.mark.slow
 def test_the_video_job_stores_video_poster_captions_and_shares_segments(ctx, tmp_path):
     load_campaign(ctx)
     with ctx.db.session() as session:

@@ -93,6 +93,7 @@ def packet_ticks(path: Path, stream: str) -> list[int]:
 # --------------------------------------------------------------------------- stream facts
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["de", "en", "it"])
 def test_h264_and_aac_720p_25fps_of_the_templates_length(videos, name):
     data = ffprobe(videos[name], "-show_streams", "-show_format")
@@ -115,6 +116,7 @@ def test_h264_and_aac_720p_25fps_of_the_templates_length(videos, name):
     assert int(v["nb_frames"]) == round(expected * 25)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["de", "it"])
 def test_frames_are_evenly_spaced_with_no_gap_or_jump_at_the_joins(videos, name):
     ticks = packet_ticks(videos[name], "v:0")  # time base 1/12800: a frame is 512 ticks
@@ -124,12 +126,14 @@ def test_frames_are_evenly_spaced_with_no_gap_or_jump_at_the_joins(videos, name)
     assert {b - a for a, b in pairwise(audio)} == {1024}
 
 
+@pytest.mark.slow
 def test_moov_comes_before_mdat(videos):
     for path in videos.values():
         boxes = dict(top_level_boxes(path))
         assert boxes["moov"] < boxes["mdat"]
 
 
+@pytest.mark.slow
 def test_the_music_is_heard_and_fades_out(videos, tmp_path):
     pcm = subprocess.run(
         [FFMPEG, "-v", "error", "-i", str(videos["en"]), *MONO_8K, "-f", "s16le", "-"],
@@ -158,6 +162,7 @@ def decode_qr(png: Path) -> list[str]:
     return [code.data.decode() for code in decode(Image.open(png))]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["de", "en", "it", "awkward"])
 def test_the_end_card_qr_code_opens_the_debtors_link(videos, name, tmp_path):
     png = tmp_path / "end.png"
@@ -165,6 +170,7 @@ def test_the_end_card_qr_code_opens_the_debtors_link(videos, name, tmp_path):
     assert decode_qr(png) == [VIEWS[name]().site_url]
 
 
+@pytest.mark.slow
 def test_an_awkward_name_is_drawn_as_it_is(videos, tmp_path):
     """`:`, `%`, `'`, `\\`, Ł, Greek and Cyrillic reach the screen unchanged (never a filter)."""
     frame = np.asarray(frame_at(videos["awkward"], tmp_path / "g.png", seconds=1.0), dtype=float)
@@ -182,6 +188,7 @@ def test_an_awkward_name_is_drawn_as_it_is(videos, tmp_path):
         assert font.getmask(ch).getbbox() is not None, f"no glyph for {ch!r}"
 
 
+@pytest.mark.slow
 def test_names_never_reach_the_command_line(monkeypatch, tmp_path, cache):
     seen: list[str] = []
     real = video_encode.run_ffmpeg
@@ -201,6 +208,7 @@ def test_names_never_reach_the_command_line(monkeypatch, tmp_path, cache):
 # --------------------------------------------------------------------------- captions
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "phrase"),
     [("de", "Offen ist ein Betrag von"), ("en", "An open amount of"), ("it", "Risulta aperto")],
@@ -223,6 +231,7 @@ def test_captions_are_webvtt_in_the_debtors_language_and_match_the_video(videos,
 # --------------------------------------------------------------------------- the segment cache
 
 
+@pytest.mark.slow
 def test_invariant_scenes_are_encoded_once_and_reused(tmp_path):
     cache = LocalSegmentCache(tmp_path / "cache")
     video.render_video(make_view(first_name="Anna"), tmp_path / "a.mp4", cache=cache)
@@ -238,6 +247,7 @@ def test_invariant_scenes_are_encoded_once_and_reused(tmp_path):
     assert len(list((cache.root / "scene").iterdir())) == 4
 
 
+@pytest.mark.slow
 def test_a_shared_store_cache_works_through_the_storage_shape(tmp_path):
     class Store:  # the `Storage` shape: KeyError when missing
         def __init__(self):
@@ -275,6 +285,7 @@ def test_a_scene_marked_invariant_may_not_show_the_debtors_name(tmp_path, monkey
         video_template.clear_cache()
 
 
+@pytest.mark.slow
 def test_segments_from_other_encoder_settings_are_refused(tmp_path):
     still = segments.still(make_view(), scenes.template_for(make_view()), 2)
     (good,) = video_encode.encode_stills([still], tmp_path, pieces=False, prefix="good")

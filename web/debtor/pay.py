@@ -36,9 +36,7 @@ class Page(DebtorForm):
     def __init__(self, session, token: str):
         super().__init__(session, token)
         self.babel = self.view.locale.replace("-", "_")
-        # The plain site texts, not DebtorForm.texts (tone and campaign overrides): that is
-        # what the pay pages have always shown (code review §2, bad 5; a change of its own).
-        self.t = load_texts("site").for_lang(self.view.lang)
+        self.t = self.texts  # the site's texts in the debtor's tone, with the campaign's own
         self.p = load_texts("pay").for_lang(self.view.lang)
 
     def money(self, minor: int) -> str:
