@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from kindly.campaigns.models import Debtor
 from kindly.cases.models import CaseHold
 from kindly.cases.state import Case, Facts, HoldFacts, PlanFacts, PromiseFacts, derive
+from kindly.payments import ledger
 from kindly.payments.models import Instalment, Payment, Plan
 from kindly.tracking.models import Event
 
@@ -128,18 +129,6 @@ def promise_of(event: Event, fallback_minor: int) -> tuple[dt.date, int] | None:
     return day, amount or fallback_minor
 
 
-def _paid_since(session: Session, debtor: Debtor, since: dt.datetime) -> int:
-    total = session.scalar(
-        select(func.coalesce(func.sum(Payment.amount_minor), 0)).where(
-            Payment.debtor_id == debtor.id,
-            Payment.status == "succeeded",
-            Payment.currency == debtor.currency,
-            Payment.updated_at >= since,
-        )
-    )
-    return int(total or 0)
-
-
 def facts_for(session: Session, debtors: Sequence[Debtor]) -> dict[int, Facts]:
     """The facts of each debtor's case, read in a handful of statements."""
     by_id = {debtor.id: debtor for debtor in debtors}
@@ -158,7 +147,7 @@ def facts_for(session: Session, debtors: Sequence[Debtor]) -> dict[int, Facts]:
             if read is not None:
                 made = _aware(event.occurred_at)
                 promises[debtor.id] = PromiseFacts(
-                    read[0], read[1], made, _paid_since(session, debtor, made)
+                    read[0], read[1], made, ledger.paid_between(session, debtor, made)
                 )
         elif event.type == "plan_requested":
             requested[debtor.id] = _aware(event.occurred_at)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -19,6 +21,23 @@ def paid_minor(session: Session, debtor: Debtor) -> int:
         )
     )
     return int(total or 0)
+
+
+def paid_between(
+    session: Session, debtor: Debtor, since: dt.datetime, until: dt.date | None = None
+) -> int:
+    """Net money settled for the debtor from `since` (to the end of `until`, if given), in the
+    claim's currency."""
+    query = select(func.coalesce(func.sum(Payment.amount_minor), 0)).where(
+        Payment.debtor_id == debtor.id,
+        Payment.status == "succeeded",
+        Payment.currency == debtor.currency,
+        Payment.updated_at >= since,
+    )
+    if until is not None:
+        end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+        query = query.where(Payment.updated_at < end)
+    return int(session.scalar(query) or 0)
 
 
 def balance_minor(session: Session, debtor: Debtor) -> int:

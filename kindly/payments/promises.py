@@ -8,29 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Debtor
 from kindly.payments import ledger
-from kindly.payments.models import Payment, Promise
+from kindly.payments.models import Promise
 from kindly.tracking.models import Event
-
-
-def _paid_between(session: Session, debtor: Debtor, since: dt.datetime, until: dt.date) -> int:
-    """Net money settled for the debtor from `since` to the end of `until`."""
-    end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-    total = session.scalar(
-        select(func.coalesce(func.sum(Payment.amount_minor), 0)).where(
-            Payment.debtor_id == debtor.id,
-            Payment.status == "succeeded",
-            Payment.currency == debtor.currency,
-            Payment.updated_at >= since,
-            Payment.updated_at < end,
-        )
-    )
-    return int(total or 0)
 
 
 def resolve_due(session: Session, today: dt.date) -> dict[str, int]:
@@ -52,7 +37,7 @@ def resolve_due(session: Session, today: dt.date) -> dict[str, int]:
             else event.occurred_at.replace(tzinfo=dt.UTC)
         )
         amount = int((event.data or {}).get("amount_minor") or 0) or debtor.amount_due_minor
-        paid = _paid_between(session, debtor, made, day)
+        paid = ledger.paid_between(session, debtor, made, day)
         kept = paid >= amount or ledger.balance_minor(session, debtor) == 0
         row = Promise(
             event_id=event.id,
