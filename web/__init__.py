@@ -78,6 +78,8 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         code = exc.code or 500
+        if request.path.startswith("/api/"):  # refused before the API's own handler: JSON too
+            return api.problem(code, exc.description or exc.name)
         if code == 404 and findcase.is_link_path(request.path):
             return findcase.lost_link_page()  # a mistyped link: offer the way back
         key = "not_found" if code in (404, 405) else "error"

@@ -371,3 +371,12 @@ def test_launch_check_lists_gaps_and_a_launch_waits_until_there_are_none(client,
         "/api/v1/campaigns/winter/status", headers=auth(secret), json={"status": "live"}
     )
     assert launched.status_code == 200
+
+
+def test_an_api_request_no_route_takes_is_answered_in_json_with_404(client, ctx):
+    # a newline in the path matches no route: before, the CSRF check answered an HTML 400
+    secret = key_for(ctx, "admin")
+    for method in ("PUT", "POST", "GET"):
+        answer = client.open("/api/v1/creditors/a%0Ab", method=method, headers=auth(secret),
+                             json={})  # fmt: skip
+        assert (answer.status_code, answer.content_type) == (404, "application/json"), method
