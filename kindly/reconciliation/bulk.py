@@ -1,0 +1,62 @@
+"""Many rows into one table at once, in the session's transaction.
+
+On PostgreSQL with psycopg the rows go in with COPY, their ids drawn from the table's sequence
+beforehand in one statement (the importer needs them for the rows that point at them); other
+databases get one executemany INSERT … RETURNING.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import JSON, Table, insert, text
+from sqlalchemy.engine import Connection
+
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+
+
+def insert_rows(
+    connection: Connection, table: Table, rows: Sequence[dict[str, Any]], *, ids: bool = True
+) -> list[int]:
+    """Insert the rows (every row has the same keys); their new ids in order when `ids`."""
+    if not rows:
+        return []
+    dialect = connection.dialect
+    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        return _copy(connection, table, rows, ids)
+    if not ids:
+        connection.execute(insert(table), list(rows))
+        return []
+    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    return list(connection.execute(statement, list(rows)).scalars())
+
+
+def _copy(connection: Connection, table: Table, rows: Sequence[dict[str, Any]], ids: bool):
+    columns = list(rows[0])
+    as_json = [isinstance(table.c[name].type, JSON) for name in columns]
+    new_ids: list[int] = []
+    if ids:
+        # the table's own sequence, so later single-row inserts never collide with these ids
+        new_ids = list(
+            connection.execute(
+                text(
+                    "SELECT nextval(pg_get_serial_sequence(:table, 'id')) "
+                    "FROM generate_series(1, :n)"
+                ),
+                {"table": table.name, "n": len(rows)},
+            ).scalars()
+        )
+        columns = ["id", *columns]
+    cursor = connection.connection.driver_connection.cursor()
+    # table and column names come from the model, never from input
+    with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+        for number, row in enumerate(rows):
+            values = [
+                _encode(value) if flag and value is not None else value
+                for value, flag in zip(row.values(), as_json, strict=True)
+            ]
+            copy.write_row([new_ids[number], *values] if ids else values)
+    cursor.close()
+    return new_ids

@@ -1,0 +1,257 @@
+"""A statement file in: read whole, matched, stored as received, booked once — or nothing.
+
+`import_statement` parses the entire file before it writes anything: a file that cannot be
+read raises StatementError (naming the element or line) and leaves no row and no stored copy
+behind. A readable file is kept in storage under its SHA-256 and its entries are written in the
+caller's transaction; an entry whose identity is already known (the same file again, or an
+overlapping statement) is counted as `already_imported` and changes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kindly.bank import detect
+from kindly.bank.entries import Entry, StatementError, identities
+from kindly.campaigns.models import Campaign, Debtor
+from kindly.infra.db import utcnow
+from kindly.infra.storage import Storage
+from kindly.payments.models import Payment
+from kindly.reconciliation import matching
+from kindly.reconciliation.booking import Booking, book, reverse
+from kindly.reconciliation.bulk import insert_rows
+from kindly.reconciliation.models import BankAllocation, BankEntry, BankStatement
+
+CHUNK = 5000
+PREFIX = "bank/statements"
+"""Where statement files are kept, as received: `<PREFIX>/<sha256>.<format>`."""
+
+
+@dataclass
+class ImportResult:
+    """What one file's import did."""
+
+    statement_id: int
+    format: str
+    account: str | None
+    entries: int = 0
+    matched: int = 0
+    unmatched: int = 0
+    ignored: int = 0
+    returned: int = 0
+    already_imported: int = 0
+    duplicate: bool = False  # the very same file was imported before
+    by_rule: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """For --json and the API."""
+        return dataclasses.asdict(self)
+
+
+def _digits(text: str | None, size: int) -> str | None:
+    return text[:size] if text else text
+
+
+def import_statement(
+    session: Session,
+    storage: Storage,
+    data: bytes,
+    filename: str | None = None,
+    *,
+    campaign: Campaign | None = None,
+    account: str | None = None,
+    by: str = "operator",
+    mapping: Any = None,
+) -> ImportResult:
+    """Import one statement file in the caller's transaction (all or nothing)."""
+    statements = detect.parse(data, filename, mapping)
+    account = matching.compact_iban(account)
+    entries: list[Entry] = []
+    for statement in statements:
+        if account and statement.account and statement.account != account:
+            raise StatementError(f"the file is for account {statement.account}, not {account}")
+        for entry in statement.entries:
+            entries.append(
+                entry
+                if entry.account or not account
+                else dataclasses.replace(entry, account=account)
+            )
+    kind = statements[0].format if statements else detect.detect(data, filename)
+    file_account = account or next((s.account for s in statements if s.account), None)
+    sha = hashlib.sha256(data).hexdigest()
+    earlier = session.scalar(select(BankStatement).where(BankStatement.sha256 == sha))
+    if earlier is not None:
+        return ImportResult(earlier.id, earlier.format, earlier.account, entries=len(entries),
+                            already_imported=len(entries), duplicate=True)  # fmt: skip
+
+    keys = identities(entries)
+    known = _known(session, keys)
+    fresh: list[tuple[str, Entry]] = []
+    for key, entry in zip(keys, entries, strict=True):
+        if key not in known:
+            known.add(key)  # a bank that repeats a reference inside one file: the first counts
+            fresh.append((key, entry))
+    index = matching.load(session, [campaign.id] if campaign is not None else None)
+
+    key = f"{PREFIX}/{sha}.{'xml' if kind.startswith('camt') else kind}"
+    storage.put(key, data, "application/octet-stream")
+    row = BankStatement(
+        format=kind[:16], account=file_account, filename=(filename or "")[:255] or None,
+        statement_ref=", ".join(s.id for s in statements)[:200] or None, storage_key=key,
+        sha256=sha, imported_by=by[:320], campaign_id=campaign.id if campaign else None,
+        entries=len(entries), already_imported=len(entries) - len(fresh),
+        matched=0, unmatched=0, ignored=0, returned=0,
+    )  # fmt: skip
+    session.add(row)
+    session.flush()
+    result = ImportResult(row.id, row.format, row.account, entries=len(entries),
+                          already_imported=row.already_imported)  # fmt: skip
+    _write(session, index, row.id, fresh, result)
+    for name in ("matched", "unmatched", "ignored", "returned"):
+        setattr(row, name, getattr(result, name))
+    session.flush()
+    return result
+
+
+def _known(session: Session, keys: list[str]) -> set[str]:
+    known: set[str] = set()
+    for start in range(0, len(keys), CHUNK):
+        chunk = keys[start : start + CHUNK]
+        known.update(
+            session.scalars(select(BankEntry.identity).where(BankEntry.identity.in_(chunk)))
+        )
+    return known
+
+
+def _write(
+    session: Session,
+    index: matching.Index,
+    statement_id: int,
+    fresh: list[tuple[str, Entry]],
+    result: ImportResult,
+) -> None:
+    """Decide every fresh entry, write them, book the matched ones and reverse the returns."""
+    rows: list[dict[str, Any]] = []
+    verdicts: list[matching.Match | None] = []
+    returns: list[int] = []
+    for number, (key, entry) in enumerate(fresh):
+        state, verdict, reason = _decide(index, entry)
+        if state == "returned":
+            returns.append(number)
+        elif state == "matched":
+            index.paid(
+                verdict.debtor_id,
+                entry.amount_minor,
+                matching.compact_iban(entry.counterparty_iban),
+            )
+            result.by_rule[verdict.rule] = result.by_rule.get(verdict.rule, 0) + 1
+        verdicts.append(verdict)
+        rows.append(_row(statement_id, key, entry, state, verdict, reason))
+    ids = insert_rows(session.connection(), BankEntry.__table__, rows)
+    bookings = [
+        Booking(
+            entry_id, row["identity"], 0, verdict.debtor_id,
+            index.cases[verdict.debtor_id].campaign_id, entry.amount_minor, entry.currency,
+            matching.compact_iban(entry.counterparty_iban), entry.booking_date or entry.value_date,
+        )
+        for entry_id, row, verdict, (_, entry) in zip(ids, rows, verdicts, fresh, strict=True)
+        if row["state"] == "matched"
+    ]  # fmt: skip
+    book(session, bookings, _variants(session, [b.debtor_id for b in bookings]))
+    for row in rows:
+        if row["state"] in ("matched", "unmatched", "ignored"):  # returns count once decided
+            setattr(result, row["state"], getattr(result, row["state"]) + 1)
+    for number in returns:
+        _return(session, ids[number], fresh[number][1], fresh[number][0], result)
+
+
+def _decide(index: matching.Index, entry: Entry):
+    """(state, match, reason) of one entry before anything is written."""
+    if entry.status != "booked":
+        return "ignored", None, f"{entry.status} entry"
+    if entry.is_return:
+        return "returned", None, None  # decided once the original is looked up
+    if not entry.credit:
+        return "ignored", None, "money out"
+    if entry.amount_minor <= 0:
+        return "ignored", None, "no amount"
+    verdict = matching.match(index, entry)
+    if verdict.debtor_id is None:
+        return "unmatched", verdict, verdict.reason
+    return "matched", verdict, None
+
+
+def _row(statement_id: int, key: str, entry: Entry, state: str, verdict, reason) -> dict[str, Any]:
+    return {
+        "statement_id": statement_id, "identity": key, "account": _digits(entry.account, 34),
+        "entry_ref": _digits(entry.reference, 200), "booking_date": entry.booking_date,
+        "value_date": entry.value_date, "amount_minor": entry.amount_minor,
+        "currency": entry.currency, "credit": entry.credit, "bank_status": entry.status,
+        "counterparty_name": _digits(entry.counterparty_name, 200),
+        "counterparty_iban": _digits(matching.compact_iban(entry.counterparty_iban), 34),
+        "counterparty_bic": _digits(entry.counterparty_bic, 11),
+        "remittance": entry.remittance or "",
+        "creditor_reference": _digits(entry.creditor_reference, 64),
+        "end_to_end_id": _digits(entry.end_to_end_id, 64),
+        "bank_code": _digits(entry.bank_code, 64),
+        "is_return": entry.is_return, "return_reason": _digits(entry.return_reason, 64),
+        "original_reference": _digits(entry.original_reference, 200),
+        "origin": (entry.origin or "")[:200], "state": state,
+        "rule": verdict.rule if verdict is not None else None,
+        "matched_text": _digits(verdict.text, 200) if verdict is not None else None,
+        "reason": _digits(reason, 200), "note": None, "decided_by": None, "decided_at": None,
+    }  # fmt: skip
+
+
+def _variants(session: Session, debtor_ids: list[int]) -> dict[int, str]:
+    variants: dict[int, str] = {}
+    unique = list(dict.fromkeys(debtor_ids))
+    for start in range(0, len(unique), CHUNK):
+        chunk = unique[start : start + CHUNK]
+        variants.update(
+            {
+                i: v
+                for i, v in session.execute(
+                    select(Debtor.id, Debtor.variant).where(Debtor.id.in_(chunk))
+                )
+            }
+        )
+    return variants
+
+
+def _return(session: Session, entry_id: int, entry: Entry, key: str, result: ImportResult) -> None:
+    """Reverse the payments of the entry a returned transfer names; else it is ignored."""
+    row = session.get(BankEntry, entry_id)
+    original = None
+    if entry.original_reference:
+        original = session.scalar(
+            select(BankEntry)
+            .where(
+                BankEntry.end_to_end_id == entry.original_reference[:64],
+                BankEntry.state == "matched",
+                BankEntry.id != entry_id,
+            )
+            .order_by(BankEntry.id)
+        )
+    if original is None:
+        row.state, row.reason = "ignored", "a return of a transfer not booked here"
+        result.ignored += 1
+        return
+    allocated = session.execute(
+        select(BankAllocation, Payment)
+        .join(Payment, Payment.id == BankAllocation.payment_id)
+        .where(BankAllocation.entry_id == original.id)
+        .order_by(BankAllocation.seq)
+    ).all()
+    for allocation, payment in allocated:
+        reverse(session, payment, f"{key}#{allocation.seq}", payment.amount_minor)
+    original.state, original.reason = "returned", f"returned by entry {entry_id}"
+    row.state, row.rule, row.matched_text = "returned", "return", entry.original_reference[:200]
+    row.decided_at = utcnow()
+    result.returned += 1
