@@ -10,6 +10,7 @@ import click
 
 from kindly.campaigns.portfolio import PortfolioRejected
 from kindly.cli import (
+    bank,
     campaign,
     check,
     experiments,
@@ -56,6 +57,7 @@ cli.add_command(serve.serve)
 cli.add_command(serve.worker)
 cli.add_command(render.demo)
 # one module per command or command group
+cli.add_command(bank.command)
 cli.add_command(check.command)
 cli.add_command(experiments.command)
 cli.add_command(letters.command)

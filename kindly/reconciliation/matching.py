@@ -40,6 +40,10 @@ TITLES = frozenset(
 
 _WORDS = re.compile(r"[^\w\-/.]+")
 """What separates words of a remittance text; '-', '/' and '.' join ('INV-2024/17' is one)."""
+_ABBREVIATION = re.compile(r"(?<=[^\W\d_])\.")
+"""A dot after a letter ends an abbreviation ('Nr.4711'), never a number ('01.12.2026')."""
+_RF_START = re.compile(r"(?<![0-9A-Za-z])RF[ \t-]?[0-9]{2}", re.IGNORECASE)
+_SPACING = re.compile(r"[\s-]+")
 _NAME = re.compile(r"[^\W\d_]+")
 
 
@@ -111,7 +115,8 @@ def name_key(text: str | None) -> str:
 def words(text: str) -> set[str]:
     """The whole words of a remittance text, case-folded, each at least MIN_REFERENCE long."""
     found = set()
-    for raw in _WORDS.split(text):
+    split = _ABBREVIATION.sub(" ", text)
+    for raw in _WORDS.split(text) + (_WORDS.split(split) if split != text else []):
         word = raw.strip("-/._").casefold()
         if len(word) >= MIN_REFERENCE:
             found.add(word)
@@ -214,12 +219,29 @@ def _one(rule: str, found: dict[int, str], what: str) -> Match | None:
     return Match(None, None, texts, f"{len(found)} cases fit {what}")
 
 
+def ours_in(index: Index, text: str) -> list[str]:
+    """Every payment reference of ours written in the text, however spaced or cased.
+
+    From each 'RF' + two digits that starts a word, the characters that follow (spaces and
+    hyphens dropped) are looked up at every length a reference can have: so a reference that
+    runs into the next word, or two references in one text, are each found.
+    """
+    found: list[str] = []
+    for start in _RF_START.finditer(text):
+        run = _SPACING.sub("", text[start.start() : start.start() + 48]).upper()
+        for end in range(min(len(run), 25), 4, -1):
+            if run[:end] in index.by_rf:
+                if run[:end] not in found:
+                    found.append(run[:end])
+                break
+    return found
+
+
 def _by_rf(index: Index, entry: Entry) -> Match | None:
     candidates = []
     if entry.creditor_reference and rf.is_valid(entry.creditor_reference):
         candidates.append(rf.compact(entry.creditor_reference))
-    if "rf" in entry.remittance.casefold():
-        candidates += rf.find(entry.remittance)
+    candidates += ours_in(index, entry.remittance)
     found = {}
     for candidate in candidates:
         debtor_id = index.by_rf.get(candidate)
