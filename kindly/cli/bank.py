@@ -11,7 +11,6 @@ import click
 
 from kindly.accounts import audit
 from kindly.cli.common import campaign_by_slug, open_context
-from kindly.money import from_minor
 from kindly.reconciliation import review, watch
 from kindly.reconciliation.importer import import_statement
 from kindly.reconciliation.models import BankEntry
@@ -66,29 +65,13 @@ def import_command(
     click.echo(f"statement {result.statement_id} ({result.format}): {counts}{note}")
 
 
-def entry_summary(entry: BankEntry) -> dict[str, Any]:
-    """What the queue shows of one entry."""
-    day = entry.booking_date or entry.value_date
-    return {
-        "id": entry.id,
-        "date": day.isoformat() if day else None,
-        "amount": str(from_minor(entry.amount_minor, entry.currency)),
-        "currency": entry.currency,
-        "name": entry.counterparty_name,
-        "iban": entry.counterparty_iban,
-        "remittance": entry.remittance,
-        "reason": entry.reason,
-        "statement": entry.statement_id,
-    }
-
-
 @command.command("unmatched")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def unmatched(as_json: bool) -> None:
     """The entries waiting for a decision."""
     ctx = open_context()
     with ctx.db.session() as session:
-        rows = [entry_summary(entry) for entry in review.waiting(session)]
+        rows = [review.summary(entry) for entry in review.waiting(session)]
     if as_json:
         click.echo(json.dumps(rows))
         return

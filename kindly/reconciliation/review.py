@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -50,6 +51,22 @@ def waiting(session: Session, limit: int = LIMIT) -> list[BankEntry]:
             .limit(limit)
         )
     )
+
+
+def summary(entry: BankEntry) -> dict[str, Any]:
+    """What the queue shows of one entry (`kindly bank unmatched --json`, the API)."""
+    day = entry.booking_date or entry.value_date
+    return {
+        "id": entry.id,
+        "date": day.isoformat() if day else None,
+        "amount": str(from_minor(entry.amount_minor, entry.currency)),
+        "currency": entry.currency,
+        "name": entry.counterparty_name,
+        "iban": entry.counterparty_iban,
+        "remittance": entry.remittance,
+        "reason": entry.reason,
+        "statement": entry.statement_id,
+    }
 
 
 def entry_or_fail(session: Session, entry_id: int) -> BankEntry:
