@@ -165,7 +165,7 @@ def _entry(t: dict[str, Any], account: str | None, statement_id: str, line: int)
 
 def _leading_rf(text: str) -> str | None:
     """The RF reference a SEPA transfer's structured remittance puts first in SVWZ+."""
-    if not text.lstrip()[:2].upper() == "RF":
+    if text.lstrip()[:2].upper() != "RF":
         return None
     found = rf.find(text.lstrip()[:40])
     return found[0] if found else None

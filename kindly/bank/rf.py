@@ -73,18 +73,25 @@ def printed(text: str) -> str:
 def find(text: str) -> list[str]:
     """Every valid RF reference written in free text, compact, longest candidate first.
 
-    People type references in any case and with spaces wherever they like, and a reference
-    may run straight into the next word ("rf18 5390 0754 7034 Rechnung"). Each candidate is
-    tried at every point where a group ends (a space, a hyphen or the end of the run), longest
-    first, and kept when its check digits hold; a matcher looks each one up.
+    People type references in any case and with spaces or hyphens wherever they like, and a
+    reference may run into the next word ("rf18 5390 0754 7034 Rechnung"). The characters
+    after 'RF' are read group by group up to 21, stopping at a group of more than four letters
+    and no digit (a word, not a part of a reference); every group end where the check digits
+    hold is a candidate, for a matcher to look up.
     """
     found: list[str] = []
     for match in _CANDIDATE.finditer(text or ""):
-        run = match.group(0)
-        ends = [i for i in range(len(run), 4, -1) if i == len(run) or run[i] in " \t-"]
-        for end in ends:
-            candidate = compact(run[:end])
-            if len(candidate) > 4 and is_valid(candidate) and candidate not in found:
-                found.append(candidate)
+        groups = re.split(r"[ \t-]+", match.group(0))
+        head, rest = groups[0], groups[1:]
+        if len(head) == 2:  # 'RF 18 …': the check digits stand alone
+            head, rest = head + rest[0], rest[1:]
+        candidates = [head]
+        for group in rest:
+            if len(group) > 4 and group.isalpha():
                 break
+            candidates.append(candidates[-1] + group)
+        for candidate in reversed(candidates):
+            value = candidate.upper()
+            if 4 < len(value) <= 25 and is_valid(value) and value not in found:
+                found.append(value)
     return found
