@@ -11,10 +11,26 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Table, insert, text
+from sqlalchemy import JSON, Column, Table, any_, bindparam, insert, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql import ColumnElement
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+
+
+CHUNK = 5000
+"""Values per IN list where the database has no arrays (SQLite)."""
+
+
+def among(connection: Connection, column: Column, values: Sequence[Any]) -> list[ColumnElement]:
+    """Conditions `column IN values`, as few as the database allows: one `= ANY(array)` with
+    a single parameter on PostgreSQL (a list of thousands of parameters costs more to send
+    and parse than the query takes), chunks of IN lists elsewhere. OR-ing is the caller's:
+    each condition is meant for a query of its own."""
+    if connection.dialect.name == "postgresql":
+        return [column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))]
+    return [column.in_(values[i : i + CHUNK]) for i in range(0, len(values), CHUNK)]
 
 
 def insert_rows(

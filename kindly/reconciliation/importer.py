@@ -10,6 +10,7 @@ overlapping statement) is counted as `already_imported` and changes nothing.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -18,17 +19,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kindly.bank import detect
-from kindly.bank.entries import Entry, StatementError, identities
-from kindly.campaigns.models import Campaign, Debtor
+from kindly.bank.entries import Entry, Statement, StatementError, identities
+from kindly.campaigns.models import Campaign
 from kindly.infra.db import utcnow
 from kindly.infra.storage import Storage
 from kindly.payments.models import Payment
 from kindly.reconciliation import matching
 from kindly.reconciliation.booking import Booking, book, reverse
-from kindly.reconciliation.bulk import insert_rows
+from kindly.reconciliation.bulk import among, insert_rows
 from kindly.reconciliation.models import BankAllocation, BankEntry, BankStatement
 
-CHUNK = 5000
 PREFIX = "bank/statements"
 """Where statement files are kept, as received: `<PREFIX>/<sha256>.<format>`."""
 
@@ -71,6 +71,34 @@ def import_statement(
 ) -> ImportResult:
     """Import one statement file in the caller's transaction (all or nothing)."""
     statements = detect.parse(data, filename, mapping)
+    return import_parsed(session, storage, data, filename, statements, campaign=campaign,
+                         account=account, by=by)  # fmt: skip
+
+
+def import_parsed(
+    session: Session,
+    storage: Storage,
+    data: bytes,
+    filename: str | None,
+    statements: list[Statement],
+    *,
+    campaign: Campaign | None = None,
+    account: str | None = None,
+    by: str = "operator",
+) -> ImportResult:
+    """Import the statements already read from `data` (the file's bytes, kept as received)."""
+    # Each entry makes several objects that live to the end: the cyclic garbage collector
+    # would scan them again and again (as in kindly.campaigns.portfolio.write).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _import(session, storage, data, filename, statements, campaign, account, by)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _import(session, storage, data, filename, statements, campaign, account, by) -> ImportResult:
     account = matching.compact_iban(account)
     entries: list[Entry] = []
     for statement in statements:
@@ -121,11 +149,10 @@ def import_statement(
 
 def _known(session: Session, keys: list[str]) -> set[str]:
     known: set[str] = set()
-    for start in range(0, len(keys), CHUNK):
-        chunk = keys[start : start + CHUNK]
-        known.update(
-            session.scalars(select(BankEntry.identity).where(BankEntry.identity.in_(chunk)))
-        )
+    if not keys:
+        return known
+    for condition in among(session.connection(), BankEntry.__table__.c.identity, keys):
+        known.update(session.scalars(select(BankEntry.identity).where(condition)))
     return known
 
 
@@ -163,7 +190,7 @@ def _write(
         for entry_id, row, verdict, (_, entry) in zip(ids, rows, verdicts, fresh, strict=True)
         if row["state"] == "matched"
     ]  # fmt: skip
-    book(session, bookings, _variants(session, [b.debtor_id for b in bookings]))
+    book(session, bookings, {b.debtor_id: index.cases[b.debtor_id].variant for b in bookings})
     for row in rows:
         if row["state"] in ("matched", "unmatched", "ignored"):  # returns count once decided
             setattr(result, row["state"], getattr(result, row["state"]) + 1)
@@ -207,22 +234,6 @@ def _row(statement_id: int, key: str, entry: Entry, state: str, verdict, reason)
         "matched_text": _digits(verdict.text, 200) if verdict is not None else None,
         "reason": _digits(reason, 200), "note": None, "decided_by": None, "decided_at": None,
     }  # fmt: skip
-
-
-def _variants(session: Session, debtor_ids: list[int]) -> dict[int, str]:
-    variants: dict[int, str] = {}
-    unique = list(dict.fromkeys(debtor_ids))
-    for start in range(0, len(unique), CHUNK):
-        chunk = unique[start : start + CHUNK]
-        variants.update(
-            {
-                i: v
-                for i, v in session.execute(
-                    select(Debtor.id, Debtor.variant).where(Debtor.id.in_(chunk))
-                )
-            }
-        )
-    return variants
 
 
 def _return(session: Session, entry_id: int, entry: Entry, key: str, result: ImportResult) -> None:

@@ -45,6 +45,8 @@ _ABBREVIATION = re.compile(r"(?<=[^\W\d_])\.")
 _RF_START = re.compile(r"(?<![0-9A-Za-z])RF[ \t-]?[0-9]{2}", re.IGNORECASE)
 _SPACING = re.compile(r"[\s-]+")
 _NAME = re.compile(r"[^\W\d_]+")
+_COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+"""Combining marks: what NFKD splits off a letter's accent."""
 
 
 @dataclass(slots=True)
@@ -59,6 +61,7 @@ class OpenCase:
     currency: str
     balance_minor: int
     next_instalment_minor: int | None = None
+    variant: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +110,11 @@ class Index:
 
 def name_key(text: str | None) -> str:
     """A name compared without case, accents, order, punctuation or titles."""
-    plain = unicodedata.normalize("NFKD", text or "")
-    plain = "".join(char for char in plain if not unicodedata.combining(char)).casefold()
-    return " ".join(sorted(w for w in _NAME.findall(plain) if w not in TITLES))
+    if not text:
+        return ""
+    if not text.isascii():
+        text = _COMBINING.sub("", unicodedata.normalize("NFKD", text))
+    return " ".join(sorted(w for w in _NAME.findall(text.casefold()) if w not in TITLES))
 
 
 def words(text: str) -> set[str]:
@@ -136,20 +141,21 @@ def load(session: Session, campaign_ids: Iterable[int] | None = None) -> Index:
     query = select(
         table.c.id, table.c.campaign_id, table.c.reference, table.c.payment_reference,
         table.c.first_name, table.c.last_name, table.c.currency, table.c.amount_due_minor,
+        table.c.variant,
     )  # fmt: skip
     if narrowed is not None:
         query = query.where(table.c.campaign_id.in_(narrowed))
     paid = _paid(session, narrowed)
     nexts = _next_instalments(session, narrowed)
     index = Index()
-    for debtor_id, campaign_id, reference, payref, first, last, currency, due in session.execute(
-        query
-    ):
+    rows = session.execute(query)
+    for debtor_id, campaign_id, reference, payref, first, last, currency, due, variant in rows:
         balance = max(due - paid.get((debtor_id, currency), 0), 0)
         index.add(
             OpenCase(
                 debtor_id, campaign_id, reference, payref,
                 name_key(f"{first or ''} {last or ''}"), currency, balance, nexts.get(debtor_id),
+                variant,
             )
         )  # fmt: skip
     payers = select(Payment.debtor_id, Payment.payer_iban).where(
@@ -239,7 +245,7 @@ def ours_in(index: Index, text: str) -> list[str]:
 
 def _by_rf(index: Index, entry: Entry) -> Match | None:
     candidates = []
-    if entry.creditor_reference and rf.is_valid(entry.creditor_reference):
+    if entry.creditor_reference:  # only ours count, and ours are valid: no check needed
         candidates.append(rf.compact(entry.creditor_reference))
     candidates += ours_in(index, entry.remittance)
     found = {}
