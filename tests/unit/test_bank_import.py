@@ -433,3 +433,19 @@ def test_every_debtor_has_a_valid_stable_payment_reference(world):
     _ctx, _session, debtors = world
     assert all(rf.is_valid(d.payment_reference) for d in debtors.values())
     assert debtors["4711"].payment_reference == rf.rf_for("winter", "4711")
+
+
+def test_erasing_a_debtor_forgets_the_payer_in_their_transfers_and_export_lists_them(world):
+    from kindly import privacy
+
+    ctx, session, debtors = world
+    erika = debtors["INV-40017"]
+    run(ctx, session, bf.camt053([bf.Payment("Erika Mustermann", IBAN, "57.30",
+                                             remittance=f"{erika.payment_reference} Mustermann")]))  # fmt: skip
+    exported = privacy.export_debtor(session, erika.campaign, erika)
+    assert [t["counterparty_iban"] for t in exported["bank_transfers"]] == [IBAN]
+    privacy.erase_debtor(session, erika, ctx.storage)
+    (entry,) = entries(session)
+    assert (entry.counterparty_name, entry.counterparty_iban, entry.remittance) == (None, None, "")
+    assert session.scalar(select(Payment.payer_iban)) is None
+    assert ledger.balance_minor(session, erika) == 0  # the money stays booked
