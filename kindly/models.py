@@ -13,14 +13,16 @@ from kindly.infra.db import Base
 from kindly.messaging.models import OptOut, Send
 from kindly.outbound.models import WebhookDelivery, WebhookSubscription
 from kindly.payments.models import Instalment, Payment, Plan, Promise, WebhookEvent
+from kindly.reconciliation.models import BankAllocation, BankEntry, BankStatement
 from kindly.rules.models import Decision, RuleSet
 from kindly.site.models import Artifact, IdentityCheck, RateCount
 from kindly.tracking.models import Event
 
 __all__ = [
-    "ApiToken", "Artifact", "AuditLog", "Base", "Campaign", "CampaignStatus", "CaseHold",
-    "CaseNote", "Creditor", "Debtor", "Decision", "Event", "IdentityCheck", "InboxItem",
-    "InboxReply", "Instalment", "LoginAttempt", "OptOut", "Payment", "Plan", "Promise",
-    "RateCount", "RuleSet", "Send", "User", "WebhookDelivery", "WebhookEvent",
+    "ApiToken", "Artifact", "AuditLog", "BankAllocation", "BankEntry", "BankStatement", "Base",
+    "Campaign", "CampaignStatus", "CaseHold", "CaseNote", "Creditor", "Debtor", "Decision",
+    "Event", "IdentityCheck", "InboxItem", "InboxReply", "Instalment", "LoginAttempt", "OptOut",
+    "Payment", "Plan", "Promise", "RateCount", "RuleSet", "Send", "User", "WebhookDelivery",
+    "WebhookEvent",
     "WebhookSubscription",
 ]  # fmt: skip

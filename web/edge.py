@@ -9,10 +9,11 @@ UPLOAD_LIMIT = 32 * 1024 * 1024
 """Bytes a portfolio upload may have (every other request keeps the app's 1 MiB limit)."""
 
 UPLOAD_ENDPOINTS = frozenset(
-    {"admin.campaign_new", "admin.campaign_upload", "api.portfolio", "admin.campaign_settings"}
-)
-"""Forms that carry a file: portfolios, and the settings page's letter logo (which
-kindly.campaigns.logo limits to 2 MiB itself)."""
+    {"admin.campaign_new", "admin.campaign_upload", "api.portfolio", "admin.campaign_settings",
+     "api.bank_statements", "admin.bank_upload"}
+)  # fmt: skip
+"""Forms that carry a file: portfolios, bank statements, and the settings page's letter logo
+(which kindly.campaigns.logo limits to 2 MiB itself)."""
 
 
 def limit_uploads(app: Flask) -> None:

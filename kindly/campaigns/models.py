@@ -11,9 +11,12 @@ from sqlalchemy import (
     ForeignKey,
     String,
     UniqueConstraint,
+    event,
+    select,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from kindly.bank.rf import rf_for
 from kindly.infra.db import Base, utcnow
 
 if TYPE_CHECKING:
@@ -50,6 +53,9 @@ class Debtor(Base):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
     reference: Mapped[str] = mapped_column(String(100))
     token: Mapped[str] = mapped_column(String(64), unique=True)
+    # The ISO 11649 creditor reference a transfer quotes ('RF…', compact), kept once set
+    # (kindly.bank.rf; migration 0997).
+    payment_reference: Mapped[str | None] = mapped_column(String(25), unique=True, index=True)
     salutation: Mapped[str | None] = mapped_column(String(50))
     first_name: Mapped[str | None] = mapped_column(String(200))
     last_name: Mapped[str] = mapped_column(String(200))
@@ -78,6 +84,14 @@ class Debtor(Base):
 
     campaign: Mapped[Campaign] = relationship(back_populates="debtors")
     artifacts: Mapped[list[Artifact]] = relationship(back_populates="debtor")
+
+
+@event.listens_for(Debtor, "before_insert")
+def _payment_reference(_mapper, connection, debtor: Debtor) -> None:
+    """A debtor added one at a time (the demo, the API) gets its reference like an import's."""
+    if debtor.payment_reference is None and debtor.reference:
+        slug = connection.scalar(select(Campaign.slug).where(Campaign.id == debtor.campaign_id))
+        debtor.payment_reference = rf_for(slug or "", debtor.reference)
 
 
 STATUSES = ("draft", "live", "paused", "ended")

@@ -10,6 +10,7 @@ import click
 
 from kindly.campaigns.portfolio import PortfolioRejected
 from kindly.cli import (
+    bank,
     campaign,
     check,
     creditor,
@@ -58,6 +59,7 @@ cli.add_command(serve.serve)
 cli.add_command(serve.worker)
 cli.add_command(render.demo)
 # one module per command or command group
+cli.add_command(bank.command)
 cli.add_command(check.command)
 cli.add_command(creditor.command)
 cli.add_command(experiments.command)

@@ -72,7 +72,8 @@ def import_command(
     help="CSV file to write.",
 )
 def export(slug: str, out: Path) -> None:
-    """One row per debtor: reference, token, links and artifact keys, segment, variant, channel."""
+    """One row per debtor: reference, token, links, artifact keys, segment, variant, channel and
+    payment reference."""
     ctx = open_context()
     with ctx.db.session() as session:
         campaign = campaign_by_slug(session, slug)
@@ -99,13 +100,14 @@ def export(slug: str, out: Path) -> None:
                     "segment",
                     "variant",
                     "channel",
+                    "payment_reference",
                 ]
             )
             for d in debtors:
                 writer.writerow([
                     d.reference, d.token, f"{ctx.settings.base_url}/s/{d.token}",
                     keys.get((d.id, "letter"), ""), keys.get((d.id, "video"), ""),
-                    d.segment, d.variant, d.channel,
+                    d.segment, d.variant, d.channel, d.payment_reference or "",
                 ])  # fmt: skip
     click.echo(f"exported {len(debtors)} debtor(s) to {out}")
 

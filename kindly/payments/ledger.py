@@ -48,3 +48,13 @@ def balance_minor(session: Session, debtor: Debtor) -> int:
 def balance_after(debtor: Debtor, paid: int) -> int:
     """The open balance once `paid` (minor units) has been paid, never below zero."""
     return max(debtor.amount_due_minor - paid, 0)
+
+
+def credit_minor(session: Session, debtor: Debtor) -> int:
+    """What the debtor paid beyond the claim (an overpayment, refund due), never below zero."""
+    return credit_after(debtor, paid_minor(session, debtor))
+
+
+def credit_after(debtor: Debtor, paid: int) -> int:
+    """The overpayment once `paid` (minor units) has been paid."""
+    return max(paid - debtor.amount_due_minor, 0)

@@ -35,11 +35,17 @@ class Payment(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     notes: Mapped[str | None] = mapped_column(Text)
-    # payment | refund | dispute; refunds and lost disputes are negative amounts, so every
-    # sum of succeeded rows (ledger, stats, exports) is already net (migration 0600).
+    # payment | refund | dispute | return; refunds, lost disputes and returned transfers are
+    # negative amounts, so every sum of succeeded rows (ledger, stats, exports) is already net
+    # (migration 0600).
     kind: Mapped[str] = mapped_column(String(16), default="payment", server_default="payment")
     intent_ref: Mapped[str | None] = mapped_column(String(128), index=True)
     instalment_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    # How the money came (bank_transfer for a booked statement entry; None: the provider's
+    # checkout), the payer's account when known, and the day it arrived (migration 0997).
+    method: Mapped[str | None] = mapped_column(String(32))
+    payer_iban: Mapped[str | None] = mapped_column(String(34))
+    received_on: Mapped[dt.date | None] = mapped_column(Date)
 
 
 class WebhookEvent(Base):

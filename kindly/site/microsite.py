@@ -49,6 +49,7 @@ class LiveState:
     instalment: tuple[int, dt.date] | None
     sent_at: dt.datetime | None
     today: dt.date  # the day the case's state is judged on
+    transfer: tuple[int, dt.date] | None = None  # the latest payment, when a bank transfer
 
 
 @lru_cache(maxsize=1)
@@ -90,6 +91,20 @@ def _statement() -> Select:
             .where(Event.debtor_id == debtor.c.id, Event.type == type_)
             .order_by(Event.occurred_at.desc(), Event.id.desc())
             .limit(1)
+            .scalar_subquery()
+        )
+
+    def last_payment(column):
+        return (
+            select(column)
+            .where(
+                Payment.debtor_id == debtor.c.id,
+                Payment.status == "succeeded",
+                Payment.kind == "payment",
+            )
+            .order_by(Payment.id.desc())
+            .limit(1)
+            .correlate(debtor)
             .scalar_subquery()
         )
 
@@ -148,6 +163,9 @@ def _statement() -> Select:
             latest(Event.occurred_at, "sent").label("sent_at"),
             case_event.label("case_event"),
             plan_status.label("plan_status"),
+            last_payment(Payment.method).label("last_method"),
+            last_payment(Payment.amount_minor).label("last_minor"),
+            last_payment(Payment.received_on).label("last_on"),
         )
         .join(campaign, campaign.c.id == debtor.c.campaign_id)
         .where(debtor.c.token == bindparam("token"))
@@ -199,7 +217,10 @@ def live_state(
     row = _fetch(connection, token)
     if row is None:
         return None
-    (debtor_id, *_, paid, instalment_minor, instalment_due, sent_at, case_event, plan_status) = row
+    (debtor_id, *_, paid, instalment_minor, instalment_due, sent_at, case_event, plan_status) = row[
+        :-3
+    ]
+    last_method, last_minor, last_on = row[-3:]
     if sent_at is not None and sent_at.tzinfo is None:  # SQLite hands back naive datetimes
         sent_at = sent_at.replace(tzinfo=dt.UTC)
     today = today or dt.date.today()
@@ -212,6 +233,7 @@ def live_state(
         else None,
         sent_at=sent_at,
         today=today,
+        transfer=(int(last_minor), last_on) if last_method == "bank_transfer" and last_on else None,
     )
 
 

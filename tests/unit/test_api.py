@@ -89,6 +89,9 @@ def test_every_route_refuses_a_missing_a_wrong_and_a_revoked_key(client, ctx):
         ("get", "/api/v1/creditors"),
         ("get", "/api/v1/creditors/x"),
         ("put", "/api/v1/creditors/x"),
+        ("post", "/api/v1/bank/statements"),
+        ("get", "/api/v1/bank/unmatched"),
+        ("post", "/api/v1/bank/entries/1/assign"),
         ("get", "/api/v1/nothing/here"),
     ]
     documented = {

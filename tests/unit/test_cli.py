@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from kindly.bank.rf import rf_for
 from tests.support.app import PORTFOLIO
 
 pytestmark = pytest.mark.slow  # every test starts the kindly command as its own process
@@ -57,7 +58,10 @@ def test_import_render_export_stats(tmp_path, portfolio):
         rows = list(csv.DictReader(handle))
     assert [r["reference"] for r in rows] == ["A-1", "A-2", "A-3"]
     assert list(rows[0]) == ["reference", "token", "site_url", "letter_key", "video_key",
-                             "segment", "variant", "channel"]  # fmt: skip
+                             "segment", "variant", "channel", "payment_reference"]  # fmt: skip
+    # the payment reference is a valid ISO 11649 reference and survived the re-import
+    assert rows[0]["payment_reference"] == rf_for("winter", "A-1")
+    assert len({r["payment_reference"] for r in rows}) == 3
     assert rows[0]["site_url"] == f"http://127.0.0.1:5000/s/{rows[0]['token']}"
     assert rows[0]["letter_key"] == "campaigns/winter/debtors/1/letter.pdf"  # A-1's id
     assert (tmp_path / "var/storage" / rows[0]["letter_key"]).read_bytes()[:5] == b"%PDF-"

@@ -7,10 +7,21 @@ routes on `bp` (web.admin.common).
 
 from __future__ import annotations
 
-from web.admin import auth, campaigns, case, creditors, debtors, inbox, people, rules, settings
+from web.admin import (
+    auth,
+    bank,
+    campaigns,
+    case,
+    creditors,
+    debtors,
+    inbox,
+    people,
+    rules,
+    settings,
+)
 from web.admin.common import bp
 
 __all__ = [
-    "auth", "bp", "campaigns", "case", "creditors", "debtors", "inbox", "people", "rules",
-    "settings",
+    "auth", "bank", "bp", "campaigns", "case", "creditors", "debtors", "inbox", "people",
+    "rules", "settings",
 ]  # fmt: skip

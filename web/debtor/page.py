@@ -10,6 +10,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import replace
 
+from babel.dates import format_skeleton
 from flask import Response, abort, current_app, request
 from markupsafe import Markup, escape
 from sqlalchemy import select
@@ -66,6 +67,12 @@ def _status(page: Page, state: microsite.LiveState, args: Mapping[str, str]) -> 
         notice = ("info", texts["status_canceled"])
     elif args.get("done") in ("contact", "prefs"):
         notice = ("ok", texts[f"status_{args['done']}"])
+    elif paid > 0 and state.transfer is not None:
+        # money that came by bank transfer: say it arrived (the first screen says what is left)
+        amount_minor, received = state.transfer
+        amount = format_minor(amount_minor, currency, locale)
+        when = format_skeleton("MMMMd", received, locale=locale)
+        notice = ("ok", texts["status_transfer"].format(amount=amount, date=when))
     if notice is None:
         return Markup("")
     return Markup('<p class="notice {}">{}</p>').format(notice[0], escape(notice[1]))

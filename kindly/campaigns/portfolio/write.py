@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from kindly.bank.rf import rf_for
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.campaigns.portfolio.read import PortfolioRejected, RowError, SourceRow
 from kindly.campaigns.portfolio.validate import CleanRow, validate_rows
@@ -118,7 +119,7 @@ def _write_orm(
 
 
 NEW = (*COLUMNS, "attributes", "campaign_id", "token", "segment", "variant", "channel",
-       "created_at", "updated_at")  # fmt: skip
+       "created_at", "updated_at", "payment_reference")  # fmt: skip
 CHANGED = ("id", *COLUMNS, "attributes", "updated_at")
 
 
@@ -144,7 +145,8 @@ def _write_bulk(
         before = existing.get(values[0])
         if before is None:
             new.append(
-                (*values, campaign.id, new_token(), segment, variant, channel, now, now)
+                (*values, campaign.id, new_token(), segment, variant, channel, now, now,
+                 rf_for(campaign.slug, values[0]))
             )  # fmt: skip
         elif tuple(before[1:]) != values:
             changed.append((before[0], *values, now))

@@ -1,0 +1,141 @@
+"""Booking bank money: one payment row per case an entry pays, with its `paid` event, once.
+
+Every booking goes through `book`, whether a rule matched the entry during an import or a
+manager assigned or split it: a `payment` row (provider `bank`, method `bank_transfer`, keyed by
+the entry's identity and the split's index, so the database refuses a second one), the `paid`
+event a checkout's settlement records (same key shape, same data), the allocation that ties
+the payment to its entry, and the instalments of an open plan the money covers. A returned
+transfer is a negative row of its own (`reverse`), as a refund is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kindly.campaigns.models import Debtor
+from kindly.infra.db import utcnow
+from kindly.money import from_minor
+from kindly.payments import ledger
+from kindly.payments.models import Payment, Plan
+from kindly.payments.plans import OPEN
+from kindly.payments.service import record_reversal
+from kindly.reconciliation.bulk import among, insert_rows
+from kindly.reconciliation.models import BankAllocation
+from kindly.tracking.models import Event
+
+PROVIDER = "bank"
+METHOD = "bank_transfer"
+PAYMENT = (
+    "campaign_id", "debtor_id", "provider", "provider_ref", "amount_minor", "currency", "status",
+    "created_at", "updated_at", "kind", "method", "payer_iban", "received_on",
+)  # fmt: skip
+EVENT = ("idempotency_key", "campaign_id", "debtor_id", "type", "channel", "variant", "agent",
+         "occurred_at", "data")  # fmt: skip
+ALLOCATION = ("entry_id", "seq", "campaign_id", "debtor_id", "amount_minor", "payment_id")
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    """Money of one entry for one case."""
+
+    entry_id: int
+    identity: str
+    seq: int
+    debtor_id: int
+    campaign_id: int
+    amount_minor: int
+    currency: str
+    payer_iban: str | None
+    received_on: dt.date | None
+    split: bool = False
+
+    @property
+    def provider_ref(self) -> str:
+        """The payment's key: the entry's identity, with the split's index when split."""
+        return f"{self.identity}#{self.seq}" if self.split else self.identity
+
+
+def book(
+    session: Session,
+    bookings: Sequence[Booking],
+    variants: dict[int, str | None],
+    planned: set[int] | None = None,
+) -> list[int]:
+    """Write the payments, `paid` events and allocations in bulk; settle covered instalments.
+
+    `variants` holds each debtor's variant (events carry it); `planned`, when the caller
+    knows it, the debtors with an open plan (None: look them up). Returns the payment ids.
+    """
+    if not bookings:
+        return []
+    connection = session.connection()
+    now = utcnow()
+    payments = [
+        (b.campaign_id, b.debtor_id, PROVIDER, b.provider_ref, b.amount_minor, b.currency,
+         "succeeded", now, now, "payment", METHOD, b.payer_iban, b.received_on)
+        for b in bookings
+    ]  # fmt: skip
+    ids = insert_rows(connection, Payment.__table__, PAYMENT, payments)
+    events = [
+        (f"paid:{PROVIDER}:{b.provider_ref}", b.campaign_id, b.debtor_id, "paid", None,
+         variants.get(b.debtor_id), "human", now,
+         {"amount": str(from_minor(b.amount_minor, b.currency)), "currency": b.currency,
+          "provider": PROVIDER, "method": METHOD})
+        for b in bookings
+    ]  # fmt: skip
+    insert_rows(connection, Event.__table__, EVENT, events, ids=False)
+    allocations = [
+        (b.entry_id, b.seq, b.campaign_id, b.debtor_id, b.amount_minor, payment_id)
+        for b, payment_id in zip(bookings, ids, strict=True)
+    ]
+    insert_rows(connection, BankAllocation.__table__, ALLOCATION, allocations, ids=False)
+    _settle_instalments(session, bookings, planned)
+    return ids
+
+
+def _settle_instalments(
+    session: Session, bookings: Sequence[Booking], planned: set[int] | None
+) -> None:
+    """Mark the instalments of open plans that the transfers cover as paid, oldest first.
+
+    A transfer pays whole instalments in order while it covers them (a part of one stays
+    due); when the case is paid in full, every instalment left is paid and the plan completed.
+    So `kindly payments collect` never charges a card for money that came by transfer.
+    """
+    amounts: dict[int, int] = {}
+    for b in bookings:
+        if planned is None or b.debtor_id in planned:
+            amounts[b.debtor_id] = amounts.get(b.debtor_id, 0) + b.amount_minor
+    if not amounts:
+        return
+    table = Plan.__table__
+    for condition in among(session.connection(), table.c.debtor_id, list(amounts)):
+        plans = session.scalars(select(Plan).where(condition, Plan.status.in_(OPEN))).all()
+        for plan in plans:
+            left = amounts.get(plan.debtor_id, 0)
+            amounts[plan.debtor_id] = 0  # one open plan per debtor takes the money
+            due = [i for i in plan.instalments if i.status in ("due", "failed")]
+            debtor = session.get(Debtor, plan.debtor_id)
+            settled = debtor is not None and ledger.balance_minor(session, debtor) == 0
+            for instalment in due:
+                if not settled and left < instalment.amount_minor:
+                    break
+                left -= instalment.amount_minor
+                instalment.status, instalment.retry_on = "paid", None
+            if any(i.status == "paid" for i in plan.instalments) and plan.status == "agreed":
+                plan.status = "active"
+            if all(i.status == "paid" for i in plan.instalments):
+                plan.status, plan.ended_at = "completed", utcnow()
+    session.flush()
+
+
+def reverse(session: Session, payment: Payment, ref: str, amount_minor: int) -> Payment:
+    """Take a returned transfer's money back out: a negative `return` row keyed by `ref`."""
+    amount = min(amount_minor, payment.amount_minor)
+    return record_reversal(session, payment, kind="return", ref=ref, amount_minor=amount,
+                           currency=payment.currency, status="succeeded")  # fmt: skip
