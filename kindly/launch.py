@@ -3,6 +3,7 @@ lacks a fact Germany's RDG §13a asks for, or a message lacks its opt-out.
 
 Templates are rendered in every language and tone with marker values in place of the facts,
 and each marker must come out the other side; the campaign's own data must have the facts.
+`change_status` is the one way a campaign is launched, paused, resumed or ended.
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from kindly.accounts import audit
+from kindly.accounts.models import User
 from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
+from kindly.creditors.profile import profile_named
+from kindly.errors import KindlyError
+from kindly.rules.document import BUILTIN_DEFAULTS, Rules
+from kindly.rules.store import current_rules
 from renderer.texts import LANGUAGES, load_texts
 from renderer.view import DebtorView
 
@@ -109,10 +116,7 @@ def check_campaign(session: Session, campaign: Campaign) -> list[Gap]:
     )
     if not campaign.creditor and without_creditor:
         gaps.append(Gap("campaign", "*", "*", f"creditor ({without_creditor} debtors have none)"))
-    if not settings.get("creditor_address"):
-        gaps.append(Gap("campaign", "*", "*", "creditor address (settings.creditor_address)"))
-    if not settings.get("contact"):
-        gaps.append(Gap("campaign", "*", "*", "whom to contact (settings.contact)"))
+    gaps += creditor_gaps(session, campaign)
     without_basis = session.scalar(
         select(func.count(Debtor.id)).where(
             Debtor.campaign_id == campaign.id, func.coalesce(Debtor.contract, "") == ""
@@ -125,24 +129,88 @@ def check_campaign(session: Session, campaign: Campaign) -> list[Gap]:
     return gaps + check_templates(settings.get("texts"))
 
 
+def uses_bank_details(rules: Rules) -> bool:
+    """Whether any treatment sends letters or offers a bank transfer (both print the IBAN)."""
+    base = {**BUILTIN_DEFAULTS, **rules.document.get("defaults", {})}
+    treatments = [base, *({**base, **segment} for segment in rules.segments)]
+    treatments += [{**base, **variant.get("set", {})} for experiment in rules.experiments
+                   for variant in experiment.get("variants", [])]  # fmt: skip
+    return any(
+        "letter" in treatment.get("channels", ())
+        or "bank_transfer" in treatment.get("payment_methods", ())
+        for treatment in treatments
+    )
+
+
+def creditor_gaps(session: Session, campaign: Campaign) -> list[Gap]:
+    """Each creditor the campaign's debtors name, with every fact its profile lacks.
+
+    Name, postal address and a phone or email are RDG §13a facts; an IBAN (with its holder)
+    only where letters or bank transfers are used. A supervisory authority is not asked for:
+    it is the collecting agency's, not each creditor's, and a creditor collecting its own
+    claims has none (shown when a profile names one).
+    """
+    names = set(
+        session.scalars(
+            select(func.coalesce(func.nullif(Debtor.creditor, ""), campaign.creditor))
+            .where(Debtor.campaign_id == campaign.id)
+            .distinct()
+        )
+    )
+    names.add(campaign.creditor)
+    bank = uses_bank_details(current_rules(session, campaign))
+    gaps = []
+    for name in sorted(n for n in names if n):
+        profile = profile_named(session, campaign, name)
+        hint = f"(kindly creditor set {name!r} …)"
+        where = f"creditor {name}"
+        if not profile.address:
+            gaps.append(Gap(where, "*", "*", f"creditor address {hint}"))
+        if not profile.contact:
+            gaps.append(Gap(where, "*", "*", f"whom to contact: phone or email {hint}"))
+        if bank and not (profile.iban and profile.payee_name):
+            gaps.append(Gap(where, "*", "*", f"IBAN for letters and bank transfers {hint}"))
+    return gaps
+
+
 def as_dicts(gaps: list[Gap]) -> list[dict[str, str]]:
     """Gaps for JSON answers."""
     return [dataclasses.asdict(gap) for gap in gaps]
 
 
-STATUS_ACTIONS = {"live": "campaign.launch", "paused": "campaign.pause"}
+STATUS_ACTIONS = {"live": "campaign.launch", "paused": "campaign.pause", "ended": "campaign.end"}
 """The audit action of each status change."""
+REFUSED_ACTION = "campaign.launch_refused"
+"""The audit action of a launch the check refused."""
+MOVES = {
+    "draft": ("live", "ended"),
+    "live": ("paused", "ended"),
+    "paused": ("live", "ended"),
+    "ended": (),
+}
+"""Where each status may go. A launch and a resume are the same move (to live) and both run
+the launch check; an ended campaign stays ended, so its retention clock runs from one day."""
+
+
+class StatusRefused(KindlyError):
+    """A status change that is not allowed from where the campaign is (e.g. pausing a draft)."""
 
 
 def set_status(session: Session, campaign: Campaign, wanted: str) -> tuple[str, list[Gap]]:
-    """Make the campaign live or paused; return (status before, gaps).
+    """Make the campaign live, paused or ended; return (status before, gaps).
 
-    A launch is refused while the launch check finds gaps: then nothing changes.
+    A launch (or resume) is refused while the launch check finds gaps: then nothing changes.
+    A move MOVES does not allow raises StatusRefused; asking for the status it has is a no-op.
     """
     if wanted not in STATUS_ACTIONS:
-        raise ValueError(f"status {wanted!r}: live or paused")
+        raise ValueError(f"status {wanted!r}: live, paused or ended")
     row = session.get(CampaignStatus, campaign.id)
     before = row.status if row else "draft"
+    if wanted == before:
+        return before, []
+    refused = move_refused(campaign.slug, before, wanted)
+    if refused:
+        raise StatusRefused(refused)
     if wanted == "live":
         gaps = check_campaign(session, campaign)
         if gaps:
@@ -152,3 +220,45 @@ def set_status(session: Session, campaign: Campaign, wanted: str) -> tuple[str, 
         session.add(row)
     row.status, row.changed_at = wanted, dt.datetime.now(dt.UTC)
     return before, []
+
+
+def move_refused(slug: str, before: str, wanted: str) -> str | None:
+    """Why the campaign may not go from `before` to `wanted` (None: it may, or it is there)."""
+    if wanted == before or wanted in MOVES.get(before, ()):
+        return None
+    if before == "ended":
+        return f"{slug} has ended; an ended campaign is not launched or paused again"
+    return f"{slug} is a draft: there is nothing to pause (launch it first)"
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """What a status change did: the status before and after, and the gaps that refused it."""
+
+    before: str
+    after: str
+    gaps: list[Gap]
+
+    @property
+    def changed(self) -> bool:
+        """True when the campaign's status is now another one."""
+        return self.before != self.after
+
+
+def change_status(
+    session: Session, campaign: Campaign, wanted: str, *, user: User | None, via: str
+) -> StatusChange:
+    """The one status change of the CLI (user None: the operator), dashboard and API, audited.
+
+    A launch refused for gaps is audited as such; a move to the status the campaign already
+    has changes and records nothing. StatusRefused passes up to the caller.
+    """
+    before, gaps = set_status(session, campaign, wanted)
+    if gaps:
+        audit.record(session, user, REFUSED_ACTION, via=via, campaign_id=campaign.id,
+                     before=before, gaps=len(gaps))  # fmt: skip
+        return StatusChange(before, before, gaps)
+    if before != wanted:
+        audit.record(session, user, STATUS_ACTIONS[wanted], via=via, campaign_id=campaign.id,
+                     before=before)  # fmt: skip
+    return StatusChange(before, wanted, [])

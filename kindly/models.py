@@ -7,6 +7,8 @@ across packages (a debtor's artifacts) resolve wherever a process starts from.
 from kindly.accounts.models import ApiToken, AuditLog, LoginAttempt, User
 from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
 from kindly.cases.models import CaseHold
+from kindly.creditors.models import Creditor
+from kindly.inbox.models import CaseNote, InboxItem, InboxReply
 from kindly.infra.db import Base
 from kindly.messaging.models import OptOut, Send
 from kindly.outbound.models import WebhookDelivery, WebhookSubscription
@@ -18,8 +20,9 @@ from kindly.tracking.models import Event
 
 __all__ = [
     "ApiToken", "Artifact", "AuditLog", "BankAllocation", "BankEntry", "BankStatement", "Base",
-    "Campaign", "CampaignStatus", "CaseHold", "Debtor",
-    "Decision", "Event", "IdentityCheck", "Instalment", "LoginAttempt", "OptOut", "Payment",
-    "Plan", "Promise", "RateCount", "RuleSet", "Send", "User", "WebhookDelivery", "WebhookEvent",
+    "Campaign", "CampaignStatus", "CaseHold", "CaseNote", "Creditor", "Debtor", "Decision",
+    "Event", "IdentityCheck", "InboxItem", "InboxReply", "Instalment", "LoginAttempt", "OptOut",
+    "Payment", "Plan", "Promise", "RateCount", "RuleSet", "Send", "User", "WebhookDelivery",
+    "WebhookEvent",
     "WebhookSubscription",
 ]  # fmt: skip

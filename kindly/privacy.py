@@ -5,7 +5,8 @@ Erasing anonymises instead of deleting: the debtor row stays with its amounts, c
 segment, variant and channel, and every event and payment stays, so the funnel, the money and
 the KPIs of the campaign keep their numbers. What identifies the person goes: names, email,
 phone, address, birth date, contract, free attributes (except `tone`), free text in event data
-(contact messages, phone numbers, addresses), send addresses and payment notes, the stored
+(contact messages, phone numbers, addresses), send addresses and payment notes, the inbox's
+messages, answers and case notes (kindly.inbox), the stored
 artifacts (site, letter, video show the name), and the link (its token is replaced, so the old
 link answers 404 like any unknown one).
 """
@@ -23,10 +24,12 @@ from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
 from kindly.campaigns.service import by_slug
+from kindly.inbox import service as inbox
 from kindly.infra.db import utcnow
 from kindly.infra.storage import Storage
 from kindly.messaging.models import OptOut, Send
 from kindly.payments.models import Instalment, Payment, Plan, Promise
+from kindly.payments.plans import OPEN as OPEN_PLAN
 from kindly.rules.models import Decision
 from kindly.site.models import Artifact, IdentityCheck
 from kindly.tracking.models import Event
@@ -129,7 +132,9 @@ def export_debtor(session: Session, campaign: Campaign, debtor: Debtor) -> dict[
         "artifacts": rows(Artifact, Artifact.id),
         "identity_check": _row(check) if check else None,
         "opt_outs": opt_outs,
-    }
+        **{name: [_row(r) for r in found]
+           for name, found in inbox.personal_rows(session, debtor).items()},
+    }  # fmt: skip
 
 
 def _scrub(data: dict[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -201,6 +206,8 @@ def erase_debtor(session: Session, debtor: Debtor, storage: Storage | None) -> d
         send.address, send.error = None, None
     for payment in session.scalars(select(Payment).where(Payment.debtor_id == debtor.id)):
         payment.notes = None
+    inbox.collect(session, debtor=debtor)  # a message not yet in the inbox is erased too
+    inbox.erase(session, debtor)
     deleted = _forget_artifacts(session, storage, debtor)
     return {
         "reference": debtor.reference,
@@ -210,26 +217,48 @@ def erase_debtor(session: Session, debtor: Debtor, storage: Storage | None) -> d
     }
 
 
+def _closed_since(session: Session, campaign: Campaign) -> dt.datetime | None:
+    """When the whole campaign closed: its end, or its creation if never launched; else None.
+
+    A paused campaign is not closed: a pause is temporary, its cases are still open.
+    """
+    status = session.get(CampaignStatus, campaign.id)
+    if status is None or status.status == "draft":
+        return _aware(campaign.created_at)
+    return _aware(status.changed_at) if status.status == "ended" else None
+
+
+def _with_open_plan(session: Session, campaign: Campaign) -> set[int]:
+    """Debtors whose agreed plan still runs (it is charged whatever the campaign's status)."""
+    return set(
+        session.scalars(
+            select(Plan.debtor_id).where(
+                Plan.campaign_id == campaign.id, Plan.status.in_(OPEN_PLAN)
+            )
+        )
+    )
+
+
 def purge_due(
     session: Session, campaign: Campaign, older_than_days: int, now: dt.datetime | None = None
 ) -> tuple[list[Debtor], str | None]:
     """The debtors a purge would erase, or an empty list and the reason there are none.
 
-    A campaign is due when it is not live and its last status change (or its creation, for
-    one never launched) is more than `older_than_days` ago.
+    A campaign is due when it has ended (or was never launched) more than `older_than_days`
+    ago; a live or paused one never is. Debtors whose agreed plan still runs are kept.
     """
     now = now or utcnow()
-    status = session.get(CampaignStatus, campaign.id)
-    if status is not None and status.status == "live":
-        return [], "the campaign is live: pause it first"
-    since = status.changed_at if status is not None else campaign.created_at
-    since = since if since.tzinfo else since.replace(tzinfo=dt.UTC)
+    since = _closed_since(session, campaign)
+    if since is None:
+        status = session.get(CampaignStatus, campaign.id).status
+        return [], f"the campaign is {status}: end it first (kindly end {campaign.slug})"
     if now - since <= dt.timedelta(days=older_than_days):
-        return [], f"the campaign closed or was created {(now - since).days} days ago"
+        return [], f"the campaign ended or was created {(now - since).days} days ago"
+    running = _with_open_plan(session, campaign)
     debtors = session.scalars(
         select(Debtor).where(Debtor.campaign_id == campaign.id).order_by(Debtor.id)
     )
-    return [d for d in debtors if not is_erased(d)], None
+    return [d for d in debtors if not is_erased(d) and d.id not in running], None
 
 
 RETENTION_KEY = "retention_days"
@@ -253,16 +282,16 @@ def closed_cases_due(
     """The debtors whose case closed more than the campaign's retention period ago.
 
     A case is closed when its claim is paid in full (the day of the last payment counts), or
-    when the whole campaign was paused or never launched (the day of that status counts).
-    Cases still open in a live campaign are never due, nor are debtors already erased.
+    when the whole campaign ended or was never launched (the day it ended, or was created,
+    counts). A paused campaign is not closed: its unpaid cases are open, as in a live one.
+    Never due: a debtor whose agreed plan still runs, or one already erased.
     """
     days = retention_days(campaign)
     if days is None:
         return []
     cutoff = (now or utcnow()) - dt.timedelta(days=days)
-    status = session.get(CampaignStatus, campaign.id)
-    since = status.changed_at if status is not None else campaign.created_at
-    if (status is None or status.status != "live") and _aware(since) < cutoff:
+    since = _closed_since(session, campaign)
+    if since is not None and since < cutoff:
         candidates = session.scalars(
             select(Debtor).where(Debtor.campaign_id == campaign.id).order_by(Debtor.id)
         ).all()
@@ -285,7 +314,8 @@ def closed_cases_due(
             if ids
             else []
         )
-    return [debtor for debtor in candidates if not is_erased(debtor)]
+    running = _with_open_plan(session, campaign)
+    return [d for d in candidates if not is_erased(d) and d.id not in running]
 
 
 def purge_retention(

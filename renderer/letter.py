@@ -26,7 +26,7 @@ from kindly.infra.paths import TEMPLATES
 from renderer import qr_mask
 from renderer.girocode import epc_payload, epc_qr
 from renderer.pdf import FONT_FACES
-from renderer.texts import load_texts
+from renderer.texts import load_texts, one_stop
 from renderer.view import DebtorView
 
 LETTER_TEMPLATES = TEMPLATES / "letter"
@@ -148,9 +148,10 @@ class LetterRenderer:
             )
             if value
         ]
-        texts = self.texts.for_lang(view.lang)
+        texts = one_stop(self.texts.for_lang(view.lang), creditor=view.creditor)
         tone = texts.get("tones", {}).get(view.tone, {})
         giro = payment_code(view)
+        ask_key = "ask_overdue" if view.overdue else "ask"  # since when, never "by" a past day
         qr_url = view.letter_url or view.site_url
         return self.template.render(
             v=view,
@@ -163,7 +164,8 @@ class LetterRenderer:
             brand_color=brand,
             rows=rows,
             intro=tone.get("intro", texts["intro"]),
-            ask=tone.get("ask", texts["ask"]),
+            ask=tone.get(ask_key, texts[ask_key]),
+            label_due=texts["label_due_overdue" if view.overdue else "label_due"],
             sender=[line for line in (view.creditor, *view.creditor_address) if line],
             qr_url=qr_url,
             qr_src=_qr_data_uri(segno.make(qr_url, error="m")),

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from kindly.infra.paths import TEMPLATES
-from renderer.texts import load_texts
+from renderer.texts import load_texts, one_stop
 from renderer.transfer import bank_transfer
 from renderer.view import DebtorView
 
@@ -47,7 +47,9 @@ def render_site(
     path = urlsplit(view.site_url).path
     html = template.render(
         v=view,
-        t=load_texts("site").for_lang(view.lang, view.tone, overrides),
+        t=one_stop(
+            load_texts("site").for_lang(view.lang, view.tone, overrides), creditor=view.creditor
+        ),
         lang=view.lang,
         direction="ltr",
         brand_color=view.brand_color,

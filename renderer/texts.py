@@ -69,6 +69,27 @@ class Texts:
         return text.format(**values) if values else text
 
 
+def one_stop(texts: dict, **values: str) -> dict:
+    """The texts with the full stop after `{name}` dropped where the value already ends in one.
+
+    "… with {creditor}." filled with "Aguas de Ejemplo S.A." reads "S.A.", not "S.A..".
+    Nested dictionaries (a letter's tone variants) are handled too.
+    """
+    ending = [name for name, value in values.items() if value and value.endswith(".")]
+    if not ending:
+        return texts
+
+    def mend(text):
+        if isinstance(text, dict):
+            return {key: mend(value) for key, value in text.items()}
+        if isinstance(text, str):
+            for name in ending:
+                text = text.replace(f"{{{name}}}.", f"{{{name}}}")
+        return text
+
+    return {key: mend(value) for key, value in texts.items()}
+
+
 @lru_cache(maxsize=1024)
 def _format_error(text: str, allowed: frozenset[str]) -> str | None:
     """Why `text` does not format with exactly the fields `allowed`, or None."""

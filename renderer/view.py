@@ -49,5 +49,11 @@ class DebtorView:
     bic: str = ""
     creditor_address: tuple[str, ...] = ()  # the creditor's postal address, one line each
     contact: str = ""  # how to reach the creditor besides the microsite (phone, email)
+    authority: str = ""  # the supervisory authority the creditor names, when one applies
     logo: str = ""  # the creditor's logo as a data:image/png URI (kindly.campaigns.logo), or ""
     pdf_variant: str = ""  # "" or a WeasyPrint variant such as "pdf/a-3b" or "pdf/ua-1"
+    # Issue 17: a claim past its due date says since when it is due and asks to pay now,
+    # never "please pay by" a day that has passed (decided on the day the view is built).
+    # (a flag, not a count of days: artifacts fingerprint the view, and a count would make
+    # every overdue letter and video stale each morning)
+    overdue: bool = False  # something is owed and the due date has passed

@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
     app.extensions["kindly"] = context if context is not None else Context(settings)
 
     from web import admin, api, debtor, edge, inbound, messages, security
-    from web.debtor import pay, paymode, track
+    from web.debtor import findcase, pay, paymode, track
 
     edge.limit_uploads(app)  # before the CSRF hook, which reads the form
     security.init_app(
@@ -78,6 +78,8 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         code = exc.code or 500
+        if code == 404 and findcase.is_link_path(request.path):
+            return findcase.lost_link_page()  # a mistyped link: offer the way back
         key = "not_found" if code in (404, 405) else "error"
         if code == 400:
             key = "error"

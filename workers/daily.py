@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kindly import context, privacy
-from kindly.payments import plans, promises
+from kindly.cases import daily as case_runs
 from workers.queues import DEFAULT, Dispatcher, JobHandle
 
 
@@ -21,11 +21,9 @@ def collect_payments() -> dict[str, Any]:
     ctx = context.current()
     day = dt.datetime.now(dt.UTC).date()
     with ctx.db.session() as session:
-        run = plans.collect_with(session, ctx.settings, day)
-        resolved = promises.resolve_due(session, day)
+        summary = case_runs.collect(session, ctx.settings, day)
     _schedule(Dispatcher(ctx.settings), "collect-payments")
-    return {"day": day.isoformat(), "charged": run.charged, "succeeded": run.succeeded,
-            "failed": run.failed, "plans_broken": run.broken, "promises": resolved}  # fmt: skip
+    return summary
 
 
 def purge_retention() -> dict[str, int]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from kindly import context
 from kindly.campaigns.models import Debtor
 from kindly.errors import NotFound
+from kindly.infra.db import utcnow
 from kindly.payments import ledger
 from kindly.site import artifacts, links
 from kindly.site.personalise import build_view
@@ -20,13 +21,15 @@ def render_debtor(debtor_id: int, kinds: list[str], force: bool = False) -> dict
 
     A letter or video whose stored inputs (view, templates, renderer) are today's is left
     alone unless `force`; the page costs a fraction of a millisecond and is always rebuilt
-    (storage is written only when its bytes changed).
+    (storage is written only when its bytes changed). What it checked or rebuilt loses the
+    stale mark of a change made before it began (kindly.site.artifacts.mark_fresh).
     """
     unknown = set(kinds) - set(KINDS)
     if unknown:
         raise ValueError(f"unknown artifact kinds: {sorted(unknown)}")
     ctx = context.current()
     done: dict[str, str] = {}
+    began = utcnow()  # a change marked stale after this is not in what we read
     with ctx.db.session() as session:
         debtor = session.get(Debtor, debtor_id)
         if debtor is None:
@@ -61,20 +64,29 @@ def render_debtor(debtor_id: int, kinds: list[str], force: bool = False) -> dict
         if "site" in kinds or (has_site and ("video" in kinds or "letter" in kinds)):
             from renderer.site import render_site
 
-            has_video = "video" in stored
+            has_video, has_letter = "video" in stored, "letter" in stored
+            overrides = (debtor.campaign.settings or {}).get("texts")
+            online = ctx.settings.payments_online
             html = render_site(
                 view,
                 has_video=has_video,
                 video_ctas=_video_ctas() if has_video else None,
-                has_letter="letter" in stored,
-                overrides=(debtor.campaign.settings or {}).get("texts"),
-                online=ctx.settings.payments_online,
+                has_letter=has_letter,
+                overrides=overrides,
+                online=online,
             )
-            site = artifacts.save(session, ctx.storage, debtor, "site", html, known=stored)
+            inputs["site"] = artifacts.site_inputs(
+                view, has_video=has_video, has_letter=has_letter, overrides=overrides,
+                online=online,
+            )  # fmt: skip
+            site = artifacts.save(
+                session, ctx.storage, debtor, "site", html, inputs=inputs["site"], known=stored
+            )
             done["site"] = site.sha256
             links.save(
                 ctx.storage, debtor, site.key, view.lang
             )  # the way in while PostgreSQL is down
+        artifacts.mark_fresh(session, debtor, inputs, began)  # checked or rebuilt just now
     return done
 
 

@@ -3,17 +3,27 @@ and rendering a whole campaign while waiting for the workers."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import logging
 import sys
 from collections.abc import Iterator
 
 import click
 from sqlalchemy import select
 
+from kindly import context
 from kindly.campaigns.models import Debtor
 from kindly.campaigns.service import find_or_fail
 from kindly.context import Context
+from kindly.site import freshness
 from workers import jobs, queues
+
+log = logging.getLogger(__name__)
+
+SWEEP_MINUTES = 10
+"""How often the workers look for stale artifacts nobody asked to rebuild (a deployment with
+new templates, a change made where no worker is reachable)."""
 
 
 def enqueue_renders(
@@ -37,6 +47,59 @@ def enqueue_renders(
                 jobs.render_debtor, (debtor_id, ["video"], force), queue=queues.VIDEO,
                 job_id=f"render-{debtor_id}-video", timeout=600, again=True,
             )  # fmt: skip
+
+
+def rebuild_stale(ctx: Context, campaign_id: int) -> list[queues.JobHandle]:
+    """Enqueue a render job for each debtor with stale artifacts (only the stale kinds).
+
+    Only for background workers: without Redis nothing is queued (a job would run inside the
+    request that changed the campaign); the pages are then built live until `kindly render`.
+    """
+    if ctx.settings.jobs_in_process:
+        return []
+    with ctx.db.session() as session:
+        stale = freshness.stale_debtors(session, campaign_id)
+    handles: list[queues.JobHandle] = []
+    for debtor_id, kinds in sorted(stale.items()):
+        handles += enqueue_renders(ctx, [debtor_id], [k for k in jobs.KINDS if k in kinds])
+    return handles
+
+
+def queue_rebuild(ctx: Context, campaign_id: int) -> int:
+    """rebuild_stale after a change, from a request or a command: a failure to queue (Redis
+    away) is logged, not raised; the change is saved, the pages are built live meanwhile and
+    the next sweep queues them. Returns how many jobs were queued."""
+    try:
+        return len(rebuild_stale(ctx, campaign_id))
+    except Exception as exc:  # the change itself is committed; the sweep catches up
+        log.warning("stale pages of campaign %s not queued (%s: %s); the sweep will",
+                    campaign_id, type(exc).__name__, exc)  # fmt: skip
+        return 0
+
+
+def sweep_stale() -> dict[str, int]:
+    """A job: queue the rebuild of every campaign's stale artifacts, then come back later."""
+    ctx = context.current()
+    with ctx.db.session() as session:
+        campaign_ids = freshness.stale_campaigns(session)
+    queued = sum(len(rebuild_stale(ctx, campaign_id)) for campaign_id in campaign_ids)
+    schedule_sweep(queues.Dispatcher(ctx.settings))
+    return {"campaigns": len(campaign_ids), "jobs": queued}
+
+
+def schedule_sweep(
+    dispatcher: queues.Dispatcher, now: dt.datetime | None = None
+) -> queues.JobHandle | None:
+    """Put the next stale sweep on RQ's scheduler (one per slot, however many workers start)."""
+    if dispatcher.settings.jobs_in_process:
+        return None
+    now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    slot = now.replace(second=0, microsecond=0)
+    slot += dt.timedelta(minutes=SWEEP_MINUTES - slot.minute % SWEEP_MINUTES)
+    return dispatcher.enqueue_at(
+        slot, sweep_stale, (), queue=queues.DEFAULT,
+        job_id=f"sweep-stale-{slot.strftime('%Y-%m-%dT%H%M')}", timeout=600,
+    )  # fmt: skip
 
 
 def run_render(

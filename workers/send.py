@@ -41,6 +41,10 @@ def enqueue_sends(
                 queue=SEND,
                 job_id=job_id(item.debtor_id, item.step, item.channel),
                 timeout=120,
+                # a job of this id that already ran (e.g. found the campaign paused and sent
+                # nothing) must not stand in for this one for a day; the send row, not the
+                # job id, keeps a message from going twice
+                again=True,
             )
         )
     return handles

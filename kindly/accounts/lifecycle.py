@@ -7,10 +7,14 @@ session the user has, on every device, at its next request.
 
 from __future__ import annotations
 
+import secrets
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kindly.accounts.models import User
-from kindly.accounts.users import check_role, password_hash
+from kindly.accounts.scopes import Scope, stored
+from kindly.accounts.users import check_role, create_user, normal_email, password_hash
 
 
 def end_sessions(session: Session, user: User) -> int:
@@ -41,3 +45,19 @@ def set_active(session: Session, user: User, active: bool) -> None:
     user.active = active
     if not active:
         end_sessions(session, user)
+
+
+def fresh_password(session: Session, email: str, role: str, scope: Scope | None = None) -> str:
+    """A new random password for the user `email` (created with `role` and `scope` when new,
+    or given them again): shown once to whoever asked; the previous password stops working
+    and the user's sessions end. Never a fixed, known password."""
+    password = secrets.token_urlsafe(15)
+    user = session.scalar(select(User).where(User.email == normal_email(email)))
+    if user is None:
+        create_user(session, email, password, role, scope)
+        return password
+    set_role(session, user, role)
+    user.scope = stored(scope)
+    user.active = True
+    set_password(session, user, password)
+    return password

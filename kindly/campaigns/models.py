@@ -94,12 +94,13 @@ def _payment_reference(_mapper, connection, debtor: Debtor) -> None:
         debtor.payment_reference = rf_for(slug or "", debtor.reference)
 
 
-STATUSES = ("draft", "live", "paused")
-"""A campaign is a draft until launched; a live campaign can be paused and resumed."""
+STATUSES = ("draft", "live", "paused", "ended")
+"""A campaign is a draft until launched; a live campaign can be paused and resumed; only a
+live one sends anything. Ending is final: the cases are then closed for retention."""
 
 
 class CampaignStatus(Base):
-    """Whether a campaign is a draft, live or paused (absent row: draft)."""
+    """Whether a campaign is a draft, live, paused or ended (absent row: draft)."""
 
     __tablename__ = "campaign_status"
 

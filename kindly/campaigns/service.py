@@ -1,6 +1,6 @@
 """Campaign actions written once for the CLI, the API and the dashboard: look up, create and
-read the status (launch and pause are kindly.launch.set_status). The callers check who may do it
-and record the audit entry."""
+read the status (launch, pause and end are kindly.launch.change_status, which audits them). The
+callers check who may do it and record the audit entry."""
 
 from __future__ import annotations
 
@@ -74,6 +74,6 @@ def create_campaign(
 
 
 def status_of(session: Session, campaign_id: int) -> str:
-    """draft, live or paused."""
+    """draft, live, paused or ended."""
     row = session.get(CampaignStatus, campaign_id)
     return row.status if row else "draft"

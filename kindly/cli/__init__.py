@@ -13,6 +13,7 @@ from kindly.cli import (
     bank,
     campaign,
     check,
+    creditor,
     experiments,
     letters,
     link,
@@ -25,6 +26,7 @@ from kindly.cli import (
     segments,
     send,
     serve,
+    status,
     user,
     webhooks,
 )
@@ -59,6 +61,7 @@ cli.add_command(render.demo)
 # one module per command or command group
 cli.add_command(bank.command)
 cli.add_command(check.command)
+cli.add_command(creditor.command)
 cli.add_command(experiments.command)
 cli.add_command(letters.command)
 cli.add_command(link.command)
@@ -69,6 +72,9 @@ cli.add_command(report.command)
 cli.add_command(rules.command)
 cli.add_command(segments.command)
 cli.add_command(send.command)
+cli.add_command(status.launch)
+cli.add_command(status.pause)
+cli.add_command(status.end)
 cli.add_command(user.command)
 cli.add_command(webhooks.command)
 

@@ -21,7 +21,8 @@ def _pct(value: float | None) -> str:
 @click.option("--goal", type=click.Choice(GOALS), help="Override each experiment's goal.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def command(slug: str, goal: str | None, as_json: bool) -> None:
-    """Statistics per experiment and variant (Wilson intervals, z-test, Holm, chance to beat)."""
+    """Statistics per experiment and variant (Wilson intervals, z-test, Holm, chance to beat),
+    over the debtors exposed to their variant and the outcomes after each one's exposure."""
     ctx = open_context()
     with ctx.db.session() as session:
         campaign = campaign_by_slug(session, slug)
@@ -32,12 +33,16 @@ def command(slug: str, goal: str | None, as_json: bool) -> None:
     if not data:
         click.echo(f"{slug}: no experiments in the rules in force")
     for experiment in data:
-        click.echo(f"{experiment['experiment']} (goal: {experiment['goal']}, "
-                   f"rules v{experiment['rule_version']})")  # fmt: skip
+        click.echo(
+            f"{experiment['experiment']} (goal: {experiment['goal']}, "
+            f"rules v{experiment['rule_version']}, since {experiment['started_at']})"
+        )
+        click.echo("  variant      reached/exposed    rate [95% CI]  (assigned)")
         for row in experiment["variants"]:
             lo, hi = row["rate_ci"]
-            line = (f"  {row['variant']:<12} {row['conversions']:>6}/{row['debtors']:<6} "
-                    f"{_pct(row['rate']):>7} [{_pct(lo)}, {_pct(hi)}]")  # fmt: skip
+            line = (f"  {row['variant']:<12} {row['conversions']:>7}/{row['exposed']:<7} "
+                    f"{_pct(row['rate']):>7} [{_pct(lo)}, {_pct(hi)}]  "
+                    f"({row['assigned']})")  # fmt: skip
             if "difference" in row:
                 d_lo, d_hi = row["difference_ci"]
                 line += (f"  Δ {100 * row['difference']:+.1f} pts [{100 * d_lo:+.1f}, "

@@ -13,6 +13,8 @@ from sqlalchemy import select
 
 from kindly.campaigns import logo as campaign_logo
 from kindly.campaigns.models import Debtor
+from kindly.campaigns.service import status_of
+from kindly.cases.read import cases_for
 from kindly.cli.common import campaign_by_slug, open_context
 from kindly.errors import KindlyError
 from kindly.infra.storage import Storage
@@ -26,6 +28,7 @@ from kindly.messaging.print_batches import (
 )
 from kindly.payments import ledger
 from kindly.payments.iban import LETTER_KEYS, compact, validate_letter_settings
+from kindly.site import artifacts
 from kindly.site.personalise import build_view
 from renderer.view import DebtorView
 
@@ -134,13 +137,17 @@ def command(
     ctx = open_context()
     with ctx.db.session() as session:
         campaign = campaign_by_slug(session, slug)
-        settings = campaign.settings or {}
+        settings = before = dict(campaign.settings or {})
         if pairs or unset:
             settings = _parse_settings(pairs, unset, settings, ctx.storage, slug)
             errors = validate_letter_settings(settings)
             if errors:
                 raise KindlyError("letter options not saved: " + "; ".join(errors))
+            keys = settings.keys() | before.keys()
+            changed = [k for k in keys if settings.get(k) != before.get(k)]
             campaign.settings = settings
+            artifacts.mark_stale(session, campaign.id, "settings",
+                                 kinds=artifacts.affected_kinds(changed))  # fmt: skip
             click.echo(f"saved letter options of {slug}")
         else:
             errors = validate_letter_settings(settings)
@@ -150,9 +157,15 @@ def command(
             for key in LETTER_KEYS:
                 click.echo(f"  {key:<17} {settings.get(key, '')}")
             return
+        status = status_of(session, campaign.id)
+        if status != "live":
+            hint = "" if status == "ended" else f" (launch it: kindly launch {slug})"
+            raise KindlyError(f"campaign {slug} is {status}: no letters are printed{hint}")
         debtors = session.scalars(select(Debtor).where(Debtor.campaign_id == campaign.id)).all()
-        balances = {d.id: ledger.balance_minor(session, d) for d in debtors}
-        printable, skipped = select_for_print(debtors, balances)
+        cases = cases_for(session, debtors)
+        balances = {d.id: cases[d.id].balance_minor for d in debtors}
+        holds = {d.id: cases[d.id].hold for d in debtors}
+        printable, skipped = select_for_print(debtors, balances, holds)
         views = [
             build_view(
                 d,

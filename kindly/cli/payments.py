@@ -7,8 +7,8 @@ import json
 
 import click
 
+from kindly.cases import daily
 from kindly.cli.common import open_context
-from kindly.payments import plans, promises
 
 
 @click.group("payments")
@@ -25,17 +25,5 @@ def collect(today) -> None:
     ctx = open_context()
     day = today.date() if today else dt.date.today()
     with ctx.db.session() as session:
-        run = plans.collect_with(session, ctx.settings, day)
-        resolved = promises.resolve_due(session, day)
-    summary = {
-        "day": day.isoformat(),
-        "charged": run.charged,
-        "succeeded": run.succeeded,
-        "failed": run.failed,
-        "processing": run.processing,
-        "plans_completed": run.completed,
-        "plans_broken": run.broken,
-        "sepa_notices": len(run.notices),
-        "promises": resolved,
-    }
+        summary = daily.collect(session, ctx.settings, day)
     click.echo(json.dumps(summary))

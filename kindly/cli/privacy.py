@@ -69,7 +69,7 @@ def erase(slug: str, reference: str) -> None:
     "days",
     type=click.IntRange(min=0),
     required=True,
-    help="Days since the campaign was paused (or created, if never launched).",
+    help="Days since the campaign ended (or was created, if never launched).",
 )
 @click.option("--yes", is_flag=True, help="Erase for real (without it: a dry run).")
 def purge(slug: str, days: int, yes: bool) -> None:

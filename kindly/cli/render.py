@@ -9,11 +9,15 @@ import time
 import click
 from sqlalchemy import select
 
-from kindly.campaigns.demo import demo_rows
+from kindly.accounts.lifecycle import fresh_password
+from kindly.accounts.scopes import Scope
+from kindly.campaigns.demo import CREDITOR_PROFILES, MANAGER, demo_rows
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.campaigns.portfolio import import_portfolio
-from kindly.campaigns.service import by_slug, create_campaign
+from kindly.campaigns.service import by_slug, create_campaign, status_of
 from kindly.cli.common import open_context
+from kindly.creditors.service import get_creditor, set_creditor
+from kindly.launch import change_status
 from workers.jobs import KINDS
 from workers.render import run_render
 
@@ -65,7 +69,17 @@ def demo(count: int, and_serve: bool, host: str, port: int, kinds: str) -> None:
             campaign = create_campaign(session, "demo", name="Demo campaign",
                                        creditor="Stadtwerke Beispielstadt GmbH")  # fmt: skip
         result, _ = import_portfolio(session, campaign, demo_rows(count))
+        for name, profile in CREDITOR_PROFILES.items():  # each debtor's creditor, complete
+            if get_creditor(session, name) is None:
+                set_creditor(session, name, profile)
+        # launched like any campaign (only a live one sends), so `kindly send demo` works; a
+        # demo paused or ended by hand stays so
+        gaps = []
+        if status_of(session, campaign.id) == "draft":
+            gaps = change_status(session, campaign, "live", user=None, via="cli").gaps
     click.echo(f"demo campaign: {result.created} created, {result.updated} updated")
+    if gaps:
+        click.echo(f"not launched: {len(gaps)} gaps (kindly check demo)", err=True)
     failed = run_render(ctx, "demo", [k for k in kinds.split(",") if k])
     if failed:
         raise click.ClickException(f"{len(failed)} render job(s) failed: {failed[0].error}")
@@ -80,6 +94,11 @@ def demo(count: int, and_serve: bool, host: str, port: int, kinds: str) -> None:
         if locale not in seen:
             seen.add(locale)
             click.echo(f"  {locale:<6} {reference}  {ctx.settings.base_url}/s/{token}")
+    with ctx.db.session() as session:  # a way into the cockpit, for the demo campaign only
+        password = fresh_password(session, MANAGER, "manager", Scope(campaigns=frozenset({"demo"})))
+    click.echo(f"\nCockpit: {ctx.settings.base_url}/admin/login")
+    click.echo(f"  user {MANAGER}  password {password}")
+    click.echo("  (shown once: running `kindly demo` again gives a new one)")
     click.echo("\nStats: kindly stats demo    Export: kindly export demo --out demo.csv")
     if and_serve:
         from web.server import run

@@ -8,6 +8,7 @@ from collections import Counter
 
 import click
 
+from kindly.campaigns.service import status_of
 from kindly.cli.common import campaign_by_slug, open_context
 from kindly.messaging.delivery import in_doubt, plan
 from kindly.rules.document import CHANNELS
@@ -25,6 +26,10 @@ def parse_at(text: str | None) -> dt.datetime:
             f"{text!r} is not ISO 8601, e.g. 2026-12-01T10:00+01:00", param_hint="--at"
         ) from None
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _called(status: str) -> str:
+    return {"draft": "a draft", "paused": "paused", "ended": "ended"}.get(status, status)
 
 
 def parse_channels(text: str | None) -> tuple[str, ...] | None:
@@ -66,11 +71,15 @@ def command(slug: str, channel_list: str | None, dry_run: bool, at_text: str | N
         campaign = campaign_by_slug(session, slug)
         decide(session, campaign, current_rules(session, campaign), at.date())
         planned = plan(session, campaign, at, channels)
+        status = status_of(session, campaign.id)
         doubtful = in_doubt(session, campaign.id, dt.datetime.now(dt.UTC))
         if dry_run:
             session.rollback()  # a preview leaves no decisions behind
     handles = []
-    if not dry_run:
+    if status != "live":  # the plan holds every line; say why once, up front
+        hint = f"launch it: kindly launch {slug}" if status != "ended" else "it sends no more"
+        click.echo(f"campaign {slug} is {_called(status)}: nothing sent ({hint})", err=True)
+    elif not dry_run:
         from workers.queues import Dispatcher
         from workers.send import enqueue_sends
 
@@ -89,7 +98,7 @@ def command(slug: str, channel_list: str | None, dry_run: bool, at_text: str | N
     failed = [h for h in handles if h.status == "failed"]
     if as_json:
         click.echo(json.dumps({
-            "campaign": slug, "at": at.isoformat(), "dry_run": dry_run,
+            "campaign": slug, "status": status, "at": at.isoformat(), "dry_run": dry_run,
             "send": dict(sending), "held": dict(held),
             "debtors": [p.as_dict() for p in planned],
             "jobs": {"enqueued": len(handles), "failed": len(failed)},

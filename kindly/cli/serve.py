@@ -40,9 +40,11 @@ def worker(queues: tuple[str, ...], burst: bool, max_jobs: int | None) -> None:
         raise ConfigError("kindly worker needs KINDLY_REDIS_URL; without it jobs run in-process")
     open_context()
     if not queues or "default" in queues:
-        # instalment collection and the retention purge: daily jobs on the default queue
+        # instalment collection, the retention purge (daily) and the stale sweep: default queue
         from workers.daily import schedule_daily
         from workers.queues import Dispatcher
+        from workers.render import schedule_sweep
 
         schedule_daily(Dispatcher(settings))
+        schedule_sweep(Dispatcher(settings))  # stale pages rebuilt in the background
     run(settings, list(queues), burst=burst, max_jobs=max_jobs)

@@ -13,8 +13,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Campaign, Debtor
+from kindly.campaigns.service import status_of
 from kindly.cases.read import case_of, cases_for
 from kindly.cases.state import Case
+from kindly.creditors.profile import creditor_for, creditor_name
 from kindly.infra.config import Settings
 from kindly.messaging import email as email_channel
 from kindly.messaging import optout, respect, sms, unsublink
@@ -26,7 +28,7 @@ from kindly.rules.models import Decision
 from kindly.rules.store import current_rules, decision_for
 from kindly.site.personalise import build_view
 from kindly.tracking import events
-from renderer.texts import load_texts
+from renderer.texts import load_texts, one_stop
 
 DONE = ("sent", "print", "sending", "outbox")
 """Send statuses that count as a contact made (or possibly made): never repeated. "outbox":
@@ -153,9 +155,13 @@ def plan(
     at: dt.datetime,
     channels: tuple[str, ...] | None = None,
 ) -> list[Planned]:
-    """The send plan for every debtor of the campaign as of `at` (decide() must have run)."""
+    """The send plan for every debtor of the campaign as of `at` (decide() must have run).
+
+    Unless the campaign is live, every line is held for it ("campaign_draft", …).
+    """
     if at.tzinfo is None:
         raise ValueError("`at` must be timezone-aware")
+    status = status_of(session, campaign.id)
     rules = current_rules(session, campaign)
     decisions = {
         d.debtor_id: d
@@ -177,6 +183,13 @@ def plan(
                                None, None, "held", "no_decision"))  # fmt: skip
             continue
         out.append(plan_debtor(session, debtor, decision, rules, at, channels, cases[debtor.id]))
+    if status != "live":
+        # only a live campaign sends: each line keeps the step and channel it would have
+        # once live, held for the campaign first (and nothing scheduled: no opens_at)
+        reason = f"campaign_{status}"
+        out = [
+            dataclasses.replace(item, status="held", reason=reason, opens_at=None) for item in out
+        ]
     return out
 
 
@@ -188,18 +201,21 @@ def _sms_text(debtor: Debtor, decision: Decision, link: str, view=None) -> str |
     from kindly.site.personalise import resolve_locale
 
     _, lang, _ = resolve_locale(debtor, debtor.campaign)
-    texts = load_texts("sms").for_lang(lang)
+    creditor = view.creditor if view else creditor_name(debtor)
+    texts = one_stop(load_texts("sms").for_lang(lang), creditor=creditor)
     tone = decision.tone
     values = {
         "first_name": (view.first_name if view else debtor.first_name) or "",
-        "creditor": (view.creditor if view else debtor.creditor or debtor.campaign.creditor) or "",
+        "creditor": creditor,
         "amount": view.amount if view else "0000,00 €",
         "reference": debtor.reference,
         "due_date": view.due_date if view else "00. September 0000",
         "link": link,
     }
     limit = decision.treatment.get("max_sms_segments", 2)
-    for key in (f"body_{tone}", f"short_{tone}"):
+    # an overdue claim says since when and asks to pay now, never "by" a day gone by
+    late = "_overdue" if view is not None and view.overdue else ""
+    for key in (f"body_{tone}{late}", f"short_{tone}{late}"):
         text = sms.plain(f"{texts[key].format(**values)} {texts['stop']}")
         if sms.count(text).parts <= limit:
             return text
@@ -259,15 +275,16 @@ def deliver(
 ) -> Send | None:
     """Send one message, at most once per (debtor, step, channel); returns the send row.
 
-    Opt-outs, payments and flags are checked again here, because they can change between
-    planning and delivery. `at` is the clock of a `kindly send --at` run (default: now), so a
-    simulated run keeps its cadence and caps consistent. A soft failure leaves the row
+    The campaign's status, opt-outs, payments and flags are checked again here, because they
+    can change between planning and delivery (a job queued before a pause sends nothing).
+    `at` is the clock of a `kindly send --at` run (default: now), so a simulated run keeps its
+    cadence and caps consistent. A soft failure leaves the row
     "failed" and raises, so the job retries; a hard bounce blocks the address, and the next
     plan uses the next channel.
     """
     debtor = session.get(Debtor, debtor_id)
-    if debtor is None:
-        return None
+    if debtor is None or status_of(session, debtor.campaign_id) != "live":
+        return None  # asked again when the job runs: a pause after enqueueing stops it
     decision = decision_for(session, debtor)
     address = optout.address_of(debtor, channel)
     if decision is None or address is None:
@@ -285,9 +302,10 @@ def deliver(
     # Message-ID and the SMS gateway's Idempotency-Key, where `/`, spaces or 山 don't belong
     key = f"{debtor.campaign.slug}-{debtor.id}-{step}-{channel}"
     outbox = Path(settings.data_dir) / "outbox"
+    owed = creditor_for(session, debtor)  # kept per session: one query per creditor a run
     view = build_view(
         debtor, debtor.campaign, base_url=settings.base_url,
-        paid_minor=ledger.paid_minor(session, debtor), tone=decision.tone,
+        paid_minor=ledger.paid_minor(session, debtor), tone=decision.tone, creditor=owed,
     )  # fmt: skip
     link = email_channel.links(
         settings.base_url, debtor.token, channel,
@@ -296,9 +314,10 @@ def deliver(
     try:
         if channel == "email":
             row.message_id = email_channel.new_message_id(key, settings.base_url)
+            sender = email_channel.sender(debtor.campaign, settings, owed.display_sender)
             message = email_channel.compose_email(
-                view, address, sender=_sender(debtor.campaign, settings),
-                reply_to=(debtor.campaign.settings or {}).get("reply_to"), link=link,
+                view, address, sender=sender,
+                reply_to=owed.email or (debtor.campaign.settings or {}).get("reply_to"), link=link,
                 message_id=row.message_id,
             )  # fmt: skip
             email_channel.send_email(message, settings.smtp_url, outbox, key)
@@ -367,16 +386,3 @@ def _bounced(session: Session, debtor: Debtor, row: Send, code: int, reply: str)
     else:
         row.status = "failed"  # a policy block is about the sender, not the debtor
     return row
-
-
-def _sender(campaign: Campaign, settings: Settings) -> str:
-    """The From header: the campaign's `email_from`, else the creditor at the site's host."""
-    from email.utils import formataddr
-    from urllib.parse import urlsplit
-
-    configured = (campaign.settings or {}).get("email_from")
-    if configured:
-        return configured
-    host = urlsplit(settings.base_url).hostname or "localhost"
-    domain = host if "." in host and not host.replace(".", "").isdigit() else "localhost"
-    return formataddr((campaign.creditor or campaign.name, f"no-reply@{domain}"))

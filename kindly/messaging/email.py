@@ -6,16 +6,18 @@ import smtplib
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formataddr, formatdate, make_msgid
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from kindly.campaigns.models import Campaign
 from kindly.errors import ConfigError, ServiceUnavailable
+from kindly.infra.config import Settings
 from kindly.infra.paths import TEMPLATES
-from renderer.texts import load_texts
+from renderer.texts import load_texts, one_stop
 from renderer.view import DebtorView
 
 
@@ -55,7 +57,7 @@ def _environment() -> Environment:
 
 def texts_for(view: DebtorView) -> dict[str, str]:
     """The email texts in the debtor's language with the tone's variants resolved."""
-    raw = load_texts("email").for_lang(view.lang)
+    raw = one_stop(load_texts("email").for_lang(view.lang), creditor=view.creditor)
     values = {"creditor": view.creditor, "amount": view.amount, "due_date": view.due_date,
               "reference": view.reference}  # fmt: skip
     out = {}
@@ -63,6 +65,9 @@ def texts_for(view: DebtorView) -> dict[str, str]:
         out[key] = text.format(**values)
     for key in ("subject", "intro", "closing"):
         out[key] = out[f"{key}_{view.tone}"]
+        if view.overdue and f"{key}_{view.tone}_overdue" in out:
+            out[key] = out[f"{key}_{view.tone}_overdue"]  # since when, and: pay now
+    out["due_label"] = out["overdue_label"] if view.overdue else out["due_label"]
     return out
 
 
@@ -150,3 +155,12 @@ def send_email(message: EmailMessage, smtp_url: str | None, outbox: Path, key: s
         if isinstance(exc, smtplib.SMTPRecipientsRefused | smtplib.SMTPResponseException):
             raise
         raise ServiceUnavailable(f"SMTP server unreachable at {host}:{port}: {exc}") from None
+
+
+def sender(campaign: Campaign, settings: Settings, name: str) -> str:
+    """The From header: the debtor's creditor's sender name at the campaign's `email_from`
+    address (else no-reply at the site's host); the address stays ours, so SPF and DKIM hold."""
+    configured = parseaddr((campaign.settings or {}).get("email_from") or "")[1]
+    host = urlsplit(settings.base_url).hostname or "localhost"
+    domain = host if "." in host and not host.replace(".", "").isdigit() else "localhost"
+    return formataddr((name or campaign.name, configured or f"no-reply@{domain}"))

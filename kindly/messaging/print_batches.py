@@ -66,15 +66,19 @@ def postal_order(debtor: Debtor) -> tuple:
 
 
 def select_for_print(
-    debtors: Iterable[Debtor], balances: dict[int, int]
+    debtors: Iterable[Debtor], balances: dict[int, int], holds: dict[int, str | None] | None = None
 ) -> tuple[list[Debtor], list[Skipped]]:
-    """The debtors to print, in postal order, and those left out with the reason."""
+    """The debtors to print, in postal order, and those left out with the reason (`holds`:
+    each case's hold, kindly.cases — a disputed case or a running promise gets no letter)."""
     printable, skipped = [], []
     for debtor in debtors:
         name = f"{debtor.first_name or ''} {debtor.last_name}".strip()
         reason = missing_address(debtor)
         if reason is None and balances.get(debtor.id, debtor.amount_due_minor) <= 0:
             reason = "nothing owed: the claim is settled"
+        hold = (holds or {}).get(debtor.id)
+        if reason is None and hold:
+            reason = f"held: {hold}"
         if reason:
             skipped.append(Skipped(debtor.reference, name, reason))
         else:

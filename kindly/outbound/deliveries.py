@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.cases.read import case_of
 from kindly.cases.state import Case
+from kindly.creditors.profile import creditor_name
 from kindly.infra.constant_time import same
 from kindly.infra.db import utcnow
 from kindly.outbound import egress
@@ -99,8 +100,8 @@ def subscribe(
 def payload(
     event: Event, debtor: Debtor, campaign: Campaign, case: Case | None = None
 ) -> dict[str, Any]:
-    """What the receiver gets: the event, the case's reference and its campaign, and the
-    case's state (kindly.cases) as of the post."""
+    """What the receiver gets: the event, the case's reference, its creditor and campaign,
+    and the case's state (kindly.cases) as of the post."""
     occurred = event.occurred_at
     occurred = occurred if occurred.tzinfo else occurred.replace(tzinfo=dt.UTC)
     state = None
@@ -114,6 +115,7 @@ def payload(
         "type": event.type,
         "campaign": campaign.slug,
         "reference": debtor.reference,
+        "creditor": creditor_name(debtor, campaign),
         "channel": event.channel,
         "agent": event.agent,
         "occurred_at": occurred.isoformat(),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+from collections.abc import Collection as Collection_
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -266,6 +267,7 @@ class Collection:
     processing: int = 0
     broken: int = 0
     completed: int = 0
+    skipped: int = 0  # plans of disputed cases, not charged while the dispute is open
     notices: list[tuple[int, int]] = field(default_factory=list)  # (debtor id, instalment id)
 
 
@@ -292,8 +294,14 @@ def _in_flight(session: Session, instalment: Instalment) -> bool:
     )
 
 
-def collect_due(session: Session, provider: payments.PaymentProvider, today: dt.date) -> Collection:
-    """Charge every instalment due (or due for a retry) by `today`; safe to run again."""
+def collect_due(
+    session: Session,
+    provider: payments.PaymentProvider,
+    today: dt.date,
+    skip: Collection_[int] = (),
+) -> Collection:
+    """Charge every instalment due (or due for a retry) by `today`; safe to run again.
+    Debtors in `skip` (a disputed case) are not charged, nor counted as missing a payment."""
     session.info[TODAY_KEY] = today
     result = Collection()
     query = (
@@ -303,6 +311,9 @@ def collect_due(session: Session, provider: payments.PaymentProvider, today: dt.
         .with_for_update(skip_locked=True)
     )
     for plan in session.scalars(query).all():
+        if plan.debtor_id in skip:
+            result.skipped += 1
+            continue
         debtor = session.get(Debtor, plan.debtor_id)
         rules = policy.plan_rules(debtor.campaign, plan.currency, plan.total_minor)
         for instalment in plan.instalments:
@@ -327,11 +338,13 @@ def collect_due(session: Session, provider: payments.PaymentProvider, today: dt.
     return result
 
 
-def collect_with(session: Session, settings, today: dt.date) -> Collection:
+def collect_with(
+    session: Session, settings, today: dt.date, skip: Collection_[int] = ()
+) -> Collection:
     """collect_due with the configured provider; KINDLY_PAYMENTS=none charges nothing."""
     if not settings.payments_online:
         return Collection()  # instalments come by transfer: no charge, so none can be missed
-    return collect_due(session, payments.provider_for(settings), today)
+    return collect_due(session, payments.provider_for(settings), today, skip)
 
 
 def _charge(session, provider, plan: Plan, debtor: Debtor, instalment: Instalment, result) -> None:

@@ -1,4 +1,5 @@
-"""Experiment outcomes read from the database: who got which variant, and who reached the goal.
+"""Experiment outcomes read from the database: who got which variant, who was exposed to it
+and when, and who reached the goal after that.
 
 The statistics themselves are in `kindly.rules.stats`; the rules are passed in, so this
 module never reads the rules store (the store calls `learning_weights`).
@@ -6,6 +7,7 @@ module never reads the rules store (the store calls `learning_weights`).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import func, select
@@ -13,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Campaign
 from kindly.rules.document import Rules
-from kindly.rules.models import Decision
+from kindly.rules.models import Decision, RuleSet
 from kindly.rules.stats import (
     CONTROL,
     SRM_ALPHA,
@@ -27,11 +29,68 @@ from kindly.rules.stats import (
 )
 from kindly.tracking.models import Event
 
+EXPOSURES = ("viewed", "opened")
+"""Events that show the debtor saw what their variant changes: the page (a view a person's
+browser proved) or the message (an open, when a person's mail client showed it)."""
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+def experiment_start(
+    session: Session, campaign: Campaign, name: str, version: int
+) -> dt.datetime | None:
+    """When the experiment began: the saving of the earliest rule version, in the unbroken
+    run of versions up to `version` that all hold it; None when `version` does not."""
+    rows = session.execute(
+        select(RuleSet.created_at, RuleSet.document)
+        .where(RuleSet.campaign_id == campaign.id, RuleSet.version <= version)
+        .order_by(RuleSet.version.desc())
+    )
+    start = None
+    for created_at, document in rows:
+        if name not in {e.get("name") for e in (document or {}).get("experiments", [])}:
+            break
+        start = _aware(created_at)
+    return start
+
+
+def exposures(
+    session: Session, campaign: Campaign, members: dict[int, str], start: dt.datetime | None
+) -> dict[int, dt.datetime]:
+    """Debtor id -> the moment of exposure: the first human view of the page or open of a
+    message that carried the debtor's variant (the event's variant is the one assigned), at
+    or after the experiment's start. Debtors never exposed are left out.
+
+    Derived from the event log, which is only ever appended to: each debtor has one moment
+    per experiment, and it never moves once a view is recorded.
+    """
+    if start is None or not members:
+        return {}
+    rows = session.execute(
+        select(Event.debtor_id, Event.variant, func.min(Event.occurred_at))
+        .where(
+            Event.campaign_id == campaign.id,
+            Event.type.in_(EXPOSURES),
+            Event.agent == "human",
+            Event.occurred_at >= start,
+        )
+        .group_by(Event.debtor_id, Event.variant)
+    )
+    exposed: dict[int, dt.datetime] = {}
+    for debtor_id, variant, first in rows:
+        if members.get(debtor_id) == variant:
+            exposed[debtor_id] = _aware(first)
+    return exposed
+
 
 def _groups(
-    session: Session, campaign: Campaign, experiment: str, goal: str, rule_version: int | None
-) -> dict[str, tuple[int, int]]:
-    """variant -> (debtors who reached the goal, debtors assigned)."""
+    session: Session, campaign: Campaign, experiment: str, goal: str, rule_version: int | None,
+    version: int,
+) -> dict[str, tuple[int, int, int]]:  # fmt: skip
+    """variant -> (exposed debtors who reached the goal after their exposure, debtors exposed,
+    debtors assigned). `version`: the rules whose experiment run gives the start."""
     query = select(Decision.variant, Decision.debtor_id).where(
         Decision.campaign_id == campaign.id, Decision.experiment == experiment
     )
@@ -40,18 +99,27 @@ def _groups(
     members: dict[int, str] = {}
     for variant, debtor_id in session.execute(query.order_by(Decision.rule_version)):
         members[debtor_id] = variant  # the newest version's assignment wins
-    goal_query = select(func.distinct(Event.debtor_id)).where(
+    exposed = exposures(session, campaign, members, experiment_start(
+        session, campaign, experiment, version))  # fmt: skip
+    goal_query = select(Event.debtor_id, func.max(Event.occurred_at)).where(
         Event.campaign_id == campaign.id, Event.type == goal
     )
     if goal == "clicked":
         goal_query = goal_query.where(Event.agent == "human")  # link scanners are not people
-    reached = set(session.scalars(goal_query))
+    latest = {
+        debtor_id: _aware(at) for debtor_id, at in session.execute(
+            goal_query.group_by(Event.debtor_id))
+    }  # fmt: skip
     groups: dict[str, list[int]] = {}
     for debtor_id, variant in members.items():
-        tally = groups.setdefault(variant, [0, 0])
-        tally[0] += debtor_id in reached
+        tally = groups.setdefault(variant, [0, 0, 0])
+        tally[2] += 1
+        moment = exposed.get(debtor_id)
+        if moment is None:
+            continue  # assigned, never shown their variant: not in the comparison
         tally[1] += 1
-    return {name: (x, n) for name, (x, n) in groups.items()}
+        tally[0] += debtor_id in latest and latest[debtor_id] >= moment
+    return {name: (x, n, assigned) for name, (x, n, assigned) in groups.items()}
 
 
 def learning_weights(
@@ -64,7 +132,8 @@ def learning_weights(
         if allocation.get("method") != "thompson":
             continue
         goal = experiment.get("goal", "paid")
-        counts = _groups(session, campaign, experiment["name"], goal, None)
+        groups = _groups(session, campaign, experiment["name"], goal, None, rules.version)
+        counts = {name: (x, n) for name, (x, n, _) in groups.items()}
         names = [v["name"] for v in experiment["variants"]]
         result = thompson_weights(
             {name: counts.get(name, (0, 0)) for name in names},
@@ -82,24 +151,29 @@ def report(
 ) -> list[dict[str, Any]]:
     """Per experiment of `rules` (the ones in force): each variant's rate against control.
 
-    Control is the holdout when there is one, else the first variant. Rates count debtors
-    assigned under the current rule version (intention to treat) who reached the goal.
+    Control is the holdout when there is one, else the first variant. A debtor assigned
+    under the current rule version counts from their exposure (`exposures`: the first human
+    view of their variant's page or message after the experiment began), and reaches the goal
+    only with an outcome at or after that moment; debtors never exposed are reported as
+    assigned, outside the rates. The sample-ratio check compares the assigned groups.
     """
     out = []
     for experiment in rules.experiments:
         chosen_goal = goal or experiment.get("goal", "paid")
-        groups = _groups(session, campaign, experiment["name"], chosen_goal, rules.version)
+        groups = _groups(
+            session, campaign, experiment["name"], chosen_goal, rules.version, rules.version
+        )
         holdout = experiment.get("holdout", 0)
         names = ([CONTROL] if holdout else []) + [v["name"] for v in experiment["variants"]]
         control = names[0]
-        x0, n0 = groups.get(control, (0, 0))
+        x0, n0, _ = groups.get(control, (0, 0, 0))
         rows = []
         for name in names:
-            x, n = groups.get(name, (0, 0))
+            x, n, assigned = groups.get(name, (0, 0, 0))
             lo, hi = wilson(x, n)
             row: dict[str, Any] = {
-                "variant": name, "control": name == control, "debtors": n, "conversions": x,
-                "rate": x / n if n else None, "rate_ci": [lo, hi],
+                "variant": name, "control": name == control, "assigned": assigned,
+                "exposed": n, "conversions": x, "rate": x / n if n else None, "rate_ci": [lo, hi],
             }  # fmt: skip
             if name != control and n and n0:
                 d, d_lo, d_hi = difference_interval(x0, n0, x, n)
@@ -116,10 +190,12 @@ def report(
             shares[v["name"]] = (1 - holdout) * v.get("weight", 1) / total_weight
         srm: dict[str, Any] | None = None
         if experiment.get("allocation", {}).get("method", "fixed") == "fixed":
-            statistic, p = sample_ratio({r["variant"]: r["debtors"] for r in rows}, shares)
+            statistic, p = sample_ratio({r["variant"]: r["assigned"] for r in rows}, shares)
             srm = {"chi2": statistic, "p_value": p, "mismatch": p < SRM_ALPHA}
+        start = experiment_start(session, campaign, experiment["name"], rules.version)
         out.append({
             "experiment": experiment["name"], "goal": chosen_goal, "rule_version": rules.version,
+            "started_at": start.isoformat() if start else None,
             "segments": experiment.get("segments"), "expected_shares": shares,
             "sample_ratio": srm, "variants": rows,
         })  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -10,11 +11,12 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import event, select
+from sqlalchemy import event, func, or_, select, update
 from sqlalchemy.orm import Session
 
 import renderer
-from kindly.campaigns.models import Debtor
+from kindly.campaigns.models import Campaign, Debtor
+from kindly.infra.db import utcnow
 from kindly.infra.paths import ROOT, TEMPLATES
 from kindly.infra.storage import (
     KINDS,
@@ -31,6 +33,10 @@ TEMPLATE_FOLDERS = {"site": ("site",), "letter": ("letter",), "video": ("video",
 """The template folders each kind is rendered from; the renderer's code counts for every kind."""
 UNDATED = frozenset({"letter_date"})
 """View fields that say when, not what: a letter made yesterday is not stale today."""
+MADE_WITH = {"poster": "video", "captions": "video"}
+"""Artifacts made by another kind's job: they are as stale or as fresh as it is."""
+RENDERED = ("site", "letter", "video")
+"""The kinds a render job is asked for."""
 RETIRED = "kindly_retired_keys"
 """session.info entry: objects to delete once the rows naming their successors are committed."""
 
@@ -76,6 +82,22 @@ def inputs_for(view: DebtorView, kind: str, **extra: object) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def site_inputs(
+    view: DebtorView,
+    *,
+    has_video: bool,
+    has_letter: bool,
+    overrides: dict | None,
+    online: bool,
+) -> str:
+    """The fingerprint of a microsite page: everything `render_site` is given (the logo is
+    not on the page), the site templates and the renderer code."""
+    return inputs_for(
+        dataclasses.replace(view, logo=""), "site", has_video=has_video, has_letter=has_letter,
+        overrides=overrides or None, online=online,
+    )  # fmt: skip
+
+
 def save(
     session: Session,
     storage: Storage,
@@ -92,10 +114,12 @@ def save(
     digest = hashlib.sha256(data).hexdigest()
     key = artifact_key(debtor.campaign.slug, debtor.id, kind)
     artifact = known.get(kind) if known is not None else find(session, debtor, kind)
+    made_by = version(kind)
     if artifact is not None and artifact.sha256 == digest and artifact.key == key:
         if inputs is not None and artifact.inputs != inputs:
             artifact.inputs = inputs
-            session.flush()
+        artifact.renderer = made_by
+        session.flush()
         return artifact
     storage.put(key, data, content_type(kind))
     if artifact is None:
@@ -108,6 +132,7 @@ def save(
     artifact.size = len(data)
     artifact.content_type = content_type(kind)
     artifact.inputs = inputs
+    artifact.renderer = made_by
     session.flush()
     if known is not None:
         known[kind] = artifact
@@ -190,3 +215,103 @@ def find(session: Session, debtor: Debtor, kind: str) -> Artifact | None:
     return session.scalar(
         select(Artifact).where(Artifact.debtor_id == debtor.id, Artifact.kind == kind)
     )
+
+
+# ---- staleness ---------------------------------------------------------------------------------
+
+
+def version(kind: str) -> str:
+    """The templates' and renderer's hash an artifact of this kind is made with now."""
+    return renderer_version(MADE_WITH.get(kind, kind))
+
+
+def companions(kinds: Iterable[str]) -> set[str]:
+    """The kinds with the artifacts made by their jobs (a video's poster and captions)."""
+    wanted = set(kinds)
+    return wanted | {made for made, by in MADE_WITH.items() if by in wanted}
+
+
+UNRENDERED_SETTINGS = frozenset(
+    {"identity_check", "link_days", "promise_max_days", "retention_days", "payments"}
+)
+"""Campaign settings no page, letter or video is made of (they act when a link is opened)."""
+
+
+def affected_kinds(changed: Iterable[str]) -> tuple[str, ...]:
+    """The kinds a change of these campaign fields and settings outdates: the page alone for
+    text overrides, every kind for what the debtor's view holds, none for the rest."""
+    keys = set(changed) - UNRENDERED_SETTINGS
+    if not keys:
+        return ()
+    return ("site",) if keys == {"texts"} else RENDERED
+
+
+def mark_stale(
+    session: Session,
+    campaign_id: int,
+    reason: str,
+    debtor_ids: Iterable[int] | None = None,
+    *,
+    kinds: Iterable[str] = RENDERED,
+) -> int:
+    """Mark the campaign's stored artifacts of these kinds (of every debtor, or of
+    `debtor_ids`) stale because of `reason` ("rules", "texts", "settings", "creditor", …);
+    returns how many were marked.
+
+    Call it in the transaction that changes what the artifacts are made of. Until a render
+    job rebuilds them, the link serves the page built live from the current state, and the
+    cockpit counts them as stale. The mark holds the time of the latest change, so a job that
+    read the state before it does not clear it.
+    """
+    debtors = select(Debtor.id).where(Debtor.campaign_id == campaign_id)
+    if debtor_ids is not None:
+        debtors = debtors.where(Debtor.id.in_(list(debtor_ids)))
+    return _mark(session, debtors, reason, kinds)
+
+
+def mark_creditor_stale(session: Session, creditor: str, reason: str = "creditor") -> int:
+    """mark_stale for every artifact naming this creditor, in any campaign: the debtor's own
+    creditor, or the campaign's where the debtor names none (as the debtor's view picks it).
+    For a change to the creditor's profile (address, contact, bank details, logo)."""
+    own = func.coalesce(func.nullif(Debtor.creditor, ""), Campaign.creditor)
+    debtors = (
+        select(Debtor.id).join(Campaign, Campaign.id == Debtor.campaign_id).where(own == creditor)
+    )
+    return _mark(session, debtors, reason, RENDERED)
+
+
+def _mark(session: Session, debtors, reason: str, kinds: Iterable[str]) -> int:
+    """Mark the artifacts of these kinds of the selected debtors stale, now."""
+    kinds = companions(kinds)
+    if not kinds:
+        return 0
+    result = session.execute(
+        update(Artifact)
+        .where(Artifact.debtor_id.in_(debtors), Artifact.kind.in_(kinds))
+        .values(stale_at=utcnow(), stale_reason=reason[:64])
+        .execution_options(synchronize_session="fetch")  # loaded rows show the mark
+    )
+    return result.rowcount or 0
+
+
+def mark_fresh(session: Session, debtor: Debtor, kinds: Iterable[str], began: dt.datetime) -> None:
+    """After a render job checked or rebuilt these kinds from the state it read at `began`:
+    clear the marks made before then, record the renderer and when the rebuild finished."""
+    now = utcnow()
+    for kind in companions(kinds):
+        session.execute(
+            update(Artifact)
+            .where(
+                Artifact.debtor_id == debtor.id,
+                Artifact.kind == kind,
+                or_(Artifact.stale_at.is_(None), Artifact.stale_at <= began),
+            )
+            .values(stale_at=None, stale_reason=None, rendered_at=now, renderer=version(kind))
+            .execution_options(synchronize_session="fetch")
+        )
+
+
+def is_current(artifact: Artifact | None, inputs: str) -> bool:
+    """Whether a stored artifact may be served as it is: not marked stale, rendered from
+    these inputs (which hold the templates' and renderer's hash)."""
+    return artifact is not None and artifact.stale_at is None and artifact.inputs == inputs

@@ -3,8 +3,9 @@
 The page itself (the debtor's view, texts and stored HTML) changes rarely; the front keeps it
 per process and rebuilds it when `LiveState.stamp` differs from the one it was built for. The
 stamp holds everything the page is made of (the debtor row's `updated_at`, the campaign, the
-rules' decision, the stored artifacts, what was paid), so a payment, an import or a new
-rendering shows on the very next open. What only the notices need (the next instalment, the
+rules' decision, the stored artifacts and the page's stale mark, what was paid), so a payment,
+an import, a change marked stale (kindly.site.artifacts.mark_stale) or a new rendering shows
+on the very next open. What only the notices need (the next instalment, the
 latest promise) and what counting needs (the last send) are read in the same statement.
 """
 
@@ -96,11 +97,14 @@ def _statement() -> Select:
         .limit(1)
         .scalar_subquery()
     )
-    site = (
-        select(Artifact.sha256)
-        .where(Artifact.debtor_id == debtor.c.id, Artifact.kind == "site")
-        .scalar_subquery()
-    )
+
+    def stored_site(column):
+        return (
+            select(column)
+            .where(Artifact.debtor_id == debtor.c.id, Artifact.kind == "site")
+            .scalar_subquery()
+        )
+
     return (
         select(
             debtor.c.id,
@@ -114,7 +118,8 @@ def _statement() -> Select:
             # compared, never read: as text, so the driver doesn't parse it on every view
             cast(campaign.c.settings, Text).label("settings"),
             decision.label("decision"),
-            site.label("site"),
+            stored_site(Artifact.sha256).label("site"),
+            stored_site(Artifact.stale_at).label("site_stale"),  # marked stale: built live
             has("video").label("video"),
             has("letter").label("letter"),
             paid.label("paid"),
@@ -180,7 +185,7 @@ def live_state(connection: Connection, token: str) -> LiveState | None:
         sent_at = sent_at.replace(tzinfo=dt.UTC)
     return LiveState(
         debtor_id=debtor_id,
-        stamp=tuple(row[:14]),
+        stamp=tuple(row[:15]),
         paid_minor=int(paid or 0),
         instalment=(int(instalment_minor), instalment_due)
         if instalment_minor is not None

@@ -37,6 +37,11 @@ class Artifact(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # fingerprint of what it was rendered from (view, templates, renderer); None: unknown
     inputs: Mapped[str | None] = mapped_column(String(64), default=None)
+    # the latest change to what it is made of (rules, texts, settings, creditor) not yet rebuilt
+    stale_at: Mapped[dt.datetime | None] = mapped_column()
+    stale_reason: Mapped[str | None] = mapped_column(String(64))
+    rendered_at: Mapped[dt.datetime | None] = mapped_column()  # when the last (re)build ended
+    renderer: Mapped[str | None] = mapped_column(String(64))  # renderer_version it was made by
 
     debtor: Mapped[Debtor] = relationship(back_populates="artifacts")
 

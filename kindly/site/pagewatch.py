@@ -13,6 +13,10 @@ watch is listening and no notification touching it arrived after the read it was
 - a lost connection makes every kept page stale (a new generation) until listening again:
   notifications sent meanwhile are gone, so nothing read before can be trusted.
 
+A change that outdates stored pages without touching these rows (a creditor profile, say)
+reaches kept pages through `kindly.site.artifacts.mark_stale`: it updates the artifact rows,
+whose trigger names their debtors (or `*` beyond 500), and the stale mark is in the stamp.
+
 The window in which a page can be out of date is the time a notification takes to arrive,
 milliseconds; a page is also never kept longer than PAGE_SECONDS by its cache.
 """

@@ -9,8 +9,9 @@ import unicodedata
 from babel.core import Locale, UnknownLocaleError
 from babel.dates import format_date
 
-from kindly.campaigns.logo import data_uri, stored_key
+from kindly.campaigns.logo import data_uri
 from kindly.campaigns.models import Campaign, Debtor
+from kindly.creditors.profile import CreditorProfile, creditor_for
 from kindly.infra.storage import Storage
 from kindly.money import format_minor
 from kindly.payments import ledger
@@ -36,23 +37,69 @@ def resolve_locale(debtor: Debtor, campaign: Campaign) -> tuple[str, str, Locale
     raise AssertionError("the fallback locale always parses")
 
 
+FEMALE = frozenset(
+    {
+        "frau",
+        "fr",
+        "mrs",
+        "ms",
+        "miss",
+        "mme",
+        "madame",
+        "mlle",
+        "sigra",
+        "signora",
+        "sra",
+        "senora",
+        "señora",
+        "srta",
+        "doña",
+        "dona",
+    }
+)
+"""Salutations that address a woman, lower-cased without dots or spaces ("Sig.ra" → "sigra")."""
+MALE = frozenset(
+    {"herr", "hr", "mr", "m", "monsieur", "sig", "signor", "signore", "sr", "senor", "señor", "don"}
+)
+"""Salutations that address a man, in the same form."""
+ENGLISH_TITLES = {"mrs": "Mrs", "ms": "Ms", "miss": "Miss", "mr": "Mr"}
+"""English titles kept as the debtor gave them (British style, without a dot)."""
+
+
+def gender_of(salutation: str | None) -> str | None:
+    """'f' or 'm' when the salutation says so (Frau, Mrs, Sig.ra, Sra., Mme …), else None."""
+    word = re.sub(r"[.\s]", "", (salutation or "").casefold())
+    return "f" if word in FEMALE else "m" if word in MALE else None
+
+
 def greeting(lang: str, salutation: str | None, first: str | None, last: str) -> str:
-    """A polite opening line in the debtor's language."""
+    """A polite opening line in the debtor's language that agrees with their salutation."""
     full = f"{first} {last}".strip() if first else last
     title = (salutation or "").strip()
+    gender = gender_of(title)
+    if gender is not None:
+        female = gender == "f"
+        if lang == "de":
+            return f"Sehr geehrte Frau {last}," if female else f"Sehr geehrter Herr {last},"
+        if lang == "it":
+            return f"Gentile Signora {last}," if female else f"Gentile Signor {last},"
+        if lang == "es":
+            return f"Estimada Sra. {last}:" if female else f"Estimado Sr. {last}:"
+        if lang == "fr":
+            return f"Madame {last}," if female else f"Monsieur {last},"
+        word = re.sub(r"[.\s]", "", title.casefold())
+        return f"Dear {ENGLISH_TITLES.get(word, 'Ms' if female else 'Mr')} {last},"
+    # another title (Dr., Mx, Prof.) is kept before the last name; no title: the full name
+    name = f"{title} {last}" if title else full
     if lang == "de":
-        if title.lower() == "frau":
-            return f"Sehr geehrte Frau {last},"
-        if title.lower() == "herr":
-            return f"Sehr geehrter Herr {last},"
-        return f"Guten Tag {title + ' ' + last if title else full},"
+        return f"Guten Tag {name},"
     if lang == "it":
-        return f"Gentile {title + ' ' + last if title else full},"
+        return f"Gentile {name},"
     if lang == "es":
-        return f"Estimado/a {title + ' ' + last if title else full}:"
+        return f"Estimado/a {name}:"
     if lang == "fr":
-        return f"Bonjour {title + ' ' + last if title else full},"
-    return f"Dear {title + ' ' + last if title else full},"
+        return f"Bonjour {name},"
+    return f"Dear {name},"
 
 
 def _direction(*texts: str) -> str:
@@ -78,9 +125,8 @@ def decided_tone(debtor: Debtor) -> str:
     return decision.tone if decision is not None else "friendly"
 
 
-def _logo(campaign: Campaign, storage: Storage | None) -> str:
-    """The campaign's uploaded logo as a data: URI; "" without one (or with an old path)."""
-    key = stored_key((campaign.settings or {}).get("logo"), campaign.slug)
+def _logo(key: str, storage: Storage | None) -> str:
+    """The creditor's uploaded logo as a data: URI; "" without one (or without storage)."""
     return data_uri(storage, key) if key and storage is not None else ""
 
 
@@ -94,9 +140,11 @@ def build_view(
     today: dt.date | None = None,
     tone: str | None = None,
     storage: Storage | None = None,
+    creditor: CreditorProfile | None = None,
 ) -> DebtorView:
-    """Everything the renderers need, formatted for the debtor's locale; the campaign's logo
-    (letters and videos) only with the `storage` it is kept in."""
+    """Everything the renderers need, formatted for the debtor's locale; the creditor's logo
+    (letters and videos) only with the `storage` it is kept in. The creditor is the debtor's
+    own (kindly.creditors.profile), resolved here unless a caller passes it."""
     locale, lang, babel = resolve_locale(debtor, campaign)
     if balance_minor is None:  # derived from what was paid, by the ledger's one rule
         balance_minor = ledger.balance_after(debtor, paid_minor)
@@ -120,7 +168,10 @@ def build_view(
         lines.append(Locale.parse(babel).territories.get(debtor.country, debtor.country).upper())
 
     first = debtor.first_name or ""
+    day = today or dt.date.today()
+    overdue = amount > 0 and day > debtor.due_date  # the words then say since when, not "by"
     letter = campaign.settings or {}  # letter options, see kindly.payments.iban
+    owed = creditor or creditor_for(None, debtor, campaign)
     return DebtorView(
         tone=tone or decided_tone(debtor),
         locale=locale,
@@ -135,7 +186,7 @@ def build_view(
         currency=debtor.currency,
         due_date=format_date(debtor.due_date, format="long", locale=babel),
         due_date_iso=debtor.due_date.isoformat(),
-        creditor=debtor.creditor or campaign.creditor or "",
+        creditor=owed.name,
         contract=debtor.contract or campaign.contract or "",
         campaign_name=campaign.name,
         site_url=site_url,
@@ -147,19 +198,17 @@ def build_view(
         interest=money(debtor.interest_minor),
         fees=money(debtor.fees_minor),
         address_lines=tuple(lines),
-        letter_date=format_date(today or dt.date.today(), format="long", locale=babel),
-        brand_color=campaign.brand_color,
+        letter_date=format_date(day, format="long", locale=babel),
+        brand_color=owed.brand_color,
         text_direction=_direction(debtor.first_name or "", debtor.last_name),
         letter_url=f"{base_url}/c/{debtor.token}?c=letter",  # a scan counts as a letter click
-        payee_name=letter.get("payee_name") or "",
-        iban=letter.get("iban") or "",
-        bic=letter.get("bic") or "",
-        creditor_address=tuple(
-            line.strip()
-            for line in re.split(r"[\n;]", letter.get("creditor_address") or "")
-            if line.strip()
-        ),
-        contact=letter.get("contact") or "",
-        logo=_logo(campaign, storage),
+        payee_name=owed.payee_name,
+        iban=owed.iban,
+        bic=owed.bic,
+        creditor_address=owed.address,
+        contact=owed.contact,
+        authority=owed.authority,
+        logo=_logo(owed.logo, storage),
         pdf_variant=letter.get("pdf_variant") or "",
+        overdue=overdue,
     )

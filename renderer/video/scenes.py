@@ -21,6 +21,7 @@ from renderer.video.template import (
     VideoTemplate,
     load_template,
     scene_text,
+    text_key,
 )
 from renderer.video.typeset import STYLES, Block, clean_text, fit
 from renderer.view import DebtorView
@@ -79,7 +80,10 @@ def scene_texts(view: DebtorView, template: VideoTemplate, scene: Scene) -> list
     values = _values(view)  # note: has a "lang" field, so it cannot be passed as a keyword
     out = []
     for line in scene.lines:
-        raw = line.value or scene_text(template.lang, template.tone, line.key)
+        # only a personal scene may say "overdue": invariant scenes are cached for everyone
+        late = scene.personal and getattr(view, "overdue", False)
+        key = line.key and text_key(template.lang, line.key, late)
+        raw = line.value or scene_text(template.lang, template.tone, key)
         out.append(clean_text(raw.format(**values)))
     return out
 

@@ -125,6 +125,14 @@ def scene_text(lang: str, tone: str, key: str) -> str:
     return texts["en"][key]
 
 
+def text_key(lang: str, key: str, overdue: bool) -> str:
+    """`key`, or its `<key>_overdue` wording for a claim past its due date where the texts
+    have one (in the language or in English)."""
+    texts = _texts()
+    late = f"{key}_overdue"
+    return late if overdue and (late in texts.get(lang, {}) or late in texts["en"]) else key
+
+
 @lru_cache(maxsize=8)
 def _raw(name: str) -> dict[str, Any]:
     if not name.replace("_", "").replace("-", "").isalnum():

@@ -18,6 +18,7 @@ from playwright.sync_api import Page, expect
 from tests.e2e.conftest import PHONE_UA, LiveServer, _checked, serving, snap
 from tests.support import services
 from tests.support.app import PORTFOLIO
+from tests.support.creditors import PROFILES
 
 pytestmark = pytest.mark.e2e
 
@@ -143,13 +144,33 @@ def test_manager_uploads_launches_and_sees_payments(
     expect(desk.locator("#import-result")).to_contain_text("3 created")
     desk.click("text=Open the campaign")
     expect(desk.locator("#status")).to_have_text("draft")
-    # the launch check refuses a demand without the creditor's address and whom to contact
+    # the launch check refuses while a creditor of the portfolio has no complete profile
     desk.click("button[value=launch]")
-    expect(desk.locator("main")).to_contain_text("whom to contact (settings.contact)")
+    expect(desk.locator("main")).to_contain_text("creditor Northern Water Ltd")
+    expect(desk.locator("main")).to_contain_text("whom to contact: phone or email")
     snap(desk, artifacts_dir / "dash-1b-launch-refused.png")
-    done = dashboard.kindly("letters", "spring", "--set", "creditor_address=Ring 1; 10115 Berlin",
-                            "--set", "contact=030 1234567, hilfe@example.org")  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    for name in ("Stadtwerke Beispielstadt GmbH", "Acqua Roma S.p.A."):  # as an operator would
+        p = PROFILES[name]
+        done = dashboard.kindly("creditor", "set", name, "--address", "; ".join(p["address"]),
+                                "--phone", p["phone"], "--email", p["email_address"],
+                                "--iban", p["iban"], "--bic", p["bic"])  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    # the manager completes the third in the dashboard
+    desk.goto(f"{dashboard.base_url}/admin/creditors")
+    expect(desk.locator("#creditors")).to_contain_text("no profile yet")
+    desk.click("#creditors tr:has-text('Northern Water Ltd') a")
+    nw = PROFILES["Northern Water Ltd"]
+    desk.fill("#address", "\n".join(nw["address"]))
+    desk.fill("#phone", nw["phone"])
+    desk.fill("#iban", "GB29 NWBK 6016 1331 9268 18")  # one digit wrong
+    desk.click("form.settings button[type=submit]")
+    expect(desk.locator("#problems")).to_contain_text("fails its checksum")
+    desk.fill("#iban", nw["iban"])
+    desk.click("form.settings button[type=submit]")
+    expect(desk.locator("#saved")).to_be_visible()
+    desk.goto(f"{dashboard.base_url}/admin/creditors")
+    expect(desk.locator("#creditors .missing")).to_have_text(["nothing"] * 3)
+    snap(desk, artifacts_dir / "dash-1c-creditors.png")
     assert dashboard.kindly("check", "spring").returncode == 0
     desk.goto(f"{dashboard.base_url}/admin/campaigns/spring")
     desk.click("button[value=launch]")

@@ -36,14 +36,14 @@ def test_video_plays_with_captions_and_its_overlay_opens_the_pay_flow(
     start = float(overlay.get_attribute("data-from"))
     phone.evaluate(f"document.querySelector('video').currentTime = {start + 0.5}")
     expect(overlay).to_be_visible()
-    expect(overlay).to_have_text("Paga ora 42,00\xa0€")
+    expect(overlay).to_have_text("Paghi ora 42,00\xa0€")
     phone.locator(".player").screenshot(path=str(artifacts_dir / "video-overlay-it.png"))
     # keyboard users reach it too
     overlay.focus()
     expect(overlay).to_be_focused()
     phone.keyboard.press("Enter")
     expect(phone).to_have_url(live_server.url("A-3", "/pay?c=video"))
-    expect(phone.locator("h1")).to_have_text("Paga ora")
+    expect(phone.locator("h1")).to_have_text("Paghi ora")
     after = live_server.stats()["funnel_raw"]
     assert after["cta"] > before["cta"]
     assert after["viewed"] >= before["viewed"]

@@ -7,7 +7,11 @@ import re
 import subprocess
 from pathlib import Path
 
-from tests.support.app import PORTFOLIO
+from sqlalchemy import select
+
+from kindly.campaigns.models import Debtor
+from kindly.cases import holds
+from tests.support.app import PORTFOLIO, installed, launched, make_settings
 from tests.unit.test_cli import kindly
 
 # A fourth debtor without a postal address, and a second German one to sort before Berlin.
@@ -44,6 +48,14 @@ def test_batches_match_their_manifest_page_for_page(tmp_path):
     assert "DE89370400440532013000" in saved.stdout
 
     out = tmp_path / "print"
+    draft = kindly(tmp_path, "letters", "w", "--batch", "--out", str(out))
+    assert draft.returncode == 1 and "campaign w is draft: no letters are printed" in draft.stderr
+    assert not out.exists()  # only a live campaign's letters go to the printer
+    with installed(make_settings(tmp_path / "var")) as context:
+        launched(context, "w")
+        with context.db.session() as session:  # a disputed case gets no letter
+            debtor = session.scalar(select(Debtor).where(Debtor.reference == "A-2"))
+            holds.place(session, debtor, "dispute", source="cockpit", by="test")
     run = kindly(tmp_path, "letters", "w", "--batch", "--out", str(out), "--batch-size", "3",
                  "--pad-to", "2")  # fmt: skip
     assert run.returncode == 0, run.stderr
@@ -51,9 +63,9 @@ def test_batches_match_their_manifest_page_for_page(tmp_path):
 
     with (out / "manifest.csv").open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    # by country, then postal code: DE 01067, DE 10115, GB, IT
-    assert [r["reference"] for r in rows] == ["A-5", "A-1", "A-2", "A-3"]
-    assert [r["batch_file"] for r in rows] == ["w-batch-001.pdf"] * 3 + ["w-batch-002.pdf"]
+    # by country, then postal code: DE 01067, DE 10115, IT (GB's A-2 is held by a dispute)
+    assert [r["reference"] for r in rows] == ["A-5", "A-1", "A-3"]
+    assert [r["batch_file"] for r in rows] == ["w-batch-001.pdf"] * 3
     for name in {r["batch_file"] for r in rows}:
         mine = [r for r in rows if r["batch_file"] == name]
         assert pdf_pages(out / name) == sum(int(r["padded_pages"]) for r in mine)
@@ -69,4 +81,7 @@ def test_batches_match_their_manifest_page_for_page(tmp_path):
 
     with (out / "not-printed.csv").open(encoding="utf-8") as handle:
         skipped = list(csv.DictReader(handle))
-    assert [(s["reference"], s["name"]) for s in skipped] == [("A-4", "Kein Adresse")]
+    assert [(s["reference"], s["name"], s["reason"]) for s in skipped] == [
+        ("A-2", "Siobhán O'Brien", "held: dispute_open"),
+        ("A-4", "Kein Adresse", "no postal address: street, postal code, city missing"),
+    ]

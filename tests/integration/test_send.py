@@ -22,7 +22,7 @@ from kindly.rules.store import decide, save_rules
 from kindly.rules.validate import parse_rules
 from kindly.tracking.models import Event
 from tests.support import services
-from tests.support.app import load_campaign, make_settings
+from tests.support.app import launched, load_campaign, make_settings
 from workers.queues import Dispatcher
 from workers.send import enqueue_sends
 
@@ -94,6 +94,7 @@ def sending(tmp_path, smtp, gateway):
     ctx.db.migrate()
     context_module.use(ctx)
     load_campaign(ctx)
+    launched(ctx)
     with ctx.db.session() as session:
         campaign = session.scalar(select(Campaign))
         decide(session, campaign, save_rules(session, campaign, parse_rules(RULES)), AT.date())
@@ -228,6 +229,7 @@ def test_kindly_send_dry_run_at_a_time_lists_each_debtor(tmp_path, monkeypatch):
     ctx = Context(settings)
     ctx.db.migrate()
     load_campaign(ctx)
+    launched(ctx)
     ctx.close()
     monkeypatch.setenv("KINDLY_DATA_DIR", str(settings.data_dir))
     args = ["send", "winter", "--dry-run", "--json", "--at", "2026-12-01T21:30+01:00"]
@@ -256,6 +258,7 @@ def test_a_message_its_worker_never_finished_is_reported_in_doubt_and_not_resent
     ctx = Context(make_settings(tmp_path / "var", **env))
     ctx.db.migrate()
     load_campaign(ctx)
+    launched(ctx)
     now = dt.datetime.now(dt.UTC)
     with ctx.db.session() as session:
         campaign = session.scalar(select(Campaign))

@@ -16,7 +16,7 @@ from kindly.messaging import delivery
 from kindly.messaging.respect import next_allowed
 from kindly.rules.store import decide, save_rules
 from kindly.rules.validate import parse_rules
-from tests.support.app import load_campaign, make_settings
+from tests.support.app import launched, load_campaign, make_settings
 from workers.queues import Dispatcher
 from workers.send import schedule_held
 
@@ -50,6 +50,7 @@ def campaign(tmp_path, redis_url):
     ctx.db.migrate()
     context_module.use(ctx)
     load_campaign(ctx)
+    launched(ctx)
     with ctx.db.session() as session:
         row = session.scalar(select(Campaign))
         rules = save_rules(session, row, parse_rules({"defaults": {"channels": ["email", "sms"]}}))

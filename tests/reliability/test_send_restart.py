@@ -28,7 +28,7 @@ from kindly.rules.validate import parse_rules
 from kindly.tracking.models import Event
 from tests.reliability.conftest import ROOT, start_worker, stop, wait_for
 from tests.support import services
-from tests.support.app import load_campaign, make_settings
+from tests.support.app import launched, load_campaign, make_settings
 
 pytestmark = pytest.mark.integration
 AT = "2026-12-01T10:00:00+00:00"  # 11:00 in Berlin on a Tuesday: inside every send window
@@ -75,6 +75,7 @@ def sending(tmp_path, postgres_url, own_redis):
     context.db.migrate()
     context_module.use(context)
     load_campaign(context, slug="spring", text=PORTFOLIO)
+    launched(context, "spring")
     with context.db.session() as session:
         campaign = session.scalar(select(Campaign))
         save_rules(session, campaign, parse_rules({"defaults": {"channels": ["email"]}}))

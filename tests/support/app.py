@@ -1,5 +1,5 @@
 """What tests share: the sample portfolio, settings on a private folder, a migrated context,
-a test client of the app, a loaded campaign."""
+a test client of the app, a loaded campaign, a launched one."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from sqlalchemy import select
+
 from kindly import context as context_module
-from kindly.campaigns.models import Campaign
+from kindly.campaigns.models import Campaign, CampaignStatus
 from kindly.campaigns.portfolio import import_portfolio, read_portfolio
 from kindly.context import Context
 from kindly.infra.config import Settings, load_settings
@@ -66,3 +68,13 @@ def load_campaign(context: Context, slug: str = "winter", text: str = PORTFOLIO)
         session.flush()
         import_portfolio(session, campaign, read_portfolio(text.encode(), "p.csv"))
         return campaign.id
+
+
+def launched(context: Context, slug: str = "winter") -> None:
+    """Mark the campaign live, as `kindly launch` does once its check passes (only a live
+    campaign sends; the sample portfolio lacks the launch check's address and contact)."""
+    with context.db.session() as session:
+        campaign_id = session.scalar(select(Campaign.id).where(Campaign.slug == slug))
+        row = session.get(CampaignStatus, campaign_id) or CampaignStatus(campaign_id=campaign_id)
+        row.status = "live"
+        session.add(row)

@@ -298,14 +298,11 @@ def test_skip_invalid_imports_good_rows_and_lists_the_rest(manager, ctx):
 
 def ready_to_launch(ctx, slug: str = "winter") -> None:
     """Give the campaign the facts a collection demand needs (RDG §13a)."""
-    from sqlalchemy import select
 
-    from kindly.campaigns.models import Campaign
+    from tests.support.creditors import complete_creditors
 
     with ctx.db.session() as session:
-        campaign = session.scalar(select(Campaign).where(Campaign.slug == slug))
-        campaign.settings = {"creditor_address": "Ring 1; 10115 Berlin",
-                             "contact": "030 1234567, hilfe@example.org"}  # fmt: skip
+        complete_creditors(session)
 
 
 def test_launch_is_refused_while_facts_are_missing_and_the_gaps_are_listed(manager, ctx):
@@ -316,8 +313,8 @@ def test_launch_is_refused_while_facts_are_missing_and_the_gaps_are_listed(manag
     )
     page = refused.get_data(as_text=True)
     assert refused.status_code == 409
-    assert "creditor address (settings.creditor_address)" in page
-    assert "whom to contact (settings.contact)" in page
+    assert "creditor Northern Water Ltd" in page
+    assert "whom to contact: phone or email" in page
     assert ">live<" not in manager.get("/admin/campaigns/winter").get_data(as_text=True)
     assert audit_actions(ctx)[-1] == "campaign.launch_refused"
 

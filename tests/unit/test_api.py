@@ -81,19 +81,27 @@ def test_every_route_refuses_a_missing_a_wrong_and_a_revoked_key(client, ctx):
         ("get", "/api/v1/campaigns/winter/debtors/A-1/export"),
         ("post", "/api/v1/campaigns/winter/debtors/A-1/erase"),
         ("get", "/api/v1/campaigns/winter/report.pdf"),
+        ("get", "/api/v1/campaigns/winter/inbox"),
+        ("post", "/api/v1/campaigns/winter/inbox/1/reply"),
         ("get", "/api/v1/webhooks"),
         ("post", "/api/v1/webhooks"),
         ("delete", "/api/v1/webhooks/1"),
         ("post", "/api/v1/bank/statements"),
         ("get", "/api/v1/bank/unmatched"),
         ("post", "/api/v1/bank/entries/1/assign"),
+        ("get", "/api/v1/creditors"),
+        ("get", "/api/v1/creditors/x"),
+        ("put", "/api/v1/creditors/x"),
         ("get", "/api/v1/nothing/here"),
     ]
     documented = {
         (
             m,
             "/api/v1"
-            + p.replace("{slug}", "winter").replace("{reference}", "A-1").replace("{id}", "1"),
+            + p.replace("{slug}", "winter")
+            .replace("{reference}", "A-1")
+            .replace("{id}", "1")
+            .replace("{name}", "x"),
         )
         for p, ops in SPEC["paths"].items()
         for m in ops
@@ -342,25 +350,23 @@ def test_keys_are_stored_hashed_and_revocable_in_the_dashboard(client, ctx):
 
 
 def test_launch_check_lists_gaps_and_a_launch_waits_until_there_are_none(client, ctx):
-    from kindly.campaigns.models import Campaign as CampaignRow
 
     load_campaign(ctx)
     secret = key_for(ctx, "manager")
     check = client.get("/api/v1/campaigns/winter/check", headers=auth(secret))
     body = check.get_json()
     assert check.status_code == 200 and body["ready"] is False
-    assert {"template": "campaign", "language": "*", "tone": "*",
-            "missing": "whom to contact (settings.contact)"} in body["gaps"]  # fmt: skip
+    assert {"template": "creditor Northern Water Ltd", "language": "*", "tone": "*",
+            "missing": "whom to contact: phone or email (kindly creditor set "
+                       "'Northern Water Ltd' …)"} in body["gaps"]  # fmt: skip
     refused = client.post(
         "/api/v1/campaigns/winter/status", headers=auth(secret), json={"status": "live"}
     )
     assert refused.status_code == 409 and refused.get_json()["gaps"] == body["gaps"]
+    from tests.support.creditors import complete_creditors
+
     with ctx.db.session() as session:
-        campaign = session.scalar(select(CampaignRow).where(CampaignRow.slug == "winter"))
-        campaign.settings = {
-            "creditor_address": "Ring 1; 10115 Berlin",
-            "contact": "030 1234567",
-        }
+        complete_creditors(session)
     assert client.get("/api/v1/campaigns/winter/check", headers=auth(secret)).get_json() == {
         "campaign": "winter", "ready": True, "gaps": [],
     }  # fmt: skip

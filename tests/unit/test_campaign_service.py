@@ -32,18 +32,29 @@ def test_create_look_up_launch_and_pause(ctx):
         assert service.slug_taken(session, "spring")
         assert service.status_of(session, campaign.id) == "draft"
 
-        assert launch.set_status(session, campaign, "paused") == ("draft", [])
-        assert service.status_of(session, campaign.id) == "paused"
+        with pytest.raises(launch.StatusRefused, match="a draft: there is nothing to pause"):
+            launch.set_status(session, campaign, "paused")
+        assert service.status_of(session, campaign.id) == "draft"
         before, gaps = launch.set_status(session, campaign, "live")
-        assert before == "paused" and {g.missing for g in gaps} == {
-            "creditor address (settings.creditor_address)", "whom to contact (settings.contact)",
+        assert before == "draft" and {(g.template, g.missing.split(" (")[0]) for g in gaps} == {
+            ("creditor Stadtwerke", "creditor address"),
+            ("creditor Stadtwerke", "whom to contact: phone or email"),
+            ("creditor Stadtwerke", "IBAN for letters and bank transfers"),
         }  # fmt: skip
-        assert service.status_of(session, campaign.id) == "paused"  # refused: nothing changed
+        assert service.status_of(session, campaign.id) == "draft"  # refused: nothing changed
 
+        # the campaign's own letter settings still describe its own creditor
         campaign.settings = {"creditor_address": "Hauptstr. 1, 10115 Berlin",
-                             "contact": "service@example.org"}  # fmt: skip
-        assert launch.set_status(session, campaign, "live") == ("paused", [])
+                             "contact": "service@example.org", "payee_name": "Stadtwerke",
+                             "iban": "DE89370400440532013000"}  # fmt: skip
+        assert launch.set_status(session, campaign, "live") == ("draft", [])
         assert service.status_of(session, campaign.id) == "live"
         assert launch.set_status(session, campaign, "paused") == ("live", [])
+        assert launch.set_status(session, campaign, "paused") == ("paused", [])  # no change
+        assert launch.set_status(session, campaign, "live") == ("paused", [])  # resumed
+        assert launch.set_status(session, campaign, "ended") == ("live", [])
+        with pytest.raises(launch.StatusRefused, match="spring has ended"):
+            launch.set_status(session, campaign, "live")
+        assert service.status_of(session, campaign.id) == "ended"
         with pytest.raises(ValueError):
             launch.set_status(session, campaign, "draft")

@@ -14,7 +14,7 @@ from kindly.cases.read import case_of, cases_for
 from kindly.cases.state import Facts, HoldFacts, PlanFacts, PromiseFacts, derive
 from kindly.payments.models import Payment
 from kindly.tracking import events
-from tests.support.app import load_campaign
+from tests.support.app import launched, load_campaign
 
 TODAY = dt.date(2026, 12, 2)
 NOW = dt.datetime(2026, 12, 2, 10, tzinfo=dt.UTC)
@@ -94,6 +94,7 @@ def test_opted_out_of_every_digital_channel_is_a_state_but_not_a_hold():
 @pytest.fixture
 def debtors(ctx):
     load_campaign(ctx)
+    launched(ctx)  # only a live campaign's plan gets as far as each case
     with ctx.db.session() as session:
         yield session, {d.reference: d for d in session.scalars(select(Debtor))}
 

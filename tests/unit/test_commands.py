@@ -12,7 +12,8 @@ import kindly.cli as cli_package
 from kindly.cli import cli
 
 COMMANDS = {
-    "check", "demo", "experiments", "export", "import", "letters", "link", "payments",
+    "check", "creditor", "demo", "end", "experiments", "export", "import", "launch", "letters",
+    "link", "pause", "payments",
     "privacy", "purge", "render", "report", "rules", "segments", "send", "serve", "stats",
     "user", "webhooks", "worker",
 }  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -49,7 +50,11 @@ def test_an_email_without_its_one_click_opt_out_is_caught(monkeypatch):
 def test_kindly_check_exits_1_and_lists_the_campaigns_gaps(tmp_path):
     portfolio = tmp_path / "p.csv"
     portfolio.write_text(PORTFOLIO, encoding="utf-8")
-    env = {"KINDLY_DATA_DIR": str(tmp_path / "var"), "PATH": "/usr/bin:/bin"}
+    env = {
+        "KINDLY_DATA_DIR": str(tmp_path / "var"),
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+    }  # a worktree runs its own code
     run = lambda *a: subprocess.run([sys.executable, "-m", "kindly", *a], capture_output=True,  # noqa: E731
                                     text=True, env=env, cwd=tmp_path, timeout=120)  # fmt: skip
     assert run("import", str(portfolio), "--campaign", "winter", "--create").returncode == 0
@@ -57,6 +62,10 @@ def test_kindly_check_exits_1_and_lists_the_campaigns_gaps(tmp_path):
     assert result.returncode == 1
     report = json.loads(result.stdout)
     assert report["ready"] is False
-    assert {g["missing"] for g in report["gaps"]} == {
-        "creditor address (settings.creditor_address)", "whom to contact (settings.contact)",
+    # three creditors in the portfolio, none with a profile: each is named with what it lacks
+    assert {(g["template"], g["missing"].split(" (")[0]) for g in report["gaps"]} == {
+        (f"creditor {name}", fact)
+        for name in ("Stadtwerke Beispielstadt GmbH", "Northern Water Ltd", "Acqua Roma S.p.A.")
+        for fact in ("creditor address", "whom to contact: phone or email",
+                     "IBAN for letters and bank transfers")
     }  # fmt: skip

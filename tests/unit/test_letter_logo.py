@@ -118,19 +118,22 @@ def test_a_logo_between_1_and_2_mib_is_accepted(manager, ctx):
 
 def test_an_uploaded_png_is_stored_under_the_campaign_and_printed_on_the_letter(manager, ctx):
     load_campaign(ctx)
-    assert red_banners(letter_images(ctx)) == []
+    assert red_banners(letter_images(ctx, "A-2")) == []
+    # the form makes Northern Water the campaign's creditor: its letters carry the
+    # campaign's logo, a Stadtwerke debtor's does not (kindly.creditors.profile)
     saved = save_settings(manager, (png(), "brand.png"))
     assert saved.status_code == 303
     key = stored(ctx).settings["logo"]
     assert re.fullmatch(r"campaigns/winter/logo/[0-9a-f]{64}\.png", key)
     assert Image.open(io.BytesIO(ctx.storage.get(key))).format == "PNG"
     assert "A logo is stored" in manager.get(URL).get_data(as_text=True)
-    assert len(red_banners(letter_images(ctx))) == 1
+    assert len(red_banners(letter_images(ctx, "A-2"))) == 1
+    assert red_banners(letter_images(ctx, "A-1")) == []
     # saving again without a file keeps it; "remove" takes it off the letters
     assert save_settings(manager).status_code == 303 and stored(ctx).settings["logo"] == key
     assert save_settings(manager, logo_remove="1").status_code == 303
     assert "logo" not in stored(ctx).settings
-    assert red_banners(letter_images(ctx)) == []
+    assert red_banners(letter_images(ctx, "A-2")) == []
 
 
 def test_a_path_saved_by_an_older_version_is_ignored_and_the_manager_told(manager, ctx, tmp_path):
@@ -150,6 +153,8 @@ def test_the_command_line_uploads_the_file_it_is_given(ctx, tmp_path, monkeypatc
     monkeypatch.setenv("KINDLY_DATA_DIR", str(ctx.settings.data_dir))
     monkeypatch.setenv("KINDLY_SECRET_KEY", "test-secret-key-0123456789")
     load_campaign(ctx)
+    with ctx.db.session() as session:  # the campaign's settings describe its own creditor
+        session.scalar(select(Campaign)).creditor = "Stadtwerke Beispielstadt GmbH"
     (tmp_path / "brand.png").write_bytes(png())
     (tmp_path / "notes.txt").write_text("not a picture")
     runner = CliRunner()

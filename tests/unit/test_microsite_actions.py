@@ -164,7 +164,7 @@ def test_faq_names_the_creditor_and_reference(client, ctx):
     load_campaign(ctx)
     token = token_of(ctx, "A-2")
     page = client.get(f"/s/{token}/faq").get_data(as_text=True)
-    assert "It comes from Northern Water Ltd. The reference A-2" in page
+    assert "it comes from Northern Water Ltd, and the reference A-2" in page
 
 
 def test_apple_privacy_proxy_and_scanners_are_stored_but_not_counted_as_people(client, ctx):

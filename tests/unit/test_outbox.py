@@ -18,7 +18,7 @@ from kindly.messaging.models import Send
 from kindly.rules.store import decide, save_rules
 from kindly.rules.validate import parse_rules
 from kindly.tracking.models import Event
-from tests.support.app import load_campaign
+from tests.support.app import launched, load_campaign
 from tests.unit.test_admin import make_user, sign_in
 from workers.queues import Dispatcher
 from workers.send import enqueue_sends
@@ -40,6 +40,7 @@ def send_all(ctx, at: dt.datetime = AT) -> dict[str, delivery.Planned]:
 
 def test_an_email_written_to_the_outbox_is_recorded_as_outbox_not_sent(ctx):
     load_campaign(ctx)
+    launched(ctx)
     planned = send_all(ctx)
     assert (planned["A-1"].channel, planned["A-2"].channel) == ("email", "email")
     assert len(list((ctx.settings.data_dir / "outbox").glob("*.eml"))) == 2
@@ -55,6 +56,7 @@ def test_an_email_written_to_the_outbox_is_recorded_as_outbox_not_sent(ctx):
 
 def test_kindly_stats_counts_outbox_messages_apart_from_sent(ctx):
     load_campaign(ctx)
+    launched(ctx)
     send_all(ctx)
     env = {
         "KINDLY_DATA_DIR": str(ctx.settings.data_dir),
@@ -70,6 +72,7 @@ def test_kindly_stats_counts_outbox_messages_apart_from_sent(ctx):
 
 def test_the_campaign_page_says_how_many_messages_only_reached_the_outbox(client, ctx):
     load_campaign(ctx)
+    launched(ctx)
     send_all(ctx)
     make_user(ctx)
     assert sign_in(client).status_code == 303

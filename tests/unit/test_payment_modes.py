@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from kindly.campaigns.models import Campaign, Debtor
+from kindly.creditors.service import set_creditor
 from kindly.errors import ConfigError
 from kindly.infra.config import check_production, load_settings
 from kindly.payments.models import Payment, Plan
@@ -64,9 +65,9 @@ def csrf(html: str) -> str:
 
 
 def with_bank(context) -> None:
+    """The account of A-1's creditor, in its profile (kindly.creditors)."""
     with context.db.session() as session:
-        campaign = session.scalar(select(Campaign))
-        campaign.settings = {**(campaign.settings or {}), **BANK}
+        set_creditor(session, BANK["payee_name"], BANK)
 
 
 def test_production_without_kindly_payments_refuses_to_start_naming_it(tmp_path):

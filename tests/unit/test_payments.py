@@ -167,6 +167,26 @@ def test_the_daily_job_charges_an_instalment_on_its_due_date(client, ctx):
     assert stats(ctx)["collected"] == {"EUR": "823.04"}
 
 
+def test_a_disputed_case_is_not_charged_until_the_dispute_is_answered(client, ctx):
+    from kindly.cases import holds
+    from workers import daily
+
+    a_plan_of_three_with_the_first_paid(client, ctx)
+    with ctx.db.session() as session:
+        second = session.scalar(select(Instalment).where(Instalment.seq == 2))
+        second.due_date = dt.datetime.now(dt.UTC).date()
+        anna = session.get(Debtor, second.plan.debtor_id)
+        hold = holds.place(session, anna, "dispute", source="page", note="wrong meter")
+        hold_id = anna.id, hold.id
+    summary = daily.collect_payments()
+    assert (summary["charged"], summary["plans_disputed"]) == (0, 1)
+    with ctx.db.session() as session:
+        assert session.scalar(select(Plan)).status == "active"  # not broken by the hold
+        holds.release(session, session.get(Debtor, hold_id[0]), hold_id[1], by="m@example.org")
+    summary = daily.collect_payments()
+    assert (summary["charged"], summary["succeeded"], summary["plans_disputed"]) == (1, 1, 0)
+
+
 def test_a_failed_instalment_can_be_paid_through_the_link(client, ctx):
     tok = a_plan_of_three_with_the_first_paid(client, ctx)
     with ctx.db.session() as session:

@@ -116,10 +116,14 @@ def test_cli_export_erase_and_purge(ctx, monkeypatch, tmp_path):
 
     fresh = runner.invoke(cli, ["privacy", "purge", "winter", "--older-than", "30"])
     assert "nothing to purge" in fresh.output
-    with ctx.db.session() as session:
+    with ctx.db.session() as session:  # paused 40 days ago: a pause is not an end
         campaign = session.scalar(select(Campaign))
         session.add(CampaignStatus(campaign_id=campaign.id, status="paused",
                                    changed_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=40)))  # fmt: skip
+    paused = runner.invoke(cli, ["privacy", "purge", "winter", "--older-than", "30", "--yes"])
+    assert "the campaign is paused: end it first (kindly end winter)" in paused.output
+    with ctx.db.session() as session:  # ended 40 days ago
+        session.scalar(select(CampaignStatus)).status = "ended"
     dry = runner.invoke(cli, ["privacy", "purge", "winter", "--older-than", "30"])
     assert "dry run: would erase 2 debtors" in dry.output
     with ctx.db.session() as session:
@@ -192,11 +196,16 @@ def test_retention_erases_cases_closed_long_enough_ago_and_keeps_the_numbers(ctx
         assert entry.campaign_id == campaign.id
     assert "nothing to purge" in runner.invoke(cli, ["purge", "--yes"]).output  # once only
 
-    with ctx.db.session() as session:  # paused 40 days ago: every case of it is closed
+    with ctx.db.session() as session:  # paused 40 days ago: a pause closes no case
         session.get(CampaignStatus, campaign.id).status = "paused"
         session.get(CampaignStatus, campaign.id).changed_at = dt.datetime.now(
             dt.UTC
         ) - dt.timedelta(days=40)
+    assert "nothing to purge" in runner.invoke(cli, ["purge", "--yes"]).output
+    with ctx.db.session() as session:
+        names = dict(session.execute(select(Debtor.reference, Debtor.last_name)).all())
+        assert names == {"A-1": "erased", "A-2": "O'Brien", "A-3": "D'Angelo"}
+        session.get(CampaignStatus, campaign.id).status = "ended"  # ended 40 days ago
     assert "erased 2 debtors of winter" in runner.invoke(cli, ["purge", "--yes"]).output
 
 

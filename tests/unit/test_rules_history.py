@@ -118,7 +118,8 @@ def test_experiment_report_uses_the_rules_it_is_given(ctx, monkeypatch):
         assert report(session, campaign, parse_rules({})) == []  # no experiments, no rows
     [experiment] = data
     assert (experiment["experiment"], experiment["rule_version"]) == ("tone", 1)
-    assert sum(row["debtors"] for row in experiment["variants"]) == 3
+    assert sum(row["assigned"] for row in experiment["variants"]) == 3
+    assert sum(row["exposed"] for row in experiment["variants"]) == 0  # nobody looked yet
     monkeypatch.setenv("KINDLY_DATA_DIR", str(ctx.settings.data_dir))
     monkeypatch.setenv("KINDLY_SECRET_KEY", "test-secret-key-0123456789")
     result = CliRunner().invoke(cli, ["experiments", "winter", "--json"])

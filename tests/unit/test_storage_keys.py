@@ -18,7 +18,7 @@ from kindly.context import Context
 from kindly.infra.storage import artifact_key, legacy_artifact_key
 from kindly.site import artifacts, links
 from kindly.site.models import Artifact
-from tests.support.app import front_client, load_campaign, make_settings
+from tests.support.app import front_client, launched, load_campaign, make_settings
 from tests.unit.test_admin import make_user, sign_in
 from tests.unit.test_api import auth, key_for
 from workers.jobs import render_debtor
@@ -255,6 +255,7 @@ def test_a_reference_with_a_slash_is_sent_by_email_and_sms_to_the_outbox(ctx):
     text += "A/1,Alpha,anna@example.org,+4915112345678,EUR,100.00,2026-12-15\n"
     text += "A 1,Beta,bernd@example.org,+4915112345679,EUR,999.99,2026-12-15\n"
     load_campaign(ctx, "keys", text)
+    launched(ctx, "keys")
     with ctx.db.session() as session:
         campaign = session.scalar(select(Campaign))
         rules = parse_rules({"defaults": {"channels": ["email", "sms"]}})

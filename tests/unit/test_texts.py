@@ -20,6 +20,6 @@ def test_every_language_has_every_text_english_has(family):
 
 def test_site_catalogues_carry_tones_as_context():
     site = load_texts("site")
-    assert "überfällig" in site.for_lang("de", "firm")["intro"]
-    assert "überfällig" not in site.for_lang("de", "friendly")["intro"]
-    assert site.for_lang("it")["plan"] == "Paga a rate"
+    assert "noch nicht bezahlt" in site.for_lang("de", "firm")["intro"]
+    assert "noch nicht bezahlt" not in site.for_lang("de", "friendly")["intro"]
+    assert site.for_lang("it")["plan"] == "Paghi a rate"

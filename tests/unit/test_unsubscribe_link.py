@@ -13,7 +13,7 @@ from kindly.campaigns.models import Campaign, Debtor
 from kindly.messaging import delivery, optout, unsublink
 from kindly.rules.store import decide, save_rules
 from kindly.rules.validate import parse_rules
-from tests.support.app import load_campaign
+from tests.support.app import launched, load_campaign
 from tests.unit.test_web import events_of, token_of
 from workers.queues import Dispatcher
 from workers.send import enqueue_sends
@@ -37,6 +37,7 @@ def send_emails(ctx) -> dict[str, email.message.EmailMessage]:
 
 def test_the_sent_unsubscribe_link_has_no_page_token_and_still_unsubscribes(client, ctx):
     load_campaign(ctx)
+    launched(ctx)
     token = token_of(ctx, "A-1")
     anna = send_emails(ctx)["anna@example.org"]
     header = anna["List-Unsubscribe"].strip()

@@ -7,7 +7,12 @@ routes on `bp` (web.admin.common).
 
 from __future__ import annotations
 
-from web.admin import auth, bank, campaigns, debtors, people, rules, settings
+from web.admin import (
+    auth, bank, campaigns, case, creditors, debtors, inbox, people, rules, settings,
+)  # fmt: skip
 from web.admin.common import bp
 
-__all__ = ["auth", "bank", "bp", "campaigns", "debtors", "people", "rules", "settings"]
+__all__ = [
+    "auth", "bank", "bp", "campaigns", "case", "creditors", "debtors", "inbox", "people",
+    "rules", "settings",
+]  # fmt: skip

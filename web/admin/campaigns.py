@@ -16,7 +16,7 @@ from kindly.campaigns.models import Campaign, Debtor
 from kindly.campaigns.portfolio import PortfolioRejected, import_portfolio, read_portfolio
 from kindly.campaigns.service import LOCALES, create_campaign, is_slug, slug_taken, status_of
 from kindly.infra import csvsafe
-from kindly.launch import STATUS_ACTIONS, set_status
+from kindly.launch import StatusRefused, change_status
 from kindly.messaging.delivery import in_doubt, in_outbox
 from kindly.money import from_minor
 from kindly.payments.models import Payment
@@ -26,6 +26,7 @@ from kindly.reporting.plans import plan_summary
 from kindly.rules.experiments import report as report_experiments
 from kindly.rules.stats import wilson
 from kindly.rules.store import current_rules
+from kindly.site import freshness
 from kindly.tracking.models import Event
 from web.admin import charts
 from web.admin.common import bp, requires
@@ -136,19 +137,20 @@ def campaign_upload(slug: str):
 @bp.post("/campaigns/<slug>/status")
 @requires("manage")
 def campaign_status(slug: str):
-    """Launch, pause or resume a campaign."""
-    wanted = {"launch": "live", "pause": "paused", "resume": "live"}.get(request.form.get("do", ""))
-    if wanted is None:
+    """Launch, pause, resume or end a campaign."""
+    wanted = {"launch": "live", "pause": "paused", "resume": "live", "end": "ended"}.get(
+        request.form.get("do", "")
+    )
+    if wanted is None or (wanted == "ended" and request.form.get("confirm") != "yes"):
         abort(400)
     with context().db.session() as db:
         campaign = find_campaign(db, slug)
-        before, gaps = set_status(db, campaign, wanted)
-        if gaps:
-            audit.record(db, g.user, "campaign.launch_refused", via="web",
-                         campaign_id=campaign.id, before=f"{len(gaps)} gaps")  # fmt: skip
-            return render_template("admin/launch_gaps.html", slug=slug, gaps=gaps), 409
-        audit.record(db, g.user, STATUS_ACTIONS[wanted], via="web", campaign_id=campaign.id,
-                     before=before)  # fmt: skip
+        try:
+            change = change_status(db, campaign, wanted, user=g.user, via="web")
+        except StatusRefused as exc:
+            abort(409, description=str(exc))
+        if change.gaps:
+            return render_template("admin/launch_gaps.html", slug=slug, gaps=change.gaps), 409
     return redirect(f"/admin/campaigns/{slug}", code=303)
 
 
@@ -165,6 +167,7 @@ def campaign_page(slug: str):
         status = status_of(db, campaign.id)
         doubtful = in_doubt(db, campaign.id, dt.datetime.now(dt.UTC))
         outboxed = in_outbox(db, campaign.id)
+        pages = freshness.summary(db, campaign.id)
         name = campaign.name
     money = report["money"]
     steps = [(STEP_LABELS[s["step"]], s["human"], s["raw"]) for s in report["funnel"]]
@@ -190,7 +193,8 @@ def campaign_page(slug: str):
         activity_chart=charts.activity(report["activity"]) if activity_total else None,
         experiments=experiments,
         plans=plans, entries=entries, in_doubt=doubtful,
-        outbox=outboxed,
+        outbox=outboxed, pages=pages,
+        rebuild_in_background=not context().settings.jobs_in_process,
     )  # fmt: skip
 
 

@@ -21,6 +21,10 @@ from kindly.accounts import audit
 from kindly.accounts.masking import event_data, mask
 from kindly.accounts.users import can
 from kindly.campaigns.models import Campaign, Debtor
+from kindly.cases import holds
+from kindly.cases.read import case_of, cases_for
+from kindly.cases.state import STATES
+from kindly.inbox import actions, service
 from kindly.infra.storage import content_type
 from kindly.messaging.delivery import is_in_doubt
 from kindly.messaging.models import Send
@@ -30,13 +34,14 @@ from kindly.payments.plans import open_plan
 from kindly.rules.store import decision_for
 from kindly.site import artifacts, identity
 from kindly.site.models import Artifact, IdentityCheck
-from kindly.site.personalise import build_view
 from kindly.tracking.models import Event
-from renderer.site import STATUS_MARKER, render_site
+from renderer.site import STATUS_MARKER
 from web import refpath
 from web.admin.campaigns import find_campaign
 from web.admin.common import bp, requires
 from web.context import context
+from web.debtor.common import debtor_view
+from web.debtor.page import page_html
 
 PAGE_SIZE = 50
 FILES = {"letter.pdf": "letter", "video.mp4": "video", "poster.jpg": "poster",
@@ -47,6 +52,9 @@ PREVIEW_POLICY = "; ".join([
     "frame-ancestors 'none'", "base-uri 'none'", "sandbox allow-same-origin",
 ])  # fmt: skip
 """A preview runs no script (no beacon, nothing counted) and sends no form."""
+PREVIEW_BANNER = ('<strong class="preview-banner">Preview — as the debtor sees it now; '
+                  "nothing here is counted.</strong>")  # fmt: skip
+"""Shown where the debtor's page has its live notices."""
 
 
 def find_debtor(db: Session, campaign: Campaign, reference: str) -> Debtor:
@@ -73,8 +81,11 @@ def full_name(debtor: Debtor) -> str:
 @bp.get("/campaigns/<slug>/debtors")
 @requires("read")
 def debtors_list(slug: str):
-    """The campaign's debtors, searchable by reference or name, paged."""
+    """The campaign's debtors with each case's state, searchable by reference or name,
+    filtered by state, paged."""
     query = request.args.get("q", "").strip()[:100]
+    state = request.args.get("state", "")
+    state = state if state in STATES else ""
     page = request.args.get("page", "1")
     page = int(page) if page.isdigit() and 0 < int(page) < 10**6 else 1
     with context().db.session() as db:
@@ -89,22 +100,29 @@ def debtors_list(slug: str):
                 func.lower(func.coalesce(Debtor.first_name, "") + " " + Debtor.last_name)
                 .like(like, escape="\\"),
             ))  # fmt: skip
-        total = db.scalar(select(func.count(Debtor.id)).where(*where)) or 0
-        rows = db.scalars(
-            select(Debtor).where(*where).order_by(Debtor.reference)
-            .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
-        ).all()  # fmt: skip
+        ordered = select(Debtor).where(*where).order_by(Debtor.reference)
+        if state:  # the state is derived, not stored: read every case in bulk, then page
+            everyone = db.scalars(ordered).all()
+            cases = cases_for(db, everyone)
+            matching = [d for d in everyone if cases[d.id].state == state]
+            total = len(matching)
+            rows = matching[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+        else:
+            total = db.scalar(select(func.count(Debtor.id)).where(*where)) or 0
+            rows = db.scalars(ordered.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+            cases = cases_for(db, rows)
         items = [
             {"reference": d.reference, "name": full_name(d), "segment": d.segment,
              "variant": d.variant, "channel": d.channel, "currency": d.currency,
-             "amount_due_minor": d.amount_due_minor,
-             "balance_minor": ledger.balance_minor(db, d)}
+             "amount_due_minor": d.amount_due_minor, "state": cases[d.id].state,
+             "balance_minor": cases[d.id].balance_minor}
             for d in rows
         ]  # fmt: skip
         name = campaign.name
     pages = max(1, -(-total // PAGE_SIZE))
     return render_template("admin/debtors.html", slug=slug, name=name, q=query, page=page,
-                           pages=pages, total=total, debtors=items)  # fmt: skip
+                           pages=pages, total=total, debtors=items, state=state,
+                           states=STATES)  # fmt: skip
 
 
 def _timeline(db: Session, debtor: Debtor, personal: bool) -> list[dict[str, Any]]:
@@ -212,38 +230,51 @@ def debtor_page(slug: str, reference: str):
             "artifacts": [{"kind": a.kind, "sha256": a.sha256, "size": a.size,
                            "at": a.created_at} for a in stored],
             "timeline": _timeline(db, debtor, personal),
+            **_case_actions(db, debtor, personal),
         }  # fmt: skip
         name = campaign.name
     return render_template("admin/debtor.html", slug=slug, name=name, facts=facts,
-                           personal=personal, **context_data)  # fmt: skip
+                           personal=personal, done=CASE_DONE.get(request.args.get("done", "")),
+                           **context_data)  # fmt: skip
+
+
+CASE_DONE = {"hold": "Collection is on hold.", "release": "The hold is released.",
+             "note": "The note is kept.", "resend": "The link went out again."}  # fmt: skip
+
+
+def _case_actions(db: Session, debtor: Debtor, personal: bool) -> dict[str, Any]:
+    """The case's state, its open holds, notes and inbox items (the case actions' section)."""
+    case = case_of(db, debtor)
+    items = service.items_of(db, debtor)
+    return {
+        "case": {"state": case.state, "hold": case.hold, "hold_until": case.hold_until,
+                 "overdue_days": case.overdue_days},
+        "holds": [{"id": h.id, "reason": h.reason, "source": h.source, "by": h.placed_by,
+                   "at": h.placed_at, "until": h.until,
+                   "note": h.note if personal else None} for h in holds.open_holds(db, debtor)],
+        "notes": [{"at": n.created_at, "author": n.author, "body": n.body if personal else None}
+                  for n in actions.notes_of(db, debtor)],
+        "items": [{"id": i.id, "topic": i.topic, "status": i.status, "owner": i.owner,
+                   "due_at": i.due_at, "at": i.created_at} for i in items],
+    }  # fmt: skip
 
 
 @bp.get("/campaigns/<slug>/debtors/<reference>/preview")
 @requires("manage")
 def debtor_preview(slug: str, reference: str):
-    """The microsite as the debtor sees it now, rendered live; no event is recorded."""
+    """The microsite as the debtor's link serves it now (the same page_html); no event is
+    recorded."""
     ctx = context()
     with ctx.db.session() as db:
         campaign = find_campaign(db, slug)
         debtor = find_debtor(db, campaign, reference)
-        view = build_view(
-            debtor, campaign, base_url=ctx.settings.base_url,
-            paid_minor=ledger.paid_minor(db, debtor),
-            tone=(decision.tone if (decision := decision_for(db, debtor)) else None),
-        )  # fmt: skip
-        has = {kind: artifacts.find(db, debtor, kind) is not None for kind in FILES.values()}
-        html = render_site(
-            view, has_video=has["video"], has_letter=has["letter"],
-            overrides=(campaign.settings or {}).get("texts"), online=ctx.settings.payments_online,
-        ).decode("utf-8")  # fmt: skip
+        html = page_html(db, debtor, debtor_view(db, debtor))
         audit.record(db, g.user, "debtor.preview", via="web", campaign_id=campaign.id,
                      reference=debtor.reference, kind="site")  # fmt: skip
         token, debtor_reference = debtor.token, debtor.reference
     html = _defuse(html, token, ctx.settings.base_url, f"/admin/campaigns/{slug}/debtors/"
                    f"{refpath.segment(debtor_reference)}/preview")  # fmt: skip
-    banner = ('<strong class="preview-banner">Preview — as the debtor sees it now; '
-              "nothing here is counted.</strong>")  # fmt: skip
-    html = html.replace(STATUS_MARKER, banner, 1)
+    html = html.replace(STATUS_MARKER, PREVIEW_BANNER, 1)
     response = Response(html, mimetype="text/html")
     response.headers["Content-Security-Policy"] = PREVIEW_POLICY
     return response

@@ -11,9 +11,11 @@ from kindly.accounts.users import can
 from kindly.rules.document import RulesError
 from kindly.rules.store import canonical, current_rules, decide, save_rules
 from kindly.rules.validate import parse_rules
+from kindly.site import artifacts
 from web.admin.campaigns import find_campaign
 from web.admin.common import bp, requires
 from web.context import context
+from workers.render import queue_rebuild
 
 
 @bp.route("/campaigns/<slug>/rules", methods=["GET", "POST"])
@@ -40,10 +42,15 @@ def campaign_rules(slug: str):
             else:
                 saved = save_rules(db, campaign, new)
                 counts = decide(db, campaign, saved, dt.date.today())
+                if saved.version != rules.version:  # tones, channels: every kind may change
+                    artifacts.mark_stale(db, campaign.id, "rules")
                 audit.record(db, g.user, "rules.change", via="web", campaign_id=campaign.id,
                              before=f"v{rules.version}", after=f"v{saved.version}")  # fmt: skip
-                return redirect(f"/admin/campaigns/{slug}/rules?saved={saved.version}"
-                                f"&debtors={sum(counts.values())}", code=303)  # fmt: skip
+                campaign_id = campaign.id
+    if saved is not None:
+        queue_rebuild(context(), campaign_id)  # after the commit: the jobs read the new rules
+        return redirect(f"/admin/campaigns/{slug}/rules?saved={saved.version}"
+                        f"&debtors={sum(counts.values())}", code=303)  # fmt: skip
     return render_template(
         "admin/rules.html", slug=slug, version=rules.version, text=text, errors=errors,
         saved=request.args.get("saved"), debtors=request.args.get("debtors"),

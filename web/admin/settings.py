@@ -17,11 +17,13 @@ from kindly.campaigns.logo import LOGO_KEY
 from kindly.campaigns.service import LOCALES
 from kindly.payments.iban import LETTER_KEYS, validate_letter_settings
 from kindly.rules.document import TONES
+from kindly.site import artifacts
 from kindly.site.identity import METHODS, validate_site_settings
 from renderer.texts import load_texts
 from web.admin.campaigns import find_campaign
 from web.admin.common import bp, requires
 from web.context import context
+from workers.render import queue_rebuild
 
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 NUMBERS = ("link_days", "promise_max_days", "retention_days")
@@ -173,8 +175,11 @@ def campaign_settings(slug: str):
         campaign.settings = settings
         after = _snapshot(campaign)
         changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+        artifacts.mark_stale(db, campaign.id, "settings", kinds=artifacts.affected_kinds(changed))
         audit.record(db, g.user, "campaign.settings", via="web", campaign_id=campaign.id,
                      changed=changed)  # fmt: skip
+        campaign_id = campaign.id
+    queue_rebuild(context(), campaign_id)  # after the commit: the jobs read the new settings
     return redirect(f"/admin/campaigns/{slug}/settings?saved=1", code=303)
 
 

@@ -15,13 +15,15 @@ from kindly.accounts.scopes import may_name_creditor, visible
 from kindly.campaigns.models import Campaign
 from kindly.campaigns.portfolio import PortfolioRejected, import_portfolio, read_portfolio
 from kindly.campaigns.service import LOCALES, create_campaign, is_slug, slug_taken, status_of
-from kindly.launch import STATUS_ACTIONS, as_dicts, check_campaign, set_status
+from kindly.launch import STATUS_ACTIONS, StatusRefused, as_dicts, change_status, check_campaign
 from kindly.reporting.metrics import campaign_stats
 from kindly.rules.document import RulesError
 from kindly.rules.store import current_rules, decide, save_rules
 from kindly.rules.validate import parse_rules
+from kindly.site import artifacts
 from web.api.common import authenticated, bp, campaign_or_404, iso, problem
 from web.context import context
+from workers.render import queue_rebuild
 
 
 def _campaign_json(db: Session, campaign: Campaign) -> dict[str, Any]:
@@ -119,17 +121,19 @@ def _error(error) -> dict[str, Any]:
 @bp.post("/campaigns/<slug>/status")
 @authenticated("manage")
 def status(slug: str):
-    """Launch (live) or pause a campaign."""
+    """Launch or resume (live), pause or end a campaign; only a live campaign sends."""
     body = request.get_json(silent=True)
     wanted = body.get("status") if isinstance(body, dict) else None
-    if wanted not in ("live", "paused"):
-        return problem(400, 'send {"status": "live"} or {"status": "paused"}')
+    if wanted not in STATUS_ACTIONS:
+        return problem(400, 'send {"status": "live"}, {"status": "paused"} or {"status": "ended"}')
     with context().db.session() as db:
         campaign = campaign_or_404(db, slug)
-        _, gaps = set_status(db, campaign, wanted)
-        if gaps:
-            return problem(409, "the campaign is not ready to launch", gaps=as_dicts(gaps))
-        audit.record(db, g.api_user, STATUS_ACTIONS[wanted], via="api", campaign_id=campaign.id)
+        try:
+            change = change_status(db, campaign, wanted, user=g.api_user, via="api")
+        except StatusRefused as exc:
+            return problem(409, str(exc), gaps=[])
+        if change.gaps:
+            return problem(409, "the campaign is not ready to launch", gaps=as_dicts(change.gaps))
         return _campaign_json(db, campaign)
 
 
@@ -157,9 +161,13 @@ def put_rules(slug: str):
         except RulesError as exc:
             return problem(422, "the rules were not saved", problems=exc.errors)
         counts = decide(db, campaign, rules, dt.date.today())
+        if rules.version != before:
+            artifacts.mark_stale(db, campaign.id, "rules")
         audit.record(db, g.api_user, "rules.change", via="api", campaign_id=campaign.id,
                      before=f"v{before}", after=f"v{rules.version}")  # fmt: skip
-        return {"version": rules.version, "document": rules.document, "segments": counts}
+        campaign_id = campaign.id
+    queue_rebuild(context(), campaign_id)  # after the commit: the jobs read the new rules
+    return {"version": rules.version, "document": rules.document, "segments": counts}
 
 
 @bp.get("/campaigns/<slug>/check")

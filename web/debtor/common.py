@@ -13,7 +13,7 @@ from kindly.campaigns.models import Debtor
 from kindly.payments import ledger
 from kindly.site.personalise import build_view, resolve_locale
 from kindly.tracking import events
-from renderer.texts import load_texts
+from renderer.texts import load_texts, one_stop
 from renderer.view import DebtorView
 from web.context import context
 from web.debtor.hits import confirm_person, count, find_debtor
@@ -34,7 +34,8 @@ def debtor_view(session, debtor, *, paid: int | None = None) -> DebtorView:
 def texts_for(view: DebtorView, debtor: Debtor) -> dict[str, str]:
     """The site's texts in the debtor's language and tone, with the campaign's overrides."""
     overrides = (debtor.campaign.settings or {}).get("texts")
-    return load_texts("site").for_lang(view.lang, view.tone, overrides)
+    texts = load_texts("site").for_lang(view.lang, view.tone, overrides)
+    return one_stop(texts, creditor=view.creditor)  # "S.A." ends the sentence: no "S.A.."
 
 
 def lang_of(debtor: Debtor) -> str:

@@ -1,6 +1,7 @@
-"""The debtor's microsite: the stored page with its live state, re-rendered when the
-balance moved, served from the database, the page this process keeps, or (PostgreSQL down)
-the stored page found through its link record."""
+"""The debtor's microsite: the stored page with its live state, rendered anew when anything
+it is made of changed (page_html, which the cockpit's preview shares), served from the
+database, the page this process keeps, or (PostgreSQL down) the stored page found through its
+link record."""
 
 from __future__ import annotations
 
@@ -21,10 +22,10 @@ from kindly.money import format_minor
 from kindly.site import artifacts, links, microsite
 from renderer.site import STATUS_MARKER, render_site
 from renderer.texts import load_texts
+from renderer.view import DebtorView
 from web.context import context
 from web.debtor import paymode
 from web.debtor.common import bp, debtor_view, texts_for
-from web.debtor.files import FILES
 from web.debtor.gate import gate_page
 from web.debtor.hits import (
     TOKEN,
@@ -87,7 +88,7 @@ def _status(page: Page, state: microsite.LiveState, args: Mapping[str, str]) -> 
 
 @bp.get("/s/<token>")
 def site(token: str):
-    """The microsite: the stored page plus live state; re-rendered when the balance moved.
+    """The microsite: the current page (page_html) plus live state.
 
     Behind an identity check, only a neutral form is shown until the browser passes it.
     A warm view costs one query: the live state, whose stamp says whether the page this
@@ -159,50 +160,62 @@ def _without_database(token: str, pages: PageCache, error: OperationalError) -> 
     return Response(head + str(status) + tail, mimetype="text/html")
 
 
-def _build_page(session, token: str, state: microsite.LiveState) -> Page:
-    """Read the debtor and build the page for this state: the stored HTML while nothing was
-    paid, else a fresh rendering from the live balance (a few ms, once per change)."""
-    debtor = session.scalar(select(Debtor).where(Debtor.token == token))
-    if debtor is None:
-        abort(404)
+def page_html(session, debtor: Debtor, view: DebtorView) -> str:
+    """The page the debtor's link shows for this view (the live notices' place still marked):
+    the stored HTML while it is current, else the page rendered now from the current state.
+    The cockpit's preview is this very function's output.
+
+    Stored HTML is current when no change marked it stale and it was rendered from the same
+    inputs (view, texts, files, payment mode, templates, renderer) as a rendering now would
+    be: a change to the rules, texts, settings, creditor or templates shows on the next open,
+    before a render job rebuilds the stored copy.
+    """
     ctx = context()
-    paid = state.paid_minor
-    view = debtor_view(session, debtor, paid=paid)
+    stored = artifacts.by_kind(session, debtor)
+    has_video, has_letter = "video" in stored, "letter" in stored
     overrides = (debtor.campaign.settings or {}).get("texts")
-    stored = artifacts.find(session, debtor, "site")
-    html: str | None = None
     online = ctx.settings.payments_online
-    # Without online payment the page is always rendered here: a page stored before the
-    # mode changed must not offer a pay-now button.
-    if stored is not None and online and view.amount_minor == debtor.amount_due_minor:
+    inputs = artifacts.site_inputs(
+        view, has_video=has_video, has_letter=has_letter, overrides=overrides, online=online
+    )
+    html: str | None = None
+    site = stored.get("site")
+    if artifacts.is_current(site, inputs):
         try:
-            html = ctx.storage.get(stored.key).decode("utf-8")
+            html = ctx.storage.get(site.key).decode("utf-8")
         except KeyError:
             html = None
-    if html is None:
-        # Not rendered yet, or the balance changed since: render now (a few ms).
-        has = {kind: artifacts.find(session, debtor, kind) is not None for kind in FILES.values()}
-        from renderer.video.template import video_ctas
+    if html is None:  # not rendered yet, or outdated: render now (a few ms, once per change)
+        from renderer.video.template import video_ctas  # the video package loads moviepy
 
         html = render_site(
             view,
-            has_video=has["video"],
-            has_letter=has["letter"],
+            has_video=has_video,
+            has_letter=has_letter,
             overrides=overrides,
-            video_ctas=video_ctas() if has["video"] else None,
+            video_ctas=video_ctas() if has_video else None,
             online=online,
         ).decode()
-    texts = texts_for(view, debtor)
     if ctx.settings.test_banner:
-        html = paymode.mark_test(html, texts["test_banner"])
+        html = paymode.mark_test(html, texts_for(view, debtor)["test_banner"])
+    return html
+
+
+def _build_page(session, token: str, state: microsite.LiveState) -> Page:
+    """Read the debtor and build the page for this state (page_html), kept until the state's
+    stamp changes."""
+    debtor = session.scalar(select(Debtor).where(Debtor.token == token))
+    if debtor is None:
+        abort(404)
+    view = debtor_view(session, debtor, paid=state.paid_minor)
+    html = page_html(session, debtor, view)
     head, marker, tail = html.partition(STATUS_MARKER)
-    who = Tracked.of(debtor)
     return Page(
         stamp=state.stamp,
-        who=who,
+        who=Tracked.of(debtor),
         head=head,
         tail=tail if marker else None,
-        texts=texts,
+        texts=texts_for(view, debtor),
         locale=view.locale.replace("-", "_"),
         currency=debtor.currency,
         amount_due_minor=debtor.amount_due_minor,

@@ -1,0 +1,42 @@
+"""The daily run over every case: charge the instalments due, judge the promises whose day
+passed. One function for `kindly payments collect` and the scheduled job."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kindly.campaigns.models import Debtor
+from kindly.cases.read import cases_for
+from kindly.payments import plans, promises
+from kindly.payments.models import Plan
+
+
+def disputed_with_plans(session: Session, today: dt.date) -> set[int]:
+    """Debtors with a running plan whose case is disputed: nobody is charged for a claim
+    they contest until a person has answered them."""
+    running = select(Plan.debtor_id).where(Plan.status.in_(plans.OPEN))
+    debtors = session.scalars(select(Debtor).where(Debtor.id.in_(running))).all()
+    cases = cases_for(session, debtors, today)
+    return {debtor_id for debtor_id, case in cases.items() if case.state == "disputed"}
+
+
+def collect(session: Session, settings, today: dt.date) -> dict[str, Any]:
+    """Charge what is due (not for disputed cases) and judge promises; what was done."""
+    run = plans.collect_with(session, settings, today, disputed_with_plans(session, today))
+    resolved = promises.resolve_due(session, today)
+    return {
+        "day": today.isoformat(),
+        "charged": run.charged,
+        "succeeded": run.succeeded,
+        "failed": run.failed,
+        "processing": run.processing,
+        "plans_completed": run.completed,
+        "plans_broken": run.broken,
+        "plans_disputed": run.skipped,
+        "sepa_notices": len(run.notices),
+        "promises": resolved,
+    }
