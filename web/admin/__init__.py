@@ -8,8 +8,17 @@ routes on `bp` (web.admin.common).
 from __future__ import annotations
 
 from web.admin import (
-    auth, bank, campaigns, case, creditors, debtors, inbox, people, rules, settings,
-)  # fmt: skip
+    auth,
+    bank,
+    campaigns,
+    case,
+    creditors,
+    debtors,
+    inbox,
+    people,
+    rules,
+    settings,
+)
 from web.admin.common import bp
 
 __all__ = [
