@@ -54,7 +54,7 @@ class ImportResult:
         return dataclasses.asdict(self)
 
 
-def _digits(text: str | None, size: int) -> str | None:
+def _cut(text: str | None, size: int) -> str | None:
     return text[:size] if text else text
 
 
@@ -164,7 +164,8 @@ def _write(
     result: ImportResult,
 ) -> None:
     """Decide every fresh entry, write them, book the matched ones and reverse the returns."""
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple] = []
+    states: list[str] = []
     verdicts: list[matching.Match | None] = []
     returns: list[int] = []
     for number, (key, entry) in enumerate(fresh):
@@ -179,21 +180,24 @@ def _write(
             )
             result.by_rule[verdict.rule] = result.by_rule.get(verdict.rule, 0) + 1
         verdicts.append(verdict)
+        states.append(state)
         rows.append(_row(statement_id, key, entry, state, verdict, reason))
-    ids = insert_rows(session.connection(), BankEntry.__table__, rows)
+    ids = insert_rows(session.connection(), BankEntry.__table__, ENTRY, rows)
     bookings = [
         Booking(
-            entry_id, row["identity"], 0, verdict.debtor_id,
+            entry_id, key, 0, verdict.debtor_id,
             index.cases[verdict.debtor_id].campaign_id, entry.amount_minor, entry.currency,
             matching.compact_iban(entry.counterparty_iban), entry.booking_date or entry.value_date,
         )
-        for entry_id, row, verdict, (_, entry) in zip(ids, rows, verdicts, fresh, strict=True)
-        if row["state"] == "matched"
+        for entry_id, state, verdict, (key, entry) in zip(ids, states, verdicts, fresh, strict=True)
+        if state == "matched"
     ]  # fmt: skip
-    book(session, bookings, {b.debtor_id: index.cases[b.debtor_id].variant for b in bookings})
-    for row in rows:
-        if row["state"] in ("matched", "unmatched", "ignored"):  # returns count once decided
-            setattr(result, row["state"], getattr(result, row["state"]) + 1)
+    variants = {b.debtor_id: index.cases[b.debtor_id].variant for b in bookings}
+    planned = {d for d, case in index.cases.items() if case.next_instalment_minor is not None}
+    book(session, bookings, variants, planned)
+    for state in states:
+        if state != "returned":  # returns count once their original is looked up
+            setattr(result, state, getattr(result, state) + 1)
     for number in returns:
         _return(session, ids[number], fresh[number][1], fresh[number][0], result)
 
@@ -214,26 +218,28 @@ def _decide(index: matching.Index, entry: Entry):
     return "matched", verdict, None
 
 
-def _row(statement_id: int, key: str, entry: Entry, state: str, verdict, reason) -> dict[str, Any]:
-    return {
-        "statement_id": statement_id, "identity": key, "account": _digits(entry.account, 34),
-        "entry_ref": _digits(entry.reference, 200), "booking_date": entry.booking_date,
-        "value_date": entry.value_date, "amount_minor": entry.amount_minor,
-        "currency": entry.currency, "credit": entry.credit, "bank_status": entry.status,
-        "counterparty_name": _digits(entry.counterparty_name, 200),
-        "counterparty_iban": _digits(matching.compact_iban(entry.counterparty_iban), 34),
-        "counterparty_bic": _digits(entry.counterparty_bic, 11),
-        "remittance": entry.remittance or "",
-        "creditor_reference": _digits(entry.creditor_reference, 64),
-        "end_to_end_id": _digits(entry.end_to_end_id, 64),
-        "bank_code": _digits(entry.bank_code, 64),
-        "is_return": entry.is_return, "return_reason": _digits(entry.return_reason, 64),
-        "original_reference": _digits(entry.original_reference, 200),
-        "origin": (entry.origin or "")[:200], "state": state,
-        "rule": verdict.rule if verdict is not None else None,
-        "matched_text": _digits(verdict.text, 200) if verdict is not None else None,
-        "reason": _digits(reason, 200), "note": None, "decided_by": None, "decided_at": None,
-    }  # fmt: skip
+ENTRY = (
+    "statement_id", "identity", "account", "entry_ref", "booking_date", "value_date",
+    "amount_minor", "currency", "credit", "bank_status", "counterparty_name",
+    "counterparty_iban", "counterparty_bic", "remittance", "creditor_reference", "end_to_end_id",
+    "bank_code", "is_return", "return_reason", "original_reference", "origin", "state", "rule",
+    "matched_text", "reason",
+)  # fmt: skip
+"""The bank_entry columns an import writes, in the order of `_row`'s values."""
+
+
+def _row(statement_id: int, key: str, entry: Entry, state: str, verdict, reason) -> tuple:
+    return (
+        statement_id, key, _cut(entry.account, 34), _cut(entry.reference, 200),
+        entry.booking_date, entry.value_date, entry.amount_minor, entry.currency, entry.credit,
+        entry.status, _cut(entry.counterparty_name, 200),
+        _cut(matching.compact_iban(entry.counterparty_iban), 34), _cut(entry.counterparty_bic, 11),
+        entry.remittance or "", _cut(entry.creditor_reference, 64), _cut(entry.end_to_end_id, 64),
+        _cut(entry.bank_code, 64), entry.is_return, _cut(entry.return_reason, 64),
+        _cut(entry.original_reference, 200), (entry.origin or "")[:200], state,
+        verdict.rule if verdict is not None else None,
+        _cut(verdict.text, 200) if verdict is not None else None, _cut(reason, 200),
+    )  # fmt: skip
 
 
 def _return(session: Session, entry_id: int, entry: Entry, key: str, result: ImportResult) -> None:

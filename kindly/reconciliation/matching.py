@@ -57,11 +57,18 @@ class OpenCase:
     campaign_id: int
     reference: str
     payment_reference: str | None
-    name: str
+    name: str  # as imported; compared through name_key, computed when first needed
     currency: str
     balance_minor: int
     next_instalment_minor: int | None = None
     variant: str | None = None
+    key: str | None = None
+
+    def name_key(self) -> str:
+        """The case's name as rule 4 compares it (kept once computed)."""
+        if self.key is None:
+            self.key = name_key(self.name)
+        return self.key
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +89,7 @@ class Index:
     by_rf: dict[str, int] = field(default_factory=dict)
     by_reference: dict[str, set[int]] = field(default_factory=dict)
     by_iban: dict[str, set[int]] = field(default_factory=dict)
-    by_name_amount: dict[tuple[str, str, int], set[int]] = field(default_factory=dict)
+    by_amount: dict[tuple[str, int], set[int]] = field(default_factory=dict)
 
     def add(self, case: OpenCase) -> None:
         """Index one case (the IBANs come separately, from earlier payments)."""
@@ -95,8 +102,7 @@ class Index:
         if case.name and case.balance_minor > 0:
             for amount in {case.balance_minor, case.next_instalment_minor}:
                 if amount:
-                    key = (case.name, case.currency, amount)
-                    self.by_name_amount.setdefault(key, set()).add(case.debtor_id)
+                    self.by_amount.setdefault((case.currency, amount), set()).add(case.debtor_id)
 
     def paid(self, debtor_id: int, amount_minor: int, iban: str | None) -> None:
         """Note a booking made during this import: the balance falls, the IBAN is known."""
@@ -154,7 +160,7 @@ def load(session: Session, campaign_ids: Iterable[int] | None = None) -> Index:
         index.add(
             OpenCase(
                 debtor_id, campaign_id, reference, payref,
-                name_key(f"{first or ''} {last or ''}"), currency, balance, nexts.get(debtor_id),
+                f"{first or ''} {last or ''}".strip(), currency, balance, nexts.get(debtor_id),
                 variant,
             )
         )  # fmt: skip
@@ -283,10 +289,9 @@ def _by_name_amount(index: Index, entry: Entry) -> Match | None:
     name = name_key(entry.counterparty_name)
     if not name:
         return None
-    key = (name, entry.currency, entry.amount_minor)
-    found = {
-        debtor_id: entry.counterparty_name or name
-        for debtor_id in index.by_name_amount.get(key, ())
-        if index.cases[debtor_id].balance_minor > 0
-    }
+    found = {}
+    for debtor_id in index.by_amount.get((entry.currency, entry.amount_minor), ()):
+        case = index.cases[debtor_id]
+        if case.balance_minor > 0 and case.name_key() == name:
+            found[debtor_id] = entry.counterparty_name or name
     return _one("name_amount", found, "the payer's name and the amount")

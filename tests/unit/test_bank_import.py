@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from kindly.accounts.models import AuditLog
 from kindly.bank import rf
 from kindly.bank.entries import StatementError
-from kindly.campaigns.models import Campaign, Debtor
+from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
 from kindly.cases.read import case_of
 from kindly.payments import ledger
 from kindly.payments.models import Instalment, Payment, Plan
@@ -296,6 +296,7 @@ def test_a_case_once_paid_is_held_in_the_send_plan(world):
     ctx, session, debtors = world
     at = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.UTC)
     campaign = session.scalar(select(Campaign))
+    session.add(CampaignStatus(campaign_id=campaign.id, status="live"))  # only a live one sends
     rules = parse_rules({"defaults": {"tone": "firm", "channels": ["email", "letter"]}})
     decide(session, campaign, save_rules(session, campaign, rules), at.date())
     erika = debtors["INV-40017"]
@@ -433,3 +434,19 @@ def test_every_debtor_has_a_valid_stable_payment_reference(world):
     _ctx, _session, debtors = world
     assert all(rf.is_valid(d.payment_reference) for d in debtors.values())
     assert debtors["4711"].payment_reference == rf.rf_for("winter", "4711")
+
+
+def test_erasing_a_debtor_forgets_the_payer_in_their_transfers_and_export_lists_them(world):
+    from kindly import privacy
+
+    ctx, session, debtors = world
+    erika = debtors["INV-40017"]
+    run(ctx, session, bf.camt053([bf.Payment("Erika Mustermann", IBAN, "57.30",
+                                             remittance=f"{erika.payment_reference} Mustermann")]))  # fmt: skip
+    exported = privacy.export_debtor(session, erika.campaign, erika)
+    assert [t["counterparty_iban"] for t in exported["bank_transfers"]] == [IBAN]
+    privacy.erase_debtor(session, erika, ctx.storage)
+    (entry,) = entries(session)
+    assert (entry.counterparty_name, entry.counterparty_iban, entry.remittance) == (None, None, "")
+    assert session.scalar(select(Payment.payer_iban)) is None
+    assert ledger.balance_minor(session, erika) == 0  # the money stays booked
