@@ -10,6 +10,7 @@ import pytest
 from lxml import etree
 from sqlalchemy import func, select
 
+from kindly import privacy
 from kindly.accounts.models import AuditLog
 from kindly.campaigns.models import Debtor
 from kindly.creditors.service import set_creditor
@@ -189,3 +190,17 @@ def test_a_refund_without_a_creditor_account_is_held_and_changes_nothing(world):
     assert result.files == [] and result.held == [
         (refund.id, "the creditor's profile has no account (IBAN) to pay from")]  # fmt: skip
     assert refund.status == "approved"
+
+
+def test_a_debtors_export_lists_their_refunds_and_erasing_forgets_the_payer(world):
+    ctx, session, debtors = world
+    erika = overpay_erika(ctx, session, debtors)
+    service.sync(session)
+    exported = privacy.export_debtor(session, erika.campaign, erika)
+    assert [(r["amount_minor"], r["payer_iban"]) for r in exported["refunds"]] == [
+        (2270, ERIKA_IBAN)]  # fmt: skip
+    privacy.erase_debtor(session, erika, None)
+    (refund,) = refunds(session)
+    assert (refund.amount_minor, refund.payer_iban, refund.payer_name) == (2270, None, None)
+    with pytest.raises(service.RefundError, match="no account"):
+        service.approve(session, refund, user=None, via="cli")
