@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from kindly.accounts import scopes
 from kindly.campaigns.models import Campaign
+from kindly.payments.iban import format_iban
 from kindly.refunds import service
 from kindly.refunds.models import RefundExport
 from web.admin.common import bp, requires
@@ -39,9 +40,12 @@ def _page(db: Session, status: int = 200, **extra: Any):
     rows = service.listed(db, visible=_visible)
     everything = not scopes.access_of(g.user)
     data: dict[str, Any] = {
+        "iban": format_iban,
         "waiting": [r for r in rows if r[0].status in service.WAITING],
         "past": [r for r in rows if r[0].status not in service.WAITING],
-        "exports": db.scalars(select(RefundExport).order_by(RefundExport.id.desc()).limit(RECENT))
+        "exports": list(
+            db.scalars(select(RefundExport).order_by(RefundExport.id.desc()).limit(RECENT))
+        )
         if everything
         else [],
     }
