@@ -127,7 +127,10 @@ def _sync_case(session: Session, debtor: Debtor) -> int:
             excess = 0
         else:  # an approved amount is never changed behind the approver's back
             excess -= refund.amount_minor
-            refund.status, refund.note = "canceled", "the credit went away before it was paid"
+            if refund.way == "card" and _provider_refunded(session, refund):
+                refund.status, refund.note = "done", "refunded through the card provider"
+            else:
+                refund.status, refund.note = "canceled", "the credit went away before it was paid"
         changed += 1
     missing = credit - sum(r.amount_minor for r in waiting if r.status in WAITING)
     if missing <= 0:
@@ -146,6 +149,22 @@ def _sync_case(session: Session, debtor: Debtor) -> int:
         )
     )  # fmt: skip
     return changed + 1
+
+
+def _provider_refunded(session: Session, refund: Refund) -> bool:
+    """Whether the card provider booked a refund for the case since this one was listed."""
+    return (
+        session.scalar(
+            select(func.count(Payment.id)).where(
+                Payment.debtor_id == refund.debtor_id,
+                Payment.kind == "refund",
+                Payment.provider.in_(CARD_PROVIDERS),
+                Payment.status == "succeeded",
+                Payment.created_at >= refund.created_at,
+            )
+        )
+        > 0
+    )
 
 
 def listed(

@@ -99,6 +99,14 @@ def test_a_partial_payment_is_no_credit_and_a_card_overpayment_goes_back_by_card
     with pytest.raises(service.RefundError, match="card provider"):
         service.approve(session, refund, user=None, via="cli")
     assert sepa.export(session, user=None, via="cli").files == []
+    # the provider refunds it (its webhook books the negative row): the refund is done
+    session.add(Payment(campaign_id=jorg.campaign_id, debtor_id=jorg.id, provider="stripe",
+                        provider_ref="re_1", amount_minor=-2100, currency="EUR",
+                        status="succeeded", kind="refund"))  # fmt: skip
+    session.flush()
+    service.sync(session)
+    assert (refund.status, refund.note) == ("done", "refunded through the card provider")
+    assert len(refunds(session)) == 1
 
 
 def parse(document: bytes):
