@@ -87,8 +87,9 @@ def export(
 ) -> ExportResult:
     """Write a pain.001 per creditor account for the approved refunds and book each one.
 
-    `campaign_ids` narrows the refunds (a scoped manager's campaigns). The caller commits;
-    a document that does not validate raises RefundError before anything is marked.
+    `campaign_ids` narrows the refunds (a scoped manager's campaigns). The caller commits
+    once the files are safe; a document that does not validate raises RefundError, and the
+    caller's rollback leaves every refund as it was.
     """
     sync(session, campaign_ids)  # a credit that went away is not paid out
     query = select(Refund).where(Refund.status == "approved").order_by(Refund.id)
@@ -155,8 +156,12 @@ def _document(
     try:
         return transfer.export(validate=True), transfer.msg_id
     except ValidationError as error:
-        cause = error.__cause__ or error
-        raise RefundError(f"the pain.001 for {iban} does not validate: {cause}") from None
+        lines = str(error.__cause__ or error).splitlines()
+        where = next((line for line in lines if line.startswith("Path:")), "")
+        reason = next((line for line in lines if line.startswith("Reason:")), lines[0])
+        raise RefundError(
+            f"the pain.001 for {iban} does not validate ({reason} {where}); nothing was exported"
+        ) from None
 
 
 def _book(session: Session, refund: Refund, debtor: Debtor, day: dt.date) -> Payment:

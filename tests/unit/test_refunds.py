@@ -212,3 +212,19 @@ def test_a_debtors_export_lists_their_refunds_and_erasing_forgets_the_payer(worl
     assert (refund.amount_minor, refund.payer_iban, refund.payer_name) == (2270, None, None)
     with pytest.raises(service.RefundError, match="no account"):
         service.approve(session, refund, user=None, via="cli")
+
+
+def test_a_document_that_does_not_validate_is_refused_and_changes_nothing(world):
+    ctx, session, debtors = world
+    overpay_erika(ctx, session, debtors)
+    service.sync(session)
+    (refund,) = refunds(session)
+    service.approve(session, refund, user=None, via="cli")
+    refund.payer_name = "\U0001f642"  # nothing left of it in the SEPA character set
+    session.commit()
+    with pytest.raises(service.RefundError, match=r"does not validate .*Path: .*/Cdtr/Nm"):
+        sepa.export(session, user=None, via="cli")
+    session.rollback()  # as the command and the page do
+    (refund,) = refunds(session)
+    assert (refund.status, refund.end_to_end_id) == ("approved", None)
+    assert session.scalar(select(func.count(RefundExport.id))) == 0
