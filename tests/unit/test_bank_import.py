@@ -450,3 +450,26 @@ def test_erasing_a_debtor_forgets_the_payer_in_their_transfers_and_export_lists_
     assert (entry.counterparty_name, entry.counterparty_iban, entry.remittance) == (None, None, "")
     assert session.scalar(select(Payment.payer_iban)) is None
     assert ledger.balance_minor(session, erika) == 0  # the money stays booked
+
+
+def test_a_bank_csv_export_is_read_through_its_saved_mapping(world):
+    ctx, session, debtors = world
+    mapping = {"date": "Buchungstag", "amount": "Betrag", "name": "Auftraggeber", "iban": "IBAN",
+               "remittance": ["Verwendungszweck", "Verwendungszweck 2"], "decimal": ",",
+               "date_format": "%d.%m.%Y"}  # fmt: skip
+    text = (
+        "Buchungstag;Betrag;Auftraggeber;IBAN;Verwendungszweck;Verwendungszweck 2\n"
+        f"01.12.2026;57,30;Erika M.;{IBAN};Zahlung;{debtors['INV-40017'].payment_reference}\n"
+        f"01.12.2026;-4,90;Bank;{IBAN};Gebühr;\n"
+    )
+    with pytest.raises(StatementError, match="column mapping"):
+        run(ctx, session, text.encode(), "umsaetze.csv")
+    result = import_statement(session, ctx.storage, text.encode(), "umsaetze.csv",
+                              account=bf.ACCOUNT, mapping=mapping)  # fmt: skip
+    assert (result.format, result.matched, result.ignored, result.account) == (
+        "csv",
+        1,
+        1,
+        bf.ACCOUNT,
+    )
+    assert case_of(session, debtors["INV-40017"]).state == "paid"
