@@ -94,10 +94,18 @@ def sync(session: Session, campaign_ids: Iterable[int] | None = None) -> int:
     """List every credit once as a refund; returns how many refunds changed or were added."""
     ids = None if campaign_ids is None else list(campaign_ids)
     credits = _credits(session, ids)
-    query = select(Refund.debtor_id).where(Refund.status.in_(WAITING))
+    query = (
+        select(Refund.debtor_id, func.sum(Refund.amount_minor))
+        .where(Refund.status.in_(WAITING))
+        .group_by(Refund.debtor_id)
+    )
     if ids is not None:
         query = query.where(Refund.campaign_id.in_(ids))
-    debtor_ids = sorted(set(credits) | set(session.scalars(query)))
+    waiting = {debtor_id: int(total) for debtor_id, total in session.execute(query)}
+    # only cases whose waiting refunds no longer add up to their credit are looked at again
+    debtor_ids = sorted(
+        d for d in set(credits) | set(waiting) if credits.get(d, 0) != waiting.get(d, 0)
+    )
     changed = 0
     for debtor_id in debtor_ids:
         # the case row is locked so that two runs at once cannot both add its refund
