@@ -11,7 +11,9 @@ from kindly.accounts import users
 from kindly.accounts.scopes import Scope
 from kindly.bank.rf import rf_for
 from kindly.campaigns.models import Debtor
+from kindly.creditors.service import set_creditor
 from kindly.reconciliation.importer import import_statement
+from kindly.refunds import sepa, service
 from kindly.refunds.models import Refund
 from tests.support import bankfiles as bf
 from tests.support.app import load_campaign
@@ -134,3 +136,30 @@ def test_list_approve_and_export_from_the_command_line(tmp_path):
     (after,) = json.loads(kindly(tmp_path, "refunds", "list", "--json").stdout)
     assert (after["status"], after["end_to_end_id"]) == ("exported", f"KINDLY-RFD-{row['id']}")
     assert kindly(tmp_path, "refunds", "done", str(row["id"])).returncode == 0
+
+
+def test_a_written_file_is_downloaded_again_by_a_manager_of_every_campaign(client, ctx, app):
+    load_campaign(ctx, "winter", PORTFOLIO)
+    debtor_id = overpaid(ctx, "winter")
+    with ctx.db.session() as session:
+        set_creditor(session, "Stadtwerke Beispielstadt GmbH", STADTWERKE)
+        service.sync(session)
+        refund = session.scalar(select(Refund).where(Refund.debtor_id == debtor_id))
+        service.approve(session, refund, user=None, via="cli")
+        (written,) = sepa.export(session, user=None, via="cli").files
+        export_id, document = written.export.id, written.document
+    make_user(ctx)
+    sign_in(client)
+    page = client.get("/admin/refunds").get_data(as_text=True)
+    assert f'href="/admin/refunds/exports/{export_id}.xml"' in page
+    got = client.get(f"/admin/refunds/exports/{export_id}.xml")
+    assert got.status_code == 200 and got.data == document
+    assert got.headers["Content-Disposition"].startswith('attachment; filename="pain001-')
+    assert audit_actions(ctx).count("refund.download") == 1
+    with ctx.db.session() as session:
+        users.create_user(session, "scoped@example.org", PASSWORD, "manager",
+                          Scope(campaigns=frozenset({"winter"})))  # fmt: skip
+    scoped = app.test_client()
+    sign_in(scoped, "scoped@example.org")
+    assert scoped.get(f"/admin/refunds/exports/{export_id}.xml").status_code == 404
+    assert client.get("/admin/refunds/exports/999.xml").status_code == 404

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, g, redirect, render_template
+from flask import Response, abort, g, redirect, render_template
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kindly.accounts import scopes
+from kindly.accounts import audit, scopes
 from kindly.campaigns.models import Campaign
 from kindly.payments.iban import format_iban
 from kindly.refunds import service
 from kindly.refunds.models import RefundExport
 from web.admin.common import bp, requires
 from web.context import context
+from web.download import attachment
 
 RECENT = 20
 """Exported files the page lists."""
@@ -78,3 +79,23 @@ def refund_approve(refund_id: int):
             db.rollback()
             return _page(db, 422, problem=str(error).capitalize() + ".")
     return redirect(f"/admin/refunds#refund-{refund_id}", code=303)
+
+
+@bp.get("/refunds/exports/<int:export_id>.xml")
+@requires("manage")
+def refund_export_file(export_id: int):
+    """A pain.001 written earlier, as written (a file may hold several campaigns' refunds, so
+    only for managers whose scope reaches every campaign); audited, it names payers."""
+    if scopes.access_of(g.user) or export_id > 2**31 - 1:
+        abort(404)
+    with context().db.session() as db:
+        record = db.get(RefundExport, export_id)
+        if record is None:
+            abort(404)
+        audit.record(db, g.user, "refund.download", via="web", export=record.id)
+        document, name = record.document, f"pain001-{record.msg_id}"
+    return Response(
+        document.encode("utf-8"),
+        mimetype="application/xml",
+        headers={"Content-Disposition": attachment(name, "xml")},
+    )
