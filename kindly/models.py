@@ -14,6 +14,7 @@ from kindly.messaging.models import OptOut, Send
 from kindly.outbound.models import WebhookDelivery, WebhookSubscription
 from kindly.payments.models import Instalment, Payment, Plan, Promise, WebhookEvent
 from kindly.reconciliation.models import BankAllocation, BankEntry, BankStatement
+from kindly.refunds.models import Refund, RefundExport
 from kindly.rules.models import Decision, RuleSet
 from kindly.site.models import Artifact, IdentityCheck, RateCount
 from kindly.tracking.models import Event
@@ -22,7 +23,6 @@ __all__ = [
     "ApiToken", "Artifact", "AuditLog", "BankAllocation", "BankEntry", "BankStatement", "Base",
     "Campaign", "CampaignStatus", "CaseHold", "CaseNote", "Creditor", "Debtor", "Decision",
     "Event", "IdentityCheck", "InboxItem", "InboxReply", "Instalment", "LoginAttempt", "OptOut",
-    "Payment", "Plan", "Promise", "RateCount", "RuleSet", "Send", "User", "WebhookDelivery",
-    "WebhookEvent",
-    "WebhookSubscription",
+    "Payment", "Plan", "Promise", "RateCount", "Refund", "RefundExport", "RuleSet", "Send", "User",
+    "WebhookDelivery", "WebhookEvent", "WebhookSubscription",
 ]  # fmt: skip

@@ -31,6 +31,7 @@ from kindly.messaging.models import OptOut, Send
 from kindly.payments.models import Instalment, Payment, Plan, Promise
 from kindly.payments.plans import OPEN as OPEN_PLAN
 from kindly.reconciliation.models import BankAllocation, BankEntry
+from kindly.refunds.models import Refund
 from kindly.rules.models import Decision
 from kindly.site.models import Artifact, IdentityCheck
 from kindly.tracking.models import Event
@@ -136,6 +137,7 @@ def export_debtor(session: Session, campaign: Campaign, debtor: Debtor) -> dict[
         **{name: [_row(r) for r in found]
            for name, found in inbox.personal_rows(session, debtor).items()},
         "bank_transfers": [_row(e) for e in _bank_entries(session, debtor)],
+        "refunds": rows(Refund, Refund.id),
     }  # fmt: skip
 
 
@@ -219,6 +221,9 @@ def erase_debtor(session: Session, debtor: Debtor, storage: Storage | None) -> d
     for entry in _bank_entries(session, debtor):  # the statement file itself is the books'
         entry.counterparty_name = entry.counterparty_iban = entry.counterparty_bic = None
         entry.remittance, entry.matched_text, entry.note = "", None, None
+    for refund in session.scalars(select(Refund).where(Refund.debtor_id == debtor.id)):
+        # the amount stays booked; one still waiting is held until someone gives an account
+        refund.payer_name = refund.payer_iban = refund.payer_bic = None
     inbox.collect(session, debtor=debtor)  # a message not yet in the inbox is erased too
     inbox.erase(session, debtor)
     deleted = _forget_artifacts(session, storage, debtor)

@@ -98,7 +98,7 @@ def payment_code(view: DebtorView) -> str | None:
         iban=view.iban,
         bic=view.bic,
         amount_cents=view.amount_minor,
-        remittance=view.reference,
+        remittance=view.payment_reference or view.reference,
     )
 
 
@@ -171,6 +171,7 @@ class LetterRenderer:
             qr_src=_qr_data_uri(segno.make(qr_url, error="m")),
             giro_src=_qr_data_uri(epc_qr(giro)) if giro else "",
             iban=_group_iban(view.iban),
+            payref=view.payment_reference or view.reference,
             # only a picture handed over as data: the renderer reads no file it is told of
             logo_src=view.logo if view.logo.startswith("data:image/") else "",
         )

@@ -16,7 +16,7 @@ class Transfer:
     payee: str  # empty when the campaign has no account configured
     iban: str  # in blocks of four
     bic: str
-    reference: str
+    reference: str  # the payment reference in groups of four (or the case's own reference)
     amount: str  # formatted for the debtor's locale
     giro_svg: str  # a data: URI of the GiroCode, or "" (euro claims with an IBAN only)
 
@@ -29,16 +29,17 @@ def group_iban(iban: str) -> str:
 
 def bank_transfer(view: DebtorView, amount_minor: int, amount: str) -> Transfer:
     """The transfer of `amount_minor` (formatted: `amount`) for this debtor's claim."""
+    reference = view.payment_reference or view.reference
     giro = ""
     if view.currency == "EUR" and view.iban and view.payee_name and amount_minor > 0:
         payload = epc_payload(name=view.payee_name, iban=view.iban, bic=view.bic,
-                              amount_cents=amount_minor, remittance=view.reference)  # fmt: skip
+                              amount_cents=amount_minor, remittance=reference)  # fmt: skip
         giro = epc_qr(payload).svg_data_uri(scale=4, border=4)
     return Transfer(
         payee=view.payee_name if view.iban else "",
         iban=group_iban(view.iban),
         bic=view.bic,
-        reference=view.reference,
+        reference=reference,
         amount=amount,
         giro_svg=giro,
     )

@@ -57,6 +57,10 @@ class DebtorView:
     # (a flag, not a count of days: artifacts fingerprint the view, and a count would make
     # every overdue letter and video stale each morning)
     overdue: bool = False  # something is owed and the due date has passed
+    # Issue 18: the structured creditor reference (ISO 11649) a transfer should carry, printed
+    # in groups of four ("RF47 K3X9 2M4Q 7B1Z D"); the debtor's own reference when the case
+    # has none yet. Renderers fall back to `reference` when it is empty.
+    payment_reference: str = ""
 
 
 @dataclass(frozen=True, slots=True)

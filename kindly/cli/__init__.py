@@ -20,6 +20,7 @@ from kindly.cli import (
     payments,
     privacy,
     purge,
+    refunds,
     render,
     report,
     rules,
@@ -68,6 +69,7 @@ cli.add_command(link.command)
 cli.add_command(payments.command)
 cli.add_command(privacy.command)
 cli.add_command(purge.command)
+cli.add_command(refunds.command)
 cli.add_command(report.command)
 cli.add_command(rules.command)
 cli.add_command(segments.command)

@@ -9,6 +9,7 @@ import unicodedata
 from babel.core import Locale, UnknownLocaleError
 from babel.dates import format_date
 
+from kindly.bank import rf
 from kindly.campaigns.logo import data_uri
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.creditors.profile import CreditorProfile, creditor_for
@@ -130,6 +131,14 @@ def _logo(key: str, storage: Storage | None) -> str:
     return data_uri(storage, key) if key and storage is not None else ""
 
 
+def payment_reference(debtor: Debtor) -> str:
+    """The reference a transfer should carry, printed in groups of four ('RF47 K3X9 …'); the
+    debtor's own reference for a case without a valid RF (a row from before the backfill)."""
+    if debtor.payment_reference and rf.is_valid(debtor.payment_reference):
+        return rf.printed(debtor.payment_reference)
+    return debtor.reference
+
+
 def build_view(
     debtor: Debtor,
     campaign: Campaign,
@@ -211,4 +220,5 @@ def build_view(
         logo=_logo(owed.logo, storage),
         pdf_variant=letter.get("pdf_variant") or "",
         overdue=overdue,
+        payment_reference=payment_reference(debtor),
     )

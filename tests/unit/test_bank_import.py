@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from kindly.accounts.models import AuditLog
 from kindly.bank import rf
 from kindly.bank.entries import StatementError
-from kindly.campaigns.models import Campaign, Debtor
+from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
 from kindly.cases.read import case_of
 from kindly.payments import ledger
 from kindly.payments.models import Instalment, Payment, Plan
@@ -296,6 +296,7 @@ def test_a_case_once_paid_is_held_in_the_send_plan(world):
     ctx, session, debtors = world
     at = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.UTC)
     campaign = session.scalar(select(Campaign))
+    session.add(CampaignStatus(campaign_id=campaign.id, status="live"))  # only a live one sends
     rules = parse_rules({"defaults": {"tone": "firm", "channels": ["email", "letter"]}})
     decide(session, campaign, save_rules(session, campaign, rules), at.date())
     erika = debtors["INV-40017"]

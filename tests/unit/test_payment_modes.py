@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from kindly.bank import rf
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.creditors.service import set_creditor
 from kindly.errors import ConfigError
@@ -167,7 +168,11 @@ def test_no_online_payment_shows_bank_details_and_girocode_instead_of_pay_now(pr
     assert 'data-cta="plan"' in site  # a plan can still be agreed, and paid by transfer
     pay = client.get(f"/s/{tok}/pay").get_data(as_text=True)
     assert "data-transfer" in pay and "data-girocode" in pay
-    assert 'data-cta="checkout"' not in pay and "A-1" in pay
+    assert 'data-cta="checkout"' not in pay
+    with context.db.session() as session:
+        payref = session.scalar(select(Debtor.payment_reference).where(Debtor.reference == "A-1"))
+    printed = rf.printed(payref)  # the payment reference, in groups of four, on both pages
+    assert f"<strong>{printed}</strong>" in site and f"<strong>{printed}</strong>" in pay
 
 
 def test_without_online_payment_a_plan_is_paid_by_transfer_and_never_charged(production):

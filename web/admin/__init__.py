@@ -16,6 +16,7 @@ from web.admin import (
     debtors,
     inbox,
     people,
+    refunds,
     rules,
     settings,
 )
@@ -23,5 +24,5 @@ from web.admin.common import bp
 
 __all__ = [
     "auth", "bank", "bp", "campaigns", "case", "creditors", "debtors", "inbox", "people",
-    "rules", "settings",
+    "refunds", "rules", "settings",
 ]  # fmt: skip
