@@ -13,7 +13,7 @@ from kindly.campaigns.logo import data_uri, stored_key
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.infra.storage import Storage
 from kindly.money import format_minor
-from kindly.payments import ledger
+from kindly.payments import allocation, ledger
 from renderer.texts import LANGUAGES
 from renderer.view import DebtorView
 
@@ -120,6 +120,7 @@ def build_view(
         lines.append(Locale.parse(babel).territories.get(debtor.country, debtor.country).upper())
 
     first = debtor.first_name or ""
+    still = allocation.open_parts(debtor, paid_minor) if paid_minor > 0 else None
     letter = campaign.settings or {}  # letter options, see kindly.payments.iban
     return DebtorView(
         tone=tone or decided_tone(debtor),
@@ -146,6 +147,9 @@ def build_view(
         principal=money(debtor.principal_minor),
         interest=money(debtor.interest_minor),
         fees=money(debtor.fees_minor),
+        principal_open=money(still["principal"]) if still else None,
+        interest_open=money(still["interest"]) if still else None,
+        fees_open=money(still["fees"]) if still else None,
         address_lines=tuple(lines),
         letter_date=format_date(today or dt.date.today(), format="long", locale=babel),
         brand_color=campaign.brand_color,
