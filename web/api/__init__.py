@@ -10,10 +10,10 @@ from pathlib import Path
 
 from flask import Response
 
-from web.api import bank, campaigns, jobs, outcomes, privacy, webhooks
+from web.api import bank, campaigns, jobs, ledger, outcomes, privacy, webhooks
 from web.api.common import authenticated, bp, problem
 
-__all__ = ["bank", "bp", "campaigns", "jobs", "outcomes", "privacy", "webhooks"]
+__all__ = ["bank", "bp", "campaigns", "jobs", "ledger", "outcomes", "privacy", "webhooks"]
 
 OPENAPI = Path(__file__).with_name("openapi.json")
 

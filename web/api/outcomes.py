@@ -22,6 +22,7 @@ from kindly.rules.store import decision_for
 from kindly.tracking.models import Event
 from web import refpath
 from web.api.common import MAX_PAGE, authenticated, bp, campaign_or_404, int_arg, iso, problem
+from web.api.ledger import parts_json
 from web.context import context
 
 
@@ -81,6 +82,7 @@ def debtors(slug: str):
                 "amount_due": str(from_minor(d.amount_due_minor, d.currency)),
                 "collected": str(from_minor(got, d.currency)),
                 "open_balance": str(from_minor(max(d.amount_due_minor - got, 0), d.currency)),
+                "open_parts": parts_json(d, got),
             })  # fmt: skip
         audit.record(db, g.api_user, "export.debtors", via="api", campaign_id=campaign.id,
                      rows=len(items), cursor=cursor)  # fmt: skip
