@@ -24,13 +24,19 @@ from kindly.payments import ledger
 from kindly.payments.models import Payment, Plan
 from kindly.payments.plans import OPEN
 from kindly.payments.service import record_reversal
-from kindly.reconciliation.bulk import insert_rows
+from kindly.reconciliation.bulk import among, insert_rows
 from kindly.reconciliation.models import BankAllocation
 from kindly.tracking.models import Event
 
 PROVIDER = "bank"
 METHOD = "bank_transfer"
-CHUNK = 5000
+PAYMENT = (
+    "campaign_id", "debtor_id", "provider", "provider_ref", "amount_minor", "currency", "status",
+    "created_at", "updated_at", "kind", "method", "payer_iban", "received_on",
+)  # fmt: skip
+EVENT = ("idempotency_key", "campaign_id", "debtor_id", "type", "channel", "variant", "agent",
+         "occurred_at", "data")  # fmt: skip
+ALLOCATION = ("entry_id", "seq", "campaign_id", "debtor_id", "amount_minor", "payment_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,52 +60,47 @@ class Booking:
         return f"{self.identity}#{self.seq}" if self.split else self.identity
 
 
-def book(session: Session, bookings: Sequence[Booking], variants: dict[int, str]) -> list[int]:
+def book(
+    session: Session,
+    bookings: Sequence[Booking],
+    variants: dict[int, str | None],
+    planned: set[int] | None = None,
+) -> list[int]:
     """Write the payments, `paid` events and allocations in bulk; settle covered instalments.
 
-    `variants` holds each debtor's variant (events carry it). Returns the payment ids in order.
+    `variants` holds each debtor's variant (events carry it); `planned`, when the caller
+    knows it, the debtors with an open plan (None: look them up). Returns the payment ids.
     """
     if not bookings:
         return []
     connection = session.connection()
     now = utcnow()
     payments = [
-        {
-            "campaign_id": b.campaign_id, "debtor_id": b.debtor_id, "provider": PROVIDER,
-            "provider_ref": b.provider_ref, "amount_minor": b.amount_minor,
-            "currency": b.currency, "status": "succeeded", "created_at": now, "updated_at": now,
-            "notes": None, "kind": "payment", "intent_ref": None, "instalment_id": None,
-            "method": METHOD, "payer_iban": b.payer_iban, "received_on": b.received_on,
-        }
+        (b.campaign_id, b.debtor_id, PROVIDER, b.provider_ref, b.amount_minor, b.currency,
+         "succeeded", now, now, "payment", METHOD, b.payer_iban, b.received_on)
         for b in bookings
     ]  # fmt: skip
-    ids = insert_rows(connection, Payment.__table__, payments)
+    ids = insert_rows(connection, Payment.__table__, PAYMENT, payments)
     events = [
-        {
-            "idempotency_key": f"paid:{PROVIDER}:{b.provider_ref}", "campaign_id": b.campaign_id,
-            "debtor_id": b.debtor_id, "type": "paid", "channel": None,
-            "variant": variants.get(b.debtor_id), "agent": "human", "occurred_at": now,
-            "data": {
-                "amount": str(from_minor(b.amount_minor, b.currency)), "currency": b.currency,
-                "provider": PROVIDER, "method": METHOD,
-            },
-        }
+        (f"paid:{PROVIDER}:{b.provider_ref}", b.campaign_id, b.debtor_id, "paid", None,
+         variants.get(b.debtor_id), "human", now,
+         {"amount": str(from_minor(b.amount_minor, b.currency)), "currency": b.currency,
+          "provider": PROVIDER, "method": METHOD})
         for b in bookings
     ]  # fmt: skip
-    insert_rows(connection, Event.__table__, events, ids=False)
+    insert_rows(connection, Event.__table__, EVENT, events, ids=False)
     allocations = [
-        {
-            "entry_id": b.entry_id, "seq": b.seq, "campaign_id": b.campaign_id,
-            "debtor_id": b.debtor_id, "amount_minor": b.amount_minor, "payment_id": payment_id,
-        }
+        (b.entry_id, b.seq, b.campaign_id, b.debtor_id, b.amount_minor, payment_id)
         for b, payment_id in zip(bookings, ids, strict=True)
-    ]  # fmt: skip
-    insert_rows(connection, BankAllocation.__table__, allocations, ids=False)
-    _settle_instalments(session, bookings)
+    ]
+    insert_rows(connection, BankAllocation.__table__, ALLOCATION, allocations, ids=False)
+    _settle_instalments(session, bookings, planned)
     return ids
 
 
-def _settle_instalments(session: Session, bookings: Sequence[Booking]) -> None:
+def _settle_instalments(
+    session: Session, bookings: Sequence[Booking], planned: set[int] | None
+) -> None:
     """Mark the instalments of open plans that the transfers cover as paid, oldest first.
 
     A transfer pays whole instalments in order while it covers them (a part of one stays
@@ -108,13 +109,13 @@ def _settle_instalments(session: Session, bookings: Sequence[Booking]) -> None:
     """
     amounts: dict[int, int] = {}
     for b in bookings:
-        amounts[b.debtor_id] = amounts.get(b.debtor_id, 0) + b.amount_minor
-    ids = list(amounts)
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
-        plans = session.scalars(
-            select(Plan).where(Plan.debtor_id.in_(chunk), Plan.status.in_(OPEN))
-        ).all()
+        if planned is None or b.debtor_id in planned:
+            amounts[b.debtor_id] = amounts.get(b.debtor_id, 0) + b.amount_minor
+    if not amounts:
+        return
+    table = Plan.__table__
+    for condition in among(session.connection(), table.c.debtor_id, list(amounts)):
+        plans = session.scalars(select(Plan).where(condition, Plan.status.in_(OPEN))).all()
         for plan in plans:
             left = amounts.get(plan.debtor_id, 0)
             amounts[plan.debtor_id] = 0  # one open plan per debtor takes the money

@@ -11,31 +11,52 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Table, insert, text
+from sqlalchemy import JSON, Column, Table, any_, bindparam, insert, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql import ColumnElement
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
 
 
+CHUNK = 5000
+"""Values per IN list where the database has no arrays (SQLite)."""
+
+
+def among(connection: Connection, column: Column, values: Sequence[Any]) -> list[ColumnElement]:
+    """Conditions `column IN values`, as few as the database allows: one `= ANY(array)` with
+    a single parameter on PostgreSQL (a list of thousands of parameters costs more to send
+    and parse than the query takes), chunks of IN lists elsewhere. OR-ing is the caller's:
+    each condition is meant for a query of its own."""
+    if connection.dialect.name == "postgresql":
+        return [column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))]
+    return [column.in_(values[i : i + CHUNK]) for i in range(0, len(values), CHUNK)]
+
+
 def insert_rows(
-    connection: Connection, table: Table, rows: Sequence[dict[str, Any]], *, ids: bool = True
+    connection: Connection,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    ids: bool = True,
 ) -> list[int]:
-    """Insert the rows (every row has the same keys); their new ids in order when `ids`."""
+    """Insert the rows (values in the order of `columns`); their new ids in order when `ids`."""
     if not rows:
         return []
     dialect = connection.dialect
     if dialect.name == "postgresql" and dialect.driver == "psycopg":
-        return _copy(connection, table, rows, ids)
+        return _copy(connection, table, columns, rows, ids)
+    dicts = [dict(zip(columns, row, strict=True)) for row in rows]
     if not ids:
-        connection.execute(insert(table), list(rows))
+        connection.execute(insert(table), dicts)
         return []
     statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    return list(connection.execute(statement, list(rows)).scalars())
+    return list(connection.execute(statement, dicts).scalars())
 
 
-def _copy(connection: Connection, table: Table, rows: Sequence[dict[str, Any]], ids: bool):
-    columns = list(rows[0])
-    as_json = [isinstance(table.c[name].type, JSON) for name in columns]
+def _copy(connection, table: Table, columns: Sequence[str], rows, ids: bool) -> list[int]:
+    as_json = [n for n, name in enumerate(columns) if isinstance(table.c[name].type, JSON)]
     new_ids: list[int] = []
     if ids:
         # the table's own sequence, so later single-row inserts never collide with these ids
@@ -49,14 +70,22 @@ def _copy(connection: Connection, table: Table, rows: Sequence[dict[str, Any]], 
             ).scalars()
         )
         columns = ["id", *columns]
+        as_json = [n + 1 for n in as_json]
+        rows = [(new_id, *row) for new_id, row in zip(new_ids, rows, strict=True)]
+    if as_json:
+        rows = [_encoded(row, as_json) for row in rows]
     cursor = connection.connection.driver_connection.cursor()
     # table and column names come from the model, never from input
     with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
-        for number, row in enumerate(rows):
-            values = [
-                _encode(value) if flag and value is not None else value
-                for value, flag in zip(row.values(), as_json, strict=True)
-            ]
-            copy.write_row([new_ids[number], *values] if ids else values)
+        for row in rows:
+            copy.write_row(row)
     cursor.close()
     return new_ids
+
+
+def _encoded(row: Sequence[Any], positions: list[int]) -> list[Any]:
+    values = list(row)
+    for n in positions:
+        if values[n] is not None:
+            values[n] = _encode(values[n])
+    return values

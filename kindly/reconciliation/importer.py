@@ -10,6 +10,7 @@ overlapping statement) is counted as `already_imported` and changes nothing.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -18,17 +19,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kindly.bank import detect
-from kindly.bank.entries import Entry, StatementError, identities
-from kindly.campaigns.models import Campaign, Debtor
+from kindly.bank.entries import Entry, Statement, StatementError, identities
+from kindly.campaigns.models import Campaign
 from kindly.infra.db import utcnow
 from kindly.infra.storage import Storage
 from kindly.payments.models import Payment
 from kindly.reconciliation import matching
 from kindly.reconciliation.booking import Booking, book, reverse
-from kindly.reconciliation.bulk import insert_rows
+from kindly.reconciliation.bulk import among, insert_rows
 from kindly.reconciliation.models import BankAllocation, BankEntry, BankStatement
 
-CHUNK = 5000
 PREFIX = "bank/statements"
 """Where statement files are kept, as received: `<PREFIX>/<sha256>.<format>`."""
 
@@ -54,7 +54,7 @@ class ImportResult:
         return dataclasses.asdict(self)
 
 
-def _digits(text: str | None, size: int) -> str | None:
+def _cut(text: str | None, size: int) -> str | None:
     return text[:size] if text else text
 
 
@@ -71,6 +71,34 @@ def import_statement(
 ) -> ImportResult:
     """Import one statement file in the caller's transaction (all or nothing)."""
     statements = detect.parse(data, filename, mapping)
+    return import_parsed(session, storage, data, filename, statements, campaign=campaign,
+                         account=account, by=by)  # fmt: skip
+
+
+def import_parsed(
+    session: Session,
+    storage: Storage,
+    data: bytes,
+    filename: str | None,
+    statements: list[Statement],
+    *,
+    campaign: Campaign | None = None,
+    account: str | None = None,
+    by: str = "operator",
+) -> ImportResult:
+    """Import the statements already read from `data` (the file's bytes, kept as received)."""
+    # Each entry makes several objects that live to the end: the cyclic garbage collector
+    # would scan them again and again (as in kindly.campaigns.portfolio.write).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _import(session, storage, data, filename, statements, campaign, account, by)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _import(session, storage, data, filename, statements, campaign, account, by) -> ImportResult:
     account = matching.compact_iban(account)
     entries: list[Entry] = []
     for statement in statements:
@@ -121,11 +149,10 @@ def import_statement(
 
 def _known(session: Session, keys: list[str]) -> set[str]:
     known: set[str] = set()
-    for start in range(0, len(keys), CHUNK):
-        chunk = keys[start : start + CHUNK]
-        known.update(
-            session.scalars(select(BankEntry.identity).where(BankEntry.identity.in_(chunk)))
-        )
+    if not keys:
+        return known
+    for condition in among(session.connection(), BankEntry.__table__.c.identity, keys):
+        known.update(session.scalars(select(BankEntry.identity).where(condition)))
     return known
 
 
@@ -137,7 +164,8 @@ def _write(
     result: ImportResult,
 ) -> None:
     """Decide every fresh entry, write them, book the matched ones and reverse the returns."""
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple] = []
+    states: list[str] = []
     verdicts: list[matching.Match | None] = []
     returns: list[int] = []
     for number, (key, entry) in enumerate(fresh):
@@ -152,21 +180,24 @@ def _write(
             )
             result.by_rule[verdict.rule] = result.by_rule.get(verdict.rule, 0) + 1
         verdicts.append(verdict)
+        states.append(state)
         rows.append(_row(statement_id, key, entry, state, verdict, reason))
-    ids = insert_rows(session.connection(), BankEntry.__table__, rows)
+    ids = insert_rows(session.connection(), BankEntry.__table__, ENTRY, rows)
     bookings = [
         Booking(
-            entry_id, row["identity"], 0, verdict.debtor_id,
+            entry_id, key, 0, verdict.debtor_id,
             index.cases[verdict.debtor_id].campaign_id, entry.amount_minor, entry.currency,
             matching.compact_iban(entry.counterparty_iban), entry.booking_date or entry.value_date,
         )
-        for entry_id, row, verdict, (_, entry) in zip(ids, rows, verdicts, fresh, strict=True)
-        if row["state"] == "matched"
+        for entry_id, state, verdict, (key, entry) in zip(ids, states, verdicts, fresh, strict=True)
+        if state == "matched"
     ]  # fmt: skip
-    book(session, bookings, _variants(session, [b.debtor_id for b in bookings]))
-    for row in rows:
-        if row["state"] in ("matched", "unmatched", "ignored"):  # returns count once decided
-            setattr(result, row["state"], getattr(result, row["state"]) + 1)
+    variants = {b.debtor_id: index.cases[b.debtor_id].variant for b in bookings}
+    planned = {d for d, case in index.cases.items() if case.next_instalment_minor is not None}
+    book(session, bookings, variants, planned)
+    for state in states:
+        if state != "returned":  # returns count once their original is looked up
+            setattr(result, state, getattr(result, state) + 1)
     for number in returns:
         _return(session, ids[number], fresh[number][1], fresh[number][0], result)
 
@@ -187,42 +218,28 @@ def _decide(index: matching.Index, entry: Entry):
     return "matched", verdict, None
 
 
-def _row(statement_id: int, key: str, entry: Entry, state: str, verdict, reason) -> dict[str, Any]:
-    return {
-        "statement_id": statement_id, "identity": key, "account": _digits(entry.account, 34),
-        "entry_ref": _digits(entry.reference, 200), "booking_date": entry.booking_date,
-        "value_date": entry.value_date, "amount_minor": entry.amount_minor,
-        "currency": entry.currency, "credit": entry.credit, "bank_status": entry.status,
-        "counterparty_name": _digits(entry.counterparty_name, 200),
-        "counterparty_iban": _digits(matching.compact_iban(entry.counterparty_iban), 34),
-        "counterparty_bic": _digits(entry.counterparty_bic, 11),
-        "remittance": entry.remittance or "",
-        "creditor_reference": _digits(entry.creditor_reference, 64),
-        "end_to_end_id": _digits(entry.end_to_end_id, 64),
-        "bank_code": _digits(entry.bank_code, 64),
-        "is_return": entry.is_return, "return_reason": _digits(entry.return_reason, 64),
-        "original_reference": _digits(entry.original_reference, 200),
-        "origin": (entry.origin or "")[:200], "state": state,
-        "rule": verdict.rule if verdict is not None else None,
-        "matched_text": _digits(verdict.text, 200) if verdict is not None else None,
-        "reason": _digits(reason, 200), "note": None, "decided_by": None, "decided_at": None,
-    }  # fmt: skip
+ENTRY = (
+    "statement_id", "identity", "account", "entry_ref", "booking_date", "value_date",
+    "amount_minor", "currency", "credit", "bank_status", "counterparty_name",
+    "counterparty_iban", "counterparty_bic", "remittance", "creditor_reference", "end_to_end_id",
+    "bank_code", "is_return", "return_reason", "original_reference", "origin", "state", "rule",
+    "matched_text", "reason",
+)  # fmt: skip
+"""The bank_entry columns an import writes, in the order of `_row`'s values."""
 
 
-def _variants(session: Session, debtor_ids: list[int]) -> dict[int, str]:
-    variants: dict[int, str] = {}
-    unique = list(dict.fromkeys(debtor_ids))
-    for start in range(0, len(unique), CHUNK):
-        chunk = unique[start : start + CHUNK]
-        variants.update(
-            {
-                i: v
-                for i, v in session.execute(
-                    select(Debtor.id, Debtor.variant).where(Debtor.id.in_(chunk))
-                )
-            }
-        )
-    return variants
+def _row(statement_id: int, key: str, entry: Entry, state: str, verdict, reason) -> tuple:
+    return (
+        statement_id, key, _cut(entry.account, 34), _cut(entry.reference, 200),
+        entry.booking_date, entry.value_date, entry.amount_minor, entry.currency, entry.credit,
+        entry.status, _cut(entry.counterparty_name, 200),
+        _cut(matching.compact_iban(entry.counterparty_iban), 34), _cut(entry.counterparty_bic, 11),
+        entry.remittance or "", _cut(entry.creditor_reference, 64), _cut(entry.end_to_end_id, 64),
+        _cut(entry.bank_code, 64), entry.is_return, _cut(entry.return_reason, 64),
+        _cut(entry.original_reference, 200), (entry.origin or "")[:200], state,
+        verdict.rule if verdict is not None else None,
+        _cut(verdict.text, 200) if verdict is not None else None, _cut(reason, 200),
+    )  # fmt: skip
 
 
 def _return(session: Session, entry_id: int, entry: Entry, key: str, result: ImportResult) -> None:

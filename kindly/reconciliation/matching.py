@@ -45,6 +45,8 @@ _ABBREVIATION = re.compile(r"(?<=[^\W\d_])\.")
 _RF_START = re.compile(r"(?<![0-9A-Za-z])RF[ \t-]?[0-9]{2}", re.IGNORECASE)
 _SPACING = re.compile(r"[\s-]+")
 _NAME = re.compile(r"[^\W\d_]+")
+_COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+"""Combining marks: what NFKD splits off a letter's accent."""
 
 
 @dataclass(slots=True)
@@ -55,10 +57,18 @@ class OpenCase:
     campaign_id: int
     reference: str
     payment_reference: str | None
-    name: str
+    name: str  # as imported; compared through name_key, computed when first needed
     currency: str
     balance_minor: int
     next_instalment_minor: int | None = None
+    variant: str | None = None
+    key: str | None = None
+
+    def name_key(self) -> str:
+        """The case's name as rule 4 compares it (kept once computed)."""
+        if self.key is None:
+            self.key = name_key(self.name)
+        return self.key
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +89,7 @@ class Index:
     by_rf: dict[str, int] = field(default_factory=dict)
     by_reference: dict[str, set[int]] = field(default_factory=dict)
     by_iban: dict[str, set[int]] = field(default_factory=dict)
-    by_name_amount: dict[tuple[str, str, int], set[int]] = field(default_factory=dict)
+    by_amount: dict[tuple[str, int], set[int]] = field(default_factory=dict)
 
     def add(self, case: OpenCase) -> None:
         """Index one case (the IBANs come separately, from earlier payments)."""
@@ -92,8 +102,7 @@ class Index:
         if case.name and case.balance_minor > 0:
             for amount in {case.balance_minor, case.next_instalment_minor}:
                 if amount:
-                    key = (case.name, case.currency, amount)
-                    self.by_name_amount.setdefault(key, set()).add(case.debtor_id)
+                    self.by_amount.setdefault((case.currency, amount), set()).add(case.debtor_id)
 
     def paid(self, debtor_id: int, amount_minor: int, iban: str | None) -> None:
         """Note a booking made during this import: the balance falls, the IBAN is known."""
@@ -107,9 +116,11 @@ class Index:
 
 def name_key(text: str | None) -> str:
     """A name compared without case, accents, order, punctuation or titles."""
-    plain = unicodedata.normalize("NFKD", text or "")
-    plain = "".join(char for char in plain if not unicodedata.combining(char)).casefold()
-    return " ".join(sorted(w for w in _NAME.findall(plain) if w not in TITLES))
+    if not text:
+        return ""
+    if not text.isascii():
+        text = _COMBINING.sub("", unicodedata.normalize("NFKD", text))
+    return " ".join(sorted(w for w in _NAME.findall(text.casefold()) if w not in TITLES))
 
 
 def words(text: str) -> set[str]:
@@ -136,20 +147,21 @@ def load(session: Session, campaign_ids: Iterable[int] | None = None) -> Index:
     query = select(
         table.c.id, table.c.campaign_id, table.c.reference, table.c.payment_reference,
         table.c.first_name, table.c.last_name, table.c.currency, table.c.amount_due_minor,
+        table.c.variant,
     )  # fmt: skip
     if narrowed is not None:
         query = query.where(table.c.campaign_id.in_(narrowed))
     paid = _paid(session, narrowed)
     nexts = _next_instalments(session, narrowed)
     index = Index()
-    for debtor_id, campaign_id, reference, payref, first, last, currency, due in session.execute(
-        query
-    ):
+    rows = session.execute(query)
+    for debtor_id, campaign_id, reference, payref, first, last, currency, due, variant in rows:
         balance = max(due - paid.get((debtor_id, currency), 0), 0)
         index.add(
             OpenCase(
                 debtor_id, campaign_id, reference, payref,
-                name_key(f"{first or ''} {last or ''}"), currency, balance, nexts.get(debtor_id),
+                f"{first or ''} {last or ''}".strip(), currency, balance, nexts.get(debtor_id),
+                variant,
             )
         )  # fmt: skip
     payers = select(Payment.debtor_id, Payment.payer_iban).where(
@@ -239,7 +251,7 @@ def ours_in(index: Index, text: str) -> list[str]:
 
 def _by_rf(index: Index, entry: Entry) -> Match | None:
     candidates = []
-    if entry.creditor_reference and rf.is_valid(entry.creditor_reference):
+    if entry.creditor_reference:  # only ours count, and ours are valid: no check needed
         candidates.append(rf.compact(entry.creditor_reference))
     candidates += ours_in(index, entry.remittance)
     found = {}
@@ -277,10 +289,9 @@ def _by_name_amount(index: Index, entry: Entry) -> Match | None:
     name = name_key(entry.counterparty_name)
     if not name:
         return None
-    key = (name, entry.currency, entry.amount_minor)
-    found = {
-        debtor_id: entry.counterparty_name or name
-        for debtor_id in index.by_name_amount.get(key, ())
-        if index.cases[debtor_id].balance_minor > 0
-    }
+    found = {}
+    for debtor_id in index.by_amount.get((entry.currency, entry.amount_minor), ()):
+        case = index.cases[debtor_id]
+        if case.balance_minor > 0 and case.name_key() == name:
+            found[debtor_id] = entry.counterparty_name or name
     return _one("name_amount", found, "the payer's name and the amount")

@@ -10,10 +10,12 @@ from sqlalchemy import (
     Boolean,
     Date,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -56,6 +58,13 @@ class BankEntry(Base):
     """One movement of a statement, stored once by its identity (kindly.bank.entries)."""
 
     __tablename__ = "bank_entry"
+    __table_args__ = (
+        Index("ix_bank_entry_waiting", "id", postgresql_where=text("state = 'unmatched'"),
+              sqlite_where=text("state = 'unmatched'")),
+        Index("ix_bank_entry_end_to_end_id", "end_to_end_id",
+              postgresql_where=text("end_to_end_id IS NOT NULL"),
+              sqlite_where=text("end_to_end_id IS NOT NULL")),
+    )  # fmt: skip
 
     id: Mapped[int] = mapped_column(primary_key=True)
     statement_id: Mapped[int] = mapped_column(
@@ -75,13 +84,13 @@ class BankEntry(Base):
     counterparty_bic: Mapped[str | None] = mapped_column(String(11))
     remittance: Mapped[str] = mapped_column(Text, default="")
     creditor_reference: Mapped[str | None] = mapped_column(String(64))
-    end_to_end_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    end_to_end_id: Mapped[str | None] = mapped_column(String(64))  # indexed where not null
     bank_code: Mapped[str | None] = mapped_column(String(64))
     is_return: Mapped[bool] = mapped_column(Boolean, default=False)
     return_reason: Mapped[str | None] = mapped_column(String(64))
     original_reference: Mapped[str | None] = mapped_column(String(200))
     origin: Mapped[str] = mapped_column(String(200), default="")
-    state: Mapped[str] = mapped_column(String(16), index=True)
+    state: Mapped[str] = mapped_column(String(16))  # indexed where unmatched: the queue
     rule: Mapped[str | None] = mapped_column(String(16))
     matched_text: Mapped[str | None] = mapped_column(String(200))
     reason: Mapped[str | None] = mapped_column(String(200))  # why it waits, or why it was ignored

@@ -42,6 +42,7 @@ class LiveState:
     instalment: tuple[int, dt.date] | None
     promised: dt.date | None
     sent_at: dt.datetime | None
+    transfer: tuple[int, dt.date] | None = None  # the latest payment, when a bank transfer
 
 
 @lru_cache(maxsize=1)
@@ -86,6 +87,20 @@ def _statement() -> Select:
             .scalar_subquery()
         )
 
+    def last_payment(column):
+        return (
+            select(column)
+            .where(
+                Payment.debtor_id == debtor.c.id,
+                Payment.status == "succeeded",
+                Payment.kind == "payment",
+            )
+            .order_by(Payment.id.desc())
+            .limit(1)
+            .correlate(debtor)
+            .scalar_subquery()
+        )
+
     def has(kind: str):
         return exists().where(Artifact.debtor_id == debtor.c.id, Artifact.kind == kind)
 
@@ -122,6 +137,9 @@ def _statement() -> Select:
             instalment(Instalment.due_date).label("instalment_due"),
             latest(Event.data, "promise").label("promise"),
             latest(Event.occurred_at, "sent").label("sent_at"),
+            last_payment(Payment.method).label("last_method"),
+            last_payment(Payment.amount_minor).label("last_minor"),
+            last_payment(Payment.received_on).label("last_on"),
         )
         .join(campaign, campaign.c.id == debtor.c.campaign_id)
         .where(debtor.c.token == bindparam("token"))
@@ -169,7 +187,8 @@ def live_state(connection: Connection, token: str) -> LiveState | None:
     row = _fetch(connection, token)
     if row is None:
         return None
-    (debtor_id, *_, paid, instalment_minor, instalment_due, promise, sent_at) = row
+    (debtor_id, *_, paid, instalment_minor, instalment_due, promise, sent_at) = row[:-3]
+    last_method, last_minor, last_on = row[-3:]
     promised = None
     if promise:
         try:
@@ -187,6 +206,7 @@ def live_state(connection: Connection, token: str) -> LiveState | None:
         else None,
         promised=promised,
         sent_at=sent_at,
+        transfer=(int(last_minor), last_on) if last_method == "bank_transfer" and last_on else None,
     )
 
 

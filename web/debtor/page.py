@@ -9,7 +9,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import replace
 
-from babel.dates import format_date
+from babel.dates import format_date, format_skeleton
 from flask import Response, abort, current_app, request
 from markupsafe import Markup, escape
 from sqlalchemy import select
@@ -58,9 +58,15 @@ def _status(page: Page, state: microsite.LiveState, args: Mapping[str, str]) -> 
         notices.append(("warn", texts["status_failed"]))
     elif outcome == "canceled":
         notices.append(("info", texts["status_canceled"]))
-    if paid > 0:
+    if paid > 0 and state.transfer is not None:
+        amount_minor, received = state.transfer
+        amount = format_minor(amount_minor, currency, locale)
+        when = format_skeleton("MMMMd", received, locale=locale)
+        notices.append(("ok", texts["status_transfer"].format(amount=amount, date=when)))
+    elif paid > 0:
         amount = format_minor(paid, currency, locale)
         notices.append(("ok", texts["status_paid"].format(amount=amount)))
+    if paid > 0:
         if balance > 0:
             left = format_minor(balance, currency, locale)
             notices.append(("info", texts["status_balance"].format(amount=left)))

@@ -90,8 +90,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("identity", name=op.f("uq_bank_entry_identity")),
     )  # fmt: skip
     op.create_index(op.f("ix_bank_entry_statement_id"), "bank_entry", ["statement_id"])
-    op.create_index(op.f("ix_bank_entry_end_to_end_id"), "bank_entry", ["end_to_end_id"])
-    op.create_index(op.f("ix_bank_entry_state"), "bank_entry", ["state"])
+    # partial: most entries have no end-to-end id and only a few wait in the queue
+    op.create_index("ix_bank_entry_end_to_end_id", "bank_entry", ["end_to_end_id"],
+                    postgresql_where=sa.text("end_to_end_id IS NOT NULL"),
+                    sqlite_where=sa.text("end_to_end_id IS NOT NULL"))  # fmt: skip
+    op.create_index("ix_bank_entry_waiting", "bank_entry", ["id"],
+                    postgresql_where=sa.text("state = 'unmatched'"),
+                    sqlite_where=sa.text("state = 'unmatched'"))  # fmt: skip
     op.create_table(
         "bank_allocation",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -103,16 +108,13 @@ def upgrade() -> None:
         sa.Column("payment_id", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(["entry_id"], ["bank_entry.id"], ondelete="CASCADE",
                                 name=op.f("fk_bank_allocation_entry_id_bank_entry")),
-        sa.ForeignKeyConstraint(["campaign_id"], ["campaign.id"], ondelete="CASCADE",
-                                name=op.f("fk_bank_allocation_campaign_id_campaign")),
         sa.ForeignKeyConstraint(["debtor_id"], ["debtor.id"], ondelete="CASCADE",
                                 name=op.f("fk_bank_allocation_debtor_id_debtor")),
-        sa.ForeignKeyConstraint(["payment_id"], ["payment.id"], ondelete="CASCADE",
-                                name=op.f("fk_bank_allocation_payment_id_payment")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_bank_allocation")),
         sa.UniqueConstraint("entry_id", "seq", name=op.f("uq_bank_allocation_entry_id")),
     )  # fmt: skip
     op.create_index(op.f("ix_bank_allocation_debtor_id"), "bank_allocation", ["debtor_id"])
+    op.create_index(op.f("ix_bank_allocation_payment_id"), "bank_allocation", ["payment_id"])
 
 
 def _backfill() -> None:
@@ -141,10 +143,12 @@ def _backfill() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_bank_allocation_payment_id"), table_name="bank_allocation")
     op.drop_index(op.f("ix_bank_allocation_debtor_id"), table_name="bank_allocation")
     op.drop_table("bank_allocation")
-    for name in ("state", "end_to_end_id", "statement_id"):
-        op.drop_index(op.f(f"ix_bank_entry_{name}"), table_name="bank_entry")
+    for name in ("ix_bank_entry_waiting", "ix_bank_entry_end_to_end_id"):
+        op.drop_index(name, table_name="bank_entry")
+    op.drop_index(op.f("ix_bank_entry_statement_id"), table_name="bank_entry")
     op.drop_table("bank_entry")
     op.drop_table("bank_statement")
     op.drop_index(op.f("ix_payment_payer_iban"), table_name="payment")
