@@ -82,7 +82,7 @@ def record(
     # A plan's instalments the money covers are paid, so no card is charged for them.
     _settle_instalments(session, [Booking(0, payment.provider_ref, 0, debtor.id,
                                           debtor.campaign_id, amount_minor, debtor.currency,
-                                          None, on)])  # fmt: skip
+                                          None, on)], None)  # fmt: skip
     audit.record(
         session, user, "payment.record", via=via, campaign_id=debtor.campaign_id,
         payment=payment.id, reference=debtor.reference, method=method, date=on.isoformat(),
