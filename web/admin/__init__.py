@@ -7,7 +7,7 @@ routes on `bp` (web.admin.common).
 
 from __future__ import annotations
 
-from web.admin import auth, bank, campaigns, debtors, people, rules, settings
+from web.admin import auth, bank, bankreport, campaigns, debtors, people, rules, settings
 from web.admin.common import bp
 
-__all__ = ["auth", "bank", "bp", "campaigns", "debtors", "people", "rules", "settings"]
+__all__ = ["auth", "bank", "bankreport", "bp", "campaigns", "debtors", "people", "rules", "settings"]
