@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,6 +21,7 @@ from kindly.accounts.models import User
 from kindly.campaigns.models import Debtor
 from kindly.errors import KindlyError
 from kindly.money import MoneyError, from_minor, parse_amount, to_minor
+from kindly.payments import allocation, ledger
 from kindly.payments.models import Payment
 from kindly.payments.service import record_reversal, settle_payment
 from kindly.reconciliation.booking import Booking, _settle_instalments
@@ -137,3 +139,28 @@ def reverse(
         currency=payment.currency,
     )  # fmt: skip
     return row
+
+
+def books(session: Session, debtor: Debtor) -> dict[str, Any]:
+    """What a debtor's page shows of the books: the open parts and the recorded payments,
+    each with whether it may still be reversed."""
+    rows = session.scalars(
+        select(Payment)
+        .where(Payment.debtor_id == debtor.id, Payment.provider == PROVIDER)
+        .order_by(Payment.id)
+    ).all()
+    reversed_refs = {p.provider_ref.removesuffix(":reversal") for p in rows if p.kind == "reversal"}
+    parts = allocation.parts_of(debtor)
+    return {
+        "methods": METHODS,
+        "parts": parts,
+        "open_parts": allocation.open_parts(debtor, ledger.paid_minor(session, debtor)),
+        "order": allocation.order_of(debtor.campaign),
+        "recorded": [
+            {"id": p.id, "kind": p.kind, "method": p.method, "on": p.received_on,
+             "amount_minor": p.amount_minor, "currency": p.currency, "note": p.notes,
+             "reversible": p.kind == "payment" and p.status == "succeeded"
+             and p.provider_ref not in reversed_refs}
+            for p in rows
+        ],
+    }  # fmt: skip

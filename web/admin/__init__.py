@@ -7,7 +7,10 @@ routes on `bp` (web.admin.common).
 
 from __future__ import annotations
 
-from web.admin import auth, bank, bankreport, campaigns, debtors, people, rules, settings
+from web.admin import auth, bank, bankreport, campaigns, debtors, ledger, people, rules, settings
 from web.admin.common import bp
 
-__all__ = ["auth", "bank", "bankreport", "bp", "campaigns", "debtors", "people", "rules", "settings"]
+__all__ = [
+    "auth", "bank", "bankreport", "bp", "campaigns", "debtors", "ledger", "people", "rules",
+    "settings",
+]  # fmt: skip

@@ -22,6 +22,7 @@ from kindly.accounts.masking import event_data, mask
 from kindly.accounts.users import can
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.infra.storage import content_type
+from kindly.ledger import manual
 from kindly.messaging.delivery import is_in_doubt
 from kindly.messaging.models import Send
 from kindly.payments import ledger
@@ -213,6 +214,7 @@ def debtor_page(slug: str, reference: str):
                            "at": a.created_at} for a in stored],
             "timeline": _timeline(db, debtor, personal),
         }  # fmt: skip
+        context_data["books"] = manual.books(db, debtor)
         name = campaign.name
     return render_template("admin/debtor.html", slug=slug, name=name, facts=facts,
                            personal=personal, **context_data)  # fmt: skip
