@@ -30,7 +30,7 @@ def site(client, ctx):
 def breakdown(client, token: str) -> list[list[str]]:
     """The breakdown table's rows as the debtor reads them (cell texts)."""
     html = client.get(f"/s/{token}").get_data(as_text=True)
-    table = html.split('<table class="breakdown">', 1)[1].split("</table>", 1)[0]
+    table = html.split('<table class="breakdown', 1)[1].split("</table>", 1)[0]
     return [
         [
             re.sub(r"<[^>]+>", "", cell).strip()
