@@ -27,6 +27,7 @@ from kindly.infra.db import utcnow
 from kindly.infra.storage import Storage
 from kindly.messaging.models import OptOut, Send
 from kindly.payments.models import Instalment, Payment, Plan, Promise
+from kindly.reconciliation.models import BankAllocation, BankEntry
 from kindly.rules.models import Decision
 from kindly.site.models import Artifact, IdentityCheck
 from kindly.tracking.models import Event
@@ -129,7 +130,16 @@ def export_debtor(session: Session, campaign: Campaign, debtor: Debtor) -> dict[
         "artifacts": rows(Artifact, Artifact.id),
         "identity_check": _row(check) if check else None,
         "opt_outs": opt_outs,
+        "bank_transfers": [_row(e) for e in _bank_entries(session, debtor)],
     }
+
+
+def _bank_entries(session: Session, debtor: Debtor) -> list[BankEntry]:
+    """The statement entries booked (in whole or in part) to the debtor."""
+    booked = select(BankAllocation.entry_id).where(BankAllocation.debtor_id == debtor.id)
+    return list(
+        session.scalars(select(BankEntry).where(BankEntry.id.in_(booked)).order_by(BankEntry.id))
+    )
 
 
 def _scrub(data: dict[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -200,7 +210,10 @@ def erase_debtor(session: Session, debtor: Debtor, storage: Storage | None) -> d
     for send in session.scalars(select(Send).where(Send.debtor_id == debtor.id)):
         send.address, send.error = None, None
     for payment in session.scalars(select(Payment).where(Payment.debtor_id == debtor.id)):
-        payment.notes = None
+        payment.notes, payment.payer_iban = None, None
+    for entry in _bank_entries(session, debtor):  # the statement file itself is the books'
+        entry.counterparty_name = entry.counterparty_iban = entry.counterparty_bic = None
+        entry.remittance, entry.matched_text, entry.note = "", None, None
     deleted = _forget_artifacts(session, storage, debtor)
     return {
         "reference": debtor.reference,

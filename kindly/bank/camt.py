@@ -4,7 +4,8 @@ Two readers, one job each. defusedxml reads the prolog up to the root element an
 DTD: a DTD can only stand there, and without one no entity can be declared, expanded or
 fetched. lxml then reads the body (entities never resolved, no network, libxml2's size and
 depth limits on), hands over one `Ntry` at a time and drops it once read, so memory stays flat.
-lxml builds the tree several times faster than ElementTree (see BENCHMARKS note in the report).
+lxml builds the tree about four times faster than ElementTree, and the whole read of an entry
+runs about twice as fast as with defusedxml's own (Python-level) ElementTree parser.
 
 Each entry is flattened once into {local path: text}, so every listed version reads through
 the same lookups; the differences between versions (status as text or as `Cd`, `BIC` or
@@ -187,6 +188,8 @@ class _Reader:
                 if local in SKIPPED:
                     continue
                 path = prefix + local
+                if local == "RtrInf":  # its presence alone says the payment came back
+                    flat["RtrInf"] = ""
                 if len(child):
                     walk(child, path + "/")
                     continue
@@ -298,7 +301,7 @@ def _details(tx: Flat, credit: bool) -> dict[str, Any]:
     if end_to_end == "NOTPROVIDED":
         end_to_end = None
     code = _bank_code(tx)
-    returned = any(key.startswith("RtrInf/") for key in tx) or "RtrInf" in tx
+    returned = "RtrInf" in tx
     return {
         "reference": tx.get("Refs/AcctSvcrRef") or None,
         "counterparty_name": name or None,

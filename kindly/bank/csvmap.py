@@ -172,6 +172,12 @@ def _amount(text: str, decimal: str, currency: str, where: str) -> int:
     negative = raw.startswith("-") or raw.endswith("-")
     digits = raw.strip("+-").replace(" ", "").replace("'", "")
     thousands = "." if decimal == "," else ","
+    # a thousands separator only between groups of three: '57,30' read with decimal '.' is
+    # refused, never taken for 5730
+    grouped = rf"\d{{1,3}}(?:{re.escape(thousands)}\d{{3}})+(?:{re.escape(decimal)}\d+)?"
+    plain = rf"\d+(?:{re.escape(decimal)}\d+)?"
+    if not (re.fullmatch(plain, digits) or re.fullmatch(grouped, digits)):
+        raise StatementError(f"{raw!r} is not an amount written with {decimal!r} decimals", where)
     digits = digits.replace(thousands, "").replace(decimal, ".")
     minor = minor_units(digits, currency, where)
     return -minor if negative else minor

@@ -44,7 +44,7 @@ class Payment(Base):
     # How the money came (bank_transfer for a booked statement entry; None: the provider's
     # checkout), the payer's account when known, and the day it arrived (migration 0997).
     method: Mapped[str | None] = mapped_column(String(32))
-    payer_iban: Mapped[str | None] = mapped_column(String(34), index=True)
+    payer_iban: Mapped[str | None] = mapped_column(String(34))
     received_on: Mapped[dt.date | None] = mapped_column(Date)
 
 

@@ -15,7 +15,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from kindly.bank import detect
@@ -29,6 +29,8 @@ from kindly.reconciliation.booking import Booking, book, reverse
 from kindly.reconciliation.bulk import among, insert_rows
 from kindly.reconciliation.models import BankAllocation, BankEntry, BankStatement
 
+LOCK = 72657218
+"""The advisory lock that serialises imports on PostgreSQL."""
 PREFIX = "bank/statements"
 """Where statement files are kept, as received: `<PREFIX>/<sha256>.<format>`."""
 
@@ -99,6 +101,11 @@ def import_parsed(
 
 
 def _import(session, storage, data, filename, statements, campaign, account, by) -> ImportResult:
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        # one import at a time: a second one (an overlapping file from the watched folder and
+        # the dashboard at once) waits and then finds the first one's entries already known
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK})
     account = matching.compact_iban(account)
     entries: list[Entry] = []
     for statement in statements:

@@ -433,3 +433,42 @@ def test_every_debtor_has_a_valid_stable_payment_reference(world):
     _ctx, _session, debtors = world
     assert all(rf.is_valid(d.payment_reference) for d in debtors.values())
     assert debtors["4711"].payment_reference == rf.rf_for("winter", "4711")
+
+
+def test_erasing_a_debtor_forgets_the_payer_in_their_transfers_and_export_lists_them(world):
+    from kindly import privacy
+
+    ctx, session, debtors = world
+    erika = debtors["INV-40017"]
+    run(ctx, session, bf.camt053([bf.Payment("Erika Mustermann", IBAN, "57.30",
+                                             remittance=f"{erika.payment_reference} Mustermann")]))  # fmt: skip
+    exported = privacy.export_debtor(session, erika.campaign, erika)
+    assert [t["counterparty_iban"] for t in exported["bank_transfers"]] == [IBAN]
+    privacy.erase_debtor(session, erika, ctx.storage)
+    (entry,) = entries(session)
+    assert (entry.counterparty_name, entry.counterparty_iban, entry.remittance) == (None, None, "")
+    assert session.scalar(select(Payment.payer_iban)) is None
+    assert ledger.balance_minor(session, erika) == 0  # the money stays booked
+
+
+def test_a_bank_csv_export_is_read_through_its_saved_mapping(world):
+    ctx, session, debtors = world
+    mapping = {"date": "Buchungstag", "amount": "Betrag", "name": "Auftraggeber", "iban": "IBAN",
+               "remittance": ["Verwendungszweck", "Verwendungszweck 2"], "decimal": ",",
+               "date_format": "%d.%m.%Y"}  # fmt: skip
+    text = (
+        "Buchungstag;Betrag;Auftraggeber;IBAN;Verwendungszweck;Verwendungszweck 2\n"
+        f"01.12.2026;57,30;Erika M.;{IBAN};Zahlung;{debtors['INV-40017'].payment_reference}\n"
+        f"01.12.2026;-4,90;Bank;{IBAN};Gebühr;\n"
+    )
+    with pytest.raises(StatementError, match="column mapping"):
+        run(ctx, session, text.encode(), "umsaetze.csv")
+    result = import_statement(session, ctx.storage, text.encode(), "umsaetze.csv",
+                              account=bf.ACCOUNT, mapping=mapping)  # fmt: skip
+    assert (result.format, result.matched, result.ignored, result.account) == (
+        "csv",
+        1,
+        1,
+        bf.ACCOUNT,
+    )
+    assert case_of(session, debtors["INV-40017"]).state == "paid"

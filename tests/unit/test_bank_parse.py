@@ -90,6 +90,24 @@ def test_versions_02_and_08_give_the_same_entries_and_fingerprints():
     ]
 
 
+def test_several_statements_in_one_camt053_file_keep_their_own_account():
+    other = "DE75512108001245126199"
+    first = camt053([ERIKA, JEAN], "08")
+    second = camt053([FEE], "08", account=other, statement_id="STMT-2")
+    block = second[second.index(b"<Stmt>") : second.index(b"</BkToCstmrStmt>")]
+    empty = (
+        b"<Stmt><Id>EMPTY</Id>"
+        + block[block.index(b"<Acct>") : block.index(b"<Ntry>")]
+        + b"</Stmt>"
+    )
+    data = first.replace(b"</BkToCstmrStmt>", block + empty + b"</BkToCstmrStmt>")
+    one, two, three = parse(data)
+    assert [len(s.entries) for s in (one, two, three)] == [2, 1, 0]
+    assert (one.account, two.account, three.account) == (ACCOUNT, other, other)
+    assert two.entries[0].statement_id == "STMT-2" and two.entries[0].account == other
+    assert two.entries[0].origin == "Stmt[2]/Ntry[1]" and three.id == "EMPTY"
+
+
 def test_a_currency_without_minor_units_reads_whole():
     yen = Payment("Sato", "DE02120300000000202051", "1500", currency="JPY")
     (entry,) = only(parse(camt053([yen]))).entries
@@ -163,6 +181,20 @@ def test_a_german_mt940_reads_its_86_subfields():
     assert not fee.credit and fee.amount_minor == 490
     assert returned.is_return and returned.return_reason == "AC04"
     assert not returned.credit and returned.bank_code == "159"
+
+
+def test_several_mt940_statements_and_the_swift_envelope_are_read():
+    first = mt940([ERIKA]).decode("latin-1")
+    second = mt940([JEAN], statement_id="STMT2").decode("latin-1")
+    one, two = parse((first + second).encode("latin-1"))
+    assert (one.id, two.id) == ("STARTUMS:00001/001", "STMT2:00001/001")
+    assert two.entries[0].counterparty_name == "Jean Dupont"
+    line = (first + second).split("\r\n").index(second.split("\r\n")[4]) + 1
+    assert two.entries[0].origin == f"line {line}"  # lines count through the whole file
+    assert line > 10
+    envelope = "{1:F01COBADEFFAXXX0000000000}{2:O940COBADEFFAXXXN}{4:\r\n" + first[:-3] + "-}"
+    (wrapped,) = parse(envelope.encode("latin-1"))
+    assert wrapped.entries[0].amount_minor == 5730 and wrapped.entries[0].origin == "line 6"
 
 
 def test_a_broken_61_line_is_refused_with_its_line_number():
@@ -250,6 +282,7 @@ def test_a_csv_with_debit_and_credit_columns_and_a_sniffed_comma():
         ("32.12.2026;1,00;X;;;", "is not a date"),
         ("01.12.2026;1,001;X;;;", "more than 2 decimals"),
         ("01.12.2026;zehn;X;;;", "is not an amount"),
+        ("01.12.2026;1.23,4;X;;;", "is not an amount"),
         ("01.12.2026;1,00;X", "has 3 cells"),
     ],
 )
@@ -277,6 +310,16 @@ def test_a_bad_csv_row_is_refused_naming_its_row(row, reason):
 def test_a_bad_mapping_is_refused_with_what_is_wrong(mapping, reason):
     with pytest.raises(StatementError, match=reason):
         parse(CSV.encode(), "x.csv", mapping)
+
+
+def test_a_decimal_comma_read_with_a_decimal_point_mapping_is_refused_not_multiplied():
+    text = "date;amount\n2026-12-01;57,30\n"
+    with pytest.raises(StatementError, match="'57,30' is not an amount") as caught:
+        parse(text.encode(), None, {"date": "date", "amount": "amount"})
+    assert caught.value.where == "row 2, amount"
+    text = "date;amount\n2026-12-01;1,234.50\n"
+    (entry,) = only(parse(text.encode(), None, {"date": "date", "amount": "amount"})).entries
+    assert entry.amount_minor == 123450
 
 
 def test_a_csv_without_a_mapping_is_refused():

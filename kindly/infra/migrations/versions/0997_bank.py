@@ -32,7 +32,6 @@ def upgrade() -> None:
         batch.add_column(sa.Column("method", sa.String(length=32), nullable=True))
         batch.add_column(sa.Column("payer_iban", sa.String(length=34), nullable=True))
         batch.add_column(sa.Column("received_on", sa.Date(), nullable=True))
-    op.create_index(op.f("ix_payment_payer_iban"), "payment", ["payer_iban"], unique=False)
 
     op.create_table(
         "bank_statement",
@@ -114,7 +113,6 @@ def upgrade() -> None:
         sa.UniqueConstraint("entry_id", "seq", name=op.f("uq_bank_allocation_entry_id")),
     )  # fmt: skip
     op.create_index(op.f("ix_bank_allocation_debtor_id"), "bank_allocation", ["debtor_id"])
-    op.create_index(op.f("ix_bank_allocation_payment_id"), "bank_allocation", ["payment_id"])
 
 
 def _backfill() -> None:
@@ -143,7 +141,6 @@ def _backfill() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index(op.f("ix_bank_allocation_payment_id"), table_name="bank_allocation")
     op.drop_index(op.f("ix_bank_allocation_debtor_id"), table_name="bank_allocation")
     op.drop_table("bank_allocation")
     for name in ("ix_bank_entry_waiting", "ix_bank_entry_end_to_end_id"):
@@ -151,7 +148,6 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_bank_entry_statement_id"), table_name="bank_entry")
     op.drop_table("bank_entry")
     op.drop_table("bank_statement")
-    op.drop_index(op.f("ix_payment_payer_iban"), table_name="payment")
     with op.batch_alter_table("payment") as batch:
         batch.drop_column("received_on")
         batch.drop_column("payer_iban")
