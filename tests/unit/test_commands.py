@@ -12,8 +12,8 @@ import kindly.cli as cli_package
 from kindly.cli import cli
 
 COMMANDS = {
-    "bank", "check", "demo", "experiments", "export", "import", "ledger", "letters", "link", "payments",
-    "privacy", "purge", "render", "report", "rules", "segments", "send", "serve", "stats",
+    "bank", "check", "demo", "experiments", "export", "import", "ledger", "letters", "link",
+    "payments", "privacy", "purge", "render", "report", "rules", "segments", "send", "serve", "stats",
     "user", "webhooks", "worker",
 }  # fmt: skip
 
