@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from kindly.accounts.models import AuditLog
-from kindly.campaigns.models import Campaign, Debtor
+from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
 from kindly.cases.read import case_of
 from kindly.ledger import export, manual
 from kindly.payments import allocation, ledger, plans
@@ -131,6 +131,7 @@ def test_the_send_plan_holds_a_case_paid_elsewhere(world):
     session, debtors = world
     at = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.UTC)
     campaign = session.scalar(select(Campaign))
+    session.add(CampaignStatus(campaign_id=campaign.id, status="live"))  # only live ones send
     rules = parse_rules({"defaults": {"tone": "firm", "channels": ["email", "letter"]}})
     decide(session, campaign, save_rules(session, campaign, rules), at.date())
     rec(session, debtors["A-3"], "42.00")
