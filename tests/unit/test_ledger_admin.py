@@ -149,3 +149,23 @@ def test_a_statements_report_page(client, ctx):
     assert client.get("/admin/bank/statements/99").status_code == 404
     with ctx.db.session() as session:
         assert session.scalar(select(Campaign.slug)) == "winter"
+
+
+def test_the_allocation_order_is_set_and_checked_on_the_settings_page(client, ctx):
+    from tests.unit.test_admin_settings import URL, post, stored
+
+    load_campaign(ctx)
+    signed(client, ctx)
+    assert 'name="allocation_order" value=""' in client.get(URL).get_data(as_text=True)
+    bad = post(client, allocation_order="fees, principal")
+    assert bad.status_code == 422
+    assert "allocation order: name each of fees, interest, principal exactly once" in bad.get_data(
+        as_text=True)  # fmt: skip
+    assert "payments" not in (stored(ctx).settings or {})
+    assert post(client, allocation_order="principal, interest, fees").status_code == 303
+    assert stored(ctx).settings["payments"] == {"allocation_order": ["principal", "interest",
+                                                                     "fees"]}  # fmt: skip
+    page = client.get(URL).get_data(as_text=True)
+    assert 'value="principal, interest, fees"' in page
+    assert post(client, allocation_order="").status_code == 303
+    assert "payments" not in stored(ctx).settings  # empty: back to § 367 BGB

@@ -64,6 +64,11 @@ def test_record_and_reverse_a_payment_made_elsewhere(client, ctx, manager):
     conforms(listed, "/campaigns/{slug}/debtors", "get")
     parts = {d["reference"]: d["open_parts"] for d in listed.get_json()["debtors"]}
     assert parts["A-1"] == body["case"]["open_parts"] and parts["A-3"] is None
+    timeline = client.get("/api/v1/campaigns/winter/debtors/A-1/timeline", headers=manager)
+    conforms(timeline, "/campaigns/{slug}/debtors/{reference}/timeline", "get")
+    assert timeline.get_json()["open_parts"] == body["case"]["open_parts"]
+    (row,) = timeline.get_json()["payments"]
+    assert (row["kind"], row["method"], row["received_on"]) == ("payment", "cheque", "2026-11-30")
 
     reverse = f"/api/v1/campaigns/winter/payments/{body['payment']['id']}/reverse"
     no_note = client.post(reverse, headers=manager, json={})

@@ -14,6 +14,7 @@ from kindly.accounts.masking import event_data
 from kindly.accounts.users import can
 from kindly.campaigns.models import Debtor
 from kindly.money import from_minor
+from kindly.payments import ledger
 from kindly.payments.models import Payment
 from kindly.reporting.kpis import campaign_kpis
 from kindly.reporting.metrics import campaign_report, campaign_stats
@@ -151,6 +152,10 @@ def timeline(slug: str, reference: str):
                 "status": p.status,
                 "amount_minor": p.amount_minor,
                 "currency": p.currency,
+                "id": p.id,
+                "kind": p.kind,
+                "method": p.method,
+                "received_on": p.received_on.isoformat() if p.received_on else None,
             }
             for p in db.scalars(
                 select(Payment).where(Payment.debtor_id == debtor.id).order_by(Payment.id)
@@ -177,6 +182,7 @@ def timeline(slug: str, reference: str):
             },
             "events": events,
             "payments": payments,
+            "open_parts": parts_json(debtor, ledger.paid_minor(db, debtor)),
         }
 
 
