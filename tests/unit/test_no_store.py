@@ -8,7 +8,10 @@ from tests.support.app import load_campaign
 from tests.unit.test_api import auth, key_for
 from tests.unit.test_web import token_of
 
-VALUES = {"slug": "winter", "reference": "A-1", "rest": "nope", "subscription_id": "1"}
+VALUES = {
+    "slug": "winter", "reference": "A-1", "rest": "nope", "subscription_id": "1",
+    "entry_id": "1", "payment_id": "1",
+}  # fmt: skip
 
 
 def test_unsubscribe_answers_are_not_stored(client, ctx):
