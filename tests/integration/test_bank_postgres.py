@@ -22,6 +22,7 @@ from kindly.payments.models import Instalment, Payment, Plan
 from kindly.reconciliation import review
 from kindly.reconciliation.importer import import_statement
 from kindly.reconciliation.models import BankAllocation, BankEntry
+from kindly.site import microsite
 from kindly.tracking.models import Event
 from tests.support import bankfiles as bf
 from tests.support.app import installed, make_settings
@@ -104,6 +105,9 @@ def test_a_plan_a_return_and_a_credit_on_postgresql(pg):
         assert [i.status for i in session.get(Plan, plan.id).instalments] == ["paid", "paid"]
         assert ledger.credit_minor(session, debtor) == 1500
         assert case_of(session, debtor).state == "paid"
+        token = debtor.token
+    # the page's one read (a raw psycopg cursor on PostgreSQL) sees the latest transfer
+    assert microsite.read_live_state(pg.db, token).transfer == (4500, bf.BOOKED)
     back = bf.Payment("X", IBAN, "45.00", credit=False, return_reason="MD06", end_to_end="E2E-2",
                       bank_ref="B3")  # fmt: skip
     with pg.db.session() as session:
