@@ -35,6 +35,11 @@ class DebtorView:
     principal: str | None = None
     interest: str | None = None
     fees: str | None = None
+    # What is still open of each part once something was paid (None: nothing paid, or the
+    # claim is not broken down); payments settle the parts in the campaign's order (§ 367 BGB).
+    principal_open: str | None = None
+    interest_open: str | None = None
+    fees_open: str | None = None
     address_lines: tuple[str, ...] = ()  # postal address, one line each, for letters
     letter_date: str = ""  # today's date formatted for the locale
     brand_color: str = "#1f5f8b"

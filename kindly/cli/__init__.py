@@ -11,10 +11,12 @@ import click
 from kindly.campaigns.portfolio import PortfolioRejected
 from kindly.cli import (
     bank,
+    bankreport,
     campaign,
     check,
     creditor,
     experiments,
+    ledger,
     letters,
     link,
     payments,
@@ -60,10 +62,12 @@ cli.add_command(serve.serve)
 cli.add_command(serve.worker)
 cli.add_command(render.demo)
 # one module per command or command group
+bank.command.add_command(bankreport.report)  # bank's own module is reconciliation's
 cli.add_command(bank.command)
 cli.add_command(check.command)
 cli.add_command(creditor.command)
 cli.add_command(experiments.command)
+cli.add_command(ledger.command)
 cli.add_command(letters.command)
 cli.add_command(link.command)
 cli.add_command(payments.command)

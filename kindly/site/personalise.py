@@ -15,7 +15,7 @@ from kindly.campaigns.models import Campaign, Debtor
 from kindly.creditors.profile import CreditorProfile, creditor_for
 from kindly.infra.storage import Storage
 from kindly.money import format_minor
-from kindly.payments import ledger
+from kindly.payments import allocation, ledger
 from renderer.texts import LANGUAGES
 from renderer.view import DebtorView
 
@@ -179,6 +179,7 @@ def build_view(
     first = debtor.first_name or ""
     day = today or dt.date.today()
     overdue = amount > 0 and day > debtor.due_date  # the words then say since when, not "by"
+    still = allocation.open_parts(debtor, paid_minor) if paid_minor > 0 else None
     letter = campaign.settings or {}  # letter options, see kindly.payments.iban
     owed = creditor or creditor_for(None, debtor, campaign)
     return DebtorView(
@@ -206,6 +207,9 @@ def build_view(
         principal=money(debtor.principal_minor),
         interest=money(debtor.interest_minor),
         fees=money(debtor.fees_minor),
+        principal_open=money(still["principal"]) if still else None,
+        interest_open=money(still["interest"]) if still else None,
+        fees_open=money(still["fees"]) if still else None,
         address_lines=tuple(lines),
         letter_date=format_date(day, format="long", locale=babel),
         brand_color=owed.brand_color,

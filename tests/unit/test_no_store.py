@@ -10,7 +10,7 @@ from tests.unit.test_web import token_of
 
 VALUES = {
     "slug": "winter", "reference": "A-1", "rest": "nope", "subscription_id": "1",
-    "name": "Northern Water Ltd", "item_id": "1", "entry_id": "1",
+    "name": "Northern Water Ltd", "item_id": "1", "entry_id": "1", "payment_id": "1",
 }  # fmt: skip
 
 

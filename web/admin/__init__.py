@@ -10,11 +10,13 @@ from __future__ import annotations
 from web.admin import (
     auth,
     bank,
+    bankreport,
     campaigns,
     case,
     creditors,
     debtors,
     inbox,
+    ledger,
     people,
     refunds,
     rules,
@@ -23,6 +25,6 @@ from web.admin import (
 from web.admin.common import bp
 
 __all__ = [
-    "auth", "bank", "bp", "campaigns", "case", "creditors", "debtors", "inbox", "people",
-    "refunds", "rules", "settings",
+    "auth", "bank", "bankreport", "bp", "campaigns", "case", "creditors", "debtors", "inbox",
+    "ledger", "people", "refunds", "rules", "settings",
 ]  # fmt: skip

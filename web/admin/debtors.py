@@ -26,6 +26,7 @@ from kindly.cases.read import case_of, cases_for
 from kindly.cases.state import STATES
 from kindly.inbox import actions, service
 from kindly.infra.storage import content_type
+from kindly.ledger import manual
 from kindly.messaging.delivery import is_in_doubt
 from kindly.messaging.models import Send
 from kindly.payments import ledger
@@ -232,6 +233,7 @@ def debtor_page(slug: str, reference: str):
             "timeline": _timeline(db, debtor, personal),
             **_case_actions(db, debtor, personal),
         }  # fmt: skip
+        context_data["books"] = manual.books(db, debtor)
         name = campaign.name
     return render_template("admin/debtor.html", slug=slug, name=name, facts=facts,
                            personal=personal, done=CASE_DONE.get(request.args.get("done", "")),

@@ -15,6 +15,7 @@ from kindly.accounts.scopes import access_of, may_name_creditor
 from kindly.campaigns import logo as campaign_logo
 from kindly.campaigns.logo import LOGO_KEY
 from kindly.campaigns.service import LOCALES
+from kindly.payments import allocation
 from kindly.payments.iban import LETTER_KEYS, validate_letter_settings
 from kindly.rules.document import TONES
 from kindly.site import artifacts
@@ -84,6 +85,8 @@ def _form_from(campaign) -> dict[str, str]:
     }  # fmt: skip
     for key in NUMBERS:
         form[key] = str(settings[key]) if key in settings else ""
+    order = (settings.get("payments") or {}).get(allocation.KEY)
+    form["allocation_order"] = ", ".join(map(str, order)) if isinstance(order, list) else ""
     for key in FORM_LETTER_KEYS:
         form[key] = str(settings.get(key) or "")
     return form
@@ -147,6 +150,7 @@ def campaign_settings(slug: str):
             else:
                 settings[key] = raw  # the validator names the problem
         problems += validate_site_settings(settings)
+        problems += _allocation_order(settings, form["allocation_order"])
         for key in FORM_LETTER_KEYS:
             if form[key]:
                 settings[key] = form[key]
@@ -181,6 +185,25 @@ def campaign_settings(slug: str):
         campaign_id = campaign.id
     queue_rebuild(context(), campaign_id)  # after the commit: the jobs read the new settings
     return redirect(f"/admin/campaigns/{slug}/settings?saved=1", code=303)
+
+
+def _allocation_order(settings: dict[str, Any], raw: str) -> list[str]:
+    """Put the typed allocation order into the payment settings; its problems, if any."""
+    payments = dict(settings.get("payments") or {})
+    parts = [part.strip() for part in raw.split(",") if part.strip()]
+    if parts:
+        payments[allocation.KEY] = parts
+    else:
+        payments.pop(allocation.KEY, None)
+    if payments:
+        settings["payments"] = payments
+    else:
+        settings.pop("payments", None)
+    return (
+        [f"allocation order: {p.split(': ', 1)[1]}" for p in allocation.check_order(parts)]
+        if parts
+        else []
+    )
 
 
 def _snapshot(campaign) -> dict[str, Any]:

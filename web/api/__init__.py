@@ -10,11 +10,12 @@ from pathlib import Path
 
 from flask import Response
 
-from web.api import bank, campaigns, creditors, inbox, jobs, outcomes, privacy, webhooks
+from web.api import bank, campaigns, creditors, inbox, jobs, ledger, outcomes, privacy, webhooks
 from web.api.common import authenticated, bp, problem
 
 __all__ = [
-    "bank", "bp", "campaigns", "creditors", "inbox", "jobs", "outcomes", "privacy", "webhooks",
+    "bank", "bp", "campaigns", "creditors", "inbox", "jobs", "ledger", "outcomes", "privacy",
+    "webhooks",
 ]  # fmt: skip
 
 OPENAPI = Path(__file__).with_name("openapi.json")

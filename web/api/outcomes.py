@@ -14,6 +14,7 @@ from kindly.accounts.masking import event_data
 from kindly.accounts.users import can
 from kindly.campaigns.models import Debtor
 from kindly.money import from_minor
+from kindly.payments import ledger
 from kindly.payments.models import Payment
 from kindly.reporting.kpis import campaign_kpis
 from kindly.reporting.metrics import campaign_report, campaign_stats
@@ -22,6 +23,7 @@ from kindly.rules.store import decision_for
 from kindly.tracking.models import Event
 from web import refpath
 from web.api.common import MAX_PAGE, authenticated, bp, campaign_or_404, int_arg, iso, problem
+from web.api.ledger import parts_json
 from web.context import context
 
 
@@ -81,6 +83,7 @@ def debtors(slug: str):
                 "amount_due": str(from_minor(d.amount_due_minor, d.currency)),
                 "collected": str(from_minor(got, d.currency)),
                 "open_balance": str(from_minor(max(d.amount_due_minor - got, 0), d.currency)),
+                "open_parts": parts_json(d, got),
             })  # fmt: skip
         audit.record(db, g.api_user, "export.debtors", via="api", campaign_id=campaign.id,
                      rows=len(items), cursor=cursor)  # fmt: skip
@@ -149,6 +152,10 @@ def timeline(slug: str, reference: str):
                 "status": p.status,
                 "amount_minor": p.amount_minor,
                 "currency": p.currency,
+                "id": p.id,
+                "kind": p.kind,
+                "method": p.method,
+                "received_on": p.received_on.isoformat() if p.received_on else None,
             }
             for p in db.scalars(
                 select(Payment).where(Payment.debtor_id == debtor.id).order_by(Payment.id)
@@ -175,6 +182,7 @@ def timeline(slug: str, reference: str):
             },
             "events": events,
             "payments": payments,
+            "open_parts": parts_json(debtor, ledger.paid_minor(db, debtor)),
         }
 
 

@@ -1,0 +1,1 @@
+"""The creditor's books: payments made elsewhere and the ledger export."""
