@@ -67,12 +67,16 @@ class Entry:
         """A digest of what the bank shows of the movement, for banks that give no reference.
 
         It covers the account, booking date (value date when there is none), signed amount,
-        currency, counterparty name and IBAN, and remittance text, with letter case and runs
-        of whitespace ignored, so the same entry read from two overlapping statements, or
-        from camt and MT940 of one bank, gives the same digest. Two genuinely identical
-        movements on one day share it: `identities` tells them apart by their order.
+        currency, counterparty name and IBAN, remittance text, the structured creditor
+        reference and the payer's end-to-end id, with letter case and runs of whitespace
+        ignored, so the same entry read from two overlapping statements gives the same digest
+        while two transfers that differ only in their RF reference or end-to-end id stay two
+        (money is never taken for already imported because a bank gave no entry reference).
+        Two genuinely identical movements on one day share it: `identities` tells them apart
+        by their order.
         """
         day = self.booking_date or self.value_date
+        end_to_end = _norm(self.end_to_end_id)
         parts = (
             _norm(self.account),
             day.isoformat() if day else "",
@@ -81,6 +85,8 @@ class Entry:
             _norm(self.counterparty_name),
             _norm(self.counterparty_iban).replace(" ", ""),
             _norm(self.remittance),
+            _norm(self.creditor_reference).replace(" ", ""),
+            "" if end_to_end == "notprovided" else end_to_end,
         )
         return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:40]
 

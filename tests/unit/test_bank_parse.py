@@ -504,6 +504,28 @@ def test_the_fingerprint_ignores_case_and_spacing_but_not_the_amount():
     assert replace(entry, credit=False).fingerprint() != entry.fingerprint()
 
 
+def test_two_transfers_differing_only_in_their_rf_or_end_to_end_id_stay_two():
+    # without a bank reference, the fingerprint is the identity: had it ignored the structured
+    # reference, a second debtor's transfer would count as "already imported" and be lost
+    from dataclasses import replace
+
+    (entry,) = only(parse(camt053([JEAN]))).entries
+    entry = replace(entry, reference=None, creditor_reference="RF18539007547034")
+    other = replace(entry, creditor_reference="RF71 1234 5678 9")
+    assert other.fingerprint() != entry.fingerprint()
+    assert identities([entry]) != identities([other])
+    spaced = replace(entry, creditor_reference="rf18 5390 0754 7034")
+    assert spaced.fingerprint() == entry.fingerprint()  # as the bank spells it, either way
+    assert (
+        replace(entry, end_to_end_id="E2E-1").fingerprint()
+        != replace(entry, end_to_end_id="E2E-2").fingerprint()
+    )
+    assert (
+        replace(entry, end_to_end_id="NOTPROVIDED").fingerprint()
+        == replace(entry, end_to_end_id=None).fingerprint()
+    )
+
+
 # --------------------------------------------------------------------------- RF
 
 
