@@ -31,9 +31,11 @@ test: system-deps $(STAMP) node_modules/.installed lint
 	$(BIN)/pytest -p no:cacheprovider tests
 
 # under a minute, nothing running needed: every test that needs a service or Chromium is marked
-# (tests/conftest.py), and so is real slow work (`slow`: video encodes, kindly as a process)
+# (tests/conftest.py), and so is real slow work (`slow`: video encodes, kindly as a process);
+# two processes (pytest-xdist), without the API-fuzzing plugins only integration tests use
 test-unit: $(STAMP)
-	$(BIN)/pytest -p no:cacheprovider -m "not integration and not e2e and not slow" tests
+	$(BIN)/pytest -p no:cacheprovider -p no:schemathesis -p no:hypothesispytest -n 2 \
+		-m "not integration and not e2e and not slow" tests/unit
 
 test-integration: system-deps $(STAMP)
 	$(BIN)/pytest tests/integration

@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
+
 from kindly.bank.rf import rf_for
 from tests.support import bankfiles as bf
 from tests.unit.test_bank_import import IBAN, OTHER_IBAN, PORTFOLIO
 from tests.unit.test_cli import kindly
+
+pytestmark = pytest.mark.slow  # every test starts the kindly command as its own process
 
 
 def test_import_the_queue_and_each_decision_from_the_command_line(tmp_path):

@@ -258,6 +258,7 @@ def test_the_ledger_export_reconciles_with_the_balance_and_filters_by_period(wor
     ]
 
 
+@pytest.mark.slow  # starts the kindly command as its own process
 def test_allocation_order_from_the_command_line(tmp_path):
     from tests.support.app import PORTFOLIO
     from tests.unit.test_cli import kindly

@@ -7,12 +7,16 @@ import csv
 import datetime as dt
 import json
 
+import pytest
+
 from kindly.bank.rf import rf_for
 from tests.support import bankfiles as bf
 from tests.support.app import PORTFOLIO
 from tests.unit.test_bank_import import IBAN
 from tests.unit.test_bank_import import PORTFOLIO as BANK_PORTFOLIO
 from tests.unit.test_cli import kindly
+
+pytestmark = pytest.mark.slow  # every test starts the kindly command as its own process
 
 
 def test_record_reverse_and_export_from_the_command_line(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from lxml import etree
 from sqlalchemy import select
 
@@ -97,6 +98,7 @@ def test_viewers_look_and_scoped_managers_reach_only_their_campaigns_refunds(cli
                        data={"csrf_token": token}).status_code == 404  # fmt: skip
 
 
+@pytest.mark.slow  # starts the kindly command as its own process
 def test_list_approve_and_export_from_the_command_line(tmp_path):
     portfolio = tmp_path / "p.csv"
     portfolio.write_text(PORTFOLIO, encoding="utf-8")
