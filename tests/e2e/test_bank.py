@@ -78,7 +78,9 @@ def test_the_page_thanks_for_a_transfer_once_the_statement_is_in(bank_server, ph
     expect(phone.locator(".notice").first).to_have_text(
         "Wir haben Ihre Überweisung über 57,30\xa0€ am 1. Dezember erhalten. Vielen Dank!"
     )
-    expect(phone.locator("body")).to_contain_text("es ist nichts mehr offen")
+    expect(phone.locator("[data-case=paid], .settled").first).to_contain_text(
+        "Es ist nichts mehr offen"
+    )  # the case is paid: the page thanks and no longer asks
     snap(phone, SHOTS / "page-transfer-received-360.png")
 
 
@@ -93,7 +95,7 @@ def test_the_manager_assigns_a_waiting_transfer_and_the_balance_moves(
     done = _checked(server.kindly("bank", "import", str(statement)), "kindly bank import")
     assert "1 unmatched" in done.stdout
     phone.goto(server.url("INV-40018"))
-    expect(phone.locator("body")).not_to_contain_text("Noch offen")
+    expect(phone.locator("[data-case=partly_paid]")).to_have_count(0)
 
     context = browser.new_context(viewport={"width": 360, "height": 780}, device_scale_factor=2,
                                   is_mobile=True, has_touch=True, locale="en-GB")  # fmt: skip
@@ -116,6 +118,7 @@ def test_the_manager_assigns_a_waiting_transfer_and_the_balance_moves(
     context.close()
 
     phone.goto(server.url("INV-40018"))
-    expect(phone.locator("body")).to_contain_text("Noch offen: 100,00\xa0€")
+    expect(phone.locator("[data-case=partly_paid]")).to_be_visible()  # partly paid now
+    expect(phone.locator(".claim .amount")).to_have_text("100,00\xa0€")  # what is still open
     expect(phone.locator(".notice").first).to_contain_text("Überweisung über 20,00\xa0€")
     snap(phone, SHOTS / "page-after-assign-360.png")

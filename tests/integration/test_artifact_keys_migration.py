@@ -4,6 +4,7 @@ and from then on no two rows may name one object."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -13,23 +14,14 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from kindly.campaigns.models import Campaign, Debtor
-from kindly.campaigns.portfolio import import_portfolio, read_portfolio
+from kindly.campaigns.tokens import new_token
 from kindly.context import Context
-from kindly.infra.db import MIGRATIONS
+from kindly.infra.db import MIGRATIONS, utcnow
 from kindly.infra.storage import legacy_artifact_key
 from kindly.site.models import Artifact
 from tests.support.app import make_settings
 
-PORTFOLIO = "reference,last_name,currency,amount_due,due_date\n" + "".join(
-    f"{ref},{name},EUR,10.00,2026-12-15\n"
-    for ref, name in (
-        ("A/1", "Alpha"),
-        ("A 1", "Beta"),
-        ("A-2", "Own"),
-        ("B/2", "Only"),
-        ("B 2", "Never"),
-    )
-)
+PEOPLE = (("A/1", "Alpha"), ("A 1", "Beta"), ("A-2", "Own"), ("B/2", "Only"), ("B 2", "Never"))
 OLD_ROWS = [  # (reference, kind) as Kindly before 0980 recorded them
     ("A/1", "site"),  # A/1 and A 1 both stored their page at campaigns/old/A_1/site.html
     ("A 1", "site"),
@@ -57,10 +49,17 @@ def old_database(request, tmp_path) -> Context:
     for revision in ("0970", "0960"):  # the heads before 0980 (0960 is a branch of its own)
         upgrade(context, revision)
     with context.db.session() as session:
-        campaign = Campaign(slug="old", name="Old", default_locale="de-DE")
-        session.add(campaign)
-        session.flush()
-        import_portfolio(session, campaign, read_portfolio(PORTFOLIO.encode(), "p.csv"))
+        # the columns of the time (the models have more, which this schema does not have yet)
+        campaign_id = session.execute(insert(Campaign.__table__).values(
+            slug="old", name="Old", default_locale="de-DE", brand_color="#1f5f8b", settings={},
+            created_at=utcnow()).returning(Campaign.__table__.c.id)).scalar_one()  # fmt: skip
+        session.execute(insert(Debtor.__table__), [
+            {"campaign_id": campaign_id, "reference": ref, "token": new_token(),
+             "last_name": name, "currency": "EUR", "amount_due_minor": 1000,
+             "due_date": dt.date(2026, 12, 15), "attributes": {}, "segment": "default",
+             "variant": "A", "channel": "email", "created_at": utcnow(), "updated_at": utcnow()}
+            for ref, name in PEOPLE
+        ])  # fmt: skip
         ids = dict(session.execute(select(Debtor.reference, Debtor.id)).all())
         # the columns of the time: the model has more, which this schema does not have yet
         session.execute(insert(Artifact.__table__), [
