@@ -94,8 +94,14 @@ def record(
     return payment
 
 
+MAX_ID = 2**31 - 1
+"""The largest id a payment row can have (an INTEGER key)."""
+
+
 def payment_or_fail(session: Session, payment_id: int, campaign_id: int | None = None) -> Payment:
     """A recorded payment (of the campaign, when given), locked; RecordError otherwise."""
+    if not 0 < payment_id <= MAX_ID:  # beyond the column: no such payment, not a crash
+        raise RecordError(f"there is no payment {payment_id}")
     payment = session.scalar(select(Payment).where(Payment.id == payment_id).with_for_update())
     if payment is None or (campaign_id is not None and payment.campaign_id != campaign_id):
         raise RecordError(f"there is no payment {payment_id}")
