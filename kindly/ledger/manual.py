@@ -24,7 +24,7 @@ from kindly.money import MoneyError, from_minor, parse_amount, to_minor
 from kindly.payments import allocation, ledger
 from kindly.payments.models import Payment
 from kindly.payments.service import record_reversal, settle_payment
-from kindly.reconciliation.booking import Booking, _settle_instalments
+from kindly.reconciliation.booking import Booking, settle_instalments
 
 PROVIDER = "manual"
 METHODS = ("cash", "cheque", "transfer", "other")
@@ -82,7 +82,7 @@ def record(
     session.flush()
     settle_payment(session, payment, "succeeded")
     # A plan's instalments the money covers are paid, so no card is charged for them.
-    _settle_instalments(session, [Booking(0, payment.provider_ref, 0, debtor.id,
+    settle_instalments(session, [Booking(0, payment.provider_ref, 0, debtor.id,
                                           debtor.campaign_id, amount_minor, debtor.currency,
                                           None, on)], None)  # fmt: skip
     audit.record(

@@ -94,11 +94,11 @@ def book(
         for b, payment_id in zip(bookings, ids, strict=True)
     ]
     insert_rows(connection, BankAllocation.__table__, ALLOCATION, allocations, ids=False)
-    _settle_instalments(session, bookings, planned)
+    settle_instalments(session, bookings, planned)
     return ids
 
 
-def _settle_instalments(
+def settle_instalments(
     session: Session, bookings: Sequence[Booking], planned: set[int] | None
 ) -> None:
     """Mark the instalments of open plans that the transfers cover as paid, oldest first.
