@@ -18,7 +18,12 @@ ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 BODY = 13
 """Body characters of a generated reference: 65 bits, printed as 'RFkk XXXX XXXX XXXX X'."""
 
-_CANDIDATE = re.compile(r"(?<![0-9A-Za-z])RF[ \t-]?[0-9]{2}(?:[ \t-]?[0-9A-Za-z]){1,21}", re.I)
+_CANDIDATE = re.compile(
+    r"(?<![0-9A-Za-z])RF[ \t-]?[0-9]{2}"
+    r"(?:[ \t-]?(?!RF[ \t-]?[0-9]{2}[ \t-]?[0-9A-Za-z])[0-9A-Za-z]){1,21}",
+    re.I,
+)
+"""'RF', the check digits and up to 21 characters, never running into the next reference."""
 
 
 def rf_for(campaign_slug: str, reference: str) -> str:

@@ -565,3 +565,12 @@ def test_an_rf_reference_is_found_in_free_text(text):
 def test_a_reference_with_wrong_check_digits_is_not_found():
     assert rf.find("Zahlung RF19 5390 0754 7034 Rechnung") == []
     assert rf.find("Kundennummer 4711, keine Referenz") == []
+
+
+def test_two_references_in_one_text_are_both_found_and_never_run_into_each_other():
+    first, second = rf.with_check_digits("539007547034"), rf.with_check_digits("71123456789")
+    for glue in (" und ", " ", ", ", "-"):
+        text = f"Zahlung {rf.printed(first)}{glue}{rf.printed(second).lower()}"
+        found = rf.find(text)
+        assert first in found and second in found, (glue, found)
+        assert all(len(value) <= 25 and value.count("RF") == 1 for value in found), found
