@@ -24,6 +24,7 @@ FLAGS = ("vulnerable", "dispute")
 """Imported columns that change a case: a vulnerable debtor is handled by a person; a
 `dispute` column marks a claim contested before it reached Kindly."""
 CHUNK = 500
+CHANNELS = ("email", "sms", "letter")
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:
@@ -139,7 +140,8 @@ def facts_for(session: Session, debtors: Sequence[Debtor]) -> dict[int, Facts]:
     promises: dict[int, PromiseFacts] = {}
     requested: dict[int, dt.datetime] = {}
     opted: dict[int, dict[str, tuple[int, bool]]] = {}
-    types = ("promise", "plan_requested", "opted_out", "opted_in")
+    preferred: dict[int, str] = {}
+    types = ("promise", "plan_requested", "opted_out", "opted_in", "preference")
     for event in _latest_events(session, ids, types):
         debtor = by_id[event.debtor_id]
         if event.type == "promise":
@@ -151,6 +153,10 @@ def facts_for(session: Session, debtors: Sequence[Debtor]) -> dict[int, Facts]:
                 )
         elif event.type == "plan_requested":
             requested[debtor.id] = _aware(event.occurred_at)
+        elif event.type == "preference":
+            chosen = (event.data or {}).get("preferred_channel")
+            if chosen in CHANNELS:
+                preferred[debtor.id] = chosen
         else:  # the latest of opted_out / opted_in per channel decides
             channel = (event.data or {}).get("channel") or event.channel or "*"
             names = ("email", "sms", "letter") if channel == "*" else (channel,)
@@ -171,6 +177,7 @@ def facts_for(session: Session, debtors: Sequence[Debtor]) -> dict[int, Facts]:
             plan_requested_at=requested.get(debtor_id),
             opted_out=frozenset(name for name, (_, out) in opted.get(debtor_id, {}).items() if out),
             erased=bool((debtor.attributes or {}).get("erased_at")),
+            preferred=preferred.get(debtor_id),
         )
         for debtor_id, debtor in by_id.items()
     }

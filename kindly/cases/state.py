@@ -72,6 +72,7 @@ class Facts:
     plan_requested_at: dt.datetime | None = None  # latest plan asked for on the page
     opted_out: frozenset[str] = frozenset()  # channels the debtor opted out of
     erased: bool = False
+    preferred: str | None = None  # the channel the debtor chose on the page (email|sms|letter)
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class Case:
     plan: PlanFacts | None = None
     promise: PromiseFacts | None = None
     opted_out: frozenset[str] = field(default_factory=frozenset)
+    preferred: str | None = None  # the channel the debtor asked to be reached on
 
     @property
     def settled(self) -> bool:
@@ -119,7 +121,7 @@ def derive(facts: Facts, today: dt.date, now: dt.datetime | None = None) -> Case
         if hold is None and "vulnerable" in facts.flags and state not in ("paid", "closed"):
             hold = "vulnerable"  # a person decides how to approach them, not a machine
         return Case(facts.debtor_id, state, balance, facts.paid_minor, hold, until, overdue,
-                    facts.plan, facts.promise, facts.opted_out)  # fmt: skip
+                    facts.plan, facts.promise, facts.opted_out, facts.preferred)  # fmt: skip
 
     if facts.erased:
         return case("closed", "closed")

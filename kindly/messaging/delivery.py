@@ -98,7 +98,8 @@ def plan_debtor(
         return Planned(debtor.id, debtor.reference, decision.segment, decision.variant, step,
                        channel, "held", reason, local)  # fmt: skip
 
-    reason = held_for_debtor(session, debtor, case or case_of(session, debtor, now=at))
+    case = case or case_of(session, debtor, now=at)
+    reason = held_for_debtor(session, debtor, case)
     if reason:
         return held(reason)
     cadence = decision.treatment.get("cadence_days", [0])
@@ -111,7 +112,7 @@ def plan_debtor(
 
     gaps = []
     chosen = None
-    for channel in decision.channels:
+    for channel in preferred_first(decision.channels, case.preferred):
         if channels is not None and channel not in channels:
             continue
         address = optout.address_of(debtor, channel)
@@ -147,6 +148,16 @@ def plan_debtor(
         )
     return Planned(debtor.id, debtor.reference, decision.segment, decision.variant, step,
                    chosen, "send", None, local)  # fmt: skip
+
+
+def preferred_first(channels, preferred: str | None) -> list[str]:
+    """The rules' channels with the one the debtor chose on their page tried first (only
+    among the channels the rules allow for their segment)."""
+    ordered = list(channels)
+    if preferred in ordered:
+        ordered.remove(preferred)
+        ordered.insert(0, preferred)
+    return ordered
 
 
 def plan(

@@ -201,3 +201,25 @@ def test_the_cockpit_counts_each_running_promise_once_whatever_its_spelling(debt
     events.record(session, by_ref["A-3"], "promise", data={"date": past, "amount_minor": 4200})
     money = campaign_report(session, session.scalar(select(Campaign)))["money"]
     assert money["promised_minor"] == {"EUR": 23897}
+
+
+def test_the_channel_chosen_on_the_page_is_tried_first(debtors):
+    from kindly.campaigns.models import Campaign
+    from kindly.messaging import delivery
+    from kindly.rules.store import decide, save_rules
+    from kindly.rules.validate import parse_rules
+
+    session, by_ref = debtors
+    at = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.UTC)  # 11:00 in Berlin, a Tuesday
+    campaign = session.scalar(select(Campaign))
+    rules = parse_rules({"defaults": {"tone": "friendly", "channels": ["email", "sms"]}})
+    decide(session, campaign, save_rules(session, campaign, rules), at.date())
+    anna = by_ref["A-1"]  # has both an email address and a mobile number
+    assert {p.reference: p for p in delivery.plan(session, campaign, at)}["A-1"].channel == "email"
+    events.record(session, anna, "preference", data={"preferred_channel": "sms"})
+    planned = {p.reference: p for p in delivery.plan(session, campaign, at)}
+    assert (planned["A-1"].status, planned["A-1"].channel) == ("send", "sms")
+    assert case_of(session, anna).preferred == "sms"
+    # a channel the rules do not allow for the segment is not used however it was chosen
+    events.record(session, anna, "preference", data={"preferred_channel": "letter"})
+    assert {p.reference: p for p in delivery.plan(session, campaign, at)}["A-1"].channel == "email"
