@@ -15,6 +15,7 @@ import re
 
 from flask import Response, render_template, request
 from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
 
 from kindly.campaigns.models import Debtor
 from kindly.context import Context
@@ -39,8 +40,14 @@ FIELD_MAX = 100
 
 
 def _lang() -> str:
-    """The visitor's language: nothing else is known about someone without a valid link."""
-    chosen = request.values.get("lang", "")
+    """The visitor's language: nothing else is known about someone without a valid link. Read
+    also while answering an error, so a body too large or unreadable is simply not read."""
+    chosen = request.args.get("lang", "")
+    if not chosen and request.method == "POST":
+        try:
+            chosen = request.form.get("lang", "")
+        except HTTPException:  # e.g. 413: the 404 page is still what this visitor gets
+            chosen = ""
     if chosen in LANGUAGES:
         return chosen
     return request.accept_languages.best_match(LANGUAGES) or "en"
