@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
 from kindly.campaigns.service import by_slug
 from kindly.inbox import service as inbox
-from kindly.infra.db import utcnow
+from kindly.infra.db import as_utc, utcnow
 from kindly.infra.storage import Storage
 from kindly.messaging.models import OptOut, Send
 from kindly.payments.models import Instalment, Payment, Plan, Promise
@@ -242,8 +242,8 @@ def _closed_since(session: Session, campaign: Campaign) -> dt.datetime | None:
     """
     status = session.get(CampaignStatus, campaign.id)
     if status is None or status.status == "draft":
-        return _aware(campaign.created_at)
-    return _aware(status.changed_at) if status.status == "ended" else None
+        return as_utc(campaign.created_at)
+    return as_utc(status.changed_at) if status.status == "ended" else None
 
 
 def _with_open_plan(session: Session, campaign: Campaign) -> set[int]:
@@ -290,10 +290,6 @@ def retention_days(campaign: Campaign) -> int | None:
     return int(value) if value is not None else None
 
 
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
 def closed_cases_due(
     session: Session, campaign: Campaign, now: dt.datetime | None = None
 ) -> list[Debtor]:
@@ -325,7 +321,7 @@ def closed_cases_due(
         ids = [
             debtor_id
             for debtor_id, owed, paid, last in settled
-            if int(paid or 0) >= owed and last is not None and _aware(last) < cutoff
+            if int(paid or 0) >= owed and last is not None and as_utc(last) < cutoff
         ]
         candidates = (
             session.scalars(select(Debtor).where(Debtor.id.in_(ids)).order_by(Debtor.id)).all()

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from kindly.accounts.models import LoginAttempt
 from kindly.errors import KindlyError
+from kindly.infra.db import as_utc
 
 MAX_FAILURES = 5
 """Failed sign-ins for one account from one address (or from one address, times four)."""
@@ -65,7 +66,7 @@ def check(session: Session, email: str, ip: str, now: dt.datetime) -> None:
     if count < ACCOUNT_FAILURES or last is None:
         return
     wait = min(2 ** (count - ACCOUNT_FAILURES), MAX_BACKOFF)
-    left = math.ceil(wait - (now - _aware(last)).total_seconds())
+    left = math.ceil(wait - (now - as_utc(last)).total_seconds())
     if left > 0:
         raise TooManyAttempts(
             f"too many failed sign-ins for this account; try again in {left} seconds", left
@@ -87,8 +88,3 @@ def _known(session: Session, email: str, ip: str, now: dt.datetime) -> bool:
             LoginAttempt.at >= now - KNOWN_FOR,
         )
     )
-
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    # SQLite hands back the stored UTC wall time without its zone
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)

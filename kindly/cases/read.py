@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from kindly.campaigns.models import Debtor
 from kindly.cases.models import CaseHold
 from kindly.cases.state import Case, Facts, HoldFacts, PlanFacts, PromiseFacts, derive
+from kindly.infra.db import as_utc
 from kindly.payments import ledger
 from kindly.payments.models import Instalment, Payment, Plan
 from kindly.tracking.models import Event
@@ -25,10 +26,6 @@ FLAGS = ("vulnerable", "dispute")
 `dispute` column marks a claim contested before it reached Kindly."""
 CHUNK = 500
 CHANNELS = ("email", "sms", "letter")
-
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)  # SQLite drops the zone
 
 
 def _flags(debtor: Debtor) -> frozenset[str]:
@@ -69,7 +66,7 @@ def _holds(session: Session, ids: Sequence[int]) -> dict[int, list[HoldFacts]]:
         )
         for hold in rows:
             holds.setdefault(hold.debtor_id, []).append(
-                HoldFacts(hold.id, hold.reason, _aware(hold.placed_at), hold.until)
+                HoldFacts(hold.id, hold.reason, as_utc(hold.placed_at), hold.until)
             )
     return holds
 
@@ -147,12 +144,12 @@ def facts_for(session: Session, debtors: Sequence[Debtor]) -> dict[int, Facts]:
         if event.type == "promise":
             read = promise_of(event, debtor.amount_due_minor)
             if read is not None:
-                made = _aware(event.occurred_at)
+                made = as_utc(event.occurred_at)
                 promises[debtor.id] = PromiseFacts(
                     read[0], read[1], made, ledger.paid_between(session, debtor, made)
                 )
         elif event.type == "plan_requested":
-            requested[debtor.id] = _aware(event.occurred_at)
+            requested[debtor.id] = as_utc(event.occurred_at)
         elif event.type == "preference":
             chosen = (event.data or {}).get("preferred_channel")
             if chosen in CHANNELS:

@@ -9,7 +9,6 @@ of reach names it, so an edit never changes letters someone else is responsible 
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import re
 import unicodedata
@@ -25,6 +24,7 @@ from kindly.campaigns.models import Campaign, Debtor
 from kindly.campaigns.portfolio.validate import CONTROL, EMAIL
 from kindly.creditors.models import Creditor
 from kindly.errors import KindlyError
+from kindly.infra.db import as_utc
 from kindly.payments.iban import PAYEE_NAME_MAX, bic_error, compact, iban_error
 
 FIELDS = {
@@ -251,9 +251,5 @@ def as_dict(row: Creditor) -> dict[str, Any]:
         "name": row.name,
         **{key: list(row.address or []) if key == "address" else getattr(row, key) or ""
            for key in FIELDS},
-        "updated_at": _aware(row.updated_at).isoformat() if row.updated_at else None,
+        "updated_at": as_utc(row.updated_at).isoformat() if row.updated_at else None,
     }  # fmt: skip
-
-
-def _aware(when: dt.datetime) -> dt.datetime:
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)  # SQLite drops the zone

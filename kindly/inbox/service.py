@@ -21,7 +21,7 @@ from kindly.cases.read import cases_for
 from kindly.errors import KindlyError
 from kindly.inbox.due import due_at
 from kindly.inbox.models import TOPICS, CaseNote, InboxItem, InboxReply
-from kindly.infra.db import utcnow
+from kindly.infra.db import as_utc, utcnow
 from kindly.tracking import events
 from kindly.tracking.models import Event
 
@@ -40,14 +40,10 @@ class InboxConflict(InboxError):
     """An action the case's state refuses (a closed item, a blocked address, a paid case)."""
 
 
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)  # SQLite drops the zone
-
-
 def _item_from(event: Event, debtor: Debtor, campaign: Campaign, source: str) -> InboxItem:
     data = event.data or {}
     topic = data.get("topic") if data.get("topic") in TOPICS else "question"
-    arrived = _aware(event.occurred_at)
+    arrived = as_utc(event.occurred_at)
     return InboxItem(
         campaign_id=debtor.campaign_id, debtor_id=debtor.id, event_id=event.id, topic=topic,
         message=str(data.get("message") or "")[:MAX_MESSAGE],
@@ -172,7 +168,7 @@ def listing(
 
 def is_overdue(item: InboxItem, now: dt.datetime) -> bool:
     """Whether the page's promise is broken: nobody answered and the due time passed."""
-    return item.status == "open" and _aware(item.due_at) < now
+    return item.status == "open" and as_utc(item.due_at) < now
 
 
 def find(session: Session, item_id: int, campaign_ids: Sequence[int]) -> InboxItem | None:
@@ -238,7 +234,7 @@ def replies_for(session: Session, debtor: Debtor) -> list[PageReply]:
         .where(InboxReply.debtor_id == debtor.id, InboxReply.channel == "page")
         .order_by(InboxReply.id.desc())
     ).all()
-    return [PageReply(item.topic, item.message, reply.body, _aware(reply.created_at))
+    return [PageReply(item.topic, item.message, reply.body, as_utc(reply.created_at))
             for reply, item in rows]  # fmt: skip
 
 

@@ -18,6 +18,7 @@ from kindly.cases.read import case_of, cases_for
 from kindly.cases.state import Case
 from kindly.creditors.profile import creditor_for, creditor_name
 from kindly.infra.config import Settings
+from kindly.infra.db import as_utc
 from kindly.messaging import email as email_channel
 from kindly.messaging import optout, respect, sms, unsublink
 from kindly.messaging.models import Send
@@ -67,11 +68,7 @@ def _sent_steps(session: Session, debtor: Debtor) -> dict[int, dt.datetime]:
         .where(Send.debtor_id == debtor.id, Send.status.in_(DONE))
         .group_by(Send.step)
     ).all()
-    return {step: _aware(when) for step, when in rows}
-
-
-def _aware(when: dt.datetime) -> dt.datetime:
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)  # SQLite drops the zone
+    return {step: as_utc(when) for step, when in rows}
 
 
 def held_for_debtor(session: Session, debtor: Debtor, case: Case | None = None) -> str | None:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.cases.read import cases_for
+from kindly.infra.db import as_utc
 from kindly.money import from_minor
 from kindly.payments.models import Payment
 from kindly.site.models import Artifact
@@ -198,7 +199,7 @@ def _money(session: Session, campaign_id: int) -> dict[str, Any]:
         .order_by(Payment.updated_at)
     ):
         collected[currency] += int(amount)
-        when = _aware(when)
+        when = as_utc(when)
         daily[when.date()][currency] += int(amount)
         first_paid.setdefault(debtor_id, when)
     first_sent = dict(
@@ -220,7 +221,7 @@ def _money(session: Session, campaign_id: int) -> dict[str, Any]:
     for debtor_id, paid_at in first_paid.items():
         start = first_sent.get(debtor_id) or (debtors.get(debtor_id) or (None, 0, None))[2]
         if start is not None:
-            days.append(max((paid_at - _aware(start)).total_seconds() / 86400, 0.0))
+            days.append(max((paid_at - as_utc(start)).total_seconds() / 86400, 0.0))
     currencies = sorted(set(owed) | set(collected))
     return {
         "currencies": currencies,
@@ -232,11 +233,6 @@ def _money(session: Session, campaign_id: int) -> dict[str, Any]:
         "paid_debtors": len(first_paid),
         "daily_collected_minor": {day: dict(v) for day, v in sorted(daily.items())},
     }
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    """SQLite hands back naive datetimes; they were stored in UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _splits(
@@ -295,7 +291,7 @@ def activity_by_hour(session: Session, campaign_id: int) -> list[list[int]]:
             Event.type.in_(("viewed", "cta", "payment_started", "paid", "plan_requested")),
         )
     ):
-        when = _aware(when)
+        when = as_utc(when)
         grid[when.weekday()][when.hour] += 1
     return grid
 

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Campaign
+from kindly.infra.db import as_utc
 from kindly.rules.document import Rules
 from kindly.rules.models import Decision, RuleSet
 from kindly.rules.stats import (
@@ -34,10 +35,6 @@ EXPOSURES = ("viewed", "opened")
 browser proved) or the message (an open, when a person's mail client showed it)."""
 
 
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
-
-
 def experiment_start(
     session: Session, campaign: Campaign, name: str, version: int
 ) -> dt.datetime | None:
@@ -52,7 +49,7 @@ def experiment_start(
     for created_at, document in rows:
         if name not in {e.get("name") for e in (document or {}).get("experiments", [])}:
             break
-        start = _aware(created_at)
+        start = as_utc(created_at)
     return start
 
 
@@ -81,7 +78,7 @@ def exposures(
     exposed: dict[int, dt.datetime] = {}
     for debtor_id, variant, first in rows:
         if members.get(debtor_id) == variant:
-            exposed[debtor_id] = _aware(first)
+            exposed[debtor_id] = as_utc(first)
     return exposed
 
 
@@ -107,7 +104,7 @@ def _groups(
     if goal == "clicked":
         goal_query = goal_query.where(Event.agent == "human")  # link scanners are not people
     latest = {
-        debtor_id: _aware(at) for debtor_id, at in session.execute(
+        debtor_id: as_utc(at) for debtor_id, at in session.execute(
             goal_query.group_by(Event.debtor_id))
     }  # fmt: skip
     groups: dict[str, list[int]] = {}
