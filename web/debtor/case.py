@@ -18,10 +18,10 @@ from renderer.view import CaseView, DebtorView
 REPLY_ORDER = ("email", "sms", "letter")
 
 
-def reply_channel(session: Session, debtor: Debtor, case: Case) -> str:
+def reply_channel(debtor: Debtor, case: Case) -> str:
     """How a person's answer reaches the debtor: the channel they chose if it reaches them,
     else the first that does (email, SMS, letter), else their page."""
-    chosen = optout.chosen_channel(session, debtor)
+    chosen = case.preferred or debtor.channel  # read with the case: no query of its own
     for channel in (chosen, *REPLY_ORDER):
         if channel not in case.opted_out and optout.address_of(debtor, channel):
             return channel
@@ -66,5 +66,5 @@ def case_view(
     if case.hold_until is not None and case.state in ("breathing_space", "on_hold"):
         values["hold_until"] = day(case.hold_until)
     if case.state == "disputed":
-        values["reply_by"] = reply_channel(session, debtor, case)
+        values["reply_by"] = reply_channel(debtor, case)
     return case, CaseView(**values)
