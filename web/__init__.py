@@ -45,9 +45,10 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
     )
     app.extensions["kindly"] = context if context is not None else Context(settings)
 
-    from web import admin, api, debtor, edge, inbound, messages, security
+    from web import admin, api, debtor, edge, inbound, messages, request_metrics, security
     from web.debtor import findcase, pay, paymode, track
 
+    request_metrics.init_app(app)  # first: its clock starts before every other hook
     edge.limit_uploads(app)  # before the CSRF hook, which reads the form
     security.init_app(
         app,

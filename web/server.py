@@ -5,6 +5,8 @@ from __future__ import annotations
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
+from kindly.infra import metrics
+from kindly.infra.config import Settings
 from kindly.infra.redact import install, redact
 
 
@@ -77,16 +79,39 @@ def worker_options(workers: int) -> dict:
     }
 
 
-def run(host: str, port: int, workers: int) -> None:
-    """Serve until stopped."""
-    KindlyServer(
-        {
-            "bind": f"{host}:{port}",
-            **worker_options(workers),
-            "accesslog": "-",
-            "access_log_format": ACCESS_FORMAT,
-            "logger_class": RedactingLogger,
-            "timeout": 60,
-            "graceful_timeout": 20,
-        }
-    ).run()
+def run(host: str, port: int, workers: int, settings: Settings | None = None) -> None:
+    """Serve until stopped; with `settings.metrics_port`, Prometheus on that port too."""
+    options = {
+        "bind": f"{host}:{port}",
+        **worker_options(workers),
+        "accesslog": "-",
+        "access_log_format": ACCESS_FORMAT,
+        "logger_class": RedactingLogger,
+        "timeout": 60,
+        "graceful_timeout": 20,
+    }
+    if settings is not None and settings.metrics_port is not None:
+        options.update(metrics_hooks(settings))
+    KindlyServer(options).run()
+
+
+def metrics_hooks(settings: Settings) -> dict:
+    """gunicorn hooks that serve the workers' summed metrics from the master, on a port of
+    their own (kindly.infra.metrics.prepare has set up the multiprocess directory)."""
+    held: dict = {}
+
+    def when_ready(server) -> None:  # in the master, before the first worker is forked
+        from workers.queues import live_metrics
+
+        held["server"] = metrics.serve(
+            settings.metrics_port, settings.metrics_host, live_metrics(settings)
+        )
+
+    def post_fork(server, worker) -> None:  # in the worker: the master's socket is not its own
+        if "server" in held:
+            held["server"].socket.close()
+
+    def child_exit(server, worker) -> None:  # in the master: keep the counts, drop the file
+        metrics.fold_dead(worker.pid)
+
+    return {"when_ready": when_ready, "post_fork": post_fork, "child_exit": child_exit}

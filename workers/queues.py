@@ -152,6 +152,30 @@ def wait_all(handles: list, ended: Callable[[int], object], *, window: int = WAI
                 del pending[origin]
 
 
+def depths(connection) -> dict[str, int]:
+    """Jobs waiting in each queue (kindly_rq_queue_jobs), in one round trip."""
+    from rq import Queue
+
+    with connection.pipeline(transaction=False) as pipe:
+        for name in ALL:
+            pipe.llen(Queue(name, connection=connection).key)
+        return dict(zip(ALL, (int(n) for n in pipe.execute()), strict=True))
+
+
+def live_metrics(settings: Settings):
+    """Queue depths and the event lag, read from Redis at each scrape (None without Redis)."""
+    if not settings.redis_url:
+        return None
+    from redis import Redis
+
+    from kindly.infra.metrics import Live
+    from kindly.tracking.eventbuffer import lag_seconds
+
+    # a scrape must not hang on Redis: short timeouts, and the gauges are left out instead
+    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
+    return Live(depths=lambda: depths(redis), lag=lambda: lag_seconds(redis))
+
+
 class Dispatcher:
     """Enqueues jobs for one process, keeping one Redis connection."""
 

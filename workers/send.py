@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from kindly import context
+from kindly.infra import metrics
 from kindly.messaging.delivery import Planned, deliver
 from workers.queues import SEND, Dispatcher, JobHandle
 
@@ -29,9 +30,12 @@ def job_id(debtor_id: int, step: int, channel: str) -> str:
 def enqueue_sends(
     dispatcher: Dispatcher, planned: list[Planned], at: dt.datetime | None = None
 ) -> list[JobHandle]:
-    """One job on the send queue per planned message (`at`: a simulated clock)."""
+    """One job on the send queue per planned message (`at`: a simulated clock); the messages
+    the plan holds back are counted as held, with the plan's reason (kindly_sends_total)."""
     handles = []
     for item in planned:
+        if item.status == "held":
+            metrics.count_send(item.channel, "held", item.reason)
         if item.status != "send" or item.step is None or item.channel is None:
             continue
         handles.append(

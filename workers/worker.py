@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import gc
 import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+from kindly.infra import metrics
 from kindly.infra.config import Settings
 from workers import queues
 
@@ -85,14 +89,50 @@ def run(
     def counted(job, queue):
         nonlocal done
         done += 1
-        return execute(job, queue)
+        with observed(worker, job):
+            return execute(job, queue)
 
     worker.execute_job = counted  # RQ counts jobs only in Redis
+    served = serve_metrics(settings)
     log.info("%s listening on %s", type(worker).__name__, ", ".join(names))
-    worker.work(burst=burst, with_scheduler=True, max_jobs=limit or None)
+    try:
+        worker.work(burst=burst, with_scheduler=True, max_jobs=limit or None)
+    finally:
+        if served is not None:
+            served.shutdown()
+            served.server_close()  # the port is free again for a fresh start (restart())
     if limit and done >= limit and not burst and not worker._stop_requested:
         log.info("%d jobs done: starting afresh to give back the memory they left", done)
         restart()
+
+
+@contextmanager
+def observed(worker, job) -> Iterator[None]:
+    """Count one job's attempt in this process (kindly_rq_job_duration_seconds and, when it
+    did not finish, kindly_rq_jobs_failed_total), whether it ran here or in a forked horse,
+    whose counts are then folded into the directory's totals."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds = time.perf_counter() - started
+        horse = getattr(worker, "_horse_pid", 0)
+        if horse:
+            metrics.fold_dead(horse)
+        try:
+            failed = job.get_status(refresh=True) != "finished"
+        except Exception:  # the job's hash is gone (deleted meanwhile): nothing to say
+            failed = True
+        metrics.observe_job(job.origin, job.func_name.rsplit(".", 1)[-1], seconds, failed=failed)
+
+
+def serve_metrics(settings: Settings):
+    """Answer Prometheus on KINDLY_METRICS_PORT from this worker (None when unset)."""
+    if settings.metrics_port is None:
+        return None
+    return metrics.serve(
+        settings.metrics_port, settings.metrics_host, queues.live_metrics(settings)
+    )
 
 
 def restart() -> None:

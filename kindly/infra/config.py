@@ -44,6 +44,11 @@ class Settings:
     """KINDLY_OUTBOX=on: production may keep messages without a gateway in the outbox folder."""
     outbound_allow_private: bool = False
     """Development only: webhooks may go to http and private addresses (kindly.outbound.egress)."""
+    metrics_port: int | None = None
+    """KINDLY_METRICS_PORT: where `kindly serve` and `kindly worker` answer Prometheus (off
+    when unset); a port of its own, never the public one (kindly.infra.metrics)."""
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - Prometheus scrapes from another host
+    """KINDLY_METRICS_HOST: the address the metrics port listens on."""
 
     @property
     def jobs_in_process(self) -> bool:
@@ -144,6 +149,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if allow_private not in SWITCH:
         raise ConfigError(f"KINDLY_OUTBOUND_ALLOW_PRIVATE must be on or off, got {allow_private!r}")
 
+    metrics_port = _text(env, "KINDLY_METRICS_PORT")
+    if metrics_port is not None and (
+        not metrics_port.isdigit() or not 0 < int(metrics_port) < 65536
+    ):
+        raise ConfigError(
+            f"KINDLY_METRICS_PORT must be a port number from 1 to 65535, got {metrics_port!r}"
+        )
+
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
@@ -166,6 +179,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         payments=_payments(env, stripe_secret_key),
         outbox=SWITCH[outbox],
         outbound_allow_private=SWITCH[allow_private],
+        metrics_port=int(metrics_port) if metrics_port is not None else None,
+        metrics_host=_text(env, "KINDLY_METRICS_HOST") or "0.0.0.0",  # noqa: S104
     )
 
 

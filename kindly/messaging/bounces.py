@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Debtor
+from kindly.infra import metrics
 from kindly.messaging import optout
 from kindly.messaging.models import Send
 from kindly.tracking import events
@@ -107,6 +108,8 @@ def apply(session: Session, bounce: Bounce, channel: str = "email") -> str | Non
         return None
     debtor = session.get(Debtor, row.debtor_id)
     kind = bounce.kind
+    if kind in ("hard", "soft"):
+        metrics.count_send(channel, "bounced", kind)
     data = {"status": bounce.status, "diagnostic": bounce.diagnostic[:500], "send_id": row.id}
     if kind == "hard":
         row.status = "bounced"

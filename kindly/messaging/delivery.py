@@ -17,6 +17,7 @@ from kindly.campaigns.service import status_of
 from kindly.cases.read import case_of, cases_for
 from kindly.cases.state import Case
 from kindly.creditors.profile import creditor_for, creditor_name
+from kindly.infra import metrics
 from kindly.infra.config import Settings
 from kindly.infra.db import as_utc
 from kindly.messaging import email as email_channel
@@ -291,20 +292,27 @@ def deliver(
     plan uses the next channel.
     """
     debtor = session.get(Debtor, debtor_id)
-    if debtor is None or status_of(session, debtor.campaign_id) != "live":
-        return None  # asked again when the job runs: a pause after enqueueing stops it
+    if debtor is None:
+        return None
+    status = status_of(session, debtor.campaign_id)
+    if status != "live":  # asked again when the job runs: a pause after enqueueing stops it
+        return _held(channel, f"campaign_{status}")
     decision = decision_for(session, debtor)
     address = optout.address_of(debtor, channel)
     if decision is None or address is None:
-        return None
-    if held_for_debtor(session, debtor) or optout.blocked(session, address, channel):
-        return None
+        return _held(channel, "no_decision" if decision is None else "no_address")
+    hold = held_for_debtor(session, debtor) or optout.blocked(session, address, channel)
+    if hold:
+        return _held(channel, hold)
     row = _claim(session, debtor, step, channel)
     if row is None:
-        return session.scalar(
+        row = session.scalar(
             select(Send).where(Send.debtor_id == debtor.id, Send.step == step,
                                Send.channel == channel)
         )  # fmt: skip
+        if row is not None and row.status == "sending":  # an earlier attempt's worker was lost
+            metrics.count_send(channel, "unknown", "worker_lost")
+        return row
     row.address = address
     # the debtor's id, not the reference: the key names an outbox file and goes into the
     # Message-ID and the SMS gateway's Idempotency-Key, where `/`, spaces or 山 don't belong
@@ -340,6 +348,7 @@ def deliver(
             # Letters go out in print batches (kindly.messaging.print_batches): they pick up
             # "print" rows and record `sent` when the batch is produced.
             row.status, row.sent_at = "print", at or dt.datetime.now(dt.UTC)
+            metrics.count_send(channel, "print")
             return row
     except smtplib.SMTPRecipientsRefused as exc:
         code, reply = next(iter(exc.recipients.values()))
@@ -347,15 +356,23 @@ def deliver(
     except Exception as exc:
         row.status, row.error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
         session.commit()
+        metrics.count_send(channel, "failed", type(exc).__name__)
         raise
     # Only a gateway's acceptance is `sent`; a file in the outbox folder reached nobody.
     status = "sent" if _gateway(settings, channel) else "outbox"
+    metrics.count_send(channel, status)
     row.status, row.sent_at, row.error = status, at or dt.datetime.now(dt.UTC), None
     events.record(
         session, debtor, status, channel=channel, key=f"{status}:{debtor.id}:{step}:{channel}",
         data={"step": step, "message_id": row.message_id},
     )  # fmt: skip
     return row
+
+
+def _held(channel: str, reason: str) -> None:
+    """Count a planned message that may not go now after all (kindly_sends_total)."""
+    metrics.count_send(channel, "held", reason)
+    return None
 
 
 def _gateway(settings: Settings, channel: str) -> str | None:
@@ -379,6 +396,7 @@ def _bounced(session: Session, debtor: Debtor, row: Send, code: int, reply: str)
 
     kind = classify_status(status_code(reply) or f"{code // 100}.0.0", reply)
     row.error = f"{code} {reply}"[:2000]
+    metrics.count_send(row.channel, "bounced", kind)
     if kind == "hard":
         row.status = "bounced"
         optout.add(session, row.address or "", row.channel, "bounced_hard",

@@ -26,6 +26,7 @@ from kindly.campaigns.models import Campaign, Debtor
 from kindly.cases.read import case_of
 from kindly.cases.state import Case
 from kindly.creditors.profile import creditor_name
+from kindly.infra import metrics
 from kindly.infra.constant_time import same
 from kindly.infra.db import utcnow
 from kindly.outbound import egress
@@ -175,6 +176,7 @@ def attempt(
     ).first()
     if sub is None or row is None:
         delivery.status, delivery.error = "failed", "the event or subscription is gone"
+        metrics.count_webhook("failed", retry=delivery.attempts > 0)
         return delivery
     event, debtor, campaign = row
     data = payload(event, debtor, campaign, case_of(session, debtor))
@@ -205,6 +207,7 @@ def attempt(
     else:
         delivery.status, delivery.error = "retrying", error
         delivery.next_attempt_at = now + dt.timedelta(seconds=BACKOFF[delivery.attempts - 1])
+    metrics.count_webhook(delivery.status, retry=delivery.attempts > 1)
     return delivery
 
 

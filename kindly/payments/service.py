@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Debtor
 from kindly.errors import KindlyError
+from kindly.infra import metrics
 from kindly.money import from_minor
 from kindly.payments import ledger, policy
 from kindly.payments.models import Payment
@@ -350,6 +351,8 @@ def settle_payment(
     key = f"{payment.provider}:{payment.provider_ref}"
     if outcome == "succeeded":
         events.record(session, debtor, "paid", data=data, key=f"paid:{key}")
+        # manual and bank bookings name their method; online ones the provider that took it
+        metrics.count_payment(payment.method or payment.provider, session)
     elif outcome == "failed":
         events.record(session, debtor, "payment_failed", data=data, key=f"payment_failed:{key}")
     session.flush()

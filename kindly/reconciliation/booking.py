@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Debtor
+from kindly.infra import metrics
 from kindly.infra.db import utcnow
 from kindly.money import from_minor
 from kindly.payments import ledger
@@ -95,6 +96,7 @@ def book(
     ]
     insert_rows(connection, BankAllocation.__table__, ALLOCATION, allocations, ids=False)
     settle_instalments(session, bookings, planned)
+    metrics.count_payment(METHOD, session, len(bookings))
     return ids
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Campaign, Debtor
+from kindly.infra import metrics
 from kindly.infra.db import utcnow
 from kindly.site.models import IdentityCheck
 from kindly.tracking import events
@@ -224,6 +225,7 @@ def check(
         )
         return Attempt(True, None, MAX_FAILURES)
     wrong = {"total_failures": table.c.total_failures + 1}
+    metrics.count_identity_failure(locked=tried >= MAX_FAILURES)
     if tried < MAX_FAILURES:
         session.execute(update(table).where(row).values(**wrong))
         return Attempt(False, None, MAX_FAILURES - tried)

@@ -280,6 +280,21 @@ class RedisEventBuffer:
         return int(self.redis.xlen(STREAM))
 
 
+def lag_seconds(redis) -> float:
+    """Age of the oldest hit not yet written to the database (0 when none waits), by Redis's
+    clock: entries leave the stream only once their batch is committed (`_flush`), and an
+    entry's id is the millisecond Redis added it."""
+    with redis.pipeline(transaction=False) as pipe:
+        pipe.time()
+        pipe.xrange(STREAM, count=1)
+        (seconds, micros), oldest = pipe.execute()
+    if not oldest:
+        return 0.0
+    entry_id = oldest[0][0]
+    added_ms = int((entry_id.decode() if isinstance(entry_id, bytes) else entry_id).split("-")[0])
+    return max(0.0, seconds + micros / 1e6 - added_ms / 1000)
+
+
 class Writer(threading.Thread):
     """A daemon thread in each web process that drains the buffer into the database."""
 

@@ -36,6 +36,7 @@ from urllib.parse import parse_qsl, urlencode
 from flask import Flask
 from sqlalchemy.exc import OperationalError
 
+from kindly.infra import metrics
 from kindly.infra.db import utcnow
 from kindly.site import microsite
 from kindly.site.pagewatch import PageWatch, Seen
@@ -100,20 +101,21 @@ class FastLane:
         """Token -> the kept page, the live state last read for it, when it was read."""
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        started = time.perf_counter()
         method = environ.get("REQUEST_METHOD")
         path = environ.get("PATH_INFO") or ""
-        answer = None
+        answer = route = None
         try:
             if not self.app.config.get("KINDLY_FAST_LANE", True):
                 pass
             elif method == "GET" and path.startswith("/o/") and path.endswith(".gif"):
-                answer = self._opened(environ, path[3:-4])
+                answer, route = self._opened(environ, path[3:-4]), "/o/<token>.gif"
             elif method == "GET" and path.startswith("/s/") and path.count("/") == 2:
-                answer = self._site(environ, path[3:])
+                answer, route = self._site(environ, path[3:]), "/s/<token>"
             elif method == "GET" and path.startswith("/c/"):
-                answer = self._clicked(environ, path[3:])
+                answer, route = self._clicked(environ, path[3:]), "/c/<token>"
             elif method == "POST" and path.startswith("/s/") and path.endswith("/e"):
-                answer = self._beacon(environ, path[3:-2])
+                answer, route = self._beacon(environ, path[3:-2]), "/s/<token>/e"
         except Exception as exc:  # Redis failing: Flask's route tries again and answers for it
             log.warning("fast lane: %s: %s; handing the request to Flask",
                         type(exc).__name__, str(exc)[:200])  # fmt: skip
@@ -122,6 +124,8 @@ class FastLane:
             return self.inner(environ, start_response)
         status, headers, body = answer
         start_response(status, headers)
+        # counted as Flask would count it, under the same URL rule (web.request_metrics)
+        metrics.observe_request(route, method, int(status[:3]), time.perf_counter() - started)
         return [body]
 
     def _entry(self, token: str) -> tuple[Tracked, RedisEventBuffer] | None:
