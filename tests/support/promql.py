@@ -12,16 +12,19 @@ ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "kindly.json"
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
 
-FUNCTIONS = frozenset(
-    """abs absent absent_over_time avg_over_time ceil changes clamp clamp_max clamp_min
-    count_over_time day_of_month day_of_week delta deriv exp floor histogram_quantile
-    holt_winters idelta increase irate label_join label_replace last_over_time ln log2 log10
-    max_over_time min_over_time predict_linear quantile_over_time rate resets round scalar
-    sgn sort sort_desc sqrt stddev_over_time sum_over_time time timestamp vector year
-    sum min max avg group stddev stdvar count count_values bottomk topk quantile""".split()
-)
+FUNCTIONS = frozenset({
+    "abs", "absent", "absent_over_time", "avg_over_time", "ceil", "changes", "clamp",
+    "clamp_max", "clamp_min", "count_over_time", "day_of_month", "day_of_week", "delta", "deriv",
+    "exp", "floor", "histogram_quantile", "holt_winters", "idelta", "increase", "irate",
+    "label_join", "label_replace", "last_over_time", "ln", "log2", "log10", "max_over_time",
+    "min_over_time", "predict_linear", "quantile_over_time", "rate", "resets", "round", "scalar",
+    "sgn", "sort", "sort_desc", "sqrt", "stddev_over_time", "sum_over_time", "time", "timestamp",
+    "vector", "year", "sum", "min", "max", "avg", "group", "stddev", "stdvar", "count",
+    "count_values", "bottomk", "topk", "quantile",
+})  # fmt: skip
 """PromQL's functions and aggregations (a name followed by a parenthesis)."""
-KEYWORDS = frozenset("and or unless by without on ignoring group_left group_right bool offset".split())
+KEYWORDS = frozenset({"and", "or", "unless", "by", "without", "on", "ignoring", "group_left",
+                      "group_right", "bool", "offset"})  # fmt: skip
 _GROUPING = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
 
 

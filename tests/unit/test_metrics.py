@@ -59,7 +59,9 @@ def test_the_public_app_answers_404_on_metrics_and_counts_by_url_rule(client, ct
     assert delta("kindly_http_requests_total", route="unmatched", method="GET", status="404") == 2
     assert delta("kindly_http_requests_total", route="/s/<token>", method="GET", status="200") == 1
     assert delta("kindly_http_requests_total", route="unmatched", method="other", status="405") == 1
-    assert delta("kindly_http_request_duration_seconds_count", route="/s/<token>", method="GET") == 1
+    assert (
+        delta("kindly_http_request_duration_seconds_count", route="/s/<token>", method="GET") == 1
+    )
     assert delta("kindly_http_request_duration_seconds_bucket", route="/s/<token>", method="GET",
                  le="+Inf") == 1  # fmt: skip
     # the route is the rule: no path, no token in any label
