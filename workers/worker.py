@@ -85,11 +85,12 @@ def run(
         limit = 0  # forking worker: a job's memory leaves with its horse
     done = 0
     execute = worker.execute_job
+    forks = not isinstance(worker, SimpleWorker)
 
     def counted(job, queue):
         nonlocal done
         done += 1
-        with observed(worker, job):
+        with observed(job, forks=forks):
             return execute(job, queue)
 
     worker.execute_job = counted  # RQ counts jobs only in Redis
@@ -107,7 +108,7 @@ def run(
 
 
 @contextmanager
-def observed(worker, job) -> Iterator[None]:
+def observed(job, *, forks: bool) -> Iterator[None]:
     """Count one job's attempt in this process (kindly_rq_job_duration_seconds and, when it
     did not finish, kindly_rq_jobs_failed_total), whether it ran here or in a forked horse,
     whose counts are then folded into the directory's totals."""
@@ -116,9 +117,8 @@ def observed(worker, job) -> Iterator[None]:
         yield
     finally:
         seconds = time.perf_counter() - started
-        horse = getattr(worker, "_horse_pid", 0)
-        if horse:
-            metrics.fold_dead(horse)
+        if forks:
+            metrics.fold_exited()  # the horse that ran the job, now ended
         try:
             failed = job.get_status(refresh=True) != "finished"
         except Exception:  # the job's hash is gone (deleted meanwhile): nothing to say

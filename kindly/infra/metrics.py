@@ -436,3 +436,22 @@ def fold_dead(pid: int) -> None:
                 folded.close()
             os.remove(dead)
         mark_process_dead(pid, directory)
+
+
+def fold_exited() -> None:
+    """Fold the files of every process of the directory that has ended (a work horse after
+    its job: RQ waits for it first, so it is gone, not a zombie)."""
+    if not multiprocess():
+        return
+    pids = set()
+    for path in glob.glob(os.path.join(os.environ[MULTIPROC_ENV], "*_*.db")):
+        tail = os.path.basename(path)[:-3].rsplit("_", 1)[1]
+        if tail.isdigit() and int(tail) != os.getpid():
+            pids.add(int(tail))
+    for pid in sorted(pids):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            fold_dead(pid)
+        except PermissionError:  # alive, someone else's
+            continue
