@@ -54,6 +54,8 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 """The directory of the served process group's count files (prometheus-client's name)."""
 _OWNER_ENV = "KINDLY_METRICS_OWNER"
 """The pid that emptied the directory: a worker that starts afresh (same pid, exec) keeps it."""
+_TEMPORARY_ENV = "KINDLY_METRICS_TEMPORARY"
+"""The directory `prepare` made itself, to remove when the process ends."""
 
 
 @dataclass(frozen=True)
@@ -386,7 +388,8 @@ def prepare(port: int | None) -> bool:
     directory = os.environ.get(MULTIPROC_ENV)
     if not directory:
         directory = tempfile.mkdtemp(prefix="kindly-metrics-")
-        os.environ[MULTIPROC_ENV] = directory
+        os.environ[MULTIPROC_ENV] = os.environ[_TEMPORARY_ENV] = directory
+    if os.environ.get(_TEMPORARY_ENV) == directory:  # ours: gone at exit (after restarts too)
         atexit.register(_remove_dir, directory, os.getpid())
     os.makedirs(directory, mode=0o700, exist_ok=True)
     if os.environ.get(_OWNER_ENV) != str(os.getpid()):  # not a worker starting afresh

@@ -160,3 +160,30 @@ def test_the_metrics_port_is_a_number_and_never_the_public_port(tmp_path, monkey
     result = CliRunner().invoke(cli, ["serve", "--port", "5000"])
     assert result.exit_code != 0
     assert "KINDLY_METRICS_PORT 5000 is the public port" in result.output + str(result.exception)
+
+
+PREPARED = """
+import os, sys
+from kindly.infra import metrics
+assert metrics.prepare(None) is False and not metrics.multiprocess()
+assert metrics.prepare(9464) is True
+directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+print(directory, oct(os.stat(directory).st_mode & 0o777))
+metrics.count_webhook("delivered", retry=False)
+print(sorted(os.listdir(directory)))
+sys.stdout.flush()
+"""
+
+
+def test_without_a_directory_a_served_process_counts_in_a_private_one_removed_at_exit(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KINDLY_", "PROMETHEUS_"))}
+    out = subprocess.run([sys.executable, "-c", PREPARED], env=env, capture_output=True,
+                         text=True, check=True, timeout=60).stdout.splitlines()  # fmt: skip
+    directory, mode = out[0].split()
+    assert mode == "0o700" and f"counter_{os.getpid()}.db" not in out[1]
+    assert "counter_" in out[1] and "histogram_" not in out[1]  # one file per type and process
+    assert not os.path.exists(directory)  # removed when the process ended
