@@ -14,7 +14,7 @@ import gc
 import logging
 
 from kindly.infra.config import Settings
-from workers import queues
+from workers import queues, reaper
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,13 @@ def run(
 
     worker.execute_job = counted  # RQ counts jobs only in Redis
     log.info("%s listening on %s", type(worker).__name__, ", ".join(names))
-    worker.work(burst=burst, with_scheduler=True, max_jobs=limit or None)
+    # a job of a worker that vanished goes back on its queue within ~35 s (workers/reaper.py)
+    heart = reaper.Heart(reaper.own_connection(settings), worker.name, names)
+    heart.start()
+    try:
+        worker.work(burst=burst, with_scheduler=True, max_jobs=limit or None)
+    finally:
+        heart.stop()
     if limit and done >= limit and not burst and not worker._stop_requested:
         log.info("%d jobs done: starting afresh to give back the memory they left", done)
         restart()
