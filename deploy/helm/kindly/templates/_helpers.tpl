@@ -88,6 +88,9 @@ ones don't; "env" adds the component's own variables. */}}
   value: {{ $root.Values.metrics.port | toString | quote }}
 {{- end }}
 {{- range $name, $value := $config.extra }}
+{{- if regexMatch "SECRET|PASSWORD|TOKEN|_KEY$|KEY_ID$|DATABASE_URL|REDIS_URL|SMTP_URL|SMS_WEBHOOK_URL" $name }}
+{{- fail (printf "config.extra.%s looks like a secret: put it in the Secret named by secrets.existingSecret (or secrets.fromSecrets), never in values" $name) }}
+{{- end }}
 - name: {{ $name }}
   value: {{ $value | toString | quote }}
 {{- end }}
