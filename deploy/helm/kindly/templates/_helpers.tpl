@@ -80,9 +80,12 @@ ones don't; "env" adds the component's own variables. */}}
 {{- end }}
 - name: KINDLY_DATA_DIR
   value: /data
-# fontconfig and other caches: the home folder is on the read-only root filesystem
+# the home folder is on the read-only root filesystem: fontconfig's cache and gunicorn's
+# control socket ($XDG_RUNTIME_DIR/gunicorn.ctl, else ~/.gunicorn) go to /tmp instead
 - name: XDG_CACHE_HOME
   value: /tmp/.cache
+- name: XDG_RUNTIME_DIR
+  value: /tmp
 {{- if and .metrics $root.Values.metrics.enabled }}
 - name: KINDLY_METRICS_PORT
   value: {{ $root.Values.metrics.port | toString | quote }}
