@@ -466,3 +466,19 @@ def test_the_default_queue_keeps_a_worker_for_the_scheduled_jobs(rendered):
     for name in takers:
         least = autoscalers[name]["spec"]["minReplicas"] if name in autoscalers else None
         assert (least or deployments[name]["spec"]["replicas"]) >= 1, name
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"config": {"payment": "stripe"}}, r"/config.*additional properties 'payment'"),
+        ({"config": {"payments": "paypal"}}, r"/config/payments.*one of"),
+        ({"config": {"baseUrl": "pay.example.com"}}, r"/config/baseUrl.*does not match"),
+        ({"workers": {"worker": {"queues": ["renders"]}}}, r"/workers/worker/queues/0"),
+        ({"web": {"replica": 3}}, r"/web.*additional properties 'replica'"),
+        ({"secrets": {"fromSecrets": {"KINDLY_DATABASE_URL": {"name": "db"}}}}, r"missing.*key"),
+    ],
+)
+def test_a_mistyped_or_impossible_value_is_refused_naming_it(values, message):
+    with pytest.raises(helm.HelmValuesError, match=message):
+        render(values)
