@@ -339,6 +339,7 @@ def test_every_pod_runs_unprivileged_on_a_read_only_root(rendered):
         assert pod["securityContext"]["runAsUser"] == 10001, name  # the image's kindly user
         assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", name
         assert pod["automountServiceAccountToken"] is False, name
+        assert pod["shareProcessNamespace"] is True, name  # compose's init: orphans reaped
         volumes = {v["name"]: v for v in pod["volumes"]}
         for container in pod["containers"]:
             context = container["securityContext"]

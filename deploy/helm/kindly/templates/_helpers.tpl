@@ -123,6 +123,9 @@ envFrom:
 serviceAccountName: {{ .Values.serviceAccountName }}
 {{- end }}
 automountServiceAccountToken: false
+# compose's `init: true`: the pod's pause process becomes PID 1 and reaps the ffmpeg and
+# render children that exit after their parent; Kindly's process gets SIGTERM as before
+shareProcessNamespace: true
 {{- with .Values.imagePullSecrets }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
