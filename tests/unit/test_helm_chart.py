@@ -1,8 +1,8 @@
 """The Helm chart (deploy/helm/kindly) renders, lints and validates, offline.
 
 The templates are rendered by Helm's own Go engine (helm-python-sdk binds Helm's SDK as a
-library: the same code as `helm template`, no helm binary, no cluster), linted as `helm lint
---strict` would, and every manifest is validated against the Kubernetes API's JSON schemas
+library: the same code as `helm template`, no helm binary, no cluster; tests/support/helmchart
+runs it in a child process), linted as `helm lint --strict` would, and every manifest is validated against the Kubernetes API's JSON schemas
 (kubernetes-validate, strict: an unknown field is an error) for the oldest and the newest
 Kubernetes the chart claims. Then what an operator relies on is checked on the objects
 themselves: the processes compose.yaml runs, probes, secrets only by reference, non-root
@@ -13,19 +13,19 @@ from __future__ import annotations
 
 import copy
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import helm_python as helm
 import kubernetes_validate
 import pytest
 import yaml
 
 from kindly.cli import cli
+from tests.support.helmchart import CHART, HelmRenderError, HelmValuesError, lint, render
 
 ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "deploy" / "helm" / "kindly"
 DEFAULTS = yaml.safe_load((CHART / "values.yaml").read_text(encoding="utf-8"))
 PRODUCTION = yaml.safe_load((CHART / "values-production.yaml").read_text(encoding="utf-8"))
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text(encoding="utf-8"))
@@ -62,12 +62,6 @@ EVERYTHING: dict[str, Any] = {
     },
 }
 VALUE_SETS = {"defaults": None, "production": PRODUCTION, "everything": EVERYTHING}
-
-
-def render(values: dict[str, Any] | None, *, release: str = "kindly") -> dict[str, str]:
-    """The chart's files as `helm template RELEASE deploy/helm/kindly -f values` writes them."""
-    with helm.Chart.load(CHART) as chart:
-        return chart.render(values, name=release, namespace="kindly", is_install=True)
 
 
 def objects(values: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -107,7 +101,7 @@ def rendered(request: pytest.FixtureRequest) -> tuple[str, list[dict[str, Any]]]
 
 @pytest.mark.parametrize("values", [None, PRODUCTION, EVERYTHING], ids=list(VALUE_SETS))
 def test_helm_lint_strict_finds_nothing(values):
-    report = helm.lint(CHART, values, strict=True, kube_version="v1.27.0")
+    report = lint(values, kube_version="v1.27.0")
     problems = [m for m in report["messages"] if m["severity"] >= 2]  # warnings and errors
     assert report["errors"] == [] and problems == [], report
 
@@ -325,7 +319,7 @@ def test_the_values_files_hold_no_secret():
 
 
 def test_a_secret_in_plain_settings_is_refused():
-    with pytest.raises(helm.HelmRenderError, match=r"config\.extra\.KINDLY_SECRET_KEY.*secret"):
+    with pytest.raises(HelmRenderError, match=r"config\.extra\.KINDLY_SECRET_KEY.*secret"):
         render({"config": {"extra": {"KINDLY_SECRET_KEY": "x" * 32}}})
 
 
@@ -425,7 +419,7 @@ def test_workers_scale_on_the_depth_of_their_own_queues():
 def test_scaling_on_a_queue_the_worker_does_not_take_is_refused():
     values = copy.deepcopy(EVERYTHING)
     values["workers"]["video-worker"]["autoscaling"]["queues"] = {"render": 10}
-    with pytest.raises(helm.HelmRenderError, match=r"video-worker.*does not listen on render"):
+    with pytest.raises(HelmRenderError, match=r"video-worker.*does not listen on render"):
         render(values)
 
 
@@ -451,7 +445,7 @@ def test_every_selector_finds_its_pods(rendered):
 
 
 def test_an_ingress_without_a_host_is_refused():
-    with pytest.raises(helm.HelmRenderError, match=r"ingress\.hosts"):
+    with pytest.raises(HelmRenderError, match=r"ingress\.hosts"):
         render({"ingress": {"enabled": True}})
 
 
@@ -481,5 +475,10 @@ def test_the_default_queue_keeps_a_worker_for_the_scheduled_jobs(rendered):
     ],
 )
 def test_a_mistyped_or_impossible_value_is_refused_naming_it(values, message):
-    with pytest.raises(helm.HelmValuesError, match=message):
+    with pytest.raises(HelmValuesError, match=message):
         render(values)
+
+
+def test_helms_go_runtime_stays_out_of_the_test_process():
+    render(None)
+    assert "helm_python" not in sys.modules  # later tests fork RQ horses and servers

@@ -17,20 +17,19 @@ import sys
 import textwrap
 from pathlib import Path
 
-import helm_python as helm
 import pytest
 import yaml
 
+from tests.support.helmchart import render
+
 ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "deploy" / "helm" / "kindly"
 
 pytestmark = pytest.mark.slow  # renders a video and starts gunicorn
 
 
 def _chart_environment() -> dict[str, str]:
     """The literal environment the chart gives the web container (defaults)."""
-    with helm.Chart.load(CHART) as chart:
-        text = chart.render(None, name="kindly", namespace="kindly")["kindly/templates/web.yaml"]
+    text = render(None)["kindly/templates/web.yaml"]
     web = next(d for d in yaml.safe_load_all(text) if d and d["kind"] == "Deployment")
     container = web["spec"]["template"]["spec"]["containers"][0]
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
