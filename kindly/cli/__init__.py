@@ -19,6 +19,7 @@ from kindly.cli import (
     ledger,
     letters,
     link,
+    migrate,
     payments,
     privacy,
     purge,
@@ -60,6 +61,7 @@ cli.add_command(campaign.export)
 cli.add_command(campaign.stats)
 cli.add_command(serve.serve)
 cli.add_command(serve.worker)
+cli.add_command(migrate.command)
 cli.add_command(render.demo)
 # one module per command or command group
 bank.command.add_command(bankreport.report)  # bank's own module is reconciliation's

@@ -14,7 +14,7 @@ from kindly.cli import cli
 COMMANDS = {
     "bank", "check", "creditor", "demo", "end", "experiments", "export", "import", "launch",
     "ledger", "letters", "link", "pause", "payments", "privacy", "purge", "refunds", "render",
-    "report", "rules", "segments", "send", "serve", "stats",
+    "report", "rules", "segments", "send", "serve", "stats", "migrate",
     "user", "webhooks", "worker",
 }  # fmt: skip
 
