@@ -227,7 +227,6 @@ def check(
             f"the backup's schema revision {manifest.alembic_revision!r} is unknown to Kindly "
             f"{kindly.__version__}: restore it with Kindly {manifest.kindly_version} or newer"
         )
-    paths = verify(archive, manifest)
     if not force:
         if _database_tables(ctx, engine):
             raise BackupError(
@@ -239,6 +238,7 @@ def check(
                 "the target storage is not empty: restore into an empty bucket or folder, or "
                 "add --force to write the backup's objects over it"
             )
+    paths = verify(archive, manifest)  # last: it reads (or downloads) every file
     return manifest, paths
 
 
@@ -261,6 +261,7 @@ def restore(
     engine = manifest.database["engine"]
     outcome = Outcome(where=archive.where, database=engine)
     dump = paths[manifest.database["name"]]
+    outcome.bytes = dump.stat().st_size
     progress(f"restoring the {engine} database")
     ctx.db.dispose()  # no pooled connection may hold the tables the restore replaces
     if engine == "postgresql":

@@ -323,3 +323,44 @@ def test_a_restore_that_fails_half_way_leaves_the_database_as_it_was(
     assert "nothing was restored" in failed.stderr
     assert "webhook_subscription" in failed.stderr
     assert tables(env["KINDLY_DATABASE_URL"]) == 0
+
+
+def test_a_backup_in_a_bucket_restores_and_a_changed_object_there_is_refused(
+    tmp_path, postgres_url, fresh_database, s3_endpoint
+):
+    source_env = environment(tmp_path, "source", postgres_url, f"src-{uuid.uuid4().hex[:8]}",
+                             s3_endpoint)  # fmt: skip
+    Path(source_env["KINDLY_DATA_DIR"] + "-cwd").mkdir()
+    with installed(make_settings(tmp_path / "source", **source_env)) as source:
+        load_campaign(source)
+        with source.db.session() as session:
+            rf = session.scalar(select(Debtor.payment_reference).where(Debtor.reference == "A-1"))
+            statement = bf.camt053([bf.Payment("Anna Müller", bf.ACCOUNT, "10.00", reference=rf)])
+            import_statement(session, source.storage, statement, "dec.xml")
+        before = facts(source)
+    backups = f"backups-{uuid.uuid4().hex[:8]}"
+    location = f"s3://{backups}/kindly/2026-12-01"
+    assert kindly(source_env, "backup", location).returncode == 0
+    stored = bucket_keys(s3_endpoint, backups)
+    assert "kindly/2026-12-01/manifest.json" in stored
+    assert "kindly/2026-12-01/database.pgdump" in stored
+    again = kindly(source_env, "backup", location)
+    assert again.returncode == 1 and f"{location} is not empty" in again.stderr
+
+    env = environment(tmp_path, "target", fresh_database(), f"dst-{uuid.uuid4().hex[:8]}",
+                      s3_endpoint)  # fmt: skip
+    Path(env["KINDLY_DATA_DIR"] + "-cwd").mkdir()
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    (key,) = [k for k in stored if "/objects/bank/statements/" in k]
+    s3.put_object(Bucket=backups, Key=key, Body=stored[key].replace(b"10.00", b"90.00"))
+    refused = kindly(env, "restore", location)
+    assert refused.returncode == 1 and "does not match its manifest" in refused.stderr
+    assert tables(env["KINDLY_DATABASE_URL"]) == 0
+    s3.put_object(Bucket=backups, Key=key, Body=stored[key])
+    restored = kindly(env, "restore", location)
+    assert restored.returncode == 0, restored.stderr
+    target = Context(make_settings(tmp_path / "target", **env))
+    try:
+        assert facts(target) == before
+    finally:
+        target.close()
