@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
-from kindly.backup.manifest import NAME, BackupError
+from kindly.backup.manifest import BackupError
 from kindly.infra.files import make_private_dir
 from kindly.infra.storage import S3Storage
 
@@ -131,8 +131,3 @@ def open_archive(location: str, s3_endpoint_url: str | None) -> Archive:
     if parts.scheme and len(parts.scheme) > 1:  # a Windows drive letter is no scheme
         raise BackupError(f"unsupported backup location {location!r}: a folder or s3://")
     return FolderArchive(Path(location).expanduser())
-
-
-def has_manifest(archive: Archive) -> bool:
-    """Whether the archive holds a finished backup."""
-    return archive.fetch(NAME) is not None

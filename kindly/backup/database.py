@@ -20,7 +20,7 @@ DUMP_TIMEOUT_SECONDS = 6 * 3600
 """Longer than any dump should take; a hung pg_dump must not hang a cron job forever."""
 DEBIAN_BINARIES = Path("/usr/lib/postgresql")
 """Where Debian and Ubuntu install each major version's client (`<major>/bin/pg_dump`)."""
-REJECTED_STDERR = ("DETAIL:", "CONTEXT:", "LINE ", "HINT:")
+REJECTED_STDERR = ("DETAIL:", "CONTEXT:", "LINE ", "HINT:", "Command was:")
 """Lines of a PostgreSQL error that quote row values (personal data): never repeated."""
 
 
@@ -146,7 +146,7 @@ def _run(command: list[str], env: dict[str, str], what: str, **kwargs: Any) -> N
 def _error_lines(stderr: bytes) -> str:
     """The error lines of a PostgreSQL tool, without the ones that quote data."""
     lines = [line.strip() for line in stderr.decode(errors="replace").splitlines()]
-    kept = [line for line in lines if line and not line.startswith(REJECTED_STDERR)]
+    kept = [line for line in lines if line and not any(m in line for m in REJECTED_STDERR)]
     kept = [line for line in kept if "ERROR" in line or "error" in line] or kept
     return "; ".join(kept[:3]) or "no message"
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from kindly import context as context_module
-from kindly.backup import service
+from kindly.backup import database, service
 from kindly.backup.archive import FolderArchive, open_archive
 from kindly.backup.manifest import BackupError
 from kindly.campaigns.models import Debtor
@@ -204,3 +204,42 @@ def test_locations(tmp_path):
         open_archive("s3:///prefix", None)
     with pytest.raises(BackupError, match="unsupported backup location"):
         open_archive("ftp://host/x", None)
+
+
+def fake_tool(folder: Path, name: str, version: str) -> None:
+    folder.mkdir(exist_ok=True)
+    path = folder / name
+    path.write_text(f"#!/bin/sh\necho '{name} (PostgreSQL) {version}'\n")
+    path.chmod(0o755)
+
+
+def test_a_client_older_than_the_server_is_refused_with_what_to_install(tmp_path):
+    fake_tool(tmp_path / "bin", "pg_dump", "14.12 (Debian 14.12-1)")
+    with pytest.raises(BackupError) as refused:
+        database.find_tool("pg_dump", 16, tmp_path / "bin")
+    assert str(refused.value) == (
+        f"no pg_dump of PostgreSQL 16 or newer; found only {tmp_path}/bin/pg_dump (version 14): "
+        "install the matching client (e.g. apt-get install postgresql-client-16) or name its "
+        "folder with --pg-bin / KINDLY_PG_BIN"
+    )
+    fake_tool(tmp_path / "bin", "pg_dump", "16.4")
+    assert database.find_tool("pg_dump", 16, tmp_path / "bin") == tmp_path / "bin" / "pg_dump"
+    assert database.find_tool("pg_dump", 15, tmp_path / "bin") == tmp_path / "bin" / "pg_dump"
+
+
+def test_a_failed_restore_reports_the_error_but_never_the_rows_it_quotes():
+    stderr = (
+        b'psql:<stdin>:912: ERROR:  duplicate key value violates unique constraint "debtor_token_key"\n'
+        b"psql:<stdin>:912: DETAIL:  Key (token)=(lVwMIUAUh2uXDEJxl6kiKxQ9JX5g8Qfq) already exists.\n"
+        b'CONTEXT:  COPY debtor, line 1: "1\tA-1\tAnna\tM\\u00fcller\tanna@example.org"\n'
+    )
+    line = database._error_lines(stderr)
+    assert line == (
+        'psql:<stdin>:912: ERROR:  duplicate key value violates unique constraint "debtor_token_key"'
+    )
+
+
+def test_only_postgresql_and_sqlite_are_backed_up():
+    with pytest.raises(BackupError, match="backups support PostgreSQL and SQLite, not mysql"):
+        database.engine_of("mysql+pymysql://u@h/db")
+    assert database.engine_of("postgresql+psycopg://u@h/db") == "postgresql"
