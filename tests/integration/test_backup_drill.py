@@ -242,6 +242,13 @@ def test_a_backup_restores_into_an_empty_database_and_bucket(
         assert facts(target) == before
     finally:
         target.close()
+    # and `kindly stats` says the same on both (but for the files not rendered again yet)
+    numbers = [json.loads(kindly(env, "stats", "winter", "--json").stdout)
+               for env in (source_env, target_env)]  # fmt: skip
+    assert (numbers[0].pop("artifacts"), numbers[1].pop("artifacts")) == (
+        {"letter": 3, "site": 3}, {}
+    )  # fmt: skip
+    assert numbers[0] == numbers[1] and numbers[0]["funnel"]["paid"] == 2
 
 
 def test_a_tampered_backup_is_refused_and_nothing_is_written(
