@@ -3,6 +3,7 @@ binaries matched to the server), the embedded SQLite file through SQLite's backu
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sqlite3
@@ -128,8 +129,6 @@ def find_tool(name: str, at_least: int, pg_bin: Path | None = None) -> Path:
 
 
 def _run(command: list[str], env: dict[str, str], what: str, **kwargs: Any) -> None:
-    import os
-
     with tempfile.TemporaryFile() as errors:
         try:
             result = subprocess.run(
@@ -171,8 +170,6 @@ def pg_restore(url: str, dump: Path, dump_major: int, *, clean: bool,
     pg_restore turns the archive into SQL and psql runs it. The COMMIT is sent only once
     pg_restore has finished without error: a cut-off archive never commits half of itself.
     """
-    import os
-
     facts = server_facts(url)
     restore_tool = find_tool("pg_restore", max(dump_major, facts["major"]), pg_bin)
     psql = find_tool("psql", facts["major"], pg_bin)

@@ -12,6 +12,7 @@ before the dump, so the backup holds it.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import mimetypes
 import tempfile
@@ -19,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.exc import DBAPIError
 
 import kindly
@@ -71,9 +72,8 @@ def guess_type(key: str) -> str:
 
 
 def current_revision(ctx: Context) -> str | None:
-    """The Alembic revision the database stands at."""
-    from sqlalchemy import text
-
+    """The Alembic revision the database stands at (None: no schema yet)."""
+    ctx.db.check()  # unreachable is one clear line, not "no schema"
     with ctx.db.engine.connect() as conn:
         try:
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
@@ -153,8 +153,6 @@ def backup(
 
 def _copy_objects(storage: Storage, archive: Archive, include_rendered: bool):
     """Copy each object into the archive; its entries and how many rendered ones were left."""
-    import hashlib
-
     entries: list[Entry] = []
     skipped = 0
     for key in storage.list_keys():
@@ -265,8 +263,8 @@ def restore(
     progress(f"restoring the {engine} database")
     ctx.db.dispose()  # no pooled connection may hold the tables the restore replaces
     if engine == "postgresql":
-        database.pg_restore(ctx.settings.database_url, dump, int(manifest.database["pg_dump"]),
-                            clean=force, pg_bin=pg_bin)  # fmt: skip
+        made_by = int(manifest.database.get("pg_dump") or 0)  # the pg_dump's major version
+        database.pg_restore(ctx.settings.database_url, dump, made_by, clean=force, pg_bin=pg_bin)
     else:
         target = database.sqlite_path(ctx.settings.database_url)
         database.sqlite_restore(dump, target)
