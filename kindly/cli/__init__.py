@@ -10,6 +10,7 @@ import click
 
 from kindly.campaigns.portfolio import PortfolioRejected
 from kindly.cli import (
+    backup,
     bank,
     bankreport,
     campaign,
@@ -85,6 +86,8 @@ cli.add_command(status.pause)
 cli.add_command(status.end)
 cli.add_command(user.command)
 cli.add_command(webhooks.command)
+cli.add_command(backup.backup)
+cli.add_command(backup.restore)
 
 
 def main() -> None:

@@ -12,9 +12,9 @@ import kindly.cli as cli_package
 from kindly.cli import cli
 
 COMMANDS = {
-    "bank", "check", "creditor", "demo", "end", "experiments", "export", "import", "launch",
+    "backup", "bank", "check", "creditor", "demo", "end", "experiments", "export", "import", "launch",
     "ledger", "letters", "link", "pause", "payments", "privacy", "purge", "refunds", "render",
-    "report", "rules", "segments", "send", "serve", "stats", "migrate",
+    "report", "restore", "rules", "segments", "send", "serve", "stats", "migrate",
     "user", "webhooks", "worker",
 }  # fmt: skip
 
