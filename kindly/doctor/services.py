@@ -186,9 +186,10 @@ def storage(installation: Installation) -> Finding:
     where = settings.storage_url
     fix = "check KINDLY_STORAGE_URL, KINDLY_S3_ENDPOINT_URL and the AWS_* credentials"
     if isinstance(store, S3Storage):
-        missing = _missing_bucket(store)
+        missing, absent = _missing_bucket(store)
         if missing:
-            return Finding("storage", ERROR, missing, f"create the bucket ({where}), or {fix}")
+            bucket_fix = f"create the bucket ({where}), or {fix}" if absent else fix
+            return Finding("storage", ERROR, missing, bucket_fix)
         fix = f"{fix}; the credentials need s3:PutObject, s3:GetObject and s3:DeleteObject"
     elif isinstance(store, LocalStorage) and not store.root.is_dir():
         return Finding(
@@ -210,8 +211,9 @@ def storage(installation: Installation) -> Finding:
     return Finding("storage", OK, f"{_kind(store)}: write, read and delete work")
 
 
-def _missing_bucket(store) -> str | None:
-    """Why the bucket cannot be reached (HEAD bucket, nothing created), or None."""
+def _missing_bucket(store) -> tuple[str | None, bool]:
+    """Why the bucket cannot be reached (HEAD bucket, nothing created), or None; and whether
+    it is because the bucket does not exist."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     where = f"s3://{store.bucket}" + (f" at {store.endpoint_url}" if store.endpoint_url else "")
@@ -220,11 +222,11 @@ def _missing_bucket(store) -> str | None:
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "error")
         if code in ("404", "NoSuchBucket", "NotFound"):
-            return f"the bucket {where} does not exist"
-        return f"HEAD bucket {where} refused: {code}"
+            return f"the bucket {where} does not exist", True
+        return f"HEAD bucket {where} refused: {code}", False
     except BotoCoreError as exc:
-        return f"S3 unreachable ({where}): {type(exc).__name__}"
-    return None
+        return f"S3 unreachable ({where}): {type(exc).__name__}", False
+    return None, False
 
 
 def _kind(store) -> str:

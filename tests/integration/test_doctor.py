@@ -253,3 +253,22 @@ def test_no_ffmpeg_on_the_path(healthy, tmp_path):
     (path / "fc-list").symlink_to(shutil.which("fc-list"))  # fonts stay checkable
     healthy.update(PATH=str(path), IMAGEIO_FFMPEG_EXE=str(tmp_path / "no-ffmpeg"))
     fails(healthy, "ffmpeg", "no working ffmpeg", "apt-get install ffmpeg")
+
+
+def test_a_database_user_that_may_only_read(healthy):
+    import psycopg
+
+    url = healthy["KINDLY_DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+    role = f"kindly_reader_{secrets.token_hex(4)}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN")
+        conn.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
+        conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+    try:
+        host = healthy["KINDLY_DATABASE_URL"].rpartition("@")[2]
+        healthy["KINDLY_DATABASE_URL"] = f"postgresql+psycopg://{role}@{host}"
+        fails(healthy, "database", f"{role} cannot read and write", "GRANT SELECT, INSERT")
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")
