@@ -13,8 +13,9 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 
-from kindly.errors import ConfigError
+from kindly.errors import ConfigError, ServiceUnavailable
 from kindly.infra.config import Settings, load_settings
+from kindly.infra.db import Database
 
 OK, WARNING, ERROR, SKIPPED = "ok", "warning", "error", "skipped"
 STATUSES = (OK, WARNING, ERROR, SKIPPED)
@@ -57,9 +58,6 @@ class Installation:
 
     def database(self):
         """The database, connected once; None (with `database_error`) when it cannot be."""
-        from kindly.errors import ServiceUnavailable
-        from kindly.infra.db import Database
-
         if self._database is None and self.database_error is None:
             database = Database(self.settings.database_url)
             try:

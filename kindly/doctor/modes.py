@@ -33,41 +33,75 @@ def production(installation: Installation) -> Finding:
 def modes(installation: Installation) -> Finding:
     """Development stand-ins in production: sandbox payments, the outbox, a folder, SQLite."""
     settings = installation.settings
-    problems, fixes, notes = [], [], []
+    stand_ins: list[tuple[str, str]] = []  # (what is found, how to fix it)
     if settings.payments_sandbox:
-        problems.append("payments are the sandbox (no money moves, every page says TEST)")
-        fixes.append("KINDLY_PAYMENTS=stripe with a live key, or none for bank transfer only")
-    else:
-        notes.append(f"payments: {settings.payments}")
-    keeps = [channel for channel, url in (("email", settings.smtp_url),
-                                         ("SMS", settings.sms_webhook_url)) if not url]  # fmt: skip
-    if keeps:
-        problems.append(f"{' and '.join(keeps)} go to the outbox folder, nobody receives them")
-        fixes.append("set KINDLY_SMTP_URL and KINDLY_SMS_WEBHOOK_URL to the real gateways")
-    else:
-        notes.append("messages: gateways")
-    if settings.storage_url.startswith("file:"):
-        problems.append("artifacts are stored in a local folder (one machine only, no S3)")
-        fixes.append("KINDLY_STORAGE_URL=s3://bucket/prefix")
-    else:
-        notes.append("storage: S3")
-    if settings.database_url.startswith("sqlite:"):
-        problems.append("the database is SQLite (one machine, one writer at a time)")
-        fixes.append("KINDLY_DATABASE_URL=postgresql+psycopg://…")
-    else:
-        notes.append("database: PostgreSQL")
-    if not problems:
-        return Finding("modes", OK, "; ".join(notes))
-    if not installation.production:
-        return Finding(
-            "modes", OK, f"development stand-ins (fine outside production): {'; '.join(problems)}"
+        stand_ins.append(
+            (
+                "payments are the sandbox (no money moves, every page says TEST)",
+                "KINDLY_PAYMENTS=stripe with a live key, or none for bank transfer only",
+            )
         )
-    if problems == [p for p in problems if "outbox" in p] and settings.outbox:
+    missing = [
+        (channel, variable)
+        for channel, variable, url in (
+            ("email", "KINDLY_SMTP_URL", settings.smtp_url),
+            ("SMS", "KINDLY_SMS_WEBHOOK_URL", settings.sms_webhook_url),
+        )
+        if not url
+    ]
+    outbox = None
+    if missing:
+        outbox = (
+            f"{' and '.join(c for c, _ in missing)} go to the outbox folder, nobody receives them",
+            f"set {' and '.join(v for _, v in missing)} to the gateway",
+        )
+        if not settings.outbox:  # KINDLY_OUTBOX=on: production chose the outbox on purpose
+            stand_ins.append(outbox)
+    if settings.storage_url.startswith("file:"):
+        stand_ins.append(
+            (
+                "artifacts are stored in a local folder (one machine only, no S3)",
+                "KINDLY_STORAGE_URL=s3://bucket/prefix",
+            )
+        )
+    if settings.database_url.startswith("sqlite:"):
+        stand_ins.append(
+            (
+                "the database is SQLite (one machine, one writer at a time)",
+                "KINDLY_DATABASE_URL=postgresql+psycopg://…",
+            )
+        )
+    if not installation.production:
+        found = [what for what, _ in stand_ins] + (
+            [outbox[0]] if outbox and settings.outbox else []
+        )
+        if found:
+            return Finding(
+                "modes", OK, "development stand-ins (fine outside production): " + "; ".join(found)
+            )
+    elif stand_ins:
         return Finding(
-            "modes", WARNING, f"KINDLY_OUTBOX=on: {problems[0]}",
-            "collect the outbox folder's messages yourself, or " + fixes[0],
-        )  # fmt: skip
-    return Finding("modes", ERROR, "production with " + "; ".join(problems), "; ".join(fixes))
+            "modes",
+            ERROR,
+            "production with " + "; ".join(w for w, _ in stand_ins),
+            "; ".join(fix for _, fix in stand_ins),
+        )
+    elif outbox:
+        return Finding(
+            "modes",
+            WARNING,
+            f"KINDLY_OUTBOX=on: {outbox[0]}",
+            f"collect the outbox folder's messages yourself, or {outbox[1]}",
+        )
+    storage = "S3" if settings.storage_url.startswith("s3:") else "a folder"
+    database = "SQLite" if settings.database_url.startswith("sqlite:") else "PostgreSQL"
+    messages = "the outbox" if outbox else "gateways"
+    return Finding(
+        "modes",
+        OK,
+        f"payments: {settings.payments}; messages: {messages}; "
+        f"storage: {storage}; database: {database}",
+    )
 
 
 def stripe(installation: Installation) -> Finding:

@@ -272,3 +272,20 @@ def test_a_database_user_that_may_only_read(healthy):
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f"DROP OWNED BY {role}")
             conn.execute(f"DROP ROLE {role}")
+
+
+def test_a_redis_user_that_may_not_write(healthy):
+    from redis import Redis
+
+    admin = Redis.from_url(healthy["KINDLY_REDIS_URL"])
+    user, password = f"kindly-reader-{secrets.token_hex(4)}", secrets.token_hex(16)
+    admin.acl_setuser(user, enabled=True, passwords=[f"+{password}"], keys=["*"],
+                      commands=["+ping", "+get", "+info", "+select", "+config|get"])  # fmt: skip
+    try:
+        host = healthy["KINDLY_REDIS_URL"].removeprefix("redis://")
+        healthy["KINDLY_REDIS_URL"] = f"redis://{user}:{password}@{host}"
+        findings = fails(healthy, "redis", "Redis refuses what Kindly needs", "ACL")
+        assert password not in json.dumps(findings)
+    finally:
+        admin.acl_deluser(user)
+        admin.close()
