@@ -83,7 +83,7 @@ def modes(installation: Installation) -> Finding:
         return Finding(
             "modes",
             ERROR,
-            "production with " + "; ".join(w for w, _ in stand_ins),
+            "production on development stand-ins: " + "; ".join(w for w, _ in stand_ins),
             "; ".join(fix for _, fix in stand_ins),
         )
     elif outbox:
