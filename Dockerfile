@@ -27,6 +27,16 @@ RUN apt-get update \
  && fc-cache -f \
  && rm -rf /var/lib/apt/lists/*
 
+# `kindly backup` and `kindly restore` run pg_dump, pg_restore and psql of the server's major
+# version (pg_dump refuses a server newer than itself; compose.yaml runs postgres:16): PGDG's
+# client packages, set up with the script and key Debian's postgresql-common ships.
+ARG POSTGRES_CLIENT=16
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends postgresql-common \
+ && /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y \
+ && apt-get install -y --no-install-recommends postgresql-client-${POSTGRES_CLIENT} \
+ && rm -rf /var/lib/apt/lists/*
+
 # The unprivileged user every process runs as; a fixed uid/gid keeps volume ownership stable.
 RUN groupadd --system --gid 10001 kindly \
  && useradd --system --no-log-init --uid 10001 --gid kindly --home-dir /home/kindly --create-home \

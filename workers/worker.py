@@ -18,7 +18,7 @@ from contextlib import contextmanager
 
 from kindly.infra import metrics
 from kindly.infra.config import Settings
-from workers import queues
+from workers import queues, reaper
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +96,13 @@ def run(
     worker.execute_job = counted  # RQ counts jobs only in Redis
     served = serve_metrics(settings)
     log.info("%s listening on %s", type(worker).__name__, ", ".join(names))
+    # a job of a worker that vanished goes back on its queue within ~35 s (workers/reaper.py)
+    heart = reaper.Heart(reaper.own_connection(settings), worker.name, names)
+    heart.start()
     try:
         worker.work(burst=burst, with_scheduler=True, max_jobs=limit or None)
     finally:
+        heart.stop()
         if served is not None:
             served.shutdown()
             served.server_close()  # the port is free again for a fresh start (restart())

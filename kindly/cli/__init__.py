@@ -10,15 +10,18 @@ import click
 
 from kindly.campaigns.portfolio import PortfolioRejected
 from kindly.cli import (
+    backup,
     bank,
     bankreport,
     campaign,
     check,
     creditor,
+    doctor,
     experiments,
     ledger,
     letters,
     link,
+    migrate,
     payments,
     privacy,
     purge,
@@ -60,12 +63,14 @@ cli.add_command(campaign.export)
 cli.add_command(campaign.stats)
 cli.add_command(serve.serve)
 cli.add_command(serve.worker)
+cli.add_command(migrate.command)
 cli.add_command(render.demo)
 # one module per command or command group
 bank.command.add_command(bankreport.report)  # bank's own module is reconciliation's
 cli.add_command(bank.command)
 cli.add_command(check.command)
 cli.add_command(creditor.command)
+cli.add_command(doctor.command)
 cli.add_command(experiments.command)
 cli.add_command(ledger.command)
 cli.add_command(letters.command)
@@ -83,6 +88,8 @@ cli.add_command(status.pause)
 cli.add_command(status.end)
 cli.add_command(user.command)
 cli.add_command(webhooks.command)
+cli.add_command(backup.backup)
+cli.add_command(backup.restore)
 
 
 def main() -> None:

@@ -133,7 +133,7 @@ def not_ours(entry: int, note: str) -> None:
 
 
 @command.command("watch")
-@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("where", metavar="FOLDER|s3://BUCKET/PREFIX/")
 @click.option("--account", help="The IBAN of files that do not name it.")
 @click.option("--campaign", "slug", help="Match only against this campaign's cases.")
 @click.option("--mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -142,18 +142,34 @@ def not_ours(entry: int, note: str) -> None:
 @click.option("--settle", default=watch.SETTLE_SECONDS, show_default=True,
               help="Seconds a file must stay unchanged before it is read.")  # fmt: skip
 def watch_command(
-    folder: Path, account: str | None, slug: str | None, mapping: Path | None,
+    where: str, account: str | None, slug: str | None, mapping: Path | None,
     interval: float, once: bool, settle: float,
 ) -> None:  # fmt: skip
-    """Import each file that arrives in FOLDER once; move it to done/ or failed/."""
+    """Import each file that arrives in a folder or an S3 prefix once; move it to done/ or
+    failed/ beside it. An S3 prefix is read with KINDLY_S3_ENDPOINT_URL and the usual AWS
+    credentials."""
+    from botocore.exceptions import BotoCoreError, ClientError  # only a watch needs boto
+
     ctx = open_context()
+    try:
+        inbox = watch.inbox_for(where, ctx.settings.s3_endpoint_url)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    by = f"watch:{Path(where).name}" if not where.startswith("s3://") else f"watch:{where}"
     if slug:
         with ctx.db.session() as session:
             campaign_by_slug(session, slug)
     rules = _mapping(mapping)
     while True:
-        for outcome in watch.sweep(ctx.db, ctx.storage, folder, account=account,
-                                   campaign_slug=slug, mapping=rules, settle=settle):  # fmt: skip
+        try:
+            outcomes = watch.sweep(ctx.db, ctx.storage, inbox, account=account, by=by[:320],
+                                   campaign_slug=slug, mapping=rules, settle=settle)  # fmt: skip
+        except (BotoCoreError, ClientError) as error:  # the bucket, not a file: try again later
+            if once:
+                raise click.ClickException(f"{where}: S3 unreachable ({error})") from None
+            click.echo(f"{where}: S3 unreachable ({error}); next sweep in {interval:g} s", err=True)
+            outcomes = []
+        for outcome in outcomes:
             if outcome.result is None:
                 click.echo(f"{outcome.name}: refused: {outcome.error}", err=True)
             else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
@@ -67,6 +68,7 @@ class Storage(Protocol):
     def local_path(self, key: str) -> Path | None: ...
     def ensure(self) -> None: ...
     def delete(self, key: str) -> None: ...
+    def list_keys(self, prefix: str = "") -> Iterator[str]: ...
 
 
 def _check_key(key: str) -> str:
@@ -115,6 +117,16 @@ class LocalStorage:
         """The file behind the key, for efficient range requests."""
         path = self._path(key)
         return path if path.is_file() else None
+
+    def list_keys(self, prefix: str = "") -> Iterator[str]:
+        """Every stored key starting with `prefix`, in sorted order (a backup's listing)."""
+        if not self.root.is_dir():
+            return
+        for path in sorted(self.root.rglob("*")):
+            key = path.relative_to(self.root).as_posix()
+            # write_atomically's half-written files are not objects
+            if path.is_file() and key.startswith(prefix) and not path.name.startswith(".tmp-"):
+                yield key
 
 
 class S3Storage:
@@ -239,6 +251,26 @@ class S3Storage:
     def local_path(self, key: str) -> Path | None:
         """S3 objects have no local file."""
         return None
+
+    def list_keys(self, prefix: str = "") -> Iterator[str]:
+        """Every stored key under this store's prefix that starts with `prefix`, sorted
+        (none when the bucket does not exist yet)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        base = f"{self.prefix}/" if self.prefix else ""
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=base + prefix
+        )
+        try:
+            for page in pages:
+                for item in page.get("Contents", ()):
+                    yield item["Key"][len(base) :]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
+                return  # a bucket not made yet holds nothing
+            raise self._fail(exc, "listing") from None
+        except BotoCoreError as exc:
+            raise self._fail(exc, "listing") from None
 
 
 def _client(endpoint_url: str | None):

@@ -131,30 +131,59 @@ def send_email(message: EmailMessage, smtp_url: str | None, outbox: Path, key: s
         outbox.mkdir(parents=True, exist_ok=True)
         (outbox / f"{key}.eml").write_bytes(bytes(message))
         return
+    client = open_smtp(smtp_url)
+    try:
+        with client:
+            client.send_message(message)
+    except OSError as exc:
+        if not _unreachable(exc):
+            raise
+        host, port = smtp_address(smtp_url)
+        raise ServiceUnavailable(f"SMTP server unreachable at {host}:{port}: {exc}") from None
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether an SMTP failure means the server is away (the send may work later), not that
+    it answered with a refusal (smtplib's errors are all OSErrors)."""
+    return isinstance(exc, OSError) and not isinstance(
+        exc, smtplib.SMTPRecipientsRefused | smtplib.SMTPResponseException
+    )
+
+
+def smtp_address(smtp_url: str) -> tuple[str, int]:
+    """The host and port a KINDLY_SMTP_URL names (25, or 465 for smtps://, by default)."""
+    url = urlsplit(smtp_url)
+    return url.hostname or "localhost", url.port or (465 if url.scheme == "smtps" else 25)
+
+
+def open_smtp(smtp_url: str, timeout: float = 30) -> smtplib.SMTP:
+    """A client connected to the KINDLY_SMTP_URL server: upgraded with STARTTLS for smtp://,
+    logged in when the URL has a user; ServiceUnavailable when the server cannot be reached."""
     url = urlsplit(smtp_url)
     if url.scheme not in SMTP_SCHEMES:
         raise ConfigError("KINDLY_SMTP_URL must start with smtp://, smtps:// or smtp+insecure://")
     if parse_qs(url.query).get("starttls", ["1"])[0].lower() in ("0", "false", "no", "off"):
         raise ConfigError("KINDLY_SMTP_URL: to send without TLS, say so with smtp+insecure://")
-    host = url.hostname or "localhost"
-    port = url.port or (465 if url.scheme == "smtps" else 25)
+    host, port = smtp_address(smtp_url)
+    client: smtplib.SMTP | None = None
     try:
         if url.scheme == "smtps":
-            client: smtplib.SMTP = smtplib.SMTP_SSL(
-                host, port, timeout=30, context=ssl.create_default_context()
+            client = smtplib.SMTP_SSL(
+                host, port, timeout=timeout, context=ssl.create_default_context()
             )
         else:
-            client = smtplib.SMTP(host, port, timeout=30)
-        with client:
-            if url.scheme == "smtp":
-                _start_tls(client, host, port)
-            if url.username:
-                client.login(unquote(url.username), unquote(url.password or ""))
-            client.send_message(message)
-    except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError) as exc:
-        if isinstance(exc, smtplib.SMTPRecipientsRefused | smtplib.SMTPResponseException):
-            raise
-        raise ServiceUnavailable(f"SMTP server unreachable at {host}:{port}: {exc}") from None
+            client = smtplib.SMTP(host, port, timeout=timeout)
+        if url.scheme == "smtp":
+            _start_tls(client, host, port)
+        if url.username:
+            client.login(unquote(url.username), unquote(url.password or ""))
+    except BaseException as exc:
+        if client is not None:
+            client.close()
+        if _unreachable(exc):
+            raise ServiceUnavailable(f"SMTP server unreachable at {host}:{port}: {exc}") from None
+        raise
+    return client
 
 
 def sender(campaign: Campaign, settings: Settings, name: str) -> str:

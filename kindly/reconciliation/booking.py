@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Debtor
@@ -74,8 +75,23 @@ def book(
     """
     if not bookings:
         return []
-    connection = session.connection()
+    ids = write(session.connection(), bookings, variants)
+    settle_instalments(session, bookings, planned)
+    metrics.count_payment(METHOD, session, len(bookings))
+    return ids
+
+
+def write(
+    connection: Connection, bookings: Sequence[Booking], variants: dict[int, str | None]
+) -> list[int]:
+    """The rows of `book` without settling instalments: the payments, their `paid` events and
+    allocations. Touches nothing but `connection` (the importer calls it from its writer
+    thread). Returns the payment ids in the bookings' order."""
+    if not bookings:
+        return []
     now = utcnow()
+    if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
+        return _write_on_server(connection, bookings, variants, now)
     payments = [
         (b.campaign_id, b.debtor_id, PROVIDER, b.provider_ref, b.amount_minor, b.currency,
          "succeeded", now, now, "payment", METHOD, b.payer_iban, b.received_on)
@@ -95,9 +111,69 @@ def book(
         for b, payment_id in zip(bookings, ids, strict=True)
     ]
     insert_rows(connection, BankAllocation.__table__, ALLOCATION, allocations, ids=False)
-    settle_instalments(session, bookings, planned)
-    metrics.count_payment(METHOD, session, len(bookings))
     return ids
+
+
+_ON_SERVER = """
+WITH b AS (
+    SELECT b.*, nextval(pg_get_serial_sequence('payment', 'id')) AS payment_id
+    FROM unnest(
+        %(entry)s::bigint[], %(seq)s::int[], %(debtor)s::bigint[], %(campaign)s::bigint[],
+        %(amount)s::bigint[], %(currency)s::text[], %(iban)s::text[], %(day)s::date[],
+        %(ref)s::text[], %(variant)s::text[], %(shown)s::text[]
+    ) WITH ORDINALITY AS b (entry_id, seq, debtor_id, campaign_id, amount_minor, currency,
+                            payer_iban, received_on, ref, variant, shown, n)
+), p AS (
+    INSERT INTO payment (id, campaign_id, debtor_id, provider, provider_ref, amount_minor,
+                         currency, status, created_at, updated_at, kind, method, payer_iban,
+                         received_on)
+    SELECT payment_id, campaign_id, debtor_id, %(provider)s, ref, amount_minor, currency,
+           'succeeded', %(now)s, %(now)s, 'payment', %(method)s, payer_iban, received_on
+    FROM b
+), e AS (
+    INSERT INTO event (idempotency_key, campaign_id, debtor_id, type, channel, variant, agent,
+                       occurred_at, data)
+    SELECT 'paid:' || %(provider)s || ':' || ref, campaign_id, debtor_id, 'paid', NULL, variant,
+           'human', %(now)s,
+           json_build_object('amount', shown, 'currency', currency, 'provider', %(provider)s,
+                             'method', %(method)s)
+    FROM b
+), a AS (
+    INSERT INTO bank_allocation (entry_id, seq, campaign_id, debtor_id, amount_minor, payment_id)
+    SELECT entry_id, seq, campaign_id, debtor_id, amount_minor, payment_id FROM b
+)
+SELECT payment_id FROM b ORDER BY n
+"""
+"""The payments, their `paid` events and allocations in one statement on PostgreSQL: the
+bookings go over as eleven arrays, and the server makes the three rows of each (the payment's
+id drawn from its own sequence) instead of Python formatting them for three COPY streams."""
+
+
+def _write_on_server(
+    connection: Connection, bookings: Sequence[Booking], variants, now
+) -> list[int]:
+    columns: dict = {
+        "entry": [b.entry_id for b in bookings],
+        "seq": [b.seq for b in bookings],
+        "debtor": [b.debtor_id for b in bookings],
+        "campaign": [b.campaign_id for b in bookings],
+        "amount": [b.amount_minor for b in bookings],
+        "currency": [b.currency for b in bookings],
+        "iban": [b.payer_iban for b in bookings],
+        "day": [b.received_on for b in bookings],
+        "ref": [b.provider_ref for b in bookings],
+        "variant": [variants.get(b.debtor_id) for b in bookings],
+        "shown": [str(from_minor(b.amount_minor, b.currency)) for b in bookings],
+    }
+    columns.update(provider=PROVIDER, method=METHOD, now=now)
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        # one big statement over arrays: compiling it to machine code costs more than it saves
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute(_ON_SERVER, columns)
+        return [row[0] for row in cursor.fetchall()]
+    finally:
+        cursor.close()
 
 
 def settle_instalments(

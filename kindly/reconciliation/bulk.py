@@ -39,11 +39,19 @@ def insert_rows(
     columns: Sequence[str],
     rows: Sequence[Sequence[Any]],
     *,
-    ids: bool = True,
+    ids: bool | Sequence[int] = True,
 ) -> list[int]:
-    """Insert the rows (values in the order of `columns`); their new ids in order when `ids`."""
+    """Insert the rows (values in the order of `columns`); their new ids in order when `ids`.
+
+    `ids` may also be the ids to give the rows, drawn beforehand with `draw_ids`."""
     if not rows:
         return []
+    if not isinstance(ids, bool):
+        given = list(ids)
+        columns = ["id", *columns]
+        rows = [(new_id, *row) for new_id, row in zip(given, rows, strict=True)]
+        insert_rows(connection, table, columns, rows, ids=False)
+        return given
     dialect = connection.dialect
     if dialect.name == "postgresql" and dialect.driver == "psycopg":
         return _copy(connection, table, columns, rows, ids)
@@ -59,16 +67,7 @@ def _copy(connection, table: Table, columns: Sequence[str], rows, ids: bool) -> 
     as_json = [n for n, name in enumerate(columns) if isinstance(table.c[name].type, JSON)]
     new_ids: list[int] = []
     if ids:
-        # the table's own sequence, so later single-row inserts never collide with these ids
-        new_ids = list(
-            connection.execute(
-                text(
-                    "SELECT nextval(pg_get_serial_sequence(:table, 'id')) "
-                    "FROM generate_series(1, :n)"
-                ),
-                {"table": table.name, "n": len(rows)},
-            ).scalars()
-        )
+        new_ids = draw_ids(connection, table, len(rows))
         columns = ["id", *columns]
         as_json = [n + 1 for n in as_json]
         rows = [(new_id, *row) for new_id, row in zip(new_ids, rows, strict=True)]
@@ -81,6 +80,22 @@ def _copy(connection, table: Table, columns: Sequence[str], rows, ids: bool) -> 
             copy.write_row(row)
     cursor.close()
     return new_ids
+
+
+def draw_ids(connection: Connection, table: Table, n: int) -> list[int]:
+    """`n` new ids from the table's own sequence (PostgreSQL), so later single-row inserts
+    never collide with rows written with them; fetched as one array, not n rows."""
+    if n <= 0:
+        return []
+    return list(
+        connection.execute(
+            text(
+                "SELECT array(SELECT nextval(pg_get_serial_sequence(:table, 'id')) "
+                "FROM generate_series(1, :n))"
+            ),
+            {"table": table.name, "n": n},
+        ).scalar_one()
+    )
 
 
 def _encoded(row: Sequence[Any], positions: list[int]) -> list[Any]:

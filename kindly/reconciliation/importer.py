@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import gc
 import hashlib
+import queue
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,12 +23,13 @@ from sqlalchemy.orm import Session
 from kindly.bank import detect
 from kindly.bank.entries import Entry, Statement, StatementError, identities
 from kindly.campaigns.models import Campaign
+from kindly.infra import metrics
 from kindly.infra.db import utcnow
 from kindly.infra.storage import Storage
 from kindly.payments.models import Payment
 from kindly.reconciliation import matching
-from kindly.reconciliation.booking import Booking, book, reverse
-from kindly.reconciliation.bulk import among, insert_rows
+from kindly.reconciliation.booking import METHOD, Booking, reverse, settle_instalments, write
+from kindly.reconciliation.bulk import among, draw_ids, insert_rows
 from kindly.reconciliation.models import BankAllocation, BankEntry, BankStatement
 
 LOCK = 72657218
@@ -170,43 +173,117 @@ def _write(
     fresh: list[tuple[str, Entry]],
     result: ImportResult,
 ) -> None:
-    """Decide every fresh entry, write them, book the matched ones and reverse the returns."""
-    rows: list[tuple] = []
+    """Decide every fresh entry, write them, book the matched ones and reverse the returns.
+
+    Deciding is Python's work and writing the database's; on PostgreSQL they overlap: the
+    entries go in chunks to a writer thread that streams each chunk's rows and bookings over
+    the session's connection while this thread decides the next chunk (the waits on the
+    server release the GIL). Ids are drawn beforehand, so no chunk waits for another's."""
+    connection = session.connection()
+    ids = draw_ids(connection, BankEntry.__table__, len(fresh)) if _threaded(connection) else None
+    writer = _Writer(connection, threaded=ids is not None)
     states: list[str] = []
-    verdicts: list[matching.Match | None] = []
     returns: list[int] = []
-    for number, (key, entry) in enumerate(fresh):
-        state, verdict, reason = _decide(index, entry)
-        if state == "returned":
-            returns.append(number)
-        elif state == "matched":
-            index.paid(
-                verdict.debtor_id,
-                entry.amount_minor,
-                matching.compact_iban(entry.counterparty_iban),
-            )
-            result.by_rule[verdict.rule] = result.by_rule.get(verdict.rule, 0) + 1
-        verdicts.append(verdict)
-        states.append(state)
-        rows.append(_row(statement_id, key, entry, state, verdict, reason))
-    ids = insert_rows(session.connection(), BankEntry.__table__, ENTRY, rows)
-    bookings = [
-        Booking(
-            entry_id, key, 0, verdict.debtor_id,
-            index.cases[verdict.debtor_id].campaign_id, entry.amount_minor, entry.currency,
-            matching.compact_iban(entry.counterparty_iban), entry.booking_date or entry.value_date,
-        )
-        for entry_id, state, verdict, (key, entry) in zip(ids, states, verdicts, fresh, strict=True)
-        if state == "matched"
-    ]  # fmt: skip
-    variants = {b.debtor_id: index.cases[b.debtor_id].variant for b in bookings}
+    matched: list[Booking] = []
     planned = {d for d, case in index.cases.items() if case.next_instalment_minor is not None}
-    book(session, bookings, variants, planned)
+    try:
+        for start in range(0, len(fresh), CHUNK):
+            rows: list[tuple] = []
+            bookings: list[tuple[int, Entry, matching.Match]] = []
+            for number in range(start, min(start + CHUNK, len(fresh))):
+                key, entry = fresh[number]
+                state, verdict, reason = _decide(index, entry)
+                if state == "returned":
+                    returns.append(number)
+                elif state == "matched":
+                    index.paid(
+                        verdict.debtor_id,
+                        entry.amount_minor,
+                        matching.compact_iban(entry.counterparty_iban),
+                    )
+                    result.by_rule[verdict.rule] = result.by_rule.get(verdict.rule, 0) + 1
+                    bookings.append((number, entry, verdict))
+                states.append(state)
+                rows.append(_row(statement_id, key, entry, state, verdict, reason))
+            chunk = ids[start : start + len(rows)] if ids is not None else None
+            writer.send(start, rows, chunk, bookings, fresh, index, matched)
+    finally:
+        entry_ids = writer.close()
+    settle_instalments(session, matched, planned)
+    metrics.count_payment(METHOD, session, len(matched))
     for state in states:
         if state != "returned":  # returns count once their original is looked up
             setattr(result, state, getattr(result, state) + 1)
     for number in returns:
-        _return(session, ids[number], fresh[number][1], fresh[number][0], result)
+        _return(session, entry_ids[number], fresh[number][1], fresh[number][0], result)
+
+
+CHUNK = 4096
+"""Entries per chunk the writer thread takes while the next one is decided."""
+
+
+def _threaded(connection) -> bool:
+    return connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg"
+
+
+class _Writer:
+    """Writes chunks of entries and their bookings, in order, in a thread of its own or (other
+    databases) at once; `close` waits for the last one and raises what failed."""
+
+    def __init__(self, connection, *, threaded: bool) -> None:
+        self.connection = connection
+        self.ids: list[int] = []
+        self.failed: BaseException | None = None
+        self.queue: queue.Queue | None = None
+        self.thread: threading.Thread | None = None
+        if threaded:
+            self.queue = queue.Queue(maxsize=2)
+            self.thread = threading.Thread(target=self._run, name="bank-import-writer")
+            self.thread.start()
+
+    def send(self, start, rows, ids, bookings, fresh, index, matched: list[Booking]) -> None:
+        if self.failed is not None:
+            raise self.failed
+        work = (start, rows, ids, bookings, fresh, index, matched)
+        if self.queue is None:
+            self._one(*work)
+        else:
+            self.queue.put(work)
+
+    def close(self) -> list[int]:
+        if self.queue is not None and self.thread is not None:
+            self.queue.put(None)
+            self.thread.join()
+        if self.failed is not None:
+            raise self.failed
+        return self.ids
+
+    def _run(self) -> None:
+        assert self.queue is not None
+        while (work := self.queue.get()) is not None:
+            if self.failed is None:
+                try:
+                    self._one(*work)
+                except BaseException as error:  # handed to the deciding thread
+                    self.failed = error
+
+    def _one(self, start, rows, ids, bookings, fresh, index, matched: list[Booking]) -> None:
+        written = insert_rows(self.connection, BankEntry.__table__, ENTRY, rows,
+                              ids=ids if ids is not None else True)  # fmt: skip
+        self.ids.extend(written)
+        chunk = [
+            Booking(
+                written[number - start], fresh[number][0], 0, verdict.debtor_id,
+                index.cases[verdict.debtor_id].campaign_id, entry.amount_minor, entry.currency,
+                matching.compact_iban(entry.counterparty_iban),
+                entry.booking_date or entry.value_date,
+            )
+            for number, entry, verdict in bookings
+        ]  # fmt: skip
+        matched.extend(chunk)
+        write(
+            self.connection, chunk, {b.debtor_id: index.cases[b.debtor_id].variant for b in chunk}
+        )
 
 
 def _decide(index: matching.Index, entry: Entry):

@@ -180,3 +180,59 @@ def test_two_imports_of_overlapping_statements_at_once_book_each_entry_once(pg):
     with pg.db.session() as session:
         assert session.scalar(select(func.count(Payment.id))) == 40
         assert session.scalar(select(func.sum(Payment.amount_minor))) == 40 * 500
+
+
+def test_chunks_written_by_the_writer_thread_tie_each_entry_to_its_own_case(pg, monkeypatch):
+    """Chunks of 7 over 300 entries: every allocation joins the entry, payment, event and case
+    that belong together, whatever chunk each fell into."""
+    monkeypatch.setattr("kindly.reconciliation.importer.CHUNK", 7)
+    rows = [
+        bf.Payment(f"P {i}", IBAN, f"{50 + i}.00", reference=rf_for("winter", f"K-{i:05d}"))
+        if i % 3
+        else bf.Payment(f"Stranger {i}", IBAN, "1.00", remittance="?")
+        for i in range(COUNT)
+    ]
+    with pg.db.session() as session:
+        result = import_statement(session, pg.storage, bf.camt053(rows), "s.xml")
+    assert (result.matched, result.unmatched) == (200, 100)
+    with pg.db.session() as session:
+        joined = session.execute(
+            select(BankEntry.amount_minor, BankEntry.state, Payment.amount_minor, Debtor.reference,
+                   Payment.debtor_id, BankAllocation.debtor_id, Payment.provider_ref,
+                   BankEntry.identity)
+            .join(BankAllocation, BankAllocation.entry_id == BankEntry.id)
+            .join(Payment, Payment.id == BankAllocation.payment_id)
+            .join(Debtor, Debtor.id == Payment.debtor_id)
+        ).all()  # fmt: skip
+        assert len(joined) == 200
+        for entry_minor, state, paid_minor, reference, debtor, allocated, ref, identity in joined:
+            assert state == "matched" and entry_minor == paid_minor and ref == identity
+            assert debtor == allocated and entry_minor == (50 + int(reference[2:])) * 100
+        keys = set(session.scalars(select(Event.idempotency_key).where(Event.type == "paid")))
+        assert keys == {f"paid:bank:{ref}" for *_, ref, _ in joined}
+
+
+def test_a_failure_in_the_writer_thread_leaves_nothing_behind(pg, monkeypatch):
+    import kindly.reconciliation.importer as importer
+
+    monkeypatch.setattr(importer, "CHUNK", 10)
+    calls = []
+
+    def failing(connection, bookings, variants):
+        calls.append(len(bookings))
+        if len(calls) == 3:
+            raise RuntimeError("the server went away")
+        return real(connection, bookings, variants)
+
+    real = importer.write
+    monkeypatch.setattr(importer, "write", failing)
+    rows = [bf.Payment(f"P {i}", IBAN, f"{50 + i}.00", reference=rf_for("winter", f"K-{i:05d}"))
+            for i in range(60)]  # fmt: skip
+    with pytest.raises(RuntimeError, match="went away"):
+        with pg.db.session() as session:
+            import_statement(session, pg.storage, bf.camt053(rows), "s.xml")
+    assert len(calls) == 3  # the chunks after the failed one were never written
+    with pg.db.session() as session:
+        assert session.scalar(select(func.count(BankEntry.id))) == 0
+        assert session.scalar(select(func.count(Payment.id))) == 0
+        assert session.scalar(select(func.count(Event.id)).where(Event.type == "paid")) == 0

@@ -12,9 +12,10 @@ import kindly.cli as cli_package
 from kindly.cli import cli
 
 COMMANDS = {
-    "bank", "check", "creditor", "demo", "end", "experiments", "export", "import", "launch",
-    "ledger", "letters", "link", "pause", "payments", "privacy", "purge", "refunds", "render",
-    "report", "rules", "segments", "send", "serve", "stats",
+    "backup", "bank", "check", "creditor", "demo", "doctor", "end", "experiments", "export",
+    "import", "launch", "ledger", "letters", "link", "migrate", "pause", "payments", "privacy",
+    "purge", "refunds", "render", "report", "restore", "rules", "segments", "send", "serve",
+    "stats",
     "user", "webhooks", "worker",
 }  # fmt: skip
 
