@@ -125,8 +125,8 @@ def observed(job, *, forks: bool) -> Iterator[None]:
             metrics.fold_exited()  # the horse that ran the job, now ended
         try:
             failed = job.get_status(refresh=True) != "finished"
-        except Exception:  # the job's hash is gone (deleted meanwhile): nothing to say
-            failed = True
+        except Exception:  # its hash is gone (a result kept for no time): no failure known
+            failed = False
         metrics.observe_job(job.origin, job.func_name.rsplit(".", 1)[-1], seconds, failed=failed)
 
 

@@ -187,3 +187,29 @@ def test_without_a_directory_a_served_process_counts_in_a_private_one_removed_at
     assert mode == "0o700" and f"counter_{os.getpid()}.db" not in out[1]
     assert "counter_" in out[1] and "histogram_" not in out[1]  # one file per type and process
     assert not os.path.exists(directory)  # removed when the process ended
+
+
+def test_bank_transfers_matched_in_a_statement_count_once_it_is_committed(ctx, metrics_port):
+    from kindly.campaigns.models import Debtor
+    from kindly.reconciliation.importer import import_statement
+    from tests.support import bankfiles as bf
+    from tests.support.app import load_campaign
+
+    load_campaign(ctx)
+    before = scrape(metrics_port)
+    with ctx.db.session() as session:
+        debtors = {d.reference: d for d in session.scalars(select(Debtor))}
+        data = bf.camt053([
+            bf.Payment("Anna Müller", "DE02120300000000202051", "100.00",
+                       reference=debtors["A-1"].payment_reference),
+            bf.Payment("G. D'Angelo", "DE02500105170137075030", "42.00",
+                       reference=debtors["A-3"].payment_reference),
+            bf.Payment("Nobody", "DE02500105170137075030", "9.99", remittance="no reference"),
+        ])  # fmt: skip
+        result = import_statement(session, ctx.storage, data, "statement.xml")
+        assert (result.matched, result.unmatched) == (2, 1)
+        during = scrape(metrics_port)
+    after = scrape(metrics_port)
+    booked = ("kindly_payments_booked_total", {"method": "bank_transfer"})
+    assert value(during, booked[0], **booked[1]) == value(before, booked[0], **booked[1])
+    assert value(after, booked[0], **booked[1]) - value(before, booked[0], **booked[1]) == 2
