@@ -8,10 +8,12 @@ from sqlalchemy import (
     BigInteger,
     Date,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -22,10 +24,18 @@ class Payment(Base):
     """One payment attempt at a provider, keyed by the provider's own id."""
 
     __tablename__ = "payment"
-    __table_args__ = (UniqueConstraint("provider", "provider_ref"),)
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_ref"),
+        # most payments have neither: no index entry for NULL (migration 1001)
+        Index("ix_payment_intent_ref", "intent_ref",
+              postgresql_where=text("intent_ref IS NOT NULL")),
+        Index("ix_payment_instalment_id", "instalment_id",
+              postgresql_where=text("instalment_id IS NOT NULL")),
+    )  # fmt: skip
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
+    # no key of its own on PostgreSQL: the debtor's cascades and locks (migration 1001)
+    campaign_id: Mapped[int] = mapped_column(Integer)
     debtor_id: Mapped[int] = mapped_column(ForeignKey("debtor.id", ondelete="CASCADE"))
     provider: Mapped[str] = mapped_column(String(16))
     provider_ref: Mapped[str] = mapped_column(String(128))
@@ -39,8 +49,8 @@ class Payment(Base):
     # negative amounts, so every sum of succeeded rows (ledger, stats, exports) is already net
     # (migration 0600).
     kind: Mapped[str] = mapped_column(String(16), default="payment", server_default="payment")
-    intent_ref: Mapped[str | None] = mapped_column(String(128), index=True)
-    instalment_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    intent_ref: Mapped[str | None] = mapped_column(String(128))
+    instalment_id: Mapped[int | None] = mapped_column(Integer)
     # How the money came (bank_transfer for a booked statement entry; None: the provider's
     # checkout), the payer's account when known, and the day it arrived (migration 0997).
     method: Mapped[str | None] = mapped_column(String(32))

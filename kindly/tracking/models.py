@@ -28,7 +28,8 @@ class Event(Base):
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
-    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
+    # no key of its own on PostgreSQL: the debtor's cascades and locks (migration 1001)
+    campaign_id: Mapped[int] = mapped_column(Integer)
     debtor_id: Mapped[int] = mapped_column(ForeignKey("debtor.id", ondelete="CASCADE"))
     type: Mapped[str] = mapped_column(String(32))
     channel: Mapped[str | None] = mapped_column(String(16))

@@ -236,3 +236,18 @@ def test_a_failure_in_the_writer_thread_leaves_nothing_behind(pg, monkeypatch):
         assert session.scalar(select(func.count(BankEntry.id))) == 0
         assert session.scalar(select(func.count(Payment.id))) == 0
         assert session.scalar(select(func.count(Event.id)).where(Event.type == "paid")) == 0
+
+
+def test_a_campaign_deleted_takes_its_payments_and_events_through_its_debtors(pg):
+    """Migration 1001 dropped the campaign keys of payment and event: the debtor's key still
+    cascades, so nothing of a deleted campaign stays behind."""
+    rows = [bf.Payment(f"P {i}", IBAN, f"{50 + i}.00", reference=rf_for("winter", f"K-{i:05d}"))
+            for i in range(20)]  # fmt: skip
+    with pg.db.session() as session:
+        assert import_statement(session, pg.storage, bf.camt053(rows), "s.xml").matched == 20
+    with pg.db.session() as session:
+        session.execute(text("DELETE FROM campaign WHERE slug = 'winter'"))
+    with pg.db.session() as session:
+        assert session.scalar(select(func.count(Payment.id))) == 0
+        assert session.scalar(select(func.count(Event.id))) == 0
+        assert session.scalar(select(func.count(BankAllocation.id))) == 0
