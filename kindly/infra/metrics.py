@@ -98,10 +98,10 @@ SPECS: tuple[Spec, ...] = (
          "Seconds to render one artifact, by kind (site, letter, video).", ("kind",),
          RENDER_BUCKETS),
     Spec("SENDS", "kindly_sends_total", "counter",
-         "Messages by channel and outcome (sent, outbox, held, bounced, failed, unknown) and "
-         "why (the hold, the bounce or the failure).", ("channel", "outcome", "reason")),
+         "Messages by channel and outcome (sent, outbox, print, held, bounced, failed, unknown) "
+         "and why (the hold, the bounce or the failure).", ("channel", "outcome", "reason")),
     Spec("PAYMENTS_BOOKED", "kindly_payments_booked_total", "counter",
-         "Payments booked as succeeded, by method (card, bank_transfer, cash, sandbox, ...).",
+         "Payments booked as succeeded, by method (bank_transfer, cash, stripe, sandbox, ...).",
          ("method",)),
     Spec("WEBHOOK_DELIVERIES", "kindly_webhook_deliveries_total", "counter",
          "Outgoing webhook attempts by outcome (delivered, retrying, failed).", ("outcome",)),
