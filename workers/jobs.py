@@ -8,6 +8,7 @@ from pathlib import Path
 from kindly import context
 from kindly.campaigns.models import Debtor
 from kindly.errors import NotFound
+from kindly.infra import logs, tracing
 from kindly.infra.db import utcnow
 from kindly.payments import ledger
 from kindly.site import artifacts, links
@@ -34,6 +35,7 @@ def render_debtor(debtor_id: int, kinds: list[str], force: bool = False) -> dict
         debtor = session.get(Debtor, debtor_id)
         if debtor is None:
             raise NotFound(f"debtor {debtor_id} does not exist")
+        logs.note_campaign(debtor.campaign.slug)
         view = build_view(
             debtor,
             debtor.campaign,
@@ -67,14 +69,15 @@ def render_debtor(debtor_id: int, kinds: list[str], force: bool = False) -> dict
             has_video, has_letter = "video" in stored, "letter" in stored
             overrides = (debtor.campaign.settings or {}).get("texts")
             online = ctx.settings.payments_online
-            html = render_site(
-                view,
-                has_video=has_video,
-                video_ctas=_video_ctas() if has_video else None,
-                has_letter=has_letter,
-                overrides=overrides,
-                online=online,
-            )
+            with tracing.span("render site"):
+                html = render_site(
+                    view,
+                    has_video=has_video,
+                    video_ctas=_video_ctas() if has_video else None,
+                    has_letter=has_letter,
+                    overrides=overrides,
+                    online=online,
+                )
             inputs["site"] = artifacts.site_inputs(
                 view, has_video=has_video, has_letter=has_letter, overrides=overrides,
                 online=online,
@@ -102,7 +105,9 @@ def _render(view, kinds: list[str]):
     if "letter" in kinds:
         from renderer.letter import render_letter
 
-        yield "letter", render_letter(view)
+        with tracing.span("render letter"):
+            letter = render_letter(view)
+        yield "letter", letter
     if "video" in kinds:
         from renderer.video import render_captions, render_poster, render_video
         from renderer.video.cache import (
@@ -119,7 +124,8 @@ def _render(view, kinds: list[str]):
         )
         with tempfile.TemporaryDirectory(prefix="kindly-video-") as folder:
             path = Path(folder) / "video.mp4"
-            render_video(view, path, cache=segments)
+            with tracing.span("render video"):
+                render_video(view, path, cache=segments)
             yield "video", path.read_bytes()
         yield "poster", render_poster(view)
         yield "captions", render_captions(view)

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from kindly.errors import ConfigError, ServiceUnavailable
+from kindly.infra import tracing
 from kindly.infra.config import Settings
 from kindly.infra.redis import redis_connection
+from workers.joblog import job_line
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +186,8 @@ class Dispatcher:
         """
         if self.settings.jobs_in_process:
             try:
-                func(*args)
+                with job_line(job_id, None, f"{func.__module__}.{func.__qualname__}"):
+                    func(*args)
             except ServiceUnavailable:
                 raise  # every later job would fail the same way: stop with one clear line
             except Exception as exc:  # the caller reports failures; the job id says which
@@ -212,6 +215,7 @@ class Dispatcher:
                     else None,
                     result_ttl=86400,
                     failure_ttl=7 * 86400,
+                    meta=tracing.carrier() or None,  # the job's span joins this trace
                 )
             except DuplicateJobError:
                 return Job.fetch(job_id, connection=self.redis)

@@ -13,8 +13,9 @@ from __future__ import annotations
 import gc
 import logging
 
+from kindly.infra import tracing
 from kindly.infra.config import Settings
-from workers import queues
+from workers import joblog, queues
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ def run(
     if unknown:
         raise ValueError(f"unknown queues {sorted(unknown)}; choose from {', '.join(queues.ALL)}")
     connection = queues.redis_connection(settings)
+    tracing.configure(settings.otlp_endpoint, "kindly-worker")  # off without an endpoint
     preload(names)
     worker = worker_class(names)(
         [Queue(name, connection=connection) for name in names],
@@ -76,6 +78,7 @@ def run(
         # two instead of RQ's default ten (see docs/operations.md).
         maintenance_interval=MAINTENANCE_SECONDS,
     )
+    joblog.logged_worker(worker, forking=not isinstance(worker, SimpleWorker))
     limit = MAX_JOBS if max_jobs is None else max_jobs
     if not isinstance(worker, SimpleWorker):
         limit = 0  # forking worker: a job's memory leaves with its horse

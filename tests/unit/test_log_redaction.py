@@ -36,10 +36,10 @@ def test_the_access_log_hides_the_token_of_an_unsubscribe_link():
     logger = RedactingLogger(Config())
     environ = {"REMOTE_ADDR": "203.0.113.9", "REQUEST_METHOD": "GET",
                "PATH_INFO": f"/u/{TOKEN}", "RAW_URI": f"/u/{TOKEN}?c=email",
-               "SERVER_PROTOCOL": "HTTP/1.1"}  # fmt: skip
+               "SERVER_PROTOCOL": "HTTP/1.1", "kindly.route": "/u/<credential>"}  # fmt: skip
     atoms = logger.atoms(Response(), None, environ, dt.timedelta(microseconds=2500))
     line = ACCESS_FORMAT % logger.atoms_wrapper_class(atoms)
-    assert line == '203.0.113.9 "GET /u/…" 200 42 2ms'
+    assert line == '203.0.113.9 "GET /u/<credential>" 200 42 2ms'
     assert TOKEN not in atoms["r"]
 
 
@@ -125,7 +125,8 @@ def test_kindly_serve_writes_no_token_to_its_log(ctx, tmp_path):
             server.terminate()
             server.wait(timeout=30)
     text = log.read_text(encoding="utf-8")
-    assert '"GET /u/…"' in text and '"GET /o/….gif"' in text
+    assert '"GET /u/<credential>"' in text and '"GET /o/<token>.gif"' in text
+    assert "kindly.request: GET /s/<token>/faq" in text  # the app's own line per request
     assert token not in text
 
 

@@ -36,6 +36,7 @@ from urllib.parse import parse_qsl, urlencode
 from flask import Flask
 from sqlalchemy.exc import OperationalError
 
+from kindly.infra import logs
 from kindly.infra.db import utcnow
 from kindly.site import microsite
 from kindly.site.pagewatch import PageWatch, Seen
@@ -47,6 +48,7 @@ from web.debtor.hits import TOKEN, TokenCache, Tracked
 from web.debtor.page import page_body
 from web.debtor.pagecache import PAGE_CACHE_SIZE, PAGE_SECONDS, Page, PageCache
 from web.debtor.track import PIXEL, TARGETS
+from web.requestlog import ROUTE
 
 log = logging.getLogger(__name__)
 
@@ -107,19 +109,20 @@ class FastLane:
             if not self.app.config.get("KINDLY_FAST_LANE", True):
                 pass
             elif method == "GET" and path.startswith("/o/") and path.endswith(".gif"):
-                answer = self._opened(environ, path[3:-4])
+                route, answer = "/o/<token>.gif", self._opened(environ, path[3:-4])
             elif method == "GET" and path.startswith("/s/") and path.count("/") == 2:
-                answer = self._site(environ, path[3:])
+                route, answer = "/s/<token>", self._site(environ, path[3:])
             elif method == "GET" and path.startswith("/c/"):
-                answer = self._clicked(environ, path[3:])
+                route, answer = "/c/<token>", self._clicked(environ, path[3:])
             elif method == "POST" and path.startswith("/s/") and path.endswith("/e"):
-                answer = self._beacon(environ, path[3:-2])
+                route, answer = "/s/<token>/e", self._beacon(environ, path[3:-2])
         except Exception as exc:  # Redis failing: Flask's route tries again and answers for it
             log.warning("fast lane: %s: %s; handing the request to Flask",
                         type(exc).__name__, str(exc)[:200])  # fmt: skip
             answer = None
         if answer is None:
             return self.inner(environ, start_response)
+        environ[ROUTE] = route  # the Flask rule that would have answered, for the log
         status, headers, body = answer
         start_response(status, headers)
         return [body]
@@ -132,6 +135,7 @@ class FastLane:
         entry = cache.get(token) if cache is not None else None
         if entry is None or utcnow() > entry.expires_at:
             return None
+        logs.note_campaign(entry.campaign)
         buffer = self.app.extensions["kindly"].event_buffer
         if buffer is None:
             return None
