@@ -38,6 +38,10 @@ WATCHED = {
 }  # fmt: skip
 """Table -> column -> kind of personal value held in it."""
 
+NOT_KINDLY = ("mail.log", "mail.smtp")
+"""Loggers of the suite's stand-ins for the outside world (aiosmtpd as the mail gateway logs
+each recipient, as any mail server does): what they write is not Kindly's log."""
+
 MIN_LENGTH = {"name": 4, "email": 6, "phone": 8, "token": 16, "iban": 15}
 """Shorter values are left out: `Li` or `Ana` would match words that are no one's name."""
 WORD = re.compile(r"\w+")
@@ -89,6 +93,8 @@ class ScanHandler(logging.Handler):
         self.addFilter(RedactFilter())
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith(NOT_KINDLY):
+            return
         try:
             line = self.format(record).replace("\n", "\\n")
             with self.path.open("a", encoding="utf-8") as out:
