@@ -17,6 +17,7 @@ from kindly.campaigns.service import status_of
 from kindly.cases.read import case_of, cases_for
 from kindly.cases.state import Case
 from kindly.creditors.profile import creditor_for, creditor_name
+from kindly.infra import logs
 from kindly.infra.config import Settings
 from kindly.infra.db import as_utc
 from kindly.messaging import email as email_channel
@@ -291,6 +292,8 @@ def deliver(
     plan uses the next channel.
     """
     debtor = session.get(Debtor, debtor_id)
+    if debtor is not None:
+        logs.note_campaign(debtor.campaign.slug)  # the job's log line names the campaign
     if debtor is None or status_of(session, debtor.campaign_id) != "live":
         return None  # asked again when the job runs: a pause after enqueueing stops it
     decision = decision_for(session, debtor)
