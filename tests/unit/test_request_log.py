@@ -142,3 +142,15 @@ def test_text_lines_read_as_a_sentence_with_the_fields_after_it():
     text = logs.TextFormatter().format(record)
     assert text.endswith("INFO kindly.request: GET /s/<token> 200 route=/s/<token> "
                          "status=200 campaign=winter")  # fmt: skip
+
+
+def test_in_json_mode_gunicorns_error_log_is_json_and_redacted(monkeypatch, tmp_path):
+    monkeypatch.setenv("KINDLY_LOG_FORMAT", "json")
+    config = Config()
+    config.set("errorlog", str(tmp_path / "error.log"))
+    logger = RedactingLogger(config)
+    logger.error("Error handling request %s", "/s/lxRJKp6FGVWEyd234KpkN0gOsaSewZsV/pay")
+    [line] = (tmp_path / "error.log").read_text(encoding="utf-8").splitlines()
+    entry = json.loads(line)
+    assert entry["level"] == "error" and entry["logger"] == "gunicorn.error"
+    assert entry["message"] == "Error handling request /s/…/pay"
