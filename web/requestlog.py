@@ -9,9 +9,9 @@ does the same for what it answers itself. gunicorn's access log reads the same k
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -59,9 +59,13 @@ class RequestLog:
         self.inner = inner
         self.trust_request_id = trust_request_id
 
+    def __getattr__(self, name: str) -> Any:
+        # the layer it wraps stays reachable as app.wsgi_app.<name> (the fast lane's watch)
+        return getattr(self.inner, name)
+
     def _request_id(self, environ: dict[str, Any]) -> str:
         incoming = environ.get("HTTP_X_REQUEST_ID", "") if self.trust_request_id else ""
-        return incoming if INCOMING_ID.match(incoming) else uuid.uuid4().hex[:16]
+        return incoming if INCOMING_ID.match(incoming) else os.urandom(8).hex()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         request_id = environ[REQUEST_ID] = self._request_id(environ)

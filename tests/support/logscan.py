@@ -186,6 +186,19 @@ def _contains(line: str, value: str) -> bool:
     return re.search(pattern, line) is not None
 
 
+def process_log(name: str):
+    """A file in the session's folder for a process's stderr (opened for appending; the
+    caller closes it once the process has it), scanned with the rest."""
+    folder = Path(os.environ[FOLDER_VARIABLE])
+    return (folder / f"{worker_name()}-{name}-{os.getpid()}.log").open("a", encoding="utf-8")
+
+
+def keep_output(name: str, text: str) -> None:
+    """Add a process's captured output to what the scan reads."""
+    with process_log(name) as out:
+        out.write(text)
+
+
 def worker_name() -> str:
     """This process's name in the folder: the xdist worker id, else `main`."""
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
