@@ -12,6 +12,7 @@ from typing import Any
 from kindly.errors import ConfigError, ServiceUnavailable
 from kindly.infra import tracing
 from kindly.infra.config import Settings
+from kindly.infra.redact import redact
 from kindly.infra.redis import redis_connection
 from workers.joblog import job_line
 
@@ -191,7 +192,8 @@ class Dispatcher:
             except ServiceUnavailable:
                 raise  # every later job would fail the same way: stop with one clear line
             except Exception as exc:  # the caller reports failures; the job id says which
-                log.error("job %s failed: %s: %s", job_id, type(exc).__name__, exc)
+                # a gateway's reply may quote the recipient: the record keeps it, the log not
+                log.error("job %s failed: %s: %s", job_id, type(exc).__name__, redact(str(exc)))
                 log.debug("job %s failed", job_id, exc_info=True)
                 return JobHandle(job_id, "failed", error=f"{type(exc).__name__}: {exc}")
             return JobHandle(job_id, "finished")

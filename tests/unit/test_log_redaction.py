@@ -137,3 +137,14 @@ def test_redact_covers_every_token_route_and_postgres_key_details():
             f'DETAIL:  Key (token)=({TOKEN}) already exists.')  # fmt: skip
     assert redact(line) == ("/s/…/pay /o/….gif /c/…?to=site /u/…?c=sms sbx_… "
                             "DETAIL:  Key (token)=(…) already exists.")  # fmt: skip
+
+
+def test_redact_hides_addresses_phone_numbers_and_ibans_but_not_ids_or_rf_references():
+    from kindly.infra.redact import redact
+
+    line = ("554 5.7.1 <anna.m+x@mail.example.org> refused; call +4915112345678 or "
+            "4915112345678; refund to DE89 3704 0044 0532 0130 00 and GB82WEST12345698765432; "
+            "pay RF18539007547034; job send-1234567-0-email; 2026-12-02 +00:00")  # fmt: skip
+    assert redact(line) == ("554 5.7.1 <…@…> refused; call [phone] or [phone]; refund to "
+                            "[IBAN] and [IBAN]; pay RF18539007547034; job send-1234567-0-email; "
+                            "2026-12-02 +00:00")  # fmt: skip
