@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 
 import pytest
 from gunicorn.config import Config
@@ -16,6 +23,7 @@ from kindly.campaigns.models import Debtor
 from kindly.errors import ConfigError
 from kindly.infra import logs
 from kindly.infra.config import read_log_format
+from tests.support import services
 from tests.support.app import load_campaign
 from tests.unit.test_web import token_of
 from web.server import ACCESS_FORMAT, RedactingLogger, options
@@ -154,3 +162,43 @@ def test_in_json_mode_gunicorns_error_log_is_json_and_redacted(monkeypatch, tmp_
     entry = json.loads(line)
     assert entry["level"] == "error" and entry["logger"] == "gunicorn.error"
     assert entry["message"] == "Error handling request /s/…/pay"
+
+
+@pytest.mark.slow
+def test_kindly_serve_in_json_mode_writes_nothing_but_json_lines(ctx, tmp_path):
+    load_campaign(ctx)
+    token = token_of(ctx, "A-1")
+    port = services.free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KINDLY_")} | {
+        "KINDLY_DATA_DIR": ctx.settings.data_dir.as_posix(),
+        "KINDLY_SECRET_KEY": ctx.settings.secret_key,
+        "KINDLY_DATABASE_URL": ctx.settings.database_url,
+        "KINDLY_LOG_FORMAT": "json",
+        "PYTHONUNBUFFERED": "1",
+    }
+    log = tmp_path / "serve-json.log"
+    with log.open("w", encoding="utf-8") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "kindly", "serve", "--port", str(port), "--workers", "1"],
+            stdout=out, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while not services.port_open("127.0.0.1", port):
+                assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+            for path in (f"/c/{token}?to=site", f"/S/{token}", "/healthz"):
+                with contextlib.suppress(urllib.error.HTTPError):
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10).read()
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    text = log.read_text(encoding="utf-8")
+    lines = [json.loads(line) for line in text.splitlines()]  # every line is JSON
+    requests = [line for line in lines if line["logger"] == "kindly.request"]
+    # the click's redirect is followed to the page: four requests, four lines
+    assert [line["route"] for line in requests] == ["/c/<token>", "/s/<token>", "-", "/healthz"]
+    assert [line["status"] for line in requests][::2] == [302, 404]
+    assert requests[0]["campaign"] == "winter"
+    assert any(line["logger"] == "gunicorn.error" for line in lines)
+    assert token not in text
