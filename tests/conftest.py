@@ -14,7 +14,7 @@ from argon2 import PasswordHasher
 from kindly.accounts import users
 from kindly.context import Context
 from kindly.infra.config import Settings
-from tests.support import services
+from tests.support import logscan, services
 from tests.support.app import (
     PHONE_UA,
     installed,
@@ -157,3 +157,68 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
         if {"integration", "reliability"} & folders or SERVICE_FIXTURES & set(item.fixturenames):
             item.add_marker(pytest.mark.integration)
+
+
+# ---- the log scan: no personal value of the suite's own fixtures in any log line ----------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Set up the log scan (tests/support/logscan.py) in this process: the session's folder
+    (made by the controller, inherited by xdist workers), this process's handler on the root
+    logger at production's INFO level, and the watch on every row written."""
+    import logging
+    import tempfile
+
+    folder = os.environ.get(logscan.FOLDER_VARIABLE)
+    if folder is None:
+        folder = tempfile.mkdtemp(prefix="kindly-logscan-")
+        os.environ[logscan.FOLDER_VARIABLE] = folder  # xdist workers and subprocesses inherit it
+        config.stash[_SCAN_OWNER] = Path(folder)
+    name = logscan.worker_name()
+    registry = logscan.Registry(Path(folder) / f"{name}.values")
+    logscan.hold_inserted_values(registry)
+    logscan.hold_copied_debtors(registry)
+    root = logging.getLogger()
+    root.addHandler(logscan.ScanHandler(Path(folder) / f"{name}.log"))
+    root.setLevel(logging.INFO)
+    config.stash[_SCAN_FOLDER] = Path(folder)
+
+
+_SCAN_FOLDER = pytest.StashKey[Path]()
+_SCAN_OWNER = pytest.StashKey[Path]()
+_SCAN_FOUND = pytest.StashKey[list]()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Each process adds the log files its tests wrote; the controller checks everything and
+    fails the run on a line holding a personal value."""
+    import shutil
+
+    config = session.config
+    folder = config.stash.get(_SCAN_FOLDER, None)
+    if folder is None:
+        return
+    factory = getattr(config, "_tmp_path_factory", None)
+    runs_tests = hasattr(config, "workerinput") or getattr(config.option, "dist", "no") == "no"
+    if factory is not None and runs_tests:  # (an xdist controller's basetemp holds the workers')
+        logscan.append_files(folder / f"{logscan.worker_name()}.log", [factory.getbasetemp()])
+    if config.stash.get(_SCAN_OWNER, None) is None:
+        return  # a worker: the controller checks once every worker has finished
+    found = logscan.findings(folder)
+    config.stash[_SCAN_FOUND] = found
+    if found:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    """Name each log line that leaked a fixture's personal value."""
+    found = config.stash.get(_SCAN_FOUND, None)
+    if found:
+        terminalreporter.section("log scan: personal data in the logs", red=True)
+        for line in found:
+            terminalreporter.write_line(line)
+        folder = config.stash[_SCAN_FOLDER]
+        terminalreporter.write_line(f"(every line and value kept in {folder})")

@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from kindly.context import Context
 from kindly.errors import ServiceUnavailable
+from kindly.infra import tracing
 from kindly.infra.config import Settings, check_production, load_settings
 from kindly.infra.paths import ASSETS, TEMPLATES
 from kindly.infra.redact import install, redact
@@ -26,6 +27,7 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
         settings = context.settings if context is not None else load_settings()
     check_production(settings)
     install(log)  # the app's log (Flask's app.logger too) never carries a token
+    tracing.configure(settings.otlp_endpoint, "kindly-web")  # off without an endpoint
     app = Flask(
         __name__,
         template_folder=str(TEMPLATES),
@@ -45,7 +47,17 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
     )
     app.extensions["kindly"] = context if context is not None else Context(settings)
 
-    from web import admin, api, debtor, edge, inbound, messages, request_metrics, security
+    from web import (
+        admin,
+        api,
+        debtor,
+        edge,
+        inbound,
+        messages,
+        request_metrics,
+        requestlog,
+        security,
+    )  # fmt: skip
     from web.debtor import findcase, pay, paymode, track
 
     request_metrics.init_app(app)  # first: its clock starts before every other hook
@@ -71,6 +83,8 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
 
         app.wsgi_app = FastLane(app, app.wsgi_app, start_writer)
     edge.trust_proxies(app, settings.trusted_proxies)
+    # outermost: one line per request, the fast lane's answers included
+    requestlog.init_app(app, trust_request_id=settings.trusted_proxies > 0)
 
     @app.get("/healthz")
     def healthz():

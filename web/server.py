@@ -6,12 +6,18 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
 from kindly.infra import metrics
-from kindly.infra.config import Settings
-from kindly.infra.redact import install, redact
+from kindly.infra.config import Settings, read_log_format
+from kindly.infra.logs import JsonFormatter
+from kindly.infra.redact import install
+from web.requestlog import route_of
 
 
 class RedactingLogger(Logger):
     """gunicorn's logger, but request lines, paths and error messages lose their tokens.
+
+    The access line names the route's rule (`/s/<token>`), never the path: a path holds
+    tokens, and a mistyped one (`/S/<token>`, `/s//<token>`) is not shaped like one that
+    redaction recognises; a request no rule matched shows `-` (web.requestlog).
 
     Only the atoms of ACCESS_FORMAT are computed: gunicorn's own `atoms` builds every header
     and environ variable into the dict and formats a timestamp on each request, which cost
@@ -23,6 +29,9 @@ class RedactingLogger(Logger):
         request GET /s/<token>/…" and the traceback under it)."""
         super().setup(cfg)
         install(self.error_log)
+        if read_log_format() == "json":  # one format on stderr, or log shippers choke
+            for handler in self.error_log.handlers:
+                handler.setFormatter(JsonFormatter())
 
     def atoms(self, resp, req, environ, request_time):
         status = resp.status
@@ -30,12 +39,12 @@ class RedactingLogger(Logger):
             status = status.split(None, 1)[0]
         sent = getattr(resp, "sent", None)
         method = environ.get("REQUEST_METHOD")
+        route = route_of(environ)
         return {
             "h": environ.get("REMOTE_ADDR", "-"),
             "m": method,
-            "U": redact(environ.get("PATH_INFO") or ""),
-            "r": f"{method} {redact(environ.get('RAW_URI') or '')} "
-            f"{environ.get('SERVER_PROTOCOL')}",
+            "U": route,
+            "r": f"{method} {route} {environ.get('SERVER_PROTOCOL')}",
             "q": "",  # query strings may carry channel hints; nothing personal, keep lines short
             "s": status,
             "b": str(sent) if sent is not None else "-",
@@ -79,20 +88,26 @@ def worker_options(workers: int) -> dict:
     }
 
 
-def run(host: str, port: int, workers: int, settings: Settings | None = None) -> None:
-    """Serve until stopped; with `settings.metrics_port`, Prometheus on that port too."""
-    options = {
+def options(host: str, port: int, workers: int) -> dict:
+    """gunicorn's settings for `kindly serve`."""
+    return {
         "bind": f"{host}:{port}",
         **worker_options(workers),
-        "accesslog": "-",
+        # JSON: the app's own request line (web.requestlog) is the access log
+        "accesslog": None if read_log_format() == "json" else "-",
         "access_log_format": ACCESS_FORMAT,
         "logger_class": RedactingLogger,
         "timeout": 60,
         "graceful_timeout": 20,
     }
+
+
+def run(host: str, port: int, workers: int, settings: Settings | None = None) -> None:
+    """Serve until stopped; with `settings.metrics_port`, Prometheus on that port too."""
+    chosen = options(host, port, workers)
     if settings is not None and settings.metrics_port is not None:
-        options.update(metrics_hooks(settings))
-    KindlyServer(options).run()
+        chosen.update(metrics_hooks(settings))
+    KindlyServer(chosen).run()
 
 
 def metrics_hooks(settings: Settings) -> dict:

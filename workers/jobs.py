@@ -8,7 +8,7 @@ from pathlib import Path
 from kindly import context
 from kindly.campaigns.models import Debtor
 from kindly.errors import NotFound
-from kindly.infra import metrics
+from kindly.infra import logs, metrics, tracing
 from kindly.infra.db import utcnow
 from kindly.payments import ledger
 from kindly.site import artifacts, links
@@ -35,6 +35,7 @@ def render_debtor(debtor_id: int, kinds: list[str], force: bool = False) -> dict
         debtor = session.get(Debtor, debtor_id)
         if debtor is None:
             raise NotFound(f"debtor {debtor_id} does not exist")
+        logs.note_campaign(debtor.campaign.slug)
         view = build_view(
             debtor,
             debtor.campaign,
@@ -68,7 +69,7 @@ def render_debtor(debtor_id: int, kinds: list[str], force: bool = False) -> dict
             has_video, has_letter = "video" in stored, "letter" in stored
             overrides = (debtor.campaign.settings or {}).get("texts")
             online = ctx.settings.payments_online
-            with metrics.render_timer("site"):
+            with metrics.render_timer("site"), tracing.span("render site"):
                 html = render_site(
                     view,
                     has_video=has_video,
@@ -104,7 +105,7 @@ def _render(view, kinds: list[str]):
     if "letter" in kinds:
         from renderer.letter import render_letter
 
-        with metrics.render_timer("letter"):
+        with metrics.render_timer("letter"), tracing.span("render letter"):
             letter = render_letter(view)
         yield "letter", letter
     if "video" in kinds:
@@ -123,7 +124,7 @@ def _render(view, kinds: list[str]):
         )
         with tempfile.TemporaryDirectory(prefix="kindly-video-") as folder:
             path = Path(folder) / "video.mp4"
-            with metrics.render_timer("video"):
+            with metrics.render_timer("video"), tracing.span("render video"):
                 render_video(view, path, cache=segments)
             yield "video", path.read_bytes()
         yield "poster", render_poster(view)

@@ -10,8 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from kindly.errors import ConfigError, ServiceUnavailable
+from kindly.infra import tracing
 from kindly.infra.config import Settings
+from kindly.infra.redact import redact
 from kindly.infra.redis import redis_connection
+from workers.joblog import job_line
 
 log = logging.getLogger(__name__)
 
@@ -208,11 +211,13 @@ class Dispatcher:
         """
         if self.settings.jobs_in_process:
             try:
-                func(*args)
+                with job_line(job_id, None, f"{func.__module__}.{func.__qualname__}"):
+                    func(*args)
             except ServiceUnavailable:
                 raise  # every later job would fail the same way: stop with one clear line
             except Exception as exc:  # the caller reports failures; the job id says which
-                log.error("job %s failed: %s: %s", job_id, type(exc).__name__, exc)
+                # a gateway's reply may quote the recipient: the record keeps it, the log not
+                log.error("job %s failed: %s: %s", job_id, type(exc).__name__, redact(str(exc)))
                 log.debug("job %s failed", job_id, exc_info=True)
                 return JobHandle(job_id, "failed", error=f"{type(exc).__name__}: {exc}")
             return JobHandle(job_id, "finished")
@@ -236,6 +241,7 @@ class Dispatcher:
                     else None,
                     result_ttl=86400,
                     failure_ttl=7 * 86400,
+                    meta=tracing.carrier() or None,  # the job's span joins this trace
                 )
             except DuplicateJobError:
                 return Job.fetch(job_id, connection=self.redis)

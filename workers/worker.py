@@ -16,9 +16,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from kindly.infra import metrics
+from kindly.infra import metrics, tracing
 from kindly.infra.config import Settings
-from workers import queues, reaper
+from workers import joblog, queues, reaper
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,7 @@ def run(
     if unknown:
         raise ValueError(f"unknown queues {sorted(unknown)}; choose from {', '.join(queues.ALL)}")
     connection = queues.redis_connection(settings)
+    tracing.configure(settings.otlp_endpoint, "kindly-worker")  # off without an endpoint
     preload(names)
     worker = worker_class(names)(
         [Queue(name, connection=connection) for name in names],
@@ -80,6 +81,7 @@ def run(
         # two instead of RQ's default ten (see docs/operations.md).
         maintenance_interval=MAINTENANCE_SECONDS,
     )
+    joblog.logged_worker(worker, forking=not isinstance(worker, SimpleWorker))
     limit = MAX_JOBS if max_jobs is None else max_jobs
     if not isinstance(worker, SimpleWorker):
         limit = 0  # forking worker: a job's memory leaves with its horse

@@ -3,7 +3,6 @@ and workers. Every command is registered here by name; `common` holds what they 
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import click
@@ -37,23 +36,16 @@ from kindly.cli import (
     webhooks,
 )
 from kindly.errors import KindlyError
-from kindly.infra import redact
+from kindly.infra import logs
+from kindly.infra.config import read_log_format
 
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")
 def cli(verbose: bool) -> None:
     """Kindly: personalised microsites, letters and videos for soft debt collection."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("botocore", "boto3", "urllib3", "s3transfer", "fontTools", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    # WeasyPrint warns about CSS it skips (e.g. unicode-bidi: isolate) on every letter.
-    logging.getLogger("weasyprint").setLevel(logging.ERROR)
-    redact.install(*logging.getLogger().handlers)  # no token in any process's log
+    # KINDLY_LOG_FORMAT: JSON lines in production, readable text elsewhere; tokens redacted
+    logs.configure(read_log_format(), verbose=verbose)
 
 
 # the campaign's data, rendering and the long-running processes

@@ -49,6 +49,10 @@ class Settings:
     when unset); a port of its own, never the public one (kindly.infra.metrics)."""
     metrics_host: str = "0.0.0.0"  # noqa: S104 - Prometheus scrapes from another host
     """KINDLY_METRICS_HOST: the address the metrics port listens on."""
+    log_format: str = "text"
+    """KINDLY_LOG_FORMAT: json (one object per line, production's default) or text."""
+    otlp_endpoint: str | None = None
+    """Where OpenTelemetry traces go (OTLP over HTTP); None: no tracing, at no cost."""
 
     @property
     def jobs_in_process(self) -> bool:
@@ -181,7 +185,34 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         outbound_allow_private=SWITCH[allow_private],
         metrics_port=int(metrics_port) if metrics_port is not None else None,
         metrics_host=_text(env, "KINDLY_METRICS_HOST") or "0.0.0.0",  # noqa: S104
+        log_format=read_log_format(env),
+        otlp_endpoint=read_otlp_endpoint(env),
     )
+
+
+def read_log_format(env: Mapping[str, str] | None = None) -> str:
+    """KINDLY_LOG_FORMAT (json or text); by default json in production, text elsewhere.
+
+    Read on its own as well: the command line sets up its log before it loads the settings.
+    """
+    env = os.environ if env is None else env
+    production = (_text(env, "KINDLY_ENV") or "development") == "production"
+    value = (_text(env, "KINDLY_LOG_FORMAT") or ("json" if production else "text")).lower()
+    if value not in ("json", "text"):
+        raise ConfigError(f"KINDLY_LOG_FORMAT must be json or text, got {value!r}")
+    return value
+
+
+def read_otlp_endpoint(env: Mapping[str, str] | None = None) -> str | None:
+    """KINDLY_OTLP_ENDPOINT, else OpenTelemetry's own OTEL_EXPORTER_OTLP_ENDPOINT: the base
+    URL of an OTLP/HTTP collector (traces go to its /v1/traces); None turns tracing off."""
+    env = os.environ if env is None else env
+    value = _text(env, "KINDLY_OTLP_ENDPOINT") or _text(env, "OTEL_EXPORTER_OTLP_ENDPOINT")
+    if value is None:
+        return None
+    if urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc:
+        raise ConfigError(f"the OTLP endpoint must be an http(s) URL, got {value!r}")
+    return value.rstrip("/")
 
 
 PAYMENTS = ("stripe", "sandbox", "none")

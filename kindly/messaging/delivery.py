@@ -17,7 +17,7 @@ from kindly.campaigns.service import status_of
 from kindly.cases.read import case_of, cases_for
 from kindly.cases.state import Case
 from kindly.creditors.profile import creditor_for, creditor_name
-from kindly.infra import metrics
+from kindly.infra import logs, metrics
 from kindly.infra.config import Settings
 from kindly.infra.db import as_utc
 from kindly.messaging import email as email_channel
@@ -294,6 +294,7 @@ def deliver(
     debtor = session.get(Debtor, debtor_id)
     if debtor is None:
         return None
+    logs.note_campaign(debtor.campaign.slug)  # the job's log line names the campaign
     status = status_of(session, debtor.campaign_id)
     if status != "live":  # asked again when the job runs: a pause after enqueueing stops it
         return _held(channel, f"campaign_{status}")

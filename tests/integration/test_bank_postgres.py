@@ -228,9 +228,8 @@ def test_a_failure_in_the_writer_thread_leaves_nothing_behind(pg, monkeypatch):
     monkeypatch.setattr(importer, "write", failing)
     rows = [bf.Payment(f"P {i}", IBAN, f"{50 + i}.00", reference=rf_for("winter", f"K-{i:05d}"))
             for i in range(60)]  # fmt: skip
-    with pytest.raises(RuntimeError, match="went away"):
-        with pg.db.session() as session:
-            import_statement(session, pg.storage, bf.camt053(rows), "s.xml")
+    with pytest.raises(RuntimeError, match="went away"), pg.db.session() as session:
+        import_statement(session, pg.storage, bf.camt053(rows), "s.xml")
     assert len(calls) == 3  # the chunks after the failed one were never written
     with pg.db.session() as session:
         assert session.scalar(select(func.count(BankEntry.id))) == 0

@@ -20,6 +20,7 @@ from kindly.campaigns.portfolio import PortfolioRejected, import_portfolio, read
 from kindly.context import Context
 from kindly.reporting.metrics import campaign_stats
 from kindly.site.models import Artifact
+from tests.support import logscan
 from tests.support.app import PORTFOLIO, installed, load_campaign, make_settings
 from workers import queues
 
@@ -195,6 +196,7 @@ def test_cli_render_waits_for_a_real_forking_worker(stack_env, tmp_path):
     finally:
         worker.terminate()
         output = worker.communicate(timeout=30)[0]
+        logscan.keep_output("stack-worker", output)  # scanned for personal data
     assert "Worker listening on render, video" in output  # RQ's forking class: video is here
     numbers = json.loads(kindly("stats", "winter", "--json").stdout)
     assert numbers["artifacts"] == {"letter": 3, "site": 3}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import email
 import json
+import logging
 import threading
 from email import policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,6 +37,7 @@ class Inbox:
     def __init__(self):
         self.messages: list[email.message.EmailMessage] = []
         self.refuse: dict[str, str] = {}
+        self.refuse_data: str | None = None
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:
@@ -44,6 +46,8 @@ class Inbox:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.refuse_data:
+            return self.refuse_data
         self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
         return "250 Message accepted"
 
@@ -285,3 +289,17 @@ def test_a_message_its_worker_never_finished_is_reported_in_doubt_and_not_resent
     plain = CliRunner().invoke(cli, ["send", "winter", "--dry-run"])
     assert "outcome unknown: email 1" in plain.stderr
     context_module.use(None)
+
+
+def test_a_refusal_that_names_the_address_leaves_it_out_of_the_log(sending, caplog):
+    # A content filter refusing the message after DATA often quotes the recipient; the
+    # failed job's log line (and RQ's traceback in a worker) printed the reply whole.
+    ctx, inbox, _ = sending
+    inbox.refuse_data = "554 5.7.1 <anna@example.org>: message refused, call +4915112345678"
+    with caplog.at_level(logging.WARNING):
+        run_send(ctx)
+    with ctx.db.session() as session:
+        row = session.scalar(select(Send).where(Send.address == "anna@example.org"))
+        assert row.status == "failed" and "anna@example.org" in row.error  # kept for the operator
+    assert "SMTPDataError" in caplog.text and "message refused" in caplog.text
+    assert "anna@example.org" not in caplog.text and "4915112345678" not in caplog.text

@@ -16,7 +16,7 @@ import pytest
 
 from kindly.context import Context
 from tests.integration.conftest import PHONE, buffered
-from tests.support import services
+from tests.support import logscan, services
 from tests.support.app import installed, make_settings
 
 __all__ = ["DOWN", "PHONE", "ROOT", "buffered", "start_worker", "stop", "wait_for"]
@@ -39,14 +39,15 @@ def wait_for(condition: Callable[[], object], seconds: float, what: str) -> floa
 def start_worker(env: dict[str, str], *queues: str) -> subprocess.Popen:
     """`kindly worker QUEUE…` in its own process group (the horse it forks dies with it)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("KINDLY_")} | env
-    return subprocess.Popen(
-        [sys.executable, "-m", "kindly", "worker", *queues],
-        env=clean,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    with logscan.process_log("worker") as log:  # its log is scanned for personal data
+        return subprocess.Popen(
+            [sys.executable, "-m", "kindly", "worker", *queues],
+            env=clean,
+            cwd=ROOT,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
 
 
 def stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:

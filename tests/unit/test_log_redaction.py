@@ -36,10 +36,10 @@ def test_the_access_log_hides_the_token_of_an_unsubscribe_link():
     logger = RedactingLogger(Config())
     environ = {"REMOTE_ADDR": "203.0.113.9", "REQUEST_METHOD": "GET",
                "PATH_INFO": f"/u/{TOKEN}", "RAW_URI": f"/u/{TOKEN}?c=email",
-               "SERVER_PROTOCOL": "HTTP/1.1"}  # fmt: skip
+               "SERVER_PROTOCOL": "HTTP/1.1", "kindly.route": "/u/<credential>"}  # fmt: skip
     atoms = logger.atoms(Response(), None, environ, dt.timedelta(microseconds=2500))
     line = ACCESS_FORMAT % logger.atoms_wrapper_class(atoms)
-    assert line == '203.0.113.9 "GET /u/…" 200 42 2ms'
+    assert line == '203.0.113.9 "GET /u/<credential>" 200 42 2ms'
     assert TOKEN not in atoms["r"]
 
 
@@ -125,7 +125,8 @@ def test_kindly_serve_writes_no_token_to_its_log(ctx, tmp_path):
             server.terminate()
             server.wait(timeout=30)
     text = log.read_text(encoding="utf-8")
-    assert '"GET /u/…"' in text and '"GET /o/….gif"' in text
+    assert '"GET /u/<credential>"' in text and '"GET /o/<token>.gif"' in text
+    assert "kindly.request: GET /s/<token>/faq" in text  # the app's own line per request
     assert token not in text
 
 
@@ -136,3 +137,14 @@ def test_redact_covers_every_token_route_and_postgres_key_details():
             f'DETAIL:  Key (token)=({TOKEN}) already exists.')  # fmt: skip
     assert redact(line) == ("/s/…/pay /o/….gif /c/…?to=site /u/…?c=sms sbx_… "
                             "DETAIL:  Key (token)=(…) already exists.")  # fmt: skip
+
+
+def test_redact_hides_addresses_phone_numbers_and_ibans_but_not_ids_or_rf_references():
+    from kindly.infra.redact import redact
+
+    line = ("554 5.7.1 <anna.m+x@mail.example.org> refused; call +4915112345678 or "
+            "4915112345678; refund to DE89 3704 0044 0532 0130 00 and GB82WEST12345698765432; "
+            "pay RF18539007547034; job send-1234567-0-email; 2026-12-02 +00:00")  # fmt: skip
+    assert redact(line) == ("554 5.7.1 <…@…> refused; call [phone] or [phone]; refund to "
+                            "[IBAN] and [IBAN]; pay RF18539007547034; job send-1234567-0-email; "
+                            "2026-12-02 +00:00")  # fmt: skip

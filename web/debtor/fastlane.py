@@ -36,7 +36,7 @@ from urllib.parse import parse_qsl, urlencode
 from flask import Flask
 from sqlalchemy.exc import OperationalError
 
-from kindly.infra import metrics
+from kindly.infra import logs, metrics
 from kindly.infra.db import utcnow
 from kindly.site import microsite
 from kindly.site.pagewatch import PageWatch, Seen
@@ -48,6 +48,7 @@ from web.debtor.hits import TOKEN, TokenCache, Tracked
 from web.debtor.page import page_body
 from web.debtor.pagecache import PAGE_CACHE_SIZE, PAGE_SECONDS, Page, PageCache
 from web.debtor.track import PIXEL, TARGETS
+from web.requestlog import ROUTE
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,7 @@ class FastLane:
             answer = None
         if answer is None:
             return self.inner(environ, start_response)
+        environ[ROUTE] = route  # the Flask rule that would have answered, for the log
         status, headers, body = answer
         start_response(status, headers)
         # counted as Flask would count it, under the same URL rule (web.request_metrics)
@@ -136,6 +138,7 @@ class FastLane:
         entry = cache.get(token) if cache is not None else None
         if entry is None or utcnow() > entry.expires_at:
             return None
+        logs.note_campaign(entry.campaign)
         buffer = self.app.extensions["kindly"].event_buffer
         if buffer is None:
             return None

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from kindly.campaigns.models import Debtor
+from kindly.infra import logs
 from kindly.infra.db import utcnow
 from kindly.site import identity
 from kindly.tracking import events
@@ -48,6 +49,7 @@ def find_debtor(
     debtor = session.scalar(select(Debtor).where(Debtor.token == token))
     if debtor is None:
         abort(404)
+    logs.note_campaign(debtor.campaign.slug)
     if not allow_expired and identity.expired(debtor.campaign, debtor):
         raise LinkExpired(token)
     if gate and not verified(debtor):
@@ -72,6 +74,8 @@ class Tracked:
     check: str  # the identity check's method, "none" without one
     sent_at: dt.datetime | None
     loaded: float
+    campaign: str | None = None
+    """The campaign's slug, for the request's log line."""
 
     @classmethod
     def of(cls, debtor: Debtor, sent_at: dt.datetime | None = None) -> Tracked:
@@ -85,6 +89,7 @@ class Tracked:
             check=identity.method(debtor.campaign, debtor),
             sent_at=sent_at,
             loaded=time.monotonic(),
+            campaign=debtor.campaign.slug,
         )
 
 
@@ -138,6 +143,7 @@ def tracked(token: str, *, gate: bool = True) -> Tracked:
     if entry is None:
         entry = _load_tracked(token)
         cache.put(entry)
+    logs.note_campaign(entry.campaign)
     if utcnow() > entry.expires_at:
         raise LinkExpired(token)
     if gate and not is_verified(entry.id, entry.check):
