@@ -152,7 +152,13 @@ id drawn from its own sequence) instead of Python formatting them for three COPY
 def _write_on_server(
     connection: Connection, bookings: Sequence[Booking], variants, now
 ) -> list[int]:
-    columns: dict = {
+    return write_arrays(connection, arrays(bookings, variants, now))
+
+
+def arrays(bookings: Sequence[Booking], variants: dict[int, str | None], now=None) -> dict:
+    """The bookings as the columns `write_arrays` sends (Python's part of the work, which the
+    importer does while the server writes the chunk before)."""
+    return {
         "entry": [b.entry_id for b in bookings],
         "seq": [b.seq for b in bookings],
         "debtor": [b.debtor_id for b in bookings],
@@ -164,8 +170,16 @@ def _write_on_server(
         "ref": [b.provider_ref for b in bookings],
         "variant": [variants.get(b.debtor_id) for b in bookings],
         "shown": [str(from_minor(b.amount_minor, b.currency)) for b in bookings],
+        "provider": PROVIDER,
+        "method": METHOD,
+        "now": now or utcnow(),
     }
-    columns.update(provider=PROVIDER, method=METHOD, now=now)
+
+
+def write_arrays(connection: Connection, columns: dict) -> list[int]:
+    """Send the columns of `arrays` to PostgreSQL (psycopg): the payment ids in order."""
+    if not columns["entry"]:
+        return []
     cursor = connection.connection.driver_connection.cursor()
     try:
         # one big statement over arrays: compiling it to machine code costs more than it saves

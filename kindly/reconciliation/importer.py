@@ -14,6 +14,7 @@ import gc
 import hashlib
 import queue
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,9 @@ from kindly.infra.db import utcnow
 from kindly.infra.storage import Storage
 from kindly.payments.models import Payment
 from kindly.reconciliation import matching
-from kindly.reconciliation.booking import METHOD, Booking, reverse, settle_instalments, write
+from kindly.reconciliation.booking import METHOD, Booking, reverse, settle_instalments, write_arrays
+from kindly.reconciliation.booking import arrays as booking_arrays
+from kindly.reconciliation.booking import write as book_rows
 from kindly.reconciliation.bulk import among, draw_ids, insert_rows
 from kindly.reconciliation.models import BankAllocation, BankEntry, BankStatement
 
@@ -128,17 +131,33 @@ def _import(session, storage, data, filename, statements, campaign, account, by)
         return ImportResult(earlier.id, earlier.format, earlier.account, entries=len(entries),
                             already_imported=len(entries), duplicate=True)  # fmt: skip
 
-    keys = identities(entries)
-    known = _known(session, keys)
-    fresh: list[tuple[str, Entry]] = []
-    for key, entry in zip(keys, entries, strict=True):
-        if key not in known:
-            known.add(key)  # a bank that repeats a reference inside one file: the first counts
-            fresh.append((key, entry))
-    index = matching.load(session, [campaign.id] if campaign is not None else None)
-
+    narrowed = [campaign.id] if campaign is not None else None
     key = f"{PREFIX}/{sha}.{'xml' if kind.startswith('camt') else kind}"
-    storage.put(key, data, "application/octet-stream")
+    with _Helper(_threaded(connection)) as helper:
+        # ids for every entry of the file, drawn by the server while Python computes the
+        # entries' identities: those of entries already imported stay unused, as a
+        # rolled-back insert's would (a sequence promises no unbroken run)
+        drawing = helper.run(_draw, session, len(entries))
+        keys = identities(entries)
+        ids = drawing.result()
+        index = matching.load(session, narrowed)
+        known = _known(session, keys)
+        fresh: list[tuple[str, Entry]] = []
+        for identity, entry in zip(keys, entries, strict=True):
+            if identity not in known:
+                known.add(identity)  # a bank repeating a reference in one file: the first counts
+                fresh.append((identity, entry))
+        # the file goes to storage while the entries are decided and written; the import
+        # fails (and rolls back) if it could not be kept
+        keeping = helper.run(storage.put, key, data, "application/octet-stream", own=True)
+        result = _book_file(session, statements, kind, file_account, filename, key, sha,
+                            by, campaign, entries, index, fresh, ids)  # fmt: skip
+        keeping.result()
+    return result
+
+
+def _book_file(session, statements, kind, file_account, filename, key, sha, by, campaign,
+               entries, index, fresh, ids) -> ImportResult:  # fmt: skip
     row = BankStatement(
         format=kind[:16], account=file_account, filename=(filename or "")[:255] or None,
         statement_ref=", ".join(s.id for s in statements)[:200] or None, storage_key=key,
@@ -150,11 +169,47 @@ def _import(session, storage, data, filename, statements, campaign, account, by)
     session.flush()
     result = ImportResult(row.id, row.format, row.account, entries=len(entries),
                           already_imported=row.already_imported)  # fmt: skip
-    _write(session, index, row.id, fresh, result)
+    _write(session, index, row.id, fresh, result, ids)
     for name in ("matched", "unmatched", "ignored", "returned"):
         setattr(row, name, getattr(result, name))
     session.flush()
     return result
+
+
+class _Helper:
+    """Runs a call beside this thread (PostgreSQL with psycopg: a server query or storage I/O
+    that releases the GIL), or at once elsewhere; `result()` waits and raises what failed.
+
+    A call on the session's connection only ever runs while this thread leaves the session
+    alone; `own=True` marks a call that does not touch the session (the storage upload) and
+    so may run on a thread of its own beside everything else."""
+
+    def __init__(self, threaded: bool) -> None:
+        self.threaded = threaded
+        self.pool: ThreadPoolExecutor | None = None
+        self.own: ThreadPoolExecutor | None = None
+
+    def __enter__(self) -> _Helper:
+        return self
+
+    def run(self, function, *args, own: bool = False) -> Future:
+        if not self.threaded:
+            done: Future = Future()
+            try:
+                done.set_result(function(*args))
+            except BaseException as error:  # raised by result(), as a thread's would be
+                done.set_exception(error)
+            return done
+        if own:
+            self.own = self.own or ThreadPoolExecutor(1, thread_name_prefix="bank-import-io")
+            return self.own.submit(function, *args)
+        self.pool = self.pool or ThreadPoolExecutor(1, thread_name_prefix="bank-import-db")
+        return self.pool.submit(function, *args)
+
+    def __exit__(self, *exc) -> None:
+        for pool in (self.pool, self.own):
+            if pool is not None:
+                pool.shutdown(wait=True)
 
 
 def _known(session: Session, keys: list[str]) -> set[str]:
@@ -172,15 +227,17 @@ def _write(
     statement_id: int,
     fresh: list[tuple[str, Entry]],
     result: ImportResult,
+    ids: list[int] | None,
 ) -> None:
     """Decide every fresh entry, write them, book the matched ones and reverse the returns.
 
-    Deciding is Python's work and writing the database's; on PostgreSQL they overlap: the
-    entries go in chunks to a writer thread that streams each chunk's rows and bookings over
-    the session's connection while this thread decides the next chunk (the waits on the
-    server release the GIL). Ids are drawn beforehand, so no chunk waits for another's."""
+    Deciding is Python's work and writing the database's; on PostgreSQL they overlap: this
+    thread decides a chunk of entries and prepares its rows and bookings as columns, and a
+    writer thread sends them over the session's connection while the next chunk is decided
+    (the waits on the server release the GIL). The ids are drawn beforehand, so no chunk
+    waits for another's (`ids`: drawn for PostgreSQL, at least one per fresh entry; None
+    elsewhere, where each chunk is written at once, in order)."""
     connection = session.connection()
-    ids = draw_ids(connection, BankEntry.__table__, len(fresh)) if _threaded(connection) else None
     writer = _Writer(connection, threaded=ids is not None)
     states: list[str] = []
     returns: list[int] = []
@@ -205,10 +262,16 @@ def _write(
                     bookings.append((number, entry, verdict))
                 states.append(state)
                 rows.append(_row(statement_id, key, entry, state, verdict, reason))
-            chunk = ids[start : start + len(rows)] if ids is not None else None
-            writer.send(start, rows, chunk, bookings, fresh, index, matched)
+            if ids is None:  # the entries' ids come back from the insert
+                writer.send(_Chunk(rows, None, start, bookings))
+                continue
+            chunk = _bookings(ids, bookings, fresh, index)
+            matched.extend(chunk)
+            variants = {b.debtor_id: index.cases[b.debtor_id].variant for b in chunk}
+            writer.send(_Chunk(rows, ids[start : start + len(rows)], start, None,
+                               booking_arrays(chunk, variants)))  # fmt: skip
     finally:
-        entry_ids = writer.close()
+        entry_ids = writer.close(fresh, index, matched)
     settle_instalments(session, matched, planned)
     metrics.count_payment(METHOD, session, len(matched))
     for state in states:
@@ -222,17 +285,47 @@ CHUNK = 4096
 """Entries per chunk the writer thread takes while the next one is decided."""
 
 
+def _draw(session: Session, count: int) -> list[int] | None:
+    """`count` new bank_entry ids where the writer thread runs (PostgreSQL), else None."""
+    connection = session.connection()
+    return draw_ids(connection, BankEntry.__table__, count) if _threaded(connection) else None
+
+
 def _threaded(connection) -> bool:
     return connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg"
 
 
+def _bookings(entry_ids, bookings, fresh, index: matching.Index) -> list[Booking]:
+    """The money of the chunk's matched entries (their positions in `fresh`, with the ids
+    of all fresh entries in `entry_ids`)."""
+    return [
+        Booking(
+            entry_ids[number], fresh[number][0], 0, verdict.debtor_id,
+            index.cases[verdict.debtor_id].campaign_id, entry.amount_minor, entry.currency,
+            matching.compact_iban(entry.counterparty_iban),
+            entry.booking_date or entry.value_date,
+        )
+        for number, entry, verdict in bookings
+    ]  # fmt: skip
+
+
+@dataclass
+class _Chunk:
+    rows: list[tuple]
+    ids: list[int] | None  # drawn beforehand (PostgreSQL), else given by the insert
+    start: int  # the first entry's position among the fresh ones
+    bookings: list | None = None  # (position, entry, match), booked once the ids are known
+    arrays: dict | None = None  # the bookings as prepared columns (PostgreSQL)
+
+
 class _Writer:
-    """Writes chunks of entries and their bookings, in order, in a thread of its own or (other
-    databases) at once; `close` waits for the last one and raises what failed."""
+    """Writes chunks of entries and their bookings, in order, in a thread of its own
+    (PostgreSQL) or at once; `close` waits for the last one and raises what failed."""
 
     def __init__(self, connection, *, threaded: bool) -> None:
         self.connection = connection
         self.ids: list[int] = []
+        self.pending: list[_Chunk] = []
         self.failed: BaseException | None = None
         self.queue: queue.Queue | None = None
         self.thread: threading.Thread | None = None
@@ -241,49 +334,45 @@ class _Writer:
             self.thread = threading.Thread(target=self._run, name="bank-import-writer")
             self.thread.start()
 
-    def send(self, start, rows, ids, bookings, fresh, index, matched: list[Booking]) -> None:
+    def send(self, chunk: _Chunk) -> None:
         if self.failed is not None:
             raise self.failed
-        work = (start, rows, ids, bookings, fresh, index, matched)
         if self.queue is None:
-            self._one(*work)
+            self._one(chunk)
         else:
-            self.queue.put(work)
+            self.queue.put(chunk)
 
-    def close(self) -> list[int]:
+    def close(self, fresh, index: matching.Index, matched: list[Booking]) -> list[int]:
+        """Wait for the last chunk; book the chunks whose ids came from their insert."""
         if self.queue is not None and self.thread is not None:
             self.queue.put(None)
             self.thread.join()
         if self.failed is not None:
             raise self.failed
+        for chunk in self.pending:
+            booked = _bookings(self.ids, chunk.bookings, fresh, index)
+            matched.extend(booked)
+            book_rows(self.connection, booked,
+                      {b.debtor_id: index.cases[b.debtor_id].variant for b in booked})  # fmt: skip
         return self.ids
 
     def _run(self) -> None:
         assert self.queue is not None
-        while (work := self.queue.get()) is not None:
+        while (chunk := self.queue.get()) is not None:
             if self.failed is None:
                 try:
-                    self._one(*work)
+                    self._one(chunk)
                 except BaseException as error:  # handed to the deciding thread
                     self.failed = error
 
-    def _one(self, start, rows, ids, bookings, fresh, index, matched: list[Booking]) -> None:
-        written = insert_rows(self.connection, BankEntry.__table__, ENTRY, rows,
-                              ids=ids if ids is not None else True)  # fmt: skip
-        self.ids.extend(written)
-        chunk = [
-            Booking(
-                written[number - start], fresh[number][0], 0, verdict.debtor_id,
-                index.cases[verdict.debtor_id].campaign_id, entry.amount_minor, entry.currency,
-                matching.compact_iban(entry.counterparty_iban),
-                entry.booking_date or entry.value_date,
-            )
-            for number, entry, verdict in bookings
-        ]  # fmt: skip
-        matched.extend(chunk)
-        write(
-            self.connection, chunk, {b.debtor_id: index.cases[b.debtor_id].variant for b in chunk}
-        )
+    def _one(self, chunk: _Chunk) -> None:
+        table = BankEntry.__table__
+        given = chunk.ids if chunk.ids is not None else True
+        self.ids.extend(insert_rows(self.connection, table, ENTRY, chunk.rows, ids=given))
+        if chunk.arrays is not None:
+            write_arrays(self.connection, chunk.arrays)
+        elif chunk.bookings:
+            self.pending.append(chunk)
 
 
 def _decide(index: matching.Index, entry: Entry):

@@ -218,14 +218,14 @@ def test_a_failure_in_the_writer_thread_leaves_nothing_behind(pg, monkeypatch):
     monkeypatch.setattr(importer, "CHUNK", 10)
     calls = []
 
-    def failing(connection, bookings, variants):
-        calls.append(len(bookings))
+    def failing(connection, columns):
+        calls.append(len(columns["entry"]))
         if len(calls) == 3:
             raise RuntimeError("the server went away")
-        return real(connection, bookings, variants)
+        return real(connection, columns)
 
-    real = importer.write
-    monkeypatch.setattr(importer, "write", failing)
+    real = importer.write_arrays
+    monkeypatch.setattr(importer, "write_arrays", failing)
     rows = [bf.Payment(f"P {i}", IBAN, f"{50 + i}.00", reference=rf_for("winter", f"K-{i:05d}"))
             for i in range(60)]  # fmt: skip
     with pytest.raises(RuntimeError, match="went away"), pg.db.session() as session:

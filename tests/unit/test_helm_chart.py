@@ -397,6 +397,9 @@ def test_workers_scale_on_the_depth_of_their_own_queues():
     deployments = by_kind(docs, "Deployment")
     autoscalers = by_kind(docs, "HorizontalPodAutoscaler")
     assert set(autoscalers) == {"kindly-web", "kindly-worker", "kindly-video-worker"}
+    from kindly.infra.metrics import ALL_SPECS
+
+    exported = {spec.name: spec.labels for spec in ALL_SPECS}
     for name in ("kindly-worker", "kindly-video-worker"):
         hpa = autoscalers[name]["spec"]
         target = deployments[hpa["scaleTargetRef"]["name"]]
@@ -407,6 +410,7 @@ def test_workers_scale_on_the_depth_of_their_own_queues():
         for metric in hpa["metrics"]:
             assert metric["type"] == "External"
             assert metric["external"]["metric"]["name"] == METRIC
+            assert "queue" in exported[METRIC]  # a metric Kindly exports, with that label
             queue = metric["external"]["metric"]["selector"]["matchLabels"]["queue"]
             scaled[queue] = metric["external"]["target"]
         assert set(scaled) <= set(queues) and scaled
