@@ -26,7 +26,7 @@ from kindly.payments import ledger
 from kindly.payments.models import Payment, Plan
 from kindly.payments.plans import OPEN
 from kindly.payments.service import record_reversal
-from kindly.reconciliation.bulk import among, insert_rows
+from kindly.reconciliation.bulk import among, array_literal, insert_rows
 from kindly.reconciliation.models import BankAllocation
 from kindly.tracking.models import Event
 
@@ -118,9 +118,11 @@ _ON_SERVER = """
 WITH b AS (
     SELECT b.*, nextval(pg_get_serial_sequence('payment', 'id')) AS payment_id
     FROM unnest(
-        %(entry)s::bigint[], %(seq)s::int[], %(debtor)s::bigint[], %(campaign)s::bigint[],
-        %(amount)s::bigint[], %(currency)s::text[], %(iban)s::text[], %(day)s::date[],
-        %(ref)s::text[], %(variant)s::text[], %(shown)s::text[]
+        %(entry)s::text::bigint[], %(seq)s::text::int[], %(debtor)s::text::bigint[],
+        %(campaign)s::text::bigint[],
+        %(amount)s::text::bigint[], %(currency)s::text::text[], %(iban)s::text::text[],
+        %(day)s::text::date[],
+        %(ref)s::text::text[], %(variant)s::text::text[], %(shown)s::text::text[]
     ) WITH ORDINALITY AS b (entry_id, seq, debtor_id, campaign_id, amount_minor, currency,
                             payer_iban, received_on, ref, variant, shown, n)
 ), p AS (
@@ -158,7 +160,7 @@ def _write_on_server(
 def arrays(bookings: Sequence[Booking], variants: dict[int, str | None], now=None) -> dict:
     """The bookings as the columns `write_arrays` sends (Python's part of the work, which the
     importer does while the server writes the chunk before)."""
-    return {
+    columns = {
         "entry": [b.entry_id for b in bookings],
         "seq": [b.seq for b in bookings],
         "debtor": [b.debtor_id for b in bookings],
@@ -170,6 +172,10 @@ def arrays(bookings: Sequence[Booking], variants: dict[int, str | None], now=Non
         "ref": [b.provider_ref for b in bookings],
         "variant": [variants.get(b.debtor_id) for b in bookings],
         "shown": [str(from_minor(b.amount_minor, b.currency)) for b in bookings],
+    }
+    return {
+        "count": len(bookings),
+        **{name: array_literal(values) for name, values in columns.items()},
         "provider": PROVIDER,
         "method": METHOD,
         "now": now or utcnow(),
@@ -178,7 +184,7 @@ def arrays(bookings: Sequence[Booking], variants: dict[int, str | None], now=Non
 
 def write_arrays(connection: Connection, columns: dict) -> list[int]:
     """Send the columns of `arrays` to PostgreSQL (psycopg): the payment ids in order."""
-    if not columns["entry"]:
+    if not columns["count"]:
         return []
     cursor = connection.connection.driver_connection.cursor()
     try:

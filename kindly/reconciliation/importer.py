@@ -268,8 +268,8 @@ def _write(
             chunk = _bookings(ids, bookings, fresh, index)
             matched.extend(chunk)
             variants = {b.debtor_id: index.cases[b.debtor_id].variant for b in chunk}
-            writer.send(_Chunk(rows, ids[start : start + len(rows)], start, None,
-                               booking_arrays(chunk, variants)))  # fmt: skip
+            given = ids[start : start + len(rows)]
+            writer.send(_Chunk(rows, given, start, None, booking_arrays(chunk, variants)))
     finally:
         entry_ids = writer.close(fresh, index, matched)
     settle_instalments(session, matched, planned)

@@ -219,7 +219,7 @@ def test_a_failure_in_the_writer_thread_leaves_nothing_behind(pg, monkeypatch):
     calls = []
 
     def failing(connection, columns):
-        calls.append(len(columns["entry"]))
+        calls.append(columns["count"])
         if len(calls) == 3:
             raise RuntimeError("the server went away")
         return real(connection, columns)
@@ -250,3 +250,18 @@ def test_a_campaign_deleted_takes_its_payments_and_events_through_its_debtors(pg
         assert session.scalar(select(func.count(Payment.id))) == 0
         assert session.scalar(select(func.count(Event.id))) == 0
         assert session.scalar(select(func.count(BankAllocation.id))) == 0
+
+
+def test_array_literals_reach_the_server_as_they_were(postgres_url):
+    import psycopg
+
+    from kindly.reconciliation.bulk import array_literal
+
+    texts = ["plain", 'a "quoted" one', "back\\slash", "{braces}, commas", "NULL", "", None, "ü ß"]
+    days = [dt.date(2026, 12, 1), None]
+    with psycopg.connect(postgres_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        row = conn.execute(
+            "SELECT %s::text::text[], %s::text::date[], %s::text::bigint[]",
+            (array_literal(texts), array_literal(days), array_literal([1, -2, 3])),
+        ).fetchone()
+    assert row == (texts, days, [1, -2, 3])
