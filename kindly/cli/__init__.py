@@ -15,6 +15,7 @@ from kindly.cli import (
     campaign,
     check,
     creditor,
+    events,
     experiments,
     ledger,
     letters,
@@ -66,6 +67,7 @@ bank.command.add_command(bankreport.report)  # bank's own module is reconciliati
 cli.add_command(bank.command)
 cli.add_command(check.command)
 cli.add_command(creditor.command)
+cli.add_command(events.command)
 cli.add_command(experiments.command)
 cli.add_command(ledger.command)
 cli.add_command(letters.command)

@@ -40,8 +40,9 @@ from kindly.infra.db import utcnow
 from kindly.site import microsite
 from kindly.site.pagewatch import PageWatch, Seen
 from kindly.tracking import events
-from kindly.tracking.eventbuffer import RedisEventBuffer, pending
-from kindly.tracking.verdict import BURST_LINKS, BURST_WINDOW, judge
+from kindly.tracking.eventbuffer import pending
+from kindly.tracking.sink import EventSink
+from kindly.tracking.verdict import judge
 from web.debtor.beacon import BEACON_MAX, read_beacon
 from web.debtor.hits import TOKEN, TokenCache, Tracked
 from web.debtor.page import page_body
@@ -124,15 +125,22 @@ class FastLane:
         start_response(status, headers)
         return [body]
 
-    def _entry(self, token: str) -> tuple[Tracked, RedisEventBuffer] | None:
-        """The token's cached entry and the buffer, when the lane can answer for it."""
+    def _sink(self) -> EventSink | None:
+        """Where this process's hits go, when it has a journal or Redis (else Flask's way)."""
+        context = self.app.extensions["kindly"]
+        if context.journal is None and context.event_buffer is None:
+            return None
+        return context.events
+
+    def _entry(self, token: str) -> tuple[Tracked, EventSink] | None:
+        """The token's cached entry and the event sink, when the lane can answer for it."""
         if not TOKEN.match(token):
             return None
         cache: TokenCache | None = self.app.extensions.get("kindly_tokens")
         entry = cache.get(token) if cache is not None else None
         if entry is None or utcnow() > entry.expires_at:
             return None
-        buffer = self.app.extensions["kindly"].event_buffer
+        buffer = self._sink()
         if buffer is None:
             return None
         self.on_request()
@@ -161,7 +169,7 @@ class FastLane:
         kept = pages.peek(token) if pages is not None and TOKEN.match(token) else None
         if kept is None or kept.who.check != "none":  # a check needs the session cookie
             return None
-        buffer = self.app.extensions["kindly"].event_buffer
+        buffer = self._sink()
         if buffer is None:
             return None
         current = self._current(token, kept, pages)
@@ -242,12 +250,10 @@ class FastLane:
         channel = channel if channel in events.CHANNELS else None
         agent = _verdict(environ, entry)
         event = pending(entry, "clicked", channel=channel, agent=agent, data={"to": target})
-        if agent == "human":  # the burst check and the event in one round trip
-            now = utcnow().timestamp()
-            since = now - BURST_WINDOW.total_seconds()
-            buffer.add_click(event, target, now, since, BURST_LINKS)
-        else:
-            buffer.add(event)
+        # a person's click may yet be a scanner's burst over every link: the journal's shipper
+        # (or Redis, in the same round trip as the event) settles it, not this answer
+        burst = (target, utcnow().timestamp()) if agent == "human" else None
+        buffer.add(event, burst=burst)
         url = f"/s/{token}{TARGETS[target]}" + ("?" + urlencode({"c": channel}) if channel else "")
         body = _REDIRECT.format(url=html.escape(url)).encode()
         headers = self._headers("text/html; charset=utf-8", body)

@@ -184,10 +184,19 @@ def record_hit(
     agent: str,
     data: dict[str, str] | None = None,
     key: str | None = None,
+    burst: str | None = None,
 ) -> None:
-    """Store a tracking hit: through the event buffer when there is one (the request then
-    costs one Redis round trip), directly otherwise."""
-    buffer = context().event_buffer
+    """Store a tracking hit: into the local journal when there is one (one write, no round
+    trip), else through the event buffer (one Redis round trip), else directly. `burst` (a
+    clicked link; journal only) leaves the scanner-burst check to the journal's shipper."""
+    ctx = context()
+    if ctx.journal is not None:
+        from kindly.tracking.eventbuffer import pending
+
+        event = pending(debtor, type_, channel=channel, agent=agent, data=data, key=key)
+        ctx.events.add(event, burst=None if burst is None else (burst, utcnow().timestamp()))
+        return
+    buffer = ctx.event_buffer
     if buffer is None:
         if session is None:
             with context().db.session() as own:
