@@ -51,8 +51,13 @@ def _write_offset(segment: Path, offset: int) -> None:
     """Note the stored offset (a temporary file, then a rename: never half a number)."""
     final = segment.parent / (segment.name + SHIPPED_SUFFIX)
     temporary = segment.parent / f".{final.name}.{os.getpid()}"
-    temporary.write_text(str(offset))
-    os.replace(temporary, final)
+    try:
+        temporary.write_text(str(offset))
+        os.replace(temporary, final)
+    except OSError:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
 
 
 def settle_bursts(session, events: list[dict[str, Any]]) -> None:
@@ -125,6 +130,7 @@ class Shipper:
         self.db = db
         self.batch = batch
         self._lock_fd = -1
+        self._offsets: dict[str, int] = {}  # kept here too: a full disk refuses the files
         self.shipped = 0  # records stored by this shipper (offered: re-offers count too)
 
     @property
@@ -179,7 +185,7 @@ class Shipper:
             except BlockingIOError:
                 closed = False
             size = os.fstat(fd).st_size
-            offset = shipped_offset(segment)
+            offset = max(shipped_offset(segment), self._offsets.get(segment.name, 0))
             while offset < size:
                 chunk = os.pread(fd, min(READ_BYTES, size - offset), offset)
                 lines = chunk.split(b"\n")[:-1][: self.batch]  # complete lines only
@@ -188,12 +194,18 @@ class Shipper:
                 consumed = sum(len(line) + 1 for line in lines)
                 total += store(self.db, [line for line in lines if line])
                 offset += consumed
-                _write_offset(segment, offset)
+                self._offsets[segment.name] = offset
+                try:
+                    _write_offset(segment, offset)
+                except OSError as exc:  # the disk is full: this shipper remembers it
+                    log.warning("journal shipper: cannot note the offset of %s (%s)",
+                                segment.name, exc.strerror)  # fmt: skip
             if closed and b"\n" not in os.pread(fd, READ_BYTES, offset):
                 if offset < size:  # a record the disk cut short: its hit went the other way
                     log.warning("event journal: %d bytes of an unfinished record at the end "
                                 "of %s ignored", size - offset, segment.name)  # fmt: skip
                 segment.unlink()
+                self._offsets.pop(segment.name, None)
                 with contextlib.suppress(FileNotFoundError):
                     (segment.parent / (segment.name + SHIPPED_SUFFIX)).unlink()
         finally:
