@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from kindly.tracking.eventbuffer import write_raw
 from kindly.tracking.journal import SHIPPED_SUFFIX, is_segment, shipped_offset
@@ -62,36 +62,45 @@ def _write_offset(segment: Path, offset: int) -> None:
 
 def settle_bursts(session, events: list[dict[str, Any]]) -> None:
     """Mark as automated each click carrying `_burst` whose debtor's links clicked in the
-    burst window (stored clicks and this batch's earlier ones) make a burst; drop the mark."""
+    burst window (stored clicks and this batch's earlier ones) make a burst; drop the mark.
+
+    Per debtor and link only the latest click counts (a link is in the window when its latest
+    click is): one grouped query per batch, and a few links per debtor to look at per click,
+    however many clicks one debtor's links had."""
     marked = [e for e in events if "_burst" in e]
     if not marked:
         return
     window = BURST_WINDOW.total_seconds()
     since = min(float(e["_burst"][1]) for e in marked) - window
     debtors = {e["debtor_id"] for e in marked}
-    clicks: dict[int, list[tuple[float, str]]] = defaultdict(list)
+    latest: dict[int, dict[str | None, float]] = defaultdict(dict)
+    link = Event.data["to"].as_string()
     rows = session.execute(
-        select(Event.debtor_id, Event.occurred_at, Event.data).where(
+        select(Event.debtor_id, link, func.max(Event.occurred_at))
+        .where(
             Event.type == "clicked",
             Event.debtor_id.in_(debtors),
             Event.occurred_at >= dt.datetime.fromtimestamp(since, dt.UTC),
         )
+        .group_by(Event.debtor_id, link)
     )
-    for debtor_id, occurred_at, data in rows:
+    for debtor_id, name, occurred_at in rows:
         if occurred_at.tzinfo is None:
             occurred_at = occurred_at.replace(tzinfo=dt.UTC)
-        clicks[debtor_id].append((occurred_at.timestamp(), (data or {}).get("to")))
+        latest[debtor_id][name] = occurred_at.timestamp()
     for event in events:
         if event.get("type") != "clicked":
             continue
         mark = event.pop("_burst", None)
-        link = (event.get("data") or {}).get("to")
-        stamp = (
-            float(mark[1]) if mark else dt.datetime.fromisoformat(event["occurred_at"]).timestamp()
-        )
-        clicks[event["debtor_id"]].append((stamp, link))
+        name = (event.get("data") or {}).get("to")
+        if mark is not None:
+            stamp = float(mark[1])
+        else:
+            stamp = dt.datetime.fromisoformat(event["occurred_at"]).timestamp()
+        links = latest[event["debtor_id"]]
+        links[name] = max(stamp, links.get(name, stamp))
         if mark is not None and event["agent"] == "human":
-            recent = {name for at, name in clicks[event["debtor_id"]] if at >= stamp - window}
+            recent = [at for at in links.values() if at >= stamp - window]
             if is_burst(recent):
                 event["agent"] = "automated"
 
