@@ -56,9 +56,9 @@ def test_with_the_journal_the_lane_answers_as_flask_does_and_both_journal_alike(
     context, client, token, shipper = journaled
     app = client.application
     seen = flask_paths(client)
-    client.get(f"/o/{token}.gif")
+    client.get(f"/o/{token}.gif")  # the lane reads a new token itself; Flask builds the page
     client.get(f"/s/{token}")
-    assert seen == [f"/o/{token}.gif", f"/s/{token}"]
+    assert seen == [f"/s/{token}"]
     warm = len(shipped(context, shipper))
     assert warm == 2
     answers = {}

@@ -9,8 +9,13 @@ Through Flask (request context, session, URL routing, response object, the after
 hooks) that was three quarters of the CPU a tracking hit took; this WSGI layer in front of the
 app does only the work itself.
 
-It answers only the plain case and hands every other request to Flask unchanged: a token
-or page not in this process's cache (Flask's route loads it, so the next hit takes the lane),
+A tracking hit for a token not in this process's cache reads it with one query
+(web.debtor.hits.load_tracked) and is answered here too: in a real send most hits are a
+process's first for their debtor.
+
+It answers only the plain case and hands every other request to Flask unchanged: an unknown
+token, a page not in this process's cache (Flask's route builds it, so the next view takes
+the lane),
 a page whose state changed, notices asked for in the query, the database down, an expired
 link, a page or beacon behind an identity check (the session cookie decides), a HEAD, an
 unknown link target, a malformed beacon (Flask answers the 400), and any request when Redis
@@ -44,7 +49,7 @@ from kindly.tracking.eventbuffer import pending
 from kindly.tracking.sink import EventSink
 from kindly.tracking.verdict import judge
 from web.debtor.beacon import BEACON_MAX, read_beacon
-from web.debtor.hits import TOKEN, TokenCache, Tracked
+from web.debtor.hits import TOKEN, TokenCache, Tracked, load_tracked
 from web.debtor.page import page_body
 from web.debtor.pagecache import PAGE_CACHE_SIZE, PAGE_SECONDS, Page, PageCache
 from web.debtor.track import PIXEL, TARGETS
@@ -136,12 +141,19 @@ class FastLane:
         """The token's cached entry and the event sink, when the lane can answer for it."""
         if not TOKEN.match(token):
             return None
-        cache: TokenCache | None = self.app.extensions.get("kindly_tokens")
-        entry = cache.get(token) if cache is not None else None
-        if entry is None or utcnow() > entry.expires_at:
-            return None
         buffer = self._sink()
         if buffer is None:
+            return None
+        cache: TokenCache | None = self.app.extensions.get("kindly_tokens")
+        if cache is None:
+            cache = self.app.extensions.setdefault("kindly_tokens", TokenCache())
+        entry = cache.get(token)
+        if entry is None:  # a process's first hit for this debtor: one query, no Flask
+            entry = load_tracked(self.app.extensions["kindly"].db, token)
+            if entry is None:  # unknown: Flask's route answers the 404
+                return None
+            cache.put(entry)
+        if utcnow() > entry.expires_at:
             return None
         self.on_request()
         return entry, buffer
