@@ -95,3 +95,38 @@ def test_redis_down_the_journal_still_takes_every_hit(journaled, monkeypatch):
     types = [kind for kind, *_ in shipped(context, shipper)]
     assert types.count("opened") == 21
     assert types.count("clicked") == 20
+
+
+def test_a_warm_view_asks_neither_the_database_nor_redis_until_its_page_changes(journaled):
+    from sqlalchemy import event as sa_event
+
+    from tests.integration.test_fastlane import lane_of, listening, settle
+
+    context, client, token, shipper = journaled
+    first = client.get(f"/s/{token}").get_data(as_text=True)  # Flask builds and keeps it
+    client.get(f"/s/{token}")  # the lane starts the page watch and reads once
+    seq = listening(client)
+    client.get(f"/s/{token}")  # read again: the first read came before the watch listened
+    statements: list[str] = []
+
+    def note(conn, cursor, sql, *rest) -> None:
+        statements.append(sql)
+
+    sa_event.listen(context.db.engine, "before_cursor_execute", note)
+    try:
+        for _ in range(10):
+            assert client.get(f"/s/{token}").get_data(as_text=True) == first
+        assert statements == []  # ten views: no query at all
+        assert context.event_buffer.waiting() == 0  # and nothing through Redis
+        with context.db.session() as session:  # the page changes: the watch is told
+            debtor = session.scalar(select(Debtor).where(Debtor.token == token))
+            debtor.last_name = "Zoë-Nachname"
+        settle(client, seq)
+        statements.clear()
+        assert "Zoë-Nachname" in client.get(f"/s/{token}").get_data(as_text=True)
+        assert statements  # read (and built) again after the change
+    finally:
+        sa_event.remove(context.db.engine, "before_cursor_execute", note)
+    assert lane_of(client)._watch is not None
+    viewed = [kind for kind, *_ in shipped(context, shipper)].count("viewed")
+    assert viewed == 3 + 10 + 1
