@@ -3,8 +3,9 @@
 An open pixel, a click redirect or a page's beacon needs little: the token's cached entry,
 the verdict on the request's headers and timing, one event written to the local journal
 (kindly.tracking.journal; without one, appended to the Redis stream), and a fixed answer.
-A warm microsite view needs the page this process keeps and the live state it was built from; on PostgreSQL the page watch (kindly.site.pagewatch) says when either may
-have changed, so a view reads the database only after a change, elsewhere on every view.
+A warm microsite view needs the page this process keeps and the live state it was built
+from; on PostgreSQL the page watch (kindly.site.pagewatch) says when either may have
+changed, so a view reads the database only after a change, elsewhere on every view.
 Through Flask (request context, session, URL routing, response object, the after-request
 hooks) that was three quarters of the CPU a tracking hit took; this WSGI layer in front of the
 app does only the work itself.
