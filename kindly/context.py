@@ -43,6 +43,23 @@ class Context:
         return RedisEventBuffer(redis_connection(self.settings))
 
     @cached_property
+    def journal(self):
+        """This process's writer of the local event journal, or None when it is off."""
+        if self.settings.journal is None:
+            return None
+        from kindly.tracking.journal import Journal
+
+        return Journal(self.settings.journal, fsync=self.settings.journal_fsync,
+                       limit_bytes=self.settings.journal_limit_mb * 2**20)  # fmt: skip
+
+    @cached_property
+    def events(self):
+        """Where answered hits go: the journal, else Redis, else the database (EventSink)."""
+        from kindly.tracking.sink import EventSink
+
+        return EventSink(self.journal, self.event_buffer, self.db)
+
+    @cached_property
     def rate_limiter(self):
         """Request counters per address or link: Redis when configured, else the database."""
         from kindly.site.ratelimit import RateLimiter
@@ -51,6 +68,8 @@ class Context:
 
     def close(self) -> None:
         """Release pooled connections."""
+        if "journal" in self.__dict__ and self.journal is not None:
+            self.journal.close()
         if "db" in self.__dict__:
             self.db.dispose()
 

@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
     app.register_blueprint(admin.bp)
     app.register_blueprint(api.bp)
 
-    if settings.redis_url:
+    if settings.redis_url or settings.journal is not None:
         start_writer = _start_event_writer(app)
         from web.debtor.fastlane import FastLane
 
@@ -128,8 +128,9 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
 
 
 def _start_event_writer(app: Flask) -> Callable[[], None]:
-    """Drain the event stream into the database from a thread of this process, started on
-    the first request (after gunicorn has forked), unless the app is told not to. Returns
+    """Drain the event stream into the database from a thread of this process, and ship the
+    event journal from another (when there is one and KINDLY_JOURNAL_SHIPPER is on), started
+    on the first request (after gunicorn has forked), unless the app is told not to. Returns
     the starter, for requests that don't pass through Flask (web.debtor.fastlane)."""
     import threading
 
@@ -147,8 +148,16 @@ def _start_event_writer(app: Flask) -> Callable[[], None]:
                 from kindly.tracking.eventbuffer import Writer
 
                 ctx = app.extensions["kindly"]
-                writer = Writer(ctx.event_buffer, ctx.db)
-                writer.start()
+                writer = None
+                if ctx.event_buffer is not None:
+                    writer = Writer(ctx.event_buffer, ctx.db)
+                    writer.start()
+                if ctx.settings.journal is not None and ctx.settings.journal_shipper:
+                    from kindly.tracking.shipper import ShipperThread
+
+                    shipper = ShipperThread(ctx.settings.journal, ctx.db)
+                    shipper.start()
+                    app.extensions["kindly_shipper"] = shipper
                 app.extensions["kindly_writer"] = writer
 
     return _writer

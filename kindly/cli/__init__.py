@@ -16,6 +16,7 @@ from kindly.cli import (
     check,
     creditor,
     doctor,
+    events,
     experiments,
     ledger,
     letters,
@@ -63,6 +64,7 @@ cli.add_command(bank.command)
 cli.add_command(check.command)
 cli.add_command(creditor.command)
 cli.add_command(doctor.command)
+cli.add_command(events.command)
 cli.add_command(experiments.command)
 cli.add_command(ledger.command)
 cli.add_command(letters.command)

@@ -15,8 +15,14 @@ from kindly.infra.config import check_production, load_settings
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
 def serve(host: str, port: int, workers: int) -> None:
-    """Serve the debtor front with gunicorn."""
+    """Serve the debtor front with gunicorn (hits journaled to DATA_DIR/journal unless
+    KINDLY_JOURNAL says otherwise)."""
+    import os
+
     from web.server import run  # gunicorn and Flask load only for the commands that serve
+
+    # the event journal is on for the front unless set: its workers read this environment
+    os.environ.setdefault("KINDLY_JOURNAL", "on")
 
     ctx = open_context()
     if ctx.settings.metrics_port == port:

@@ -11,6 +11,7 @@ from urllib.parse import unquote, urlsplit
 
 from kindly.errors import ConfigError
 from kindly.infra.files import make_private_dir
+from kindly.infra.fsync import parse_fsync
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,15 @@ class Settings:
     """KINDLY_LOG_FORMAT: json (one object per line, production's default) or text."""
     otlp_endpoint: str | None = None
     """Where OpenTelemetry traces go (OTLP over HTTP); None: no tracing, at no cost."""
+    journal: Path | None = None
+    """The local event journal's folder (kindly.tracking.journal); None: hits go to Redis or
+    the database synchronously. `kindly serve` turns it on by default."""
+    journal_fsync: str = "100ms"
+    """When journal writes are forced to disk: always, every N ms (100ms), or never."""
+    journal_limit_mb: int = 1024
+    """Unshipped journal size past which hits go the synchronous way (and an alarm is logged)."""
+    journal_shipper: bool = True
+    """Each web process runs a shipper thread (only one per folder ships at a time)."""
 
     @property
     def jobs_in_process(self) -> bool:
@@ -160,6 +170,23 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(
             f"KINDLY_METRICS_PORT must be a port number from 1 to 65535, got {metrics_port!r}"
         )
+    journal = _text(env, "KINDLY_JOURNAL") or "off"
+    journal_dir = (
+        None if SWITCH.get(journal.lower()) is False
+        else data_dir / "journal" if SWITCH.get(journal.lower()) is True
+        else Path(journal).resolve()
+    )  # fmt: skip
+    journal_fsync = _text(env, "KINDLY_JOURNAL_FSYNC") or "100ms"
+    try:
+        parse_fsync(journal_fsync)
+    except ValueError as exc:
+        raise ConfigError(f"KINDLY_JOURNAL_FSYNC: {exc}") from None
+    journal_limit = _text(env, "KINDLY_JOURNAL_LIMIT_MB") or "1024"
+    if not journal_limit.isdigit() or int(journal_limit) < 1:
+        raise ConfigError(f"KINDLY_JOURNAL_LIMIT_MB must be a number of MB, got {journal_limit!r}")
+    journal_shipper = (_text(env, "KINDLY_JOURNAL_SHIPPER") or "on").lower()
+    if journal_shipper not in SWITCH:
+        raise ConfigError(f"KINDLY_JOURNAL_SHIPPER must be on or off, got {journal_shipper!r}")
 
     return Settings(
         data_dir=data_dir,
@@ -187,6 +214,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         metrics_host=_text(env, "KINDLY_METRICS_HOST") or "0.0.0.0",  # noqa: S104
         log_format=read_log_format(env),
         otlp_endpoint=read_otlp_endpoint(env),
+        journal=journal_dir,
+        journal_fsync=journal_fsync,
+        journal_limit_mb=int(journal_limit),
+        journal_shipper=SWITCH[journal_shipper],
     )
 
 

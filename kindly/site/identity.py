@@ -43,14 +43,18 @@ def _segment_check(debtor: Debtor) -> str:
     return (decision.treatment or {}).get("identity_check", "none") if decision else "none"
 
 
-def method(campaign: Campaign, debtor: Debtor) -> str:
+def method(campaign: Campaign, debtor: Debtor, *, treatment: dict | None = None,
+           decided: bool = False) -> str:  # fmt: skip
     """The check this debtor's link asks for; none when the debtor lacks the answer.
 
     The campaign sets the floor; a segment's rules may ask for a check where the campaign
-    has none, but never remove the campaign's.
+    has none, but never remove the campaign's. With `decided`, `treatment` is the newest
+    decision's (None: no decision), already read with the debtor (one query for a cold hit).
     """
     chosen = (campaign.settings or {}).get("identity_check", "none")
-    if chosen == "none":
+    if chosen == "none" and decided:
+        chosen = (treatment or {}).get("identity_check", "none")
+    elif chosen == "none":
         chosen = _segment_check(debtor)
     if chosen == "birth_date" and debtor.birth_date is None:
         return "none"

@@ -193,3 +193,31 @@ def test_demo_serves_the_links_it_prints(tmp_path):
         finally:
             process.terminate()
             process.wait(timeout=30)
+
+
+def test_events_status_shows_the_journal_lag_and_ship_once_clears_it(tmp_path, portfolio):
+    from kindly.tracking.journal import Journal, encode
+
+    assert kindly(tmp_path, "import", str(portfolio), "--campaign", "w", "--create").returncode == 0
+    folder = tmp_path / "var" / "journal"  # `kindly serve`'s default folder
+    journal = Journal(folder, limit_bytes=10**9)
+    event = {"campaign_id": 1, "debtor_id": 1, "type": "opened", "channel": "email",
+             "variant": "A", "agent": "unverified", "occurred_at": "2026-12-01T10:00:00+00:00",
+             "data": {}}  # fmt: skip
+    for n in range(25):
+        assert journal.append_record(encode(event | {"idempotency_key": f"opened:cli-{n}"}))
+    journal.close()
+    status = kindly(tmp_path, "events", "status", "--json")
+    assert status.returncode == 0, status.stderr
+    lag = json.loads(status.stdout)
+    assert lag["unshipped_records"] == 25 and lag["segments"] == 1
+    assert lag["open_segments"] == 0 and not lag["over_limit"] and not lag["shipper_running"]
+    assert lag["lag_seconds"] > 0
+    text = kindly(tmp_path, "events", "status", KINDLY_JOURNAL_LIMIT_MB="1")
+    assert "25 records" in text.stdout and "ALARM" not in text.stdout
+    shipped = kindly(tmp_path, "events", "ship", "--once")
+    assert shipped.returncode == 0 and "shipped 25 records" in shipped.stdout
+    after = json.loads(kindly(tmp_path, "events", "status", "--json").stdout)
+    assert after["unshipped_records"] == 0 and after["segments"] == 0
+    bad = kindly(tmp_path, "events", "status", KINDLY_JOURNAL_FSYNC="sometimes")
+    assert bad.returncode != 0 and "KINDLY_JOURNAL_FSYNC" in bad.stderr

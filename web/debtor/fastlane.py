@@ -1,16 +1,22 @@
 """The fast lane: the hits mail scanners and debtors make most, answered without Flask.
 
 An open pixel, a click redirect or a page's beacon needs little: the token's cached entry,
-the verdict on the request's headers and timing, one event appended to the Redis stream, and
-a fixed answer. A warm microsite view needs the page this process keeps and the live state
-it was built from; on PostgreSQL the page watch (kindly.site.pagewatch) says when either may
-have changed, so a view reads the database only after a change, elsewhere on every view.
+the verdict on the request's headers and timing, one event written to the local journal
+(kindly.tracking.journal; without one, appended to the Redis stream), and a fixed answer.
+A warm microsite view needs the page this process keeps and the live state it was built
+from; on PostgreSQL the page watch (kindly.site.pagewatch) says when either may have
+changed, so a view reads the database only after a change, elsewhere on every view.
 Through Flask (request context, session, URL routing, response object, the after-request
 hooks) that was three quarters of the CPU a tracking hit took; this WSGI layer in front of the
 app does only the work itself.
 
-It answers only the plain case and hands every other request to Flask unchanged: a token
-or page not in this process's cache (Flask's route loads it, so the next hit takes the lane),
+A tracking hit for a token not in this process's cache reads it with one query
+(web.debtor.hits.load_tracked) and is answered here too: in a real send most hits are a
+process's first for their debtor.
+
+It answers only the plain case and hands every other request to Flask unchanged: an unknown
+token, a page not in this process's cache (Flask's route builds it, so the next view takes
+the lane),
 a page whose state changed, notices asked for in the query, the database down, an expired
 link, a page or beacon behind an identity check (the session cookie decides), a HEAD, an
 unknown link target, a malformed beacon (Flask answers the 400), and any request when Redis
@@ -41,10 +47,11 @@ from kindly.infra.db import utcnow
 from kindly.site import microsite
 from kindly.site.pagewatch import PageWatch, Seen
 from kindly.tracking import events
-from kindly.tracking.eventbuffer import RedisEventBuffer, pending
-from kindly.tracking.verdict import BURST_LINKS, BURST_WINDOW, judge
+from kindly.tracking.eventbuffer import pending
+from kindly.tracking.sink import EventSink
+from kindly.tracking.verdict import judge
 from web.debtor.beacon import BEACON_MAX, read_beacon
-from web.debtor.hits import TOKEN, TokenCache, Tracked
+from web.debtor.hits import TOKEN, TokenCache, Tracked, load_tracked
 from web.debtor.page import page_body
 from web.debtor.pagecache import PAGE_CACHE_SIZE, PAGE_SECONDS, Page, PageCache
 from web.debtor.track import PIXEL, TARGETS
@@ -130,18 +137,32 @@ class FastLane:
         metrics.observe_request(route, method, int(status[:3]), time.perf_counter() - started)
         return [body]
 
-    def _entry(self, token: str) -> tuple[Tracked, RedisEventBuffer] | None:
-        """The token's cached entry and the buffer, when the lane can answer for it."""
+    def _sink(self) -> EventSink | None:
+        """Where this process's hits go, when it has a journal or Redis (else Flask's way)."""
+        context = self.app.extensions["kindly"]
+        if context.journal is None and context.event_buffer is None:
+            return None
+        return context.events
+
+    def _entry(self, token: str) -> tuple[Tracked, EventSink] | None:
+        """The token's cached entry and the event sink, when the lane can answer for it."""
         if not TOKEN.match(token):
             return None
-        cache: TokenCache | None = self.app.extensions.get("kindly_tokens")
-        entry = cache.get(token) if cache is not None else None
-        if entry is None or utcnow() > entry.expires_at:
-            return None
-        logs.note_campaign(entry.campaign)
-        buffer = self.app.extensions["kindly"].event_buffer
+        buffer = self._sink()
         if buffer is None:
             return None
+        cache: TokenCache | None = self.app.extensions.get("kindly_tokens")
+        if cache is None:
+            cache = self.app.extensions.setdefault("kindly_tokens", TokenCache())
+        entry = cache.get(token)
+        if entry is None:  # a process's first hit for this debtor: one query, no Flask
+            entry = load_tracked(self.app.extensions["kindly"].db, token)
+            if entry is None:  # unknown: Flask's route answers the 404
+                return None
+            cache.put(entry)
+        if utcnow() > entry.expires_at:
+            return None
+        logs.note_campaign(entry.campaign)
         self.on_request()
         return entry, buffer
 
@@ -168,7 +189,7 @@ class FastLane:
         kept = pages.peek(token) if pages is not None and TOKEN.match(token) else None
         if kept is None or kept.who.check != "none":  # a check needs the session cookie
             return None
-        buffer = self.app.extensions["kindly"].event_buffer
+        buffer = self._sink()
         if buffer is None:
             return None
         current = self._current(token, kept, pages)
@@ -249,12 +270,10 @@ class FastLane:
         channel = channel if channel in events.CHANNELS else None
         agent = _verdict(environ, entry)
         event = pending(entry, "clicked", channel=channel, agent=agent, data={"to": target})
-        if agent == "human":  # the burst check and the event in one round trip
-            now = utcnow().timestamp()
-            since = now - BURST_WINDOW.total_seconds()
-            buffer.add_click(event, target, now, since, BURST_LINKS)
-        else:
-            buffer.add(event)
+        # a person's click may yet be a scanner's burst over every link: the journal's shipper
+        # (or Redis, in the same round trip as the event) settles it, not this answer
+        burst = (target, utcnow().timestamp()) if agent == "human" else None
+        buffer.add(event, burst=burst)
         url = f"/s/{token}{TARGETS[target]}" + ("?" + urlencode({"c": channel}) if channel else "")
         body = _REDIRECT.format(url=html.escape(url)).encode()
         headers = self._headers("text/html; charset=utf-8", body)

@@ -144,7 +144,7 @@ def _without_database(token: str, pages: PageCache, error: OperationalError) -> 
         raise LinkExpired(token)
     if not is_verified(who.id, who.check):
         raise error
-    if ctx.event_buffer is not None:  # without Redis there is nowhere to keep the view
+    if ctx.event_buffer is not None or ctx.journal is not None:  # somewhere to keep the view
         count(None, who, "viewed")
     if tail is None:  # a page without a place for notices is served as it is
         return Response(head, mimetype="text/html")

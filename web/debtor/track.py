@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, redirect, request
 
+from web.context import context
 from web.debtor.hits import hit, judge, record_hit, tracked
 
 bp = Blueprint("track", __name__)
@@ -44,8 +45,11 @@ def clicked(token: str):
     current = hit()
     debtor = tracked(token, gate=False)
     if request.method != "HEAD":
-        agent = judge(None, debtor, current, target=target)
+        # with the journal, the burst over every link is settled by its shipper (no round trip)
+        journaled = context().journal is not None
+        agent = judge(None, debtor, current, target=None if journaled else target)
+        burst = target if journaled and agent == "human" else None
         record_hit(None, debtor, "clicked", channel=current.channel, agent=agent,
-                   data={"to": target})  # fmt: skip
+                   data={"to": target}, burst=burst)  # fmt: skip
     query = "?" + urlencode({"c": current.channel}) if current.channel else ""
     return redirect(f"/s/{token}{TARGETS[target]}{query}", code=302)
