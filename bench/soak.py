@@ -66,6 +66,9 @@ RSS_SLOPE_MIB_PER_MIN = 2.0
 """A process's memory counts as flat when its least-squares RSS slope over the steady part of
 the soak stays under this: a leak of 100 bytes per request at the soak's ~500-1,000 req/s
 grows 3-6 MiB a minute."""
+RSS_MIN_WINDOW = 60.0
+"""Seconds of samples needed to judge a process's memory (a restarted one is judged from its
+start)."""
 RSS_EVERY = 2.0
 """Seconds between memory samples."""
 
@@ -153,6 +156,9 @@ class Tally:
         return sum(self.statuses.values())
 
 
+CATCH_UP = 1.0
+
+
 class Pace:
     """Open-loop pacing: one request every `interval` seconds (0: as fast as answered)."""
 
@@ -161,11 +167,12 @@ class Pace:
         self.next_at = time.monotonic()
 
     def wait(self, stopping: threading.Event) -> None:
-        """Sleep until the next request is due; never burst to catch up more than one."""
+        """Sleep until the next request is due; a thread held up catches up at most
+        CATCH_UP seconds of requests (no burst after an outage)."""
         if self.interval <= 0:
             return
         now = time.monotonic()
-        self.next_at = max(self.next_at + self.interval, now - self.interval)
+        self.next_at = max(self.next_at + self.interval, now - CATCH_UP)
         if self.next_at > now:
             stopping.wait(self.next_at - now)
 
@@ -256,6 +263,7 @@ class Payments:
     paid: dict = field(default_factory=dict)  # debtor id -> sandbox reference
     unfinished: list = field(default_factory=list)  # debtor ids whose flow gave up
     statuses: Counter = field(default_factory=Counter)
+    per_minute: float = 0.0  # the pace kept: fewer payers than the plan's rate asks spread out
 
 
 def pay_once(port: int, debtor_id: int, token: str, payments: Payments,
@@ -322,7 +330,10 @@ def pay_once(port: int, debtor_id: int, token: str, payments: Payments,
 def pay_loop(port: int, payers: list[tuple[int, str]], per_minute: float, payments: Payments,
              stopping: threading.Event, until: float) -> None:  # fmt: skip
     """Payments at a steady pace, each debtor at most once, until `until`."""
-    pace = Pace(60.0 / per_minute)
+    # spread over the whole soak when there are fewer payers than the rate asks for
+    minutes = max(until - time.monotonic(), 1.0) / 60
+    payments.per_minute = min(per_minute, max(len(payers), 1) / minutes)
+    pace = Pace(60.0 / payments.per_minute)
     for debtor_id, token in payers:
         pace.wait(stopping)
         if stopping.is_set() or time.monotonic() >= until:
@@ -614,13 +625,21 @@ def slope(points: list[tuple[float, float]]) -> float:
 # ---- the check ------------------------------------------------------------------------------
 
 
+JOURNAL_QUIET = 5
+"""Seconds the stored count must hold still before a soak with a journal counts as drained."""
+
+
 def drained(stack: Stack, timeout: float = 300.0) -> float:
-    """Wait until the event stream is empty and the stored count stops moving; seconds."""
+    """Wait until the event stream is empty and the stored count stops moving; seconds.
+
+    With a journal, records may still wait in its files for the shipper: the count must
+    then hold still for JOURNAL_QUIET seconds (a journal-aware check, such as `kindly events
+    status` showing no lag, is the better test once the journal exists)."""
     from redis import Redis
 
     redis = Redis.from_url(stack.redis.url)
     began = time.monotonic()
-    last = -1
+    last, still, needed = -1, 0, JOURNAL_QUIET if stack.journal is not None else 1
     while time.monotonic() - began < timeout:
         try:
             waiting = redis.xlen("kindly:events")
@@ -629,7 +648,8 @@ def drained(stack: Stack, timeout: float = 300.0) -> float:
         except Exception:  # a service still coming back: ask again
             time.sleep(1.0)
             continue
-        if waiting == 0 and stored == last:
+        still = still + 1 if waiting == 0 and stored == last else 0
+        if still >= needed:
             return time.monotonic() - began
         last = stored
         time.sleep(1.0)
@@ -755,16 +775,22 @@ def check(stack: Stack, tally: Tally, before: Counter, payments: Payments, hooks
     memory = []
     for (pid, role), points in sorted(samples.items(), key=lambda item: item[0][1]):
         steady = [(t, m) for t, m in points if t >= steady_from]
-        if len(steady) < 10 or steady[-1][0] - steady[0][0] < 30:
+        if len(steady) < 10 or steady[-1][0] - steady[0][0] < RSS_MIN_WINDOW:
             memory.append(f"{role} {pid}: {len(steady)} samples, too short to judge")
             continue
         rate = slope(steady)
         flat = rate <= RSS_SLOPE_MIB_PER_MIN
-        ok &= flat or not role.startswith(("gunicorn", "kindly"))
-        memory.append(f"{role} {pid}: {steady[0][1]:.0f} → {steady[-1][1]:.0f} MiB, "
-                      f"{rate:+.2f} MiB/min ({'flat' if flat else '**growing**'})")  # fmt: skip
-    lines.append(f"memory (RSS every {RSS_EVERY:.0f} s from {steady_from:.0f} s into the soak; flat: "
-                 f"slope ≤ {RSS_SLOPE_MIB_PER_MIN} MiB/min): " + "; ".join(memory))  # fmt: skip
+        judged = role.startswith(("gunicorn", "kindly"))
+        ok &= flat or not judged
+        path = " → ".join(f"{steady[i * (len(steady) - 1) // 4][1]:.0f}" for i in range(5))
+        verdict = "flat" if flat else "**growing**" if judged else "growing, not judged"
+        memory.append(f"{role} {pid}: {path} MiB, {rate:+.2f} MiB/min ({verdict})")
+    lines.append(
+        f"memory (RSS every {RSS_EVERY:.0f} s from {steady_from:.0f} s into the soak, at its "
+        f"start, quarters and end; Kindly's processes are flat when the slope is ≤ "
+        f"{RSS_SLOPE_MIB_PER_MIN} MiB/min; Redis and PostgreSQL are shown, not judged: "
+        "Redis holds the events buffered while PostgreSQL is down): " + "; ".join(memory)
+    )
     return Verdict(lines, ok)
 
 
@@ -870,15 +896,25 @@ def run_soak(plan: Plan, log=print) -> Result:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _errors_by_second(errors: list) -> str:
-    """'16 s: 500 ×120, none ×3; …' for the seconds in which hits failed (at most 12)."""
-    by_second: dict[int, Counter] = defaultdict(Counter)
+def _errors_by_fault(errors: list, faults: list[Fault]) -> str:
+    """Failed or unanswered hits by the fault they followed ('kill-web: none ×14'), or
+    'no fault' (a hit more than AFTERMATH seconds after the last fault ended)."""
+    windows = sorted(faults, key=lambda fault: fault.at)
+    by_fault: dict[str, Counter] = defaultdict(Counter)
     for at, _, status in errors:
-        by_second[int(at)][status] += 1
-    parts = [f"{second} s: " + ", ".join(f"{s} ×{n}" for s, n in counts.most_common())
-             for second, counts in sorted(by_second.items())]  # fmt: skip
-    more = f" (and {len(parts) - 12} more seconds)" if len(parts) > 12 else ""
-    return "; ".join(parts[:12]) + more
+        name = "warm-up or capacity run" if at < 0 else "no fault"
+        for fault in windows:
+            if fault.at <= at <= fault.at + fault.seconds + AFTERMATH:
+                name = fault.name
+        by_fault[name][status] += 1
+    return "; ".join(
+        f"{name}: " + ", ".join(f"{status} ×{n}" for status, n in counts.most_common())
+        for name, counts in by_fault.items()
+    )
+
+
+AFTERMATH = 15.0
+"""Seconds after a fault ends in which a failed hit is put down to it."""
 
 
 def report(result: Result) -> str:
@@ -899,7 +935,7 @@ def report(result: Result) -> str:
         f"- Capacity, closed loop with the soak's own mix ({'/'.join(map(str, MIX))} % page "
         f"views/pixels/clicks/beacons): **{result.capacity:,.0f} hits/s**. Soaked at "
         f"{plan.load:.0%} of it, {result.rate:,.0f} hits/s, for {plan.seconds:.0f} s "
-        f"(achieved {result.achieved:,.0f} hits/s), with {plan.payments_per_minute:.0f} sandbox "
+        f"(achieved {result.achieved:,.0f} hits/s), with {result.payments.per_minute:.0f} sandbox "
         f"payments and {plan.webhooks_per_minute:.0f} signed Stripe webhooks a minute beside. "
         f"{tally.total():,} hits sent in all (warm-up and capacity runs included); answered "
         f"ones p50 {p50:.1f} ms, p99 {p99:.1f} ms.",
@@ -914,8 +950,9 @@ def report(result: Result) -> str:
     lines += ["", *[f"- {line}" for line in result.verdict.lines], ""]
     if result.errors_sample:
         lines.append(
-            f"- Hits failed or unanswered, by second of the soak (negative: warm-up and "
-            f"capacity runs) and status: {_errors_by_second(result.errors_sample)}."
+            f"- Hits failed or unanswered, by the fault they came in or within "
+            f"{AFTERMATH:.0f} s after (status 'none': no answer): "
+            f"{_errors_by_fault(result.errors_sample, result.faults)}."
         )
     lines.append(f"- **Verdict: {'passed' if result.ok else 'FAILED'}.**")
     return "\n".join(lines) + "\n"

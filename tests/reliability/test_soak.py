@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 )
 def test_a_short_soak_with_a_killed_worker_and_postgres_down_loses_nothing():
     plan = Plan(
-        seconds=40,
+        seconds=30,
         warm_seconds=3,
         capacity_seconds=4,
         debtors=60,
@@ -34,7 +34,7 @@ def test_a_short_soak_with_a_killed_worker_and_postgres_down_loses_nothing():
         threads=6,
         payments_per_minute=40,
         webhooks_per_minute=90,
-        pg_outage=8,
+        pg_outage=6,
         faults=("kill-web", "postgres"),
     )
     result = run_soak(plan, log=lambda line: print(f"soak: {line}"))
