@@ -148,7 +148,7 @@ class Tally:
     beacons_unanswered: set = field(default_factory=set)
     statuses: Counter = field(default_factory=Counter)  # (kind, status or "none")
     latencies: list = field(default_factory=list)
-    errors: list = field(default_factory=list)  # (monotonic time, kind, status)
+    errors: list = field(default_factory=list)  # (monotonic time, kind, status or "none")
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def total(self) -> int:
@@ -220,7 +220,8 @@ def hit_loop(index: int, port: int, debtors: list[tuple[int, str]], tally: Tally
                 tally.unanswered[(debtor_id, kind)] += 1
                 if page:
                     tally.beacons_unanswered.add((debtor_id, page))
-                tally.errors.append((at, kind, status or "none"))
+                # an error answer counts when it came, a missing one when it was asked for
+                tally.errors.append((at + took if status else at, kind, status or "none"))
     line.close()
 
 
@@ -947,7 +948,7 @@ def report(result: Result) -> str:
     for fault in result.faults:
         what = f"skipped: {fault.skipped}" if fault.skipped else fault.note
         lines.append(f"| {fault.at:.0f} | {fault.name} | {what} | {fault.seconds:.1f} |")
-    lines += ["", *[f"- {line}" for line in result.verdict.lines], ""]
+    lines += ["", *[f"- {line}" for line in result.verdict.lines]]
     if result.errors_sample:
         lines.append(
             f"- Hits failed or unanswered, by the fault they came in or within "
