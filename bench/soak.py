@@ -630,7 +630,7 @@ def run_soak(plan: Plan, log=print) -> Result:
                 "killed between its XACK and its XDEL): nothing lost, but `waiting()` counts "
                 "them and the stream never lets go of them"
             )
-        errors = [(round(at - soak_began, 1), kind, status) for at, kind, status in tally.errors]
+        errors = [(at - soak_began, kind, status) for at, kind, status in tally.errors]
         return Result(plan, capacity, rate, achieved, faults, verdict, tally, payments, hooks,
                       drain_seconds, started_at, errors)  # fmt: skip
     finally:

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from bench.soak import FAULTS, Plan, reconcile, slope
+from bench.soak import FAULTS, Fault, Plan, _errors_by_fault, reconcile, slope
 
 
 def test_every_answered_hit_stored_once_reconciles():
@@ -53,3 +53,12 @@ def test_faults_come_in_order_and_end_well_before_the_soak_does():
     assert [name for _, name in times] == list(FAULTS)
     assert [at for at, _ in times] == sorted(at for at, _ in times)
     assert times[-1][0] + plan.pg_outage < plan.seconds
+
+
+def test_failed_hits_are_put_down_to_the_fault_whose_window_they_fall_in():
+    faults = [Fault("kill-web", 12.0, 0.0), Fault("redis-aof", 24.0, 0.6)]
+    errors = [(-3.0, "view", 503), (13.0, "view", "none"), (24.3, "pixel", 500),
+              (26.0, "beacon", 500), (50.0, "click", "none")]  # fmt: skip
+    assert _errors_by_fault(errors, faults) == (
+        "warm-up or capacity run: 503 ×1; kill-web: none ×1; redis-aof: 500 ×2; no fault: none ×1"
+    )
