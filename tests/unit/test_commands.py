@@ -12,7 +12,7 @@ import kindly.cli as cli_package
 from kindly.cli import cli
 
 COMMANDS = {
-    "backup", "bank", "check", "creditor", "demo", "doctor", "end", "experiments", "export",
+    "backup", "bank", "check", "creditor", "demo", "doctor", "end", "events", "experiments", "export",
     "import", "launch", "ledger", "letters", "link", "migrate", "pause", "payments", "privacy",
     "purge", "refunds", "render", "report", "restore", "rules", "segments", "send", "serve",
     "stats",
