@@ -204,14 +204,16 @@ def run() -> str:
             f"Linearity: {large // small}× the entries took {scale:.1f}× the time "
             f"(goal ≤ {1.1 * large / small:.0f}×)."
         )
-    worst = min(rate[f"import {s}"] for s in SIZES)
-    met = "met" if worst >= GOAL else "**not met**"
+    # the goal names 100,000 entries against 100,000 open cases: judged at the largest size
+    at_goal = rate[f"import {large}"]
+    met = "met" if large >= 100_000 and at_goal >= GOAL else "**not met**"
     whole = ", ".join(
         f"{s:,}: {s / (f[f'import {s}'][1] + f[f'parse {s}'][1]):,.0f}" for s in SIZES
     )
     lines += [
-        f"Goal ≥ {GOAL:,} entries/s: {met} ({worst:,.0f} entries/s at worst). With parsing "
-        f"the file counted in, entries/s: {whole}.",
+        f"Goal ≥ {GOAL:,} entries/s at 100,000 entries: {met} ({at_goal:,.0f} entries/s at "
+        f"{large:,}; {min(rate[f'import {s}'] for s in SIZES):,.0f} at the smallest size). "
+        f"With parsing the file counted in, entries/s: {whole}.",
         "",
     ]
     return "\n".join(lines)

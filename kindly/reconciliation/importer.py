@@ -32,7 +32,7 @@ from kindly.reconciliation import matching
 from kindly.reconciliation.booking import METHOD, Booking, reverse, settle_instalments, write_arrays
 from kindly.reconciliation.booking import arrays as booking_arrays
 from kindly.reconciliation.booking import write as book_rows
-from kindly.reconciliation.bulk import among, draw_ids, insert_rows
+from kindly.reconciliation.bulk import among, array_literal, draw_ids, insert_rows
 from kindly.reconciliation.models import BankAllocation, BankEntry, BankStatement
 
 LOCK = 72657218
@@ -216,7 +216,21 @@ def _known(session: Session, keys: list[str]) -> set[str]:
     known: set[str] = set()
     if not keys:
         return known
-    for condition in among(session.connection(), BankEntry.__table__.c.identity, keys):
+    connection = session.connection()
+    if _threaded(connection):  # one text parameter the server parses, not 100,000 dumped
+        cursor = connection.connection.driver_connection.cursor()
+        try:
+            cursor.execute(
+                # a join the planner can take key by key through the unique index (an ANY
+                # over an array it cannot see at plan time would be compared row by row)
+                "SELECT e.identity FROM unnest(%s::text::text[]) AS k (identity) "
+                "JOIN bank_entry e ON e.identity = k.identity",
+                (array_literal(keys),),
+            )
+            return {row[0] for row in cursor.fetchall()}
+        finally:
+            cursor.close()
+    for condition in among(connection, BankEntry.__table__.c.identity, keys):
         known.update(session.scalars(select(BankEntry.identity).where(condition)))
     return known
 
@@ -243,11 +257,12 @@ def _write(
     returns: list[int] = []
     matched: list[Booking] = []
     planned = {d for d, case in index.cases.items() if case.next_instalment_minor is not None}
+    size = _chunk(len(fresh))
     try:
-        for start in range(0, len(fresh), CHUNK):
+        for start in range(0, len(fresh), size):
             rows: list[tuple] = []
             bookings: list[tuple[int, Entry, matching.Match]] = []
-            for number in range(start, min(start + CHUNK, len(fresh))):
+            for number in range(start, min(start + size, len(fresh))):
                 key, entry = fresh[number]
                 state, verdict, reason = _decide(index, entry)
                 if state == "returned":
@@ -282,7 +297,16 @@ def _write(
 
 
 CHUNK = 4096
-"""Entries per chunk the writer thread takes while the next one is decided."""
+"""Entries per chunk (at least) the writer thread takes while the next one is decided."""
+CHUNKS = 8
+"""Chunks a large file is cut into: fewer, larger statements cost the server less each (a
+chunk of 12,500 took 100,000 entries in 5.2 s where chunks of 4,096 took 5.5), while eight
+still let deciding and writing overlap."""
+MAX_CHUNK = 16384
+
+
+def _chunk(count: int) -> int:
+    return min(max(CHUNK, -(-count // CHUNKS)), max(CHUNK, MAX_CHUNK))
 
 
 def _draw(session: Session, count: int) -> list[int] | None:

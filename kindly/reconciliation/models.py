@@ -106,11 +106,13 @@ class BankAllocation(Base):
     __table_args__ = (UniqueConstraint("entry_id", "seq"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    entry_id: Mapped[int] = mapped_column(ForeignKey("bank_entry.id", ondelete="CASCADE"))
+    # Keyed to its payment only (migration 1002): a debtor erased takes the payments and so
+    # the allocations; entries are never deleted, and the importer writes an allocation only
+    # for the entry it wrote in the same transaction. Each key checked costs about as much as
+    # the row itself.
+    entry_id: Mapped[int] = mapped_column(Integer)
     seq: Mapped[int] = mapped_column(Integer, default=0)  # the split's index; 0 for a whole entry
-    # The campaign and the payment are not foreign keys: both go when the debtor goes (its
-    # cascade takes this row too), and each key checked costs about as much as the row itself.
     campaign_id: Mapped[int] = mapped_column(Integer)
-    debtor_id: Mapped[int] = mapped_column(ForeignKey("debtor.id", ondelete="CASCADE"), index=True)
+    debtor_id: Mapped[int] = mapped_column(Integer, index=True)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
-    payment_id: Mapped[int] = mapped_column(Integer)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payment.id", ondelete="CASCADE"))
