@@ -69,8 +69,14 @@ def summary(entry: BankEntry) -> dict[str, Any]:
     }
 
 
+MAX_ID = 2**31 - 1
+"""The largest id a bank_entry row can have (an INTEGER key)."""
+
+
 def entry_or_fail(session: Session, entry_id: int) -> BankEntry:
     """The entry, locked for the decision, still waiting; ReviewError otherwise."""
+    if not 0 < entry_id <= MAX_ID:  # beyond the column: no such entry, not a database error
+        raise ReviewError(f"there is no bank entry {entry_id}")
     entry = session.scalar(
         select(BankEntry)
         .where(BankEntry.id == entry_id)

@@ -114,3 +114,13 @@ def test_viewers_and_scoped_keys_may_not_touch_the_bank(client, ctx):
         conforms(response, "/bank/statements", "post")
     with ctx.db.session() as session:
         assert session.scalar(select(func.count(BankStatement.id))) == 0
+
+
+def test_an_entry_id_beyond_the_column_is_not_found_not_a_crash(client, ctx):
+    """Found by schemathesis: /bank/entries/32589158477190044729/assign answered 500."""
+    secret = key_for(ctx, "manager")
+    for entry_id in (32589158477190044729, 2**31, 0):
+        answer = client.post(f"/api/v1/bank/entries/{entry_id}/assign", headers=auth(secret),
+                             json={"reference": "INV-40017"})  # fmt: skip
+        assert answer.status_code == 404, (entry_id, answer.get_data(as_text=True))
+        assert f"there is no bank entry {entry_id}" in answer.get_data(as_text=True)
