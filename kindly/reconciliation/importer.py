@@ -12,9 +12,6 @@ from __future__ import annotations
 import dataclasses
 import gc
 import hashlib
-import queue
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,11 +26,18 @@ from kindly.infra.db import utcnow
 from kindly.infra.storage import Storage
 from kindly.payments.models import Payment
 from kindly.reconciliation import matching
-from kindly.reconciliation.booking import METHOD, Booking, reverse, settle_instalments, write_arrays
+from kindly.reconciliation.booking import METHOD, Booking, reverse, settle_instalments
 from kindly.reconciliation.booking import arrays as booking_arrays
-from kindly.reconciliation.booking import write as book_rows
-from kindly.reconciliation.bulk import among, array_literal, draw_ids, insert_rows
+from kindly.reconciliation.bulk import among, array_literal, draw_ids
 from kindly.reconciliation.models import BankAllocation, BankEntry, BankStatement
+from kindly.reconciliation.writer import (
+    Chunk,
+    Helper,
+    Writer,
+    bookings_of,
+    chunk_size,
+    threaded,
+)
 
 LOCK = 72657218
 """The advisory lock that serialises imports on PostgreSQL."""
@@ -133,7 +137,7 @@ def _import(session, storage, data, filename, statements, campaign, account, by)
 
     narrowed = [campaign.id] if campaign is not None else None
     key = f"{PREFIX}/{sha}.{'xml' if kind.startswith('camt') else kind}"
-    with _Helper(_threaded(connection)) as helper:
+    with Helper(threaded(connection)) as helper:
         # ids for every entry of the file, drawn by the server while Python computes the
         # entries' identities: those of entries already imported stay unused, as a
         # rolled-back insert's would (a sequence promises no unbroken run)
@@ -176,48 +180,12 @@ def _book_file(session, statements, kind, file_account, filename, key, sha, by, 
     return result
 
 
-class _Helper:
-    """Runs a call beside this thread (PostgreSQL with psycopg: a server query or storage I/O
-    that releases the GIL), or at once elsewhere; `result()` waits and raises what failed.
-
-    A call on the session's connection only ever runs while this thread leaves the session
-    alone; `own=True` marks a call that does not touch the session (the storage upload) and
-    so may run on a thread of its own beside everything else."""
-
-    def __init__(self, threaded: bool) -> None:
-        self.threaded = threaded
-        self.pool: ThreadPoolExecutor | None = None
-        self.own: ThreadPoolExecutor | None = None
-
-    def __enter__(self) -> _Helper:
-        return self
-
-    def run(self, function, *args, own: bool = False) -> Future:
-        if not self.threaded:
-            done: Future = Future()
-            try:
-                done.set_result(function(*args))
-            except BaseException as error:  # raised by result(), as a thread's would be
-                done.set_exception(error)
-            return done
-        if own:
-            self.own = self.own or ThreadPoolExecutor(1, thread_name_prefix="bank-import-io")
-            return self.own.submit(function, *args)
-        self.pool = self.pool or ThreadPoolExecutor(1, thread_name_prefix="bank-import-db")
-        return self.pool.submit(function, *args)
-
-    def __exit__(self, *exc) -> None:
-        for pool in (self.pool, self.own):
-            if pool is not None:
-                pool.shutdown(wait=True)
-
-
 def _known(session: Session, keys: list[str]) -> set[str]:
     known: set[str] = set()
     if not keys:
         return known
     connection = session.connection()
-    if _threaded(connection):  # one text parameter the server parses, not 100,000 dumped
+    if threaded(connection):  # one text parameter the server parses, not 100,000 dumped
         cursor = connection.connection.driver_connection.cursor()
         try:
             cursor.execute(
@@ -252,12 +220,12 @@ def _write(
     waits for another's (`ids`: drawn for PostgreSQL, at least one per fresh entry; None
     elsewhere, where each chunk is written at once, in order)."""
     connection = session.connection()
-    writer = _Writer(connection, threaded=ids is not None)
+    writer = Writer(connection, threaded=ids is not None)
     states: list[str] = []
     returns: list[int] = []
     matched: list[Booking] = []
     planned = {d for d, case in index.cases.items() if case.next_instalment_minor is not None}
-    size = _chunk(len(fresh))
+    size = chunk_size(len(fresh))
     try:
         for start in range(0, len(fresh), size):
             rows: list[tuple] = []
@@ -278,13 +246,13 @@ def _write(
                 states.append(state)
                 rows.append(_row(statement_id, key, entry, state, verdict, reason))
             if ids is None:  # the entries' ids come back from the insert
-                writer.send(_Chunk(rows, None, start, bookings))
+                writer.send(Chunk(rows, None, start, bookings))
                 continue
-            chunk = _bookings(ids, bookings, fresh, index)
+            chunk = bookings_of(ids, bookings, fresh, index)
             matched.extend(chunk)
             variants = {b.debtor_id: index.cases[b.debtor_id].variant for b in chunk}
             given = ids[start : start + len(rows)]
-            writer.send(_Chunk(rows, given, start, None, booking_arrays(chunk, variants)))
+            writer.send(Chunk(rows, given, start, None, booking_arrays(chunk, variants)))
     finally:
         entry_ids = writer.close(fresh, index, matched)
     settle_instalments(session, matched, planned)
@@ -296,107 +264,10 @@ def _write(
         _return(session, entry_ids[number], fresh[number][1], fresh[number][0], result)
 
 
-CHUNK = 4096
-"""Entries per chunk (at least) the writer thread takes while the next one is decided."""
-CHUNKS = 8
-"""Chunks a large file is cut into: fewer, larger statements cost the server less each (a
-chunk of 12,500 took 100,000 entries in 5.2 s where chunks of 4,096 took 5.5), while eight
-still let deciding and writing overlap."""
-MAX_CHUNK = 16384
-
-
-def _chunk(count: int) -> int:
-    return min(max(CHUNK, -(-count // CHUNKS)), max(CHUNK, MAX_CHUNK))
-
-
 def _draw(session: Session, count: int) -> list[int] | None:
     """`count` new bank_entry ids where the writer thread runs (PostgreSQL), else None."""
     connection = session.connection()
-    return draw_ids(connection, BankEntry.__table__, count) if _threaded(connection) else None
-
-
-def _threaded(connection) -> bool:
-    return connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg"
-
-
-def _bookings(entry_ids, bookings, fresh, index: matching.Index) -> list[Booking]:
-    """The money of the chunk's matched entries (their positions in `fresh`, with the ids
-    of all fresh entries in `entry_ids`)."""
-    return [
-        Booking(
-            entry_ids[number], fresh[number][0], 0, verdict.debtor_id,
-            index.cases[verdict.debtor_id].campaign_id, entry.amount_minor, entry.currency,
-            matching.compact_iban(entry.counterparty_iban),
-            entry.booking_date or entry.value_date,
-        )
-        for number, entry, verdict in bookings
-    ]  # fmt: skip
-
-
-@dataclass
-class _Chunk:
-    rows: list[tuple]
-    ids: list[int] | None  # drawn beforehand (PostgreSQL), else given by the insert
-    start: int  # the first entry's position among the fresh ones
-    bookings: list | None = None  # (position, entry, match), booked once the ids are known
-    arrays: dict | None = None  # the bookings as prepared columns (PostgreSQL)
-
-
-class _Writer:
-    """Writes chunks of entries and their bookings, in order, in a thread of its own
-    (PostgreSQL) or at once; `close` waits for the last one and raises what failed."""
-
-    def __init__(self, connection, *, threaded: bool) -> None:
-        self.connection = connection
-        self.ids: list[int] = []
-        self.pending: list[_Chunk] = []
-        self.failed: BaseException | None = None
-        self.queue: queue.Queue | None = None
-        self.thread: threading.Thread | None = None
-        if threaded:
-            self.queue = queue.Queue(maxsize=2)
-            self.thread = threading.Thread(target=self._run, name="bank-import-writer")
-            self.thread.start()
-
-    def send(self, chunk: _Chunk) -> None:
-        if self.failed is not None:
-            raise self.failed
-        if self.queue is None:
-            self._one(chunk)
-        else:
-            self.queue.put(chunk)
-
-    def close(self, fresh, index: matching.Index, matched: list[Booking]) -> list[int]:
-        """Wait for the last chunk; book the chunks whose ids came from their insert."""
-        if self.queue is not None and self.thread is not None:
-            self.queue.put(None)
-            self.thread.join()
-        if self.failed is not None:
-            raise self.failed
-        for chunk in self.pending:
-            booked = _bookings(self.ids, chunk.bookings, fresh, index)
-            matched.extend(booked)
-            book_rows(self.connection, booked,
-                      {b.debtor_id: index.cases[b.debtor_id].variant for b in booked})  # fmt: skip
-        return self.ids
-
-    def _run(self) -> None:
-        assert self.queue is not None
-        while (chunk := self.queue.get()) is not None:
-            if self.failed is None:
-                try:
-                    self._one(chunk)
-                except BaseException as error:  # handed to the deciding thread
-                    self.failed = error
-
-    def _one(self, chunk: _Chunk) -> None:
-        table = BankEntry.__table__
-        given = chunk.ids if chunk.ids is not None else True
-        self.ids.extend(insert_rows(self.connection, table, ENTRY, chunk.rows, ids=given))
-        if chunk.arrays is not None:
-            write_arrays(self.connection, chunk.arrays)
-        elif chunk.bookings:
-            self.pending.append(chunk)
+    return draw_ids(connection, BankEntry.__table__, count) if threaded(connection) else None
 
 
 def _decide(index: matching.Index, entry: Entry):
@@ -413,16 +284,6 @@ def _decide(index: matching.Index, entry: Entry):
     if verdict.debtor_id is None:
         return "unmatched", verdict, verdict.reason
     return "matched", verdict, None
-
-
-ENTRY = (
-    "statement_id", "identity", "account", "entry_ref", "booking_date", "value_date",
-    "amount_minor", "currency", "credit", "bank_status", "counterparty_name",
-    "counterparty_iban", "counterparty_bic", "remittance", "creditor_reference", "end_to_end_id",
-    "bank_code", "is_return", "return_reason", "original_reference", "origin", "state", "rule",
-    "matched_text", "reason",
-)  # fmt: skip
-"""The bank_entry columns an import writes, in the order of `_row`'s values."""
 
 
 def _row(statement_id: int, key: str, entry: Entry, state: str, verdict, reason) -> tuple:

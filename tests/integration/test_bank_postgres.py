@@ -185,7 +185,7 @@ def test_two_imports_of_overlapping_statements_at_once_book_each_entry_once(pg):
 def test_chunks_written_by_the_writer_thread_tie_each_entry_to_its_own_case(pg, monkeypatch):
     """Chunks of 7 over 300 entries: every allocation joins the entry, payment, event and case
     that belong together, whatever chunk each fell into."""
-    monkeypatch.setattr("kindly.reconciliation.importer.CHUNK", 7)
+    monkeypatch.setattr("kindly.reconciliation.writer.CHUNK", 7)
     rows = [
         bf.Payment(f"P {i}", IBAN, f"{50 + i}.00", reference=rf_for("winter", f"K-{i:05d}"))
         if i % 3
@@ -213,9 +213,9 @@ def test_chunks_written_by_the_writer_thread_tie_each_entry_to_its_own_case(pg, 
 
 
 def test_a_failure_in_the_writer_thread_leaves_nothing_behind(pg, monkeypatch):
-    import kindly.reconciliation.importer as importer
+    import kindly.reconciliation.writer as writer
 
-    monkeypatch.setattr(importer, "CHUNK", 10)
+    monkeypatch.setattr(writer, "CHUNK", 10)
     calls = []
 
     def failing(connection, columns):
@@ -224,8 +224,8 @@ def test_a_failure_in_the_writer_thread_leaves_nothing_behind(pg, monkeypatch):
             raise RuntimeError("the server went away")
         return real(connection, columns)
 
-    real = importer.write_arrays
-    monkeypatch.setattr(importer, "write_arrays", failing)
+    real = writer.write_arrays
+    monkeypatch.setattr(writer, "write_arrays", failing)
     rows = [bf.Payment(f"P {i}", IBAN, f"{50 + i}.00", reference=rf_for("winter", f"K-{i:05d}"))
             for i in range(60)]  # fmt: skip
     with pytest.raises(RuntimeError, match="went away"), pg.db.session() as session:
