@@ -17,6 +17,7 @@ from typing import Any
 
 from flask import Flask, request
 
+from kindly.campaigns.service import SLUG_PATTERN
 from kindly.infra import logs, tracing
 
 log = logging.getLogger("kindly.request")
@@ -28,6 +29,9 @@ UNMATCHED = "-"
 """The route of a request no rule matched (a mistyped link's path is not logged)."""
 INCOMING_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 """An X-Request-ID a trusted proxy set, kept when it looks like an id."""
+
+
+CAMPAIGN_SLUG = re.compile(SLUG_PATTERN)
 
 
 def route_of(environ: dict[str, Any]) -> str:
@@ -46,8 +50,11 @@ def init_app(app: Flask, *, trust_request_id: bool = False) -> None:
             fields = logs.current()
             if fields is not None:  # lines written during the request name its rule too
                 fields["route"] = request.url_rule.rule
-        if values and isinstance(values.get("slug"), str):
-            logs.note_campaign(values["slug"])
+        slug = values.get("slug") if values else None
+        # only a campaign slug's shape is named: anything else is what a caller typed into
+        # the URL (a name, an email) and never reaches the log
+        if isinstance(slug, str) and CAMPAIGN_SLUG.match(slug):
+            logs.note_campaign(slug)
 
     app.wsgi_app = RequestLog(app.wsgi_app, trust_request_id=trust_request_id)
 
