@@ -156,10 +156,19 @@ class FastLane:
             cache = self.app.extensions.setdefault("kindly_tokens", TokenCache())
         entry = cache.get(token)
         if entry is None:  # a process's first hit for this debtor: one query, no Flask
-            entry = load_tracked(self.app.extensions["kindly"].db, token)
-            if entry is None:  # unknown: Flask's route answers the 404
-                return None
-            cache.put(entry)
+            try:
+                entry = load_tracked(self.app.extensions["kindly"].db, token)
+            except OperationalError:
+                # the database is down: what this process last read answers (not cached
+                # again, so the first hit after the outage reads it anew); a token it never
+                # read goes to Flask, which answers 503
+                entry = cache.stale(token)
+                if entry is None:
+                    raise
+            else:
+                if entry is None:  # unknown: Flask's route answers the 404
+                    return None
+                cache.put(entry)
         if utcnow() > entry.expires_at:
             return None
         logs.note_campaign(entry.campaign)

@@ -61,6 +61,10 @@ def find_debtor(
 CACHE_SECONDS = 30.0
 """How long a tracking route trusts what it read about a token."""
 CACHE_SIZE = 100_000
+STALE_SECONDS = 3600.0
+"""How long an entry past CACHE_SECONDS still answers while the database cannot be reached: a
+hit is then journaled for the debtor it was last known as, rather than refused with a 503 (an
+outage of PostgreSQL must not cost the clicks made during it)."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,14 @@ class TokenCache:
         """The cached entry, if it is fresh."""
         entry = self._entries.get(token)
         if entry is not None and time.monotonic() - entry.loaded <= CACHE_SECONDS:
+            return entry
+        return None
+
+    def stale(self, token: str) -> Tracked | None:
+        """The entry even past CACHE_SECONDS (up to STALE_SECONDS): for while the database is
+        down, never instead of reading it."""
+        entry = self._entries.get(token)
+        if entry is not None and time.monotonic() - entry.loaded <= STALE_SECONDS:
             return entry
         return None
 
