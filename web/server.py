@@ -5,7 +5,7 @@ from __future__ import annotations
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
-from kindly.infra import metrics
+from kindly.infra import exposition
 from kindly.infra.config import Settings, read_log_format
 from kindly.infra.logs import JsonFormatter
 from kindly.infra.redact import install
@@ -112,13 +112,13 @@ def run(host: str, port: int, workers: int, settings: Settings | None = None) ->
 
 def metrics_hooks(settings: Settings) -> dict:
     """gunicorn hooks that serve the workers' summed metrics from the master, on a port of
-    their own (kindly.infra.metrics.prepare has set up the multiprocess directory)."""
+    their own (kindly.infra.exposition.prepare has set up the multiprocess directory)."""
     held: dict = {}
 
     def when_ready(server) -> None:  # in the master, before the first worker is forked
         from workers.queues import live_metrics
 
-        held["server"] = metrics.serve(
+        held["server"] = exposition.serve(
             settings.metrics_port, settings.metrics_host, live_metrics(settings)
         )
 
@@ -127,6 +127,6 @@ def metrics_hooks(settings: Settings) -> dict:
             held["server"].socket.close()
 
     def child_exit(server, worker) -> None:  # in the master: keep the counts, drop the file
-        metrics.fold_dead(worker.pid)
+        exposition.fold_dead(worker.pid)
 
     return {"when_ready": when_ready, "post_fork": post_fork, "child_exit": child_exit}

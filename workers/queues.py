@@ -171,7 +171,7 @@ def live_metrics(settings: Settings):
         return None
     from redis import Redis
 
-    from kindly.infra.metrics import Live
+    from kindly.infra.exposition import Live
     from kindly.tracking.eventbuffer import lag_seconds
 
     # a scrape must not hang on Redis: short timeouts, and the gauges are left out instead

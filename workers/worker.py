@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from kindly.infra import metrics, tracing
+from kindly.infra import exposition, metrics, tracing
 from kindly.infra.config import Settings
 from workers import joblog, queues, reaper
 
@@ -124,7 +124,7 @@ def observed(job, *, forks: bool) -> Iterator[None]:
     finally:
         seconds = time.perf_counter() - started
         if forks:
-            metrics.fold_exited()  # the horse that ran the job, now ended
+            exposition.fold_exited()  # the horse that ran the job, now ended
         try:
             failed = job.get_status(refresh=True) != "finished"
         except Exception:  # its hash is gone (a result kept for no time): no failure known
@@ -136,7 +136,7 @@ def serve_metrics(settings: Settings):
     """Answer Prometheus on KINDLY_METRICS_PORT from this worker (None when unset)."""
     if settings.metrics_port is None:
         return None
-    return metrics.serve(
+    return exposition.serve(
         settings.metrics_port, settings.metrics_host, queues.live_metrics(settings)
     )
 

@@ -6,7 +6,7 @@ import click
 
 from kindly.cli.common import open_context
 from kindly.errors import ConfigError
-from kindly.infra import metrics
+from kindly.infra import exposition
 from kindly.infra.config import check_production, load_settings
 
 
@@ -30,7 +30,7 @@ def serve(host: str, port: int, workers: int) -> None:
             f"KINDLY_METRICS_PORT {port} is the public port: metrics need a port of their own, "
             "out of a reverse proxy's reach"
         )
-    metrics.prepare(ctx.settings.metrics_port)
+    exposition.prepare(ctx.settings.metrics_port)
     ctx.storage.ensure()
     ctx.close()
     run(host, port, workers, ctx.settings)
@@ -51,7 +51,7 @@ def worker(queues: tuple[str, ...], burst: bool, max_jobs: int | None) -> None:
     check_production(settings)  # workers charge instalments and send: same rules as the front
     if not settings.redis_url:
         raise ConfigError("kindly worker needs KINDLY_REDIS_URL; without it jobs run in-process")
-    metrics.prepare(settings.metrics_port)  # before the first job counts anything
+    exposition.prepare(settings.metrics_port)  # before the first job counts anything
     open_context()
     if not queues or "default" in queues:
         # instalment collection, the retention purge (daily) and the stale sweep: default queue

@@ -7,25 +7,20 @@ that port, never on the public one, so no reverse proxy in front of the app can 
 A served process group counts through a directory of memory-mapped files (prometheus-client's
 multiprocess mode, PROMETHEUS_MULTIPROC_DIR): each gunicorn worker and each forked RQ work
 horse writes its own file, and the scrape sums them. When a process ends, its counts are
-folded into one file per type (`fold_dead`), so counters never go back and a video worker
+folded into one file per type (`exposition.fold_dead`), so counters never go back and a video worker
 that forks a horse per job does not leave a file per job behind.
 
 The metrics are built on first use (PEP 562 `__getattr__`), not at import: whether values go
 to memory or to files must be settled before the first one is made, and `kindly serve` and
-`kindly worker` settle it (`prepare`) after the command line has imported everything.
+`kindly worker` settle it (`exposition.prepare`) after the command line has imported everything.
 
-Queue depths and the event lag are read from Redis when Prometheus scrapes (`Live`); every
-process that serves them reports the same value, so dashboards and rules take their max.
+Serving (the port, the multiprocess directory, folding the counts of ended processes and the
+gauges read at scrape time) is kindly.infra.exposition.
 """
 
 from __future__ import annotations
 
-import atexit
-import glob
 import logging
-import os
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -52,9 +47,9 @@ log = logging.getLogger(__name__)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 """The directory of the served process group's count files (prometheus-client's name)."""
-_OWNER_ENV = "KINDLY_METRICS_OWNER"
+OWNER_ENV = "KINDLY_METRICS_OWNER"
 """The pid that emptied the directory: a worker that starts afresh (same pid, exec) keeps it."""
-_TEMPORARY_ENV = "KINDLY_METRICS_TEMPORARY"
+TEMPORARY_ENV = "KINDLY_METRICS_TEMPORARY"
 """The directory `prepare` made itself, to remove when the process ends."""
 
 
@@ -126,7 +121,6 @@ ALL_SPECS = SPECS + LIVE_SPECS
 _BY_ATTR = {spec.attr: spec for spec in SPECS}
 _built: dict[str, Any] = {}
 _build_lock = threading.Lock()
-_fold_lock = threading.Lock()
 _own = None  # the CollectorRegistry of the metrics built in memory
 
 
@@ -136,6 +130,17 @@ def __getattr__(name: str) -> Any:
         _build()
         return _built[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def built() -> bool:
+    """Whether the metrics were made (after that, where counts go cannot change)."""
+    return bool(_built)
+
+
+def own_registry():
+    """The registry of the metrics built in this process's memory (made on first use)."""
+    _build()
+    return _own
 
 
 def _build() -> None:
@@ -270,191 +275,3 @@ def _committed(session: Any) -> None:
 
 def _rolled_back(session: Any) -> None:
     session.info.pop(_PENDING, None)
-
-
-# ---- serving ----------------------------------------------------------------------------------
-
-
-class Live:
-    """The gauges read from Redis at scrape time: queue depths and the event lag.
-
-    `depths` and `lag` are the readers (workers.queues.depths, eventbuffer.lag_seconds); a
-    reader that fails leaves its gauge out of that scrape instead of failing the scrape.
-    """
-
-    def __init__(
-        self,
-        depths: Callable[[], dict[str, int]] | None = None,
-        lag: Callable[[], float] | None = None,
-    ):
-        self.depths, self.lag = depths, lag
-
-    def describe(self) -> list:
-        """The families, without reading Redis (asked when registered)."""
-        return list(self._families(with_values=False))
-
-    def collect(self) -> Iterator:
-        """The families with their current values."""
-        return self._families(with_values=True)
-
-    def _families(self, *, with_values: bool) -> Iterator:
-        from prometheus_client.core import GaugeMetricFamily
-
-        queues_spec, lag_spec = LIVE_SPECS
-        if self.depths is not None:
-            depths = self._read(self.depths, queues_spec.name) if with_values else {}
-            if depths is not None:
-                family = GaugeMetricFamily(queues_spec.name, queues_spec.help, labels=["queue"])
-                for queue, jobs in sorted(depths.items()):
-                    family.add_metric([queue], jobs)
-                yield family
-        if self.lag is not None:
-            lag = self._read(self.lag, lag_spec.name) if with_values else 0.0
-            if lag is not None:
-                family = GaugeMetricFamily(lag_spec.name, lag_spec.help)
-                if with_values:
-                    family.add_metric([], lag)
-                yield family
-
-    @staticmethod
-    def _read(reader: Callable[[], Any], name: str) -> Any:
-        try:
-            return reader()
-        except Exception as exc:  # Redis away: the scrape goes on without this gauge
-            log.warning("metrics: %s not read: %s: %s", name, type(exc).__name__, str(exc)[:200])
-            return None
-
-
-def multiprocess() -> bool:
-    """True when counts go to the multiprocess directory."""
-    return bool(os.environ.get(MULTIPROC_ENV))
-
-
-def registry(live: Live | None = None):
-    """What a scrape reads: the directory's files (or this process's memory), and `live`."""
-    from prometheus_client import CollectorRegistry
-
-    scraped = CollectorRegistry(auto_describe=True)
-    if multiprocess():
-        _directory(scraped, os.environ[MULTIPROC_ENV])
-    else:
-        _build()
-        scraped.register(_Memory())
-    if live is not None:
-        scraped.register(live)
-    return scraped
-
-
-class _Memory:
-    """This process's metrics, when counts stay in memory (development, tests)."""
-
-    def collect(self) -> Iterator:
-        assert _own is not None
-        return _own.collect()
-
-
-def _directory(scraped, path: str) -> None:
-    """Register the multiprocess directory's files with `scraped`, never read while a dead
-    process's counts are being folded into them (`fold_dead`)."""
-    from prometheus_client.multiprocess import MultiProcessCollector
-
-    class Files(MultiProcessCollector):
-        def collect(self):
-            with _fold_lock:
-                return list(super().collect())
-
-    Files(scraped, path)
-
-
-def serve(port: int, host: str = "0.0.0.0", live: Live | None = None):  # noqa: S104
-    """Answer Prometheus on `port` from a daemon thread; returns the server (shutdown())."""
-    from prometheus_client import start_http_server
-
-    server, _thread = start_http_server(port, host, registry(live))
-    log.info("metrics on http://%s:%d/metrics", host, port)
-    return server
-
-
-def prepare(port: int | None) -> bool:
-    """Before `kindly serve` or `kindly worker` starts: with a metrics port, count through a
-    multiprocess directory (PROMETHEUS_MULTIPROC_DIR, else a private temporary one removed
-    at exit), emptied of an earlier run's files. Returns whether metrics are served.
-
-    Must run before any metric is used in this process (the command line does nothing else
-    before it).
-    """
-    if port is None:
-        return False
-    directory = os.environ.get(MULTIPROC_ENV)
-    if not directory:
-        directory = tempfile.mkdtemp(prefix="kindly-metrics-")
-        os.environ[MULTIPROC_ENV] = os.environ[_TEMPORARY_ENV] = directory
-    if os.environ.get(_TEMPORARY_ENV) == directory:  # ours: gone at exit (after restarts too)
-        atexit.register(_remove_dir, directory, os.getpid())
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    if os.environ.get(_OWNER_ENV) != str(os.getpid()):  # not a worker starting afresh
-        for path in glob.glob(os.path.join(directory, "*.db")):
-            os.remove(path)
-        os.environ[_OWNER_ENV] = str(os.getpid())
-    if _built:
-        raise RuntimeError("metrics were used before kindly.infra.metrics.prepare()")
-    from prometheus_client import values
-
-    values.ValueClass = values.get_value_class()  # in case prometheus_client came in earlier
-    return True
-
-
-def _remove_dir(directory: str, owner: int) -> None:
-    if os.getpid() == owner:  # not in a forked child that exits (a gunicorn worker)
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-FOLDED = "folded"
-"""The file name part ("counter_folded.db") of the counts of processes that ended."""
-
-
-def fold_dead(pid: int) -> None:
-    """A process of the group ended (a gunicorn worker, a work horse): add its counters and
-    histograms to the folded files and remove its own, so the totals stay and the directory
-    does not grow with every process; its live gauges go (prometheus-client's
-    mark_process_dead)."""
-    if not multiprocess():
-        return
-    from prometheus_client.mmap_dict import MmapedDict
-    from prometheus_client.multiprocess import mark_process_dead
-
-    directory = os.environ[MULTIPROC_ENV]
-    with _fold_lock:
-        for kind in ("counter", "histogram"):
-            dead = os.path.join(directory, f"{kind}_{pid}.db")
-            if not os.path.exists(dead):
-                continue
-            folded = MmapedDict(os.path.join(directory, f"{kind}_{FOLDED}.db"))
-            try:
-                for key, value, _stamp, _pos in MmapedDict.read_all_values_from_file(dead):
-                    if value:
-                        total, _ = folded.read_value(key)
-                        folded.write_value(key, total + value, 0.0)
-            finally:
-                folded.close()
-            os.remove(dead)
-        mark_process_dead(pid, directory)
-
-
-def fold_exited() -> None:
-    """Fold the files of every process of the directory that has ended (a work horse after
-    its job: RQ waits for it first, so it is gone, not a zombie)."""
-    if not multiprocess():
-        return
-    pids = set()
-    for path in glob.glob(os.path.join(os.environ[MULTIPROC_ENV], "*_*.db")):
-        tail = os.path.basename(path)[:-3].rsplit("_", 1)[1]
-        if tail.isdigit() and int(tail) != os.getpid():
-            pids.add(int(tail))
-    for pid in sorted(pids):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            fold_dead(pid)
-        except PermissionError:  # alive, someone else's
-            continue

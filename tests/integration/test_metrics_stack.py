@@ -25,7 +25,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from kindly.campaigns.models import Campaign, Debtor
-from kindly.infra import metrics
+from kindly.infra import exposition, metrics
 from kindly.messaging import delivery
 from kindly.outbound import deliveries as outbound
 from kindly.outbound.models import WebhookDelivery
@@ -115,7 +115,7 @@ def stack(stack_env):
 @pytest.fixture
 def metrics_port(stack):
     """This process's metrics, with the queue depths and event lag read from Redis."""
-    server = metrics.serve(0, "127.0.0.1", queues.live_metrics(stack.settings))
+    server = exposition.serve(0, "127.0.0.1", queues.live_metrics(stack.settings))
     yield server.server_port
     server.shutdown()
     server.server_close()

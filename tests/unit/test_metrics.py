@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from kindly.campaigns.models import Campaign
 from kindly.errors import ConfigError
-from kindly.infra import metrics
+from kindly.infra import exposition, metrics
 from kindly.infra.config import load_settings
 from kindly.messaging import delivery
 from kindly.messaging.models import Send
@@ -35,7 +35,7 @@ RULES = {"defaults": {"tone": "firm", "channels": ["email", "sms", "letter"]}}
 @pytest.fixture
 def metrics_port():
     """This process's metrics on a port of their own, as `kindly serve` serves them."""
-    server = metrics.serve(0, "127.0.0.1")
+    server = exposition.serve(0, "127.0.0.1")
     yield server.server_port
     server.shutdown()
     server.server_close()
@@ -164,9 +164,9 @@ def test_the_metrics_port_is_a_number_and_never_the_public_port(tmp_path, monkey
 
 PREPARED = """
 import os, sys
-from kindly.infra import metrics
-assert metrics.prepare(None) is False and not metrics.multiprocess()
-assert metrics.prepare(9464) is True
+from kindly.infra import exposition, metrics
+assert exposition.prepare(None) is False and not exposition.multiprocess()
+assert exposition.prepare(9464) is True
 directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
 print(directory, oct(os.stat(directory).st_mode & 0o777))
 metrics.count_webhook("delivered", retry=False)
