@@ -70,11 +70,13 @@ def png_bomb(width: int = 100_000, height: int = 100_000, rows: int = 2_000) -> 
 def zip_bomb(megabytes: int = 50) -> bytes:
     """A zip archive of `megabytes` MB of zeros that packs into a couple of hundred KB."""
     out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        with archive.open("zeros.bin", "w", force_zip64=True) as member:
-            block = b"\x00" * (1024 * 1024)
-            for _ in range(megabytes):
-                member.write(block)
+    block = b"\x00" * (1024 * 1024)
+    with (
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive,
+        archive.open("zeros.bin", "w", force_zip64=True) as member,
+    ):
+        for _ in range(megabytes):
+            member.write(block)
     return out.getvalue()
 
 
