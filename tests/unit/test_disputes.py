@@ -384,3 +384,18 @@ def test_a_viewer_sees_the_dispute_but_neither_its_files_nor_words(manager, ctx,
     assert 'data-dispute="1"' in page
     assert "beleg.pdf" not in page and "Bezahlt am 3.11." not in page
     assert "dispute-resolve" not in page
+
+
+def test_erasing_the_debtor_deletes_the_documents_and_words_but_keeps_the_facts(manager, ctx, anna):
+    from kindly.privacy import erase_debtor
+
+    dispute_id = opened(manager, ctx, anna)
+    assert len(list(ctx.storage.list_keys("disputes/"))) == 1
+    with ctx.db.session() as session:
+        erase_debtor(session, session.scalar(select(Debtor).where(Debtor.reference == "A-1")),
+                     ctx.storage)  # fmt: skip
+    assert list(ctx.storage.list_keys("disputes/")) == []
+    with ctx.db.session() as session:
+        kept = session.get(Dispute, dispute_id)
+        assert (kept.reason, kept.state, kept.text) == ("already_paid", "open", "")
+        assert session.scalar(select(func.count(DisputeFile.id))) == 0
