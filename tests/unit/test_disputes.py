@@ -399,3 +399,27 @@ def test_erasing_the_debtor_deletes_the_documents_and_words_but_keeps_the_facts(
         kept = session.get(Dispute, dispute_id)
         assert (kept.reason, kept.state, kept.text) == ("already_paid", "open", "")
         assert session.scalar(select(func.count(DisputeFile.id))) == 0
+
+
+def test_a_debtor_reached_only_by_letter_is_promised_and_given_the_answer_on_the_page(manager, ctx):
+    giulia = token_of(ctx, "A-3")  # it-IT: no email, no phone, a postal address
+    response = dispute(manager, giulia, [("ricevuta.jpg", make.image("JPEG"))],
+                       reason="amount_wrong", text="Ho già pagato 20 euro.")  # fmt: skip
+    assert response.status_code == 303
+    page = manager.get(f"/s/{giulia}").get_data(as_text=True)
+    assert "Avrà la nostra risposta entro il" in page and "su questa pagina." in page
+    with ctx.db.session() as session:
+        dispute_id = session.scalar(select(Dispute.id))
+    cockpit = manager.get("/admin/campaigns/winter/debtors/A-3").get_data(as_text=True)
+    done = manager.post(
+        f"/admin/campaigns/winter/debtors/A-3/disputes/{dispute_id}/resolve",
+        data={"csrf_token": csrf_from(cockpit), "outcome": "rejected",
+              "answer": "Il pagamento di 20 euro riguarda un'altra fattura."},
+    )  # fmt: skip
+    assert done.status_code == 303
+    with ctx.db.session() as session:
+        reply = session.scalar(select(InboxReply))
+        assert (reply.channel, reply.status) == ("page", "shown")
+    page = manager.get(f"/s/{giulia}").get_data(as_text=True)
+    assert "La sua contestazione non è stata accolta" in page
+    assert "riguarda un&#39;altra fattura." in page

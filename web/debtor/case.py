@@ -69,6 +69,8 @@ def case_view(
     if case.state == "disputed":
         values["reply_by"] = reply_channel(debtor, case)
     values |= dispute_values(session, debtor, today, money, day)
+    if values.get("dispute_state") == "open" and values.get("reply_by") == "letter":
+        values["reply_by"] = "page"  # a decision is sent by email or SMS, or shown here
     return case, CaseView(**values)
 
 
