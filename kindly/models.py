@@ -8,6 +8,7 @@ from kindly.accounts.models import ApiToken, AuditLog, LoginAttempt, User
 from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
 from kindly.cases.models import CaseHold
 from kindly.creditors.models import Creditor
+from kindly.disputes.models import Dispute, DisputeFile
 from kindly.inbox.models import CaseNote, InboxItem, InboxReply
 from kindly.infra.db import Base
 from kindly.messaging.models import OptOut, Send
@@ -22,6 +23,7 @@ from kindly.tracking.models import Event
 __all__ = [
     "ApiToken", "Artifact", "AuditLog", "BankAllocation", "BankEntry", "BankStatement", "Base",
     "Campaign", "CampaignStatus", "CaseHold", "CaseNote", "Creditor", "Debtor", "Decision",
+    "Dispute", "DisputeFile",
     "Event", "IdentityCheck", "InboxItem", "InboxReply", "Instalment", "LoginAttempt", "OptOut",
     "Payment", "Plan", "Promise", "RateCount", "Refund", "RefundExport", "RuleSet", "Send", "User",
     "WebhookDelivery", "WebhookEvent", "WebhookSubscription",

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
 from kindly.campaigns.service import by_slug
+from kindly.disputes import service as disputes
 from kindly.inbox import service as inbox
 from kindly.infra.db import as_utc, utcnow
 from kindly.infra.storage import Storage
@@ -226,6 +227,7 @@ def erase_debtor(session: Session, debtor: Debtor, storage: Storage | None) -> d
         refund.payer_name = refund.payer_iban = refund.payer_bic = None
     inbox.collect(session, debtor=debtor)  # a message not yet in the inbox is erased too
     inbox.erase(session, debtor)
+    disputes.forget(session, storage, debtor)  # the documents and words; the facts stay
     deleted = _forget_artifacts(session, storage, debtor)
     return {
         "reference": debtor.reference,

@@ -86,3 +86,9 @@ class CaseView:
     promise_today: bool = False
     hold_until: str = ""  # breathing space or a manager's hold: the day it ends
     reply_by: str = "page"  # disputed: how the answer reaches the debtor (email|sms|letter|page)
+    dispute_state: str = ""  # the latest dispute shown: open | upheld | rejected ("" none)
+    dispute_reason: str = ""  # its reason (kindly.disputes.models.REASONS)
+    dispute_answer_by: str = ""  # open: the day an answer is promised by
+    dispute_outcome: str = ""  # resolved: corrected | closed | rejected
+    dispute_answer: str = ""  # resolved: what the person who decided wrote to the debtor
+    dispute_amount: str = ""  # corrected: the claim as it is now

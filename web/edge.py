@@ -16,6 +16,11 @@ UPLOAD_ENDPOINTS = frozenset(
 (which kindly.campaigns.logo limits to 2 MiB itself)."""
 
 
+DISPUTE_UPLOAD_LIMIT = 51 * 1024 * 1024
+"""Bytes a debtor's dispute form may have: five documents of 10 MB and the form around them
+(web.debtor.dispute.UPLOAD_LIMIT; kindly.disputes.files refuses each file past 10 MB)."""
+
+
 def limit_uploads(app: Flask) -> None:
     """Raise the body limit for portfolio uploads; install before the CSRF hook reads the form."""
 
@@ -23,6 +28,8 @@ def limit_uploads(app: Flask) -> None:
     def _upload_limit() -> None:
         if request.endpoint in UPLOAD_ENDPOINTS:
             request.max_content_length = UPLOAD_LIMIT
+        elif request.endpoint == "public.dispute":
+            request.max_content_length = DISPUTE_UPLOAD_LIMIT
 
 
 def trust_proxies(app: Flask, hops: int) -> None:

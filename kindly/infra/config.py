@@ -63,6 +63,9 @@ class Settings:
     """Unshipped journal size past which hits go the synchronous way (and an alarm is logged)."""
     journal_shipper: bool = True
     """Each web process runs a shipper thread (only one per folder ships at a time)."""
+    clamd_url: str | None = None
+    """KINDLY_CLAMD_URL: the clamd that scans dispute files (tcp://host:3310 or unix:///path);
+    None: files are stored unscanned (kindly.disputes.scan)."""
 
     @property
     def jobs_in_process(self) -> bool:
@@ -218,7 +221,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         journal_fsync=journal_fsync,
         journal_limit_mb=int(journal_limit),
         journal_shipper=SWITCH[journal_shipper],
+        clamd_url=_clamd_url(env),
     )
+
+
+def _clamd_url(env: Mapping[str, str]) -> str | None:
+    """KINDLY_CLAMD_URL: tcp://host:port or unix:///path, checked at start."""
+    url = _text(env, "KINDLY_CLAMD_URL")
+    if url and not (url.startswith("tcp://") or url.startswith("unix:///")):
+        raise ConfigError(f"KINDLY_CLAMD_URL must be tcp://host:port or unix:///path, got {url!r}")
+    return url
 
 
 def read_log_format(env: Mapping[str, str] | None = None) -> str:

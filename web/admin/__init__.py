@@ -15,6 +15,7 @@ from web.admin import (
     case,
     creditors,
     debtors,
+    disputes,
     inbox,
     ledger,
     people,
@@ -25,6 +26,6 @@ from web.admin import (
 from web.admin.common import bp
 
 __all__ = [
-    "auth", "bank", "bankreport", "bp", "campaigns", "case", "creditors", "debtors", "inbox",
-    "ledger", "people", "refunds", "rules", "settings",
+    "auth", "bank", "bankreport", "bp", "campaigns", "case", "creditors", "debtors", "disputes",
+    "inbox", "ledger", "people", "refunds", "rules", "settings",
 ]  # fmt: skip

@@ -234,6 +234,9 @@ def debtor_page(slug: str, reference: str):
             **_case_actions(db, debtor, personal),
         }  # fmt: skip
         context_data["books"] = manual.books(db, debtor)
+        from web.admin import disputes  # it finds debtors through this module
+
+        context_data["disputes"] = disputes.panel(db, debtor, personal)
         name = campaign.name
     return render_template("admin/debtor.html", slug=slug, name=name, facts=facts,
                            personal=personal, done=CASE_DONE.get(request.args.get("done", "")),
@@ -241,6 +244,7 @@ def debtor_page(slug: str, reference: str):
 
 
 CASE_DONE = {"hold": "Collection is on hold.", "release": "The hold is released.",
+             "dispute": "The dispute is resolved.",
              "note": "The note is kept.", "resend": "The link went out again."}  # fmt: skip
 
 

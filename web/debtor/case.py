@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from kindly.campaigns.models import Debtor
 from kindly.cases.read import case_of
 from kindly.cases.state import Case
+from kindly.disputes import service as disputes
 from kindly.messaging import optout
 from kindly.money import format_minor
 from kindly.payments.models import Plan
@@ -67,4 +68,31 @@ def case_view(
         values["hold_until"] = day(case.hold_until)
     if case.state == "disputed":
         values["reply_by"] = reply_channel(debtor, case)
+    values |= dispute_values(session, debtor, today, money, day)
+    if values.get("dispute_state") == "open" and values.get("reply_by") == "letter":
+        values["reply_by"] = "page"  # a decision is sent by email or SMS, or shown here
     return case, CaseView(**values)
+
+
+DISPUTE_SHOWN_DAYS = 60
+"""Days the page keeps showing how a dispute was decided."""
+
+
+def dispute_values(session: Session, debtor: Debtor, today: dt.date, money, day) -> dict:
+    """The debtor's latest dispute for the first screen: open (the answer's date), or decided
+    within DISPUTE_SHOWN_DAYS (the outcome and the answer); {} otherwise."""
+    dispute = disputes.current(session, debtor)
+    if dispute is None:
+        return {}
+    if dispute.state != "open":
+        decided = dispute.resolved_at.date() if dispute.resolved_at else today
+        if (today - decided).days > DISPUTE_SHOWN_DAYS:
+            return {}
+    return {
+        "dispute_state": dispute.state,
+        "dispute_reason": dispute.reason,
+        "dispute_answer_by": day(dispute.answer_by),
+        "dispute_outcome": dispute.outcome or "",
+        "dispute_answer": dispute.answer or "",
+        "dispute_amount": money(debtor.amount_due_minor) if dispute.outcome == "corrected" else "",
+    }

@@ -176,7 +176,7 @@ def page_html(session, debtor: Debtor, view: DebtorView, today: dt.date | None =
     site = stored.get("site")
     # The stored page is an open case's: any other state (a plan, a promise, a dispute,
     # paid) has a first screen of its own, rendered here.
-    if case.state == "open" and artifacts.is_current(site, inputs):
+    if case.state == "open" and not shown.dispute_state and artifacts.is_current(site, inputs):
         try:
             html = ctx.storage.get(site.key).decode("utf-8")
         except KeyError:
