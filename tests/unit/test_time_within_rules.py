@@ -373,20 +373,25 @@ def test_an_instalment_moved_on_the_page_gives_a_new_schedule_and_confirmation(
     tok = agreed_on_the_page(client, ctx)
     form = client.get(f"/s/{tok}/plan/move").get_data(as_text=True)
     assert "um bis zu 14 Tage nach hinten verschieben" in form
-    second = re.search(r'name="instalment" value="(\d+)"[^>]*data-first="([\d-]+)"[^>]*'
-                       r'data-last="([\d-]+)"', form.split("Rate 2:")[0].rsplit("<label", 1)[1])  # fmt: skip
+    second = re.search(
+        r'data-instalment="2" data-first="([\d-]+)" data-last="([\d-]+)">\s*'
+        r'.*?name="instalment" value="(\d+)"',
+        form,
+        re.S,
+    )
     assert second is not None
     with ctx.db.session() as session:
-        due = session.get(Instalment, int(second.group(1))).due_date
+        due = session.get(Instalment, int(second.group(3))).due_date
+    assert second.group(2) == (due + dt.timedelta(days=14)).isoformat()
     wanted = due + dt.timedelta(days=10)
     done = client.post(f"/s/{tok}/plan/move", data={"csrf_token": csrf(form),
-                       "instalment": second.group(1), "date": wanted.isoformat()})  # fmt: skip
+                       "instalment": second.group(3), "date": wanted.isoformat()})  # fmt: skip
     assert done.status_code == 303 and "done=moved" in done.headers["Location"]
     page = client.get(done.headers["Location"]).get_data(as_text=True)
     assert "data-time-done" in page and "neue Bestätigung" in page
     assert f"Rate 2 vom {_de(due)} auf den {_de(wanted)} verschoben" in page
     with ctx.db.session() as session:
-        assert session.get(Instalment, int(second.group(1))).due_date == wanted
+        assert session.get(Instalment, int(second.group(3))).due_date == wanted
     text = pdf_text(tmp_path, client.get(f"/s/{tok}/plan/confirmation.pdf").data)
     assert "Änderungen des Plans" in text and _de(wanted) in text
 
@@ -433,7 +438,7 @@ def test_the_payment_day_page_shows_the_new_schedule_then_changes_it(client, ctx
     assert all(d.endswith("-27") for _, d, _ in schedule(ctx))
     out = client.post(f"/s/{tok}/plan/day", data={"csrf_token": csrf(preview), "day": "31"})
     assert out.status_code == 422
-    assert "Please choose a day of the month from the 1 to the 28." in out.get_data(as_text=True)
+    assert "Please choose a day of the month from day 1 to day 28." in out.get_data(as_text=True)
 
 
 def test_breathing_space_from_the_page_and_hardship_to_a_person(client, ctx):
