@@ -19,7 +19,7 @@ from kindly.leeway import Refused, breathing, moves
 from kindly.payments import changes, plans, policy
 from kindly.payments import service as payments
 from kindly.payments.changes import PlanChange
-from kindly.payments.models import Instalment, Plan
+from kindly.payments.models import Instalment, Payment, Plan
 from kindly.rules.document import RulesError
 from kindly.rules.store import decide, save_rules
 from kindly.rules.time import BUILTIN_TIME, TimeRules, resolve, time_rules_for
@@ -465,3 +465,49 @@ def test_breathing_space_from_the_page_and_hardship_to_a_person(client, ctx):
         assert session.scalar(select(InboxItem.topic)) == "hardship"
         types = session.scalars(select(Event.type).where(Event.type.in_(("hold", "contact"))))
         assert sorted(types) == ["contact", "hold", "hold"]  # on the case's timeline
+
+
+def test_a_failure_reported_twice_moves_the_instalment_once(ctx):
+    """The daily run's charge came back `processing`; the provider's failure then arrives, and
+    arrives again (a webhook retried): one miss, one move to the end."""
+    load_campaign(ctx)
+    plan_id = agree_plan(ctx, count=3)
+    with ctx.db.session() as session:
+        plan = session.get(Plan, plan_id)
+        second = plan.instalments[1]
+        payment = Payment(
+            campaign_id=plan.campaign_id, debtor_id=plan.debtor_id, provider="sandbox",
+            provider_ref="pi_late_failure", amount_minor=second.amount_minor, currency="EUR",
+            status="started", kind="payment", instalment_id=second.id, notes=plans.OFF_SESSION,
+        )  # fmt: skip
+        session.add(payment)
+        session.flush()
+        payment_id = payment.id
+    for _ in range(3):
+        with ctx.db.session() as session:
+            payment = session.get(Payment, payment_id)
+            payments.settle_payment(session, payment, "failed", then=plans.instalment_settled)
+    assert [row[2] for row in schedule(ctx)] == ["due", "due", "due"]
+    with ctx.db.session() as session:
+        assert changes.count(session, plan_id, "missed_to_end") == 1
+        assert session.get(Plan, plan_id).misses == 1
+        moved = session.scalar(select(Instalment).where(Instalment.seq == 3))
+        assert moved.id == second.id and moved.due_date == dt.date(2026, 6, 10)
+
+
+def test_the_debtors_page_shows_the_moved_date_at_once(client, ctx):
+    load_campaign(ctx)
+    tok = agreed_on_the_page(client, ctx)
+    first = instalment_id(ctx, 1)
+    with ctx.db.session() as session:
+        due = session.get(Instalment, first).due_date
+    assert _de(due) in client.get(f"/s/{tok}").get_data(as_text=True)
+    form = client.get(f"/s/{tok}/plan/move").get_data(as_text=True)
+    wanted = due + dt.timedelta(days=3)
+    client.post(f"/s/{tok}/plan/move", data={"csrf_token": csrf(form), "instalment": str(first),
+                                              "date": wanted.isoformat()})  # fmt: skip
+    page = client.get(f"/s/{tok}").get_data(as_text=True)
+    assert f"fällig am {_de(wanted)}" in page or _de(wanted) in page
+    with ctx.db.session() as session:
+        timeline = session.scalars(select(Event.type).where(Event.type == "plan_changed")).all()
+        assert timeline == ["plan_changed"]
