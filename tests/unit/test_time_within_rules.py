@@ -511,3 +511,23 @@ def test_the_debtors_page_shows_the_moved_date_at_once(client, ctx):
     with ctx.db.session() as session:
         timeline = session.scalars(select(Event.type).where(Event.type == "plan_changed")).all()
         assert timeline == ["plan_changed"]
+
+
+def test_a_plan_agreed_under_the_rule_keeps_it_and_says_so(client, ctx):
+    load_campaign(ctx)
+    with ctx.db.session() as session:
+        campaign = session.scalar(select(Campaign))
+        rules = parse_rules({"defaults": {"time": {"missed_to_end": True}}})
+        decide(session, campaign, save_rules(session, campaign, rules), TODAY)
+    tok = token(ctx, "A-1")
+    review = walk_plan(client, tok, instalments="3").get_data(as_text=True)
+    assert "rückt sie einmalig ans Ende des Plans" in review  # stated before agreeing
+    agreed_on_the_page(client, ctx)
+    with ctx.db.session() as session:
+        assert session.scalar(select(Plan.missed_to_end)) is True
+        campaign = session.scalar(select(Campaign))  # the rule switched off later: kept
+        decide(session, campaign, save_rules(session, campaign, parse_rules({})), TODAY)
+    assert "rückt sie einmalig ans Ende" in client.get(f"/s/{tok}").get_data(as_text=True)
+    assert "rückt sie einmalig ans Ende" in client.get(f"/s/{tok}/plan/agreed").get_data(
+        as_text=True
+    )
