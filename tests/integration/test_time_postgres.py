@@ -39,6 +39,7 @@ def pg(tmp_path: Path, postgres_url: str):
         time_tests.scenario_a_later_miss_after_a_payment_is_retried_not_moved_again,
         time_tests.scenario_breathing_space_once_per_period_and_hardship,
         time_tests.scenario_hardship_stops_plan_charges,
+        time_tests.scenario_the_daily_job_run_twice_moves_a_miss_once,
     ],
 )
 def test_scenario_on_postgres(pg, scenario):

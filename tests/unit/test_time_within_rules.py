@@ -16,7 +16,7 @@ from kindly.cases.models import CaseHold
 from kindly.cases.read import case_of
 from kindly.inbox.models import InboxItem
 from kindly.leeway import Refused, breathing, moves
-from kindly.payments import changes, plans, policy
+from kindly.payments import changes, plans, policy, reschedule
 from kindly.payments import service as payments
 from kindly.payments.changes import PlanChange
 from kindly.payments.models import Instalment, Payment, Plan
@@ -313,6 +313,26 @@ def scenario_hardship_stops_plan_charges(ctx) -> None:
     assert schedule(ctx)[1] == (2, second.isoformat(), "due")  # not charged, not missed
 
 
+def scenario_the_daily_job_run_twice_moves_a_miss_once(ctx) -> None:
+    """The daily job itself (kindly.cases.daily.collect), run twice on the same day: an
+    instalment due today with no saved method to charge is a miss, moved to the end once."""
+    today = dt.datetime.now(dt.UTC).date()
+    plan_id = agree_plan(ctx, count=3, first=today)
+    for _ in range(2):
+        with ctx.db.session() as session:
+            summary = daily.collect(session, ctx.settings, today)
+    assert (summary["charged"], summary["failed"], summary["plans_broken"]) == (0, 0, 0)
+    rows = schedule(ctx)
+    assert [status for _, _, status in rows] == ["due", "due", "due"]
+    assert rows[-1][1] == reschedule.period_after(dt.date.fromisoformat(rows[1][1]),
+                                                  "monthly").isoformat()  # fmt: skip
+    with ctx.db.session() as session:
+        assert changes.count(session, plan_id, "missed_to_end") == 1
+        assert session.get(Plan, plan_id).misses == 1
+        assert session.scalar(select(func.count(Event.id)).where(
+            Event.type == "plan_changed")) == 1  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "scenario",
     [
@@ -323,6 +343,7 @@ def scenario_hardship_stops_plan_charges(ctx) -> None:
         scenario_a_later_miss_after_a_payment_is_retried_not_moved_again,
         scenario_breathing_space_once_per_period_and_hardship,
         scenario_hardship_stops_plan_charges,
+        scenario_the_daily_job_run_twice_moves_a_miss_once,
     ],
 )
 def test_scenario_on_sqlite(ctx, scenario):
