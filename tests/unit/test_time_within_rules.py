@@ -552,3 +552,23 @@ def test_a_plan_agreed_under_the_rule_keeps_it_and_says_so(client, ctx):
     assert "rückt sie einmalig ans Ende" in client.get(f"/s/{tok}/plan/agreed").get_data(
         as_text=True
     )
+
+
+def test_the_cockpit_shows_the_changes_and_the_hardship_task(app, ctx):
+    from tests.unit.test_admin import make_user, sign_in
+
+    load_campaign(ctx)
+    agree_plan(ctx, count=3)
+    today = dt.date.today()
+    with ctx.db.session() as session:
+        moves.move_instalment(session, debtor_of(session), instalment_id(ctx, 2),
+                              dt.date(2026, 4, 20), RULES, TODAY)  # fmt: skip
+        breathing.ask(session, debtor_of(session), 7, "hardship", RULES, today)
+    desk = app.test_client()
+    make_user(ctx)
+    assert sign_in(desk).status_code == 303
+    case = desk.get("/admin/campaigns/winter/debtors/A-1").get_data(as_text=True)
+    assert "plan_changed" in case and "#2 2026-04-10 → 2026-04-20" in case
+    assert "breathing_space" in case and "hardship" in case
+    inbox = desk.get("/admin/inbox").get_data(as_text=True)
+    assert ">hardship</a>" in inbox
