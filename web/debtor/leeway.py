@@ -10,7 +10,7 @@ from flask import Blueprint, redirect, request
 
 from kindly.cases.read import case_of
 from kindly.leeway import Refused, breathing, moves
-from kindly.payments import changes, plans
+from kindly.payments import plans
 from kindly.rules.time import time_rules_for
 from web.context import context
 from web.debtor import limits
@@ -68,6 +68,8 @@ def move(token: str):
         else:
             page.looked("plan-move")
         plan = plans.open_plan(session, page.debtor)
+        if plan is None:  # the plan ended while the debtor was choosing
+            return redirect(f"/s/{token}/plan", code=303)
         left = moves.moves_left(session, plan, rules) if rules.can_move else 0
         windows = [
             span
@@ -120,6 +122,8 @@ def payment_day(token: str):
             if day is not None and plan.frequency == "monthly" and low <= day <= high:
                 preview = moves.day_schedule(session, plan, day, today)
         plan = plans.open_plan(session, page.debtor)
+        if plan is None:  # the plan ended while the debtor was choosing
+            return redirect(f"/s/{token}/plan", code=303)
         left = moves.day_changes_left(session, plan, rules) if rules.can_change_day else 0
         return page.respond(
             "web/plan_day.html",
@@ -173,8 +177,3 @@ def breathing_space(token: str):
             done=request.args.get("done") == "1",
             person=request.args.get("person") == "1",
         )
-
-
-def plan_changes(session, plan) -> list[changes.PlanChange]:
-    """A plan's changes, for its page and its confirmation."""
-    return changes.of_plan(session, plan.id)
