@@ -13,6 +13,7 @@ from kindly.inbox.models import CaseNote, InboxItem, InboxReply
 from kindly.infra.db import Base
 from kindly.messaging.models import OptOut, Send
 from kindly.outbound.models import WebhookDelivery, WebhookSubscription
+from kindly.payments.changes import PlanChange  # noqa: F401  (time within the rules)
 from kindly.payments.models import Instalment, Payment, Plan, Promise, WebhookEvent
 from kindly.reconciliation.models import BankAllocation, BankEntry, BankStatement
 from kindly.refunds.models import Refund, RefundExport

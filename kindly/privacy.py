@@ -29,6 +29,7 @@ from kindly.inbox import service as inbox
 from kindly.infra.db import as_utc, utcnow
 from kindly.infra.storage import Storage
 from kindly.messaging.models import OptOut, Send
+from kindly.payments.changes import PlanChange
 from kindly.payments.models import Instalment, Payment, Plan, Promise
 from kindly.payments.plans import OPEN as OPEN_PLAN
 from kindly.reconciliation.models import BankAllocation, BankEntry
@@ -129,6 +130,7 @@ def export_debtor(session: Session, campaign: Campaign, debtor: Debtor) -> dict[
         "events": rows(Event, Event.id),
         "payments": rows(Payment, Payment.id),
         "plans": plans,
+        "plan_changes": rows(PlanChange, PlanChange.id),
         "promises": rows(Promise, Promise.id),
         "sends": rows(Send, Send.id),
         "decisions": rows(Decision, Decision.id),

@@ -81,6 +81,7 @@ class CaseView:
     paid_count: int = 0  # plan: instalments paid, of `count`
     count: int = 0
     method_saved: bool = False  # plan: a payment method is saved for the next instalments
+    missed_to_end: bool = False  # plan: its first missed instalment moves to the end once
     promise_amount: str = ""  # promise: what and when
     promise_date: str = ""
     promise_today: bool = False

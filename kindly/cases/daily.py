@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Debtor
+from kindly.cases.models import CaseHold
 from kindly.cases.read import cases_for
 from kindly.payments import plans, promises
 from kindly.payments.models import Plan
@@ -24,9 +25,28 @@ def disputed_with_plans(session: Session, today: dt.date) -> set[int]:
     return {debtor_id for debtor_id, case in cases.items() if case.state == "disputed"}
 
 
+def held_for_a_person(session: Session) -> set[int]:
+    """Debtors with a running plan who asked a person for help (hardship on their page: a
+    manual hold from the page): nothing is charged automatically until it is released."""
+    running = select(Plan.debtor_id).where(Plan.status.in_(plans.OPEN))
+    return set(
+        session.scalars(
+            select(CaseHold.debtor_id).where(
+                CaseHold.debtor_id.in_(running),
+                CaseHold.reason == "manual",
+                CaseHold.source == "page",
+                CaseHold.released_at.is_(None),
+            )
+        )
+    )
+
+
 def collect(session: Session, settings, today: dt.date) -> dict[str, Any]:
-    """Charge what is due (not for disputed cases) and judge promises; what was done."""
-    run = plans.collect_with(session, settings, today, disputed_with_plans(session, today))
+    """Charge what is due (not for disputed cases, nor those a person must look at first) and
+    judge promises; what was done."""
+    disputed = disputed_with_plans(session, today)
+    held = held_for_a_person(session) - disputed
+    run = plans.collect_with(session, settings, today, disputed | held)
     resolved = promises.resolve_due(session, today)
     return {
         "day": today.isoformat(),
@@ -36,7 +56,8 @@ def collect(session: Session, settings, today: dt.date) -> dict[str, Any]:
         "processing": run.processing,
         "plans_completed": run.completed,
         "plans_broken": run.broken,
-        "plans_disputed": run.skipped,
+        "plans_disputed": run.skipped - len(held) if run.skipped else 0,
+        "plans_held": len(held) if run.skipped else 0,
         "sepa_notices": len(run.notices),
         "promises": resolved,
     }

@@ -39,8 +39,8 @@ def place(
     note: str | None = None,
     until: dt.date | None = None,
 ) -> CaseHold:
-    """Hold collection for `reason`; an open hold for the same reason is returned as it is
-    (a second dispute from the page does not stack up)."""
+    """Hold collection for `reason`; an open hold for the same reason still in force is
+    returned as it is (a second dispute from the page does not stack up)."""
     if reason not in HOLD_REASONS:
         raise HoldError(f"unknown hold reason {reason!r}: use one of {', '.join(HOLD_REASONS)}")
     if reason == "breathing_space" and until is None:
@@ -48,7 +48,8 @@ def place(
     if until is not None and until < dt.date.today():
         raise HoldError(f"the hold would end in the past ({until.isoformat()})")
     for hold in open_holds(session, debtor):
-        if hold.reason == reason:
+        # one that ended on its day no longer holds anything: a new one is placed
+        if hold.reason == reason and (hold.until is None or hold.until >= dt.date.today()):
             return hold
     hold = CaseHold(campaign_id=debtor.campaign_id, debtor_id=debtor.id, reason=reason,
                     source=source, placed_by=by, note=note, until=until)  # fmt: skip

@@ -9,8 +9,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from kindly.infra.db import Base, utcnow
 
-TOPICS = ("question", "dispute", "callback")
-"""What a debtor may send from the page (web.debtor.forms.TOPICS)."""
+TOPICS = ("question", "dispute", "callback", "hardship")
+"""What a debtor may send from the page (web.debtor.forms.TOPICS); hardship: breathing space
+asked for with that reason (kindly.leeway.breathing), a case for a person."""
 STATUSES = ("open", "answered", "closed")
 """open: nobody has answered; answered: a reply went out, the item is not closed yet;
 closed: nothing more to do."""

@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -87,6 +88,8 @@ class Plan(Base):
     # agreed -> active (a payment method is saved) -> completed | broken
     status: Mapped[str] = mapped_column(String(16), default="agreed")
     misses: Mapped[int] = mapped_column(Integer, default=0)  # failed charges in a row
+    # the terms agreed: the first missed instalment moves to the end (migration 1007)
+    missed_to_end: Mapped[bool] = mapped_column(default=False, server_default=false())
     customer_ref: Mapped[str | None] = mapped_column(String(128))
     method_ref: Mapped[str | None] = mapped_column(String(128))
     method_type: Mapped[str | None] = mapped_column(String(32))

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from kindly.campaigns.models import Debtor
 from kindly.infra.db import utcnow
 from kindly.money import from_minor
-from kindly.payments import ledger, policy
+from kindly.payments import ledger, policy, reschedule
 from kindly.payments import service as payments
 from kindly.payments.models import Instalment, Payment, Plan
 from kindly.tracking import events
@@ -167,9 +167,16 @@ def next_instalment(session: Session, debtor: Debtor) -> Instalment | None:
 
 
 def agree(
-    session: Session, debtor: Debtor, proposal: Proposal, *, channel: str | None = None
+    session: Session,
+    debtor: Debtor,
+    proposal: Proposal,
+    *,
+    channel: str | None = None,
+    missed_to_end: bool = False,
 ) -> Plan:
-    """Store an agreed plan and record `plan_agreed`; an open plan is returned as it is."""
+    """Store an agreed plan and record `plan_agreed`; an open plan is returned as it is.
+    `missed_to_end`: the campaign's rules let the plan's first missed instalment move to
+    its end (kindly.rules.time), a term the plan keeps whatever the rules say later."""
     existing = open_plan(session, debtor)
     if existing is not None:
         return existing
@@ -186,6 +193,7 @@ def agree(
         count=proposal.count,
         status="agreed",
         misses=0,
+        missed_to_end=missed_to_end,
     )
     session.add(plan)
     session.flush()
@@ -238,12 +246,15 @@ def instalment_settled(session: Session, payment: Payment) -> None:
 
 
 def _missed(session: Session, plan: Plan, instalment: Instalment) -> None:
-    """A charge failed: retry per the rules, or break the plan at the second miss in a row."""
+    """A charge failed: the plan's first miss moves to its end when its terms say so (once),
+    else retry per the rules; the second miss in a row breaks the plan."""
     if instalment.status in ("paid", "canceled") or plan.status not in OPEN:
         return
     today = session.info.get(TODAY_KEY) or dt.date.today()
     plan.misses += 1
     instalment.status = "failed"
+    if plan.misses < 2 and plan.missed_to_end and reschedule.move_to_end(session, plan, instalment):
+        return
     if plan.misses >= 2:
         plan.status, plan.ended_at = "broken", utcnow()
         for each in plan.instalments:

@@ -7,6 +7,7 @@ import json
 import re
 from typing import Any
 
+from kindly.rules import time as time_rules
 from kindly.rules.document import (
     BUILTIN_FACTS,
     CHANNELS,
@@ -203,6 +204,8 @@ def _check_treatment(value: Any, path: str, errors: list[str]) -> None:
                 )
         elif key == "plan":
             _expect(item, dict, where, errors)
+        elif key == "time":
+            time_rules.check(item, where, errors)
         elif key == "identity_check" and item not in ("none", "birth_date", "postal_code"):
             errors.append(f"{where}: expected none, birth_date or postal_code")
 

@@ -118,7 +118,7 @@ def test_an_agreed_plan_shows_the_plan_not_the_full_amount(anna, ctx):
     assert "Nächste Rate" in html and "411,52\xa0€" in html
     assert "Bisher bezahlt: 1 von 3 Raten." in html
     assert 'data-cta="pay"' not in html and "Jetzt 823,04" not in html
-    assert 'data-cta="plan-move"' in html and "topic=plan_date" in html
+    assert 'data-cta="plan-move"' in html and "/plan/move" in html  # moved by the debtor
     assert "Können zwei Raten hintereinander nicht eingezogen werden" in html
     assert "Ihre Zahlungsart ist gespeichert" not in html  # no method saved yet
     assert html.count('class="notice') == 0  # the plan is the first screen, not a banner

@@ -59,6 +59,7 @@ def test_calls_to_action_point_at_the_debtors_own_pages():
         "promise": f"{base}/promise",
         "contact": f"{base}/contact",
         "dispute": f"{base}/dispute",
+        "breathing": f"{base}/breathing",
         "preferences": f"{base}/preferences",
         "faq": f"{base}/faq",
         "letter": f"{base}/letter.pdf",

@@ -56,6 +56,7 @@ def case_view(
             "paid_count": plan.paid_count,
             "count": plan.count,
             "method_saved": bool(saved is not None and saved.method_ref),
+            "missed_to_end": bool(saved is not None and saved.missed_to_end),
         }
     promise = case.promise
     if case.state in ("promised", "promise_broken") and promise is not None:

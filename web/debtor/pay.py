@@ -12,10 +12,11 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from weasyprint import HTML
 
 from kindly.money import MoneyError, format_minor, parse_amount, to_minor
-from kindly.payments import plans, policy
+from kindly.payments import changes, plans, policy
 from kindly.payments import service as payments
 from kindly.payments.models import Instalment, Plan
 from kindly.rules.store import decided_payment_methods
+from kindly.rules.time import time_rules_for
 from kindly.tracking import events
 from renderer.pdf import FONT_FACES
 from renderer.texts import load_texts
@@ -224,6 +225,7 @@ def plan(token: str):
             proposal=proposal,
             why=_why(page, proposal) if proposal else [],
             selected=proposal.count if proposal else 3,
+            missed_to_end=time_rules_for(session, debtor).missed_to_end,
         )
         if request.method == "GET":
             if proposal is None:
@@ -267,7 +269,8 @@ def plan(token: str):
             )
             return redirect(f"/s/{token}?plan=requested", code=303)
         try:
-            plans.agree(session, debtor, proposal, channel=_channel())
+            plans.agree(session, debtor, proposal, channel=_channel(),
+                        missed_to_end=values["missed_to_end"])  # fmt: skip
         except payments.PaymentError:
             return redirect(f"/s/{token}/plan", code=303)
     return redirect(f"/s/{token}/plan/agreed", code=303)
@@ -302,6 +305,7 @@ def agreed(token: str):
             upcoming=upcoming,
             first=plan_.instalments[0],
             today=dt.date.today(),
+            changes=changes.of_plan(session, plan_.id),
         )
 
 
@@ -315,8 +319,9 @@ def confirmation(token: str):
         debtor = page.debtor
         name = " ".join(x for x in (debtor.salutation, debtor.first_name, debtor.last_name) if x)
         html, _ = page.respond(
-            "web/pay_plan_confirmation.html", plan=plan_, name=name, fonts=FONT_FACES
-        )
+            "web/pay_plan_confirmation.html", plan=plan_, name=name, fonts=FONT_FACES,
+            changes=changes.of_plan(session, plan_.id),
+        )  # fmt: skip
     pdf = HTML(string=html).write_pdf()
     return Response(
         pdf,
