@@ -3,7 +3,7 @@ module per concern), paying (`pay`), tracking (`track`), the sandbox checkout, a
 lane in front of Flask that answers the hottest of these hits."""
 
 # the route modules register their views on the `public` blueprint when imported
-from web.debtor import beacon, expiry, files, findcase, forms, gate, page  # noqa: F401
+from web.debtor import beacon, expiry, files, findcase, forms, gate, offer, page, survey  # noqa: F401  # noqa: F401
 from web.debtor.common import bp
 
 __all__ = ["bp"]

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from kindly.campaigns.models import Debtor
 from kindly.cases.read import case_of
 from kindly.cases.state import Case
+from kindly.feedback import survey
 from kindly.messaging import optout
 from kindly.money import format_minor
 from kindly.payments.models import Plan
@@ -67,4 +68,5 @@ def case_view(
         values["hold_until"] = day(case.hold_until)
     if case.state == "disputed":
         values["reply_by"] = reply_channel(debtor, case)
+    values["survey"] = survey.pending(session, debtor, case.state)
     return case, CaseView(**values)
