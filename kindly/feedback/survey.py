@@ -143,3 +143,26 @@ def report(session: Session, campaign_ids: Sequence[int] | int) -> dict[str, Any
             for (segment, variant), counts in sorted(groups.items())
         ],
     }
+
+
+def recent_comments(session: Session, campaign_id: int, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest comments of a campaign, with their score, occasion, segment and variant (no
+    name, no reference: what was said, not who said it)."""
+    rows = session.execute(
+        select(
+            SurveyAnswer.answered_at,
+            SurveyAnswer.occasion,
+            SurveyAnswer.score,
+            SurveyAnswer.segment,
+            SurveyAnswer.variant,
+            SurveyAnswer.comment,
+        )  # fmt: skip
+        .where(SurveyAnswer.campaign_id == campaign_id, SurveyAnswer.comment.is_not(None))
+        .order_by(SurveyAnswer.id.desc())
+        .limit(limit)
+    )
+    return [
+        {"answered_at": at, "occasion": occasion, "score": score, "segment": segment or "default",
+         "variant": variant or "A", "comment": comment}
+        for at, occasion, score, segment, variant, comment in rows
+    ]  # fmt: skip

@@ -316,3 +316,30 @@ def test_an_experiment_variant_can_test_an_offer(winter, client):
     assert rows_by["discount"]["collected"] == {"EUR": "70.00"}
     assert rows_by["discount"]["conversions"] == 1 and rows_by["control"]["collected"] == {}
     assert re.fullmatch(r"\d+\.\d\d", rows_by["discount"]["collected_per_exposed"]["EUR"])
+
+
+def test_the_cockpit_and_the_api_report_the_survey(winter, client):
+    from tests.unit.test_admin import make_user, sign_in
+    from tests.unit.test_api import auth, conforms, key_for
+
+    with winter.db.session() as session:
+        debtors = session.scalars(select(Debtor).order_by(Debtor.id)).all()
+        debtors[0].segment, debtors[0].variant = "german", "B"
+        survey.answer(session, debtors[0], "paid", 5, "Ganz einfach")
+        survey.answer(session, debtors[1], "plan", 2, None)
+    secret = key_for(winter, "viewer")
+    answer = client.get("/api/v1/campaigns/winter/survey", headers=auth(secret))
+    assert answer.status_code == 200
+    conforms(answer, "/campaigns/{slug}/survey", "get")
+    data = answer.get_json()
+    assert data["overall"]["count"] == 2 and data["overall"]["mean"] == "3.50"
+    assert [(g["segment"], g["variant"], g["mean"]) for g in data["groups"]] == [
+        ("default", "A", "2.00"), ("german", "B", "5.00")]  # fmt: skip
+    assert "Ganz einfach" not in answer.get_data(as_text=True)  # comments stay in the cockpit
+    make_user(winter)
+    sign_in(client)
+    page = client.get("/admin/campaigns/winter").get_data(as_text=True)
+    section = page[page.index('id="survey-h"') : page.index('id="plans-h"')]
+    assert '<tr data-segment="german" data-variant="B">' in section
+    assert '<td class="num mean">3.50</td>' in section  # all answers
+    assert "german/B · 5/5</span> Ganz einfach" in section
