@@ -156,7 +156,7 @@ def recent_comments(session: Session, campaign_id: int, limit: int = 20) -> list
             SurveyAnswer.segment,
             SurveyAnswer.variant,
             SurveyAnswer.comment,
-        )  # fmt: skip
+        )
         .where(SurveyAnswer.campaign_id == campaign_id, SurveyAnswer.comment.is_not(None))
         .order_by(SurveyAnswer.id.desc())
         .limit(limit)
