@@ -75,6 +75,7 @@ class DebtorView:
     offer_saving: str = ""  # what the debtor is spared
     offer_until: str = ""  # formatted for the locale
     offer_until_iso: str = ""
+    written_off: str = ""  # what a settlement offer taken waived (kindly.claims.writeoffs)
 
 
 @dataclass(frozen=True, slots=True)

@@ -177,8 +177,9 @@ def build_view(
     (letters and videos) only with the `storage` it is kept in. The creditor is the debtor's
     own (kindly.creditors.profile), resolved here unless a caller passes it."""
     locale, lang, babel = resolve_locale(debtor, campaign)
+    waived = _written_off(debtor)
     if balance_minor is None:  # derived from what was paid, by the ledger's one rule
-        balance_minor = max(ledger.balance_after(debtor, paid_minor) - _written_off(debtor), 0)
+        balance_minor = max(ledger.balance_after(debtor, paid_minor) - waived, 0)
     amount = balance_minor
     site_url = f"{base_url}/s/{debtor.token}"
 
@@ -253,4 +254,5 @@ def build_view(
         offer_saving=money(deal.written_off_minor) if deal else "",
         offer_until=format_date(deal.valid_until, format="long", locale=babel) if deal else "",
         offer_until_iso=deal.valid_until.isoformat() if deal else "",
+        written_off=money(waived) if waived else "",
     )

@@ -144,6 +144,11 @@ def test_paying_the_offered_amount_settles_and_books_the_write_off(winter, clien
     page = client.get(f"/s/{token}").get_data(as_text=True)
     assert 'data-amount="0"' in page and "data-offer=" not in page
     assert 'data-survey="paid"' in page  # the one question after
+    assert re.search(
+        r"<tr data-written-off><th scope=\"row\">Erlassen \(Vergleich\)</th>"
+        r"<td>− 246,91\xa0€</td>",
+        page,
+    )
 
 
 def test_paying_less_than_the_offer_settles_nothing(winter, client):
