@@ -348,3 +348,21 @@ def test_the_cockpit_and_the_api_report_the_survey(winter, client):
     assert '<tr data-segment="german" data-variant="B">' in section
     assert '<td class="num mean">3.50</td>' in section  # all answers
     assert "german/B · 5/5</span> Ganz einfach" in section
+
+
+def test_privacy_export_names_them_and_erasing_drops_the_comment(winter, client):
+    from kindly import privacy
+
+    apply_rules(winter, offer_rules(TODAY + dt.timedelta(days=10)), TODAY)
+    take_offer(client, token_of(winter, "A-1"))
+    with winter.db.session() as session:
+        anna = session.scalar(select(Debtor).where(Debtor.reference == "A-1"))
+        survey.answer(session, anna, "paid", 3, "Anna Müller, Hauptstraße 5")
+        data = privacy.export_debtor(session, anna.campaign, anna)
+        assert [r["amount_minor"] for r in data["write_offs"]] == [24691]
+        assert [r["comment"] for r in data["survey_answers"]] == ["Anna Müller, Hauptstraße 5"]
+        privacy.erase_debtor(session, anna, None)
+    with winter.db.session() as session:
+        answer = session.scalar(select(SurveyAnswer))
+        assert (answer.score, answer.comment) == (3, None)
+        assert survey.report(session, answer.campaign_id)["overall"]["count"] == 1
