@@ -18,6 +18,7 @@ from kindly.rules.store import decided_payment_methods, decision_for
 from web.context import context
 from web.debtor import limits
 from web.debtor.common import bp
+from web.debtor.hits import hit
 from web.debtor.pay import Page
 
 
@@ -61,7 +62,7 @@ def offer(token: str):
             _, url = payments.start_payment(
                 session, debtor, payments.provider_for(ctx.settings),
                 base_url=ctx.settings.base_url, amount_minor=deal.offered_minor,
-                channel=request.args.get("c"), lang=view.lang,
+                channel=hit().channel, lang=view.lang,
                 decided_methods=decided_payment_methods(session, debtor),
             )  # fmt: skip
         except payments.AmountError:
