@@ -366,3 +366,37 @@ def test_privacy_export_names_them_and_erasing_drops_the_comment(winter, client)
         answer = session.scalar(select(SurveyAnswer))
         assert (answer.score, answer.comment) == (3, None)
         assert survey.report(session, answer.campaign_id)["overall"]["count"] == 1
+
+
+def test_bad_offers_through_the_api_change_nothing(winter, client):
+    from tests.unit.test_api import auth, key_for
+
+    secret = key_for(winter, "manager")
+    good = offer_rules(TODAY + dt.timedelta(days=3))
+    assert (
+        client.put("/api/v1/campaigns/winter/rules", json=good, headers=auth(secret)).status_code
+        == 200
+    )
+    yesterday = (TODAY - dt.timedelta(days=1)).isoformat()
+    bad = {"segments": [{"name": "german", "when": {"locale": "de-DE"},
+                         "offer": {"discount_percent": 101, "valid_until": yesterday}}]}  # fmt: skip
+    answer = client.put("/api/v1/campaigns/winter/rules", json=bad, headers=auth(secret))
+    assert answer.status_code == 422
+    problems = answer.get_json()["problems"]
+    assert "segments[0] (german).offer.discount_percent: 101 % is over 100 %" in problems
+    assert any(p.startswith(f"segments[0] (german).offer.valid_until: {yesterday} has passed")
+               for p in problems)  # fmt: skip
+    kept = client.get("/api/v1/campaigns/winter/rules", headers=auth(secret)).get_json()
+    assert kept["version"] == 1 and kept["document"] == good
+
+
+def test_without_online_payment_the_offer_is_a_transfer_of_exactly_its_amount(tmp_path):
+    from tests.support.app import front_client, installed, make_settings
+
+    with installed(make_settings(tmp_path / "var", KINDLY_PAYMENTS="none")) as ctx:
+        load_campaign(ctx)
+        apply_rules(ctx, offer_rules(TODAY + dt.timedelta(days=3)), TODAY)
+        page = front_client(ctx).get(f"/s/{token_of(ctx, 'A-1')}/offer").get_data(as_text=True)
+    assert "data-transfer" in page and "offer-checkout" not in page
+    assert "Bitte überweisen Sie 987,65\xa0€ mit dem Verwendungszweck RF" in page
+    assert "Überweisen Sie bis zum" in page
