@@ -4,6 +4,10 @@
 reason and the payment that took the offer; one offer write-off per case. `survey_answer`
 keeps one answer per case and occasion (after paying, after agreeing a plan).
 
+The page's live state now also reads `written_off` and `survey` events (a case settled by an
+offer, the question answered): on PostgreSQL the page trigger of 0995 announces them too, so
+a kept page drops the question once it is answered.
+
 Revision ID: 1006
 Revises: 1002
 """
@@ -17,7 +21,32 @@ branch_labels = None
 depends_on = None
 
 
+TYPES = (
+    "sent", "promise", "plan_requested", "plan_agreed", "hold", "hold_released", "opted_out",
+    "opted_in", "written_off", "survey",
+)  # fmt: skip
+"""The event types whose rows the page's live state reads (0995's, and this revision's)."""
+BEFORE = TYPES[:-2]
+
+
+def _event_function(types: tuple[str, ...]) -> str:
+    names = ", ".join(f"'{name}'" for name in types)
+    return f"""
+        CREATE OR REPLACE FUNCTION kindly_pages_event() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM kindly_pages_notify(
+                ARRAY(SELECT DISTINCT d::bigint FROM (
+                    SELECT debtor_id FROM changed WHERE type IN ({names})
+                ) AS rows (d) WHERE d IS NOT NULL)
+            );
+            RETURN NULL;
+        END $$
+        """  # noqa: S608 - the type names are this module's constants
+
+
 def upgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(_event_function(TYPES))
     op.create_table(
         "write_off",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -60,6 +89,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(_event_function(BEFORE))
     op.drop_index("ix_survey_answer_campaign", table_name="survey_answer")
     op.drop_table("survey_answer")
     op.drop_table("write_off")
