@@ -400,3 +400,16 @@ def test_without_online_payment_the_offer_is_a_transfer_of_exactly_its_amount(tm
     assert "data-transfer" in page and "offer-checkout" not in page
     assert "Bitte überweisen Sie 987,65\xa0€ mit dem Verwendungszweck RF" in page
     assert "Überweisen Sie bis zum" in page
+
+
+def test_the_case_record_in_the_cockpit_shows_the_write_off(winter, client):
+    from tests.unit.test_admin import make_user, sign_in
+
+    apply_rules(winter, offer_rules(TODAY + dt.timedelta(days=10)), TODAY)
+    take_offer(client, token_of(winter, "A-1"))
+    make_user(winter)
+    sign_in(client)
+    answer = client.get("/admin/campaigns/winter/debtors/A-1")
+    assert answer.status_code == 200
+    page = answer.get_data(as_text=True)
+    assert "written_off" in page and "Winter deal" in page and "246.91" in page
