@@ -7,8 +7,10 @@ across packages (a debtor's artifacts) resolve wherever a process starts from.
 from kindly.accounts.models import ApiToken, AuditLog, LoginAttempt, User
 from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
 from kindly.cases.models import CaseHold
+from kindly.claims.writeoffs import WriteOff  # noqa: F401
 from kindly.creditors.models import Creditor
 from kindly.disputes.models import Dispute, DisputeFile
+from kindly.feedback.models import SurveyAnswer  # noqa: F401
 from kindly.inbox.models import CaseNote, InboxItem, InboxReply
 from kindly.infra.db import Base
 from kindly.messaging.models import OptOut, Send

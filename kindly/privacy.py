@@ -24,7 +24,9 @@ from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
 from kindly.campaigns.service import by_slug
+from kindly.claims.writeoffs import WriteOff
 from kindly.disputes import service as disputes
+from kindly.feedback.models import SurveyAnswer
 from kindly.inbox import service as inbox
 from kindly.infra.db import as_utc, utcnow
 from kindly.infra.storage import Storage
@@ -141,6 +143,8 @@ def export_debtor(session: Session, campaign: Campaign, debtor: Debtor) -> dict[
            for name, found in inbox.personal_rows(session, debtor).items()},
         "bank_transfers": [_row(e) for e in _bank_entries(session, debtor)],
         "refunds": rows(Refund, Refund.id),
+        "write_offs": rows(WriteOff, WriteOff.id),
+        "survey_answers": rows(SurveyAnswer, SurveyAnswer.id),
     }  # fmt: skip
 
 
@@ -227,6 +231,8 @@ def erase_debtor(session: Session, debtor: Debtor, storage: Storage | None) -> d
     for refund in session.scalars(select(Refund).where(Refund.debtor_id == debtor.id)):
         # the amount stays booked; one still waiting is held until someone gives an account
         refund.payer_name = refund.payer_iban = refund.payer_bic = None
+    for answer in session.scalars(select(SurveyAnswer).where(SurveyAnswer.debtor_id == debtor.id)):
+        answer.comment = None  # the score stays counted; the free text may name a person
     inbox.collect(session, debtor=debtor)  # a message not yet in the inbox is erased too
     inbox.erase(session, debtor)
     disputes.forget(session, storage, debtor)  # the documents and words; the facts stay

@@ -66,6 +66,16 @@ class DebtorView:
     # in groups of four ("RF47 K3X9 2M4Q 7B1Z D"); the debtor's own reference when the case
     # has none yet. Renderers fall back to `reference` when it is empty.
     payment_reference: str = ""
+    # Issue 19: a settlement offer the debtor may take today (kindly.claims.offers): pay
+    # `offer_amount` in one go by `offer_until` (inclusive) and the rest is written off. Empty
+    # when there is none or it expired: a view built after that day has no offer, so stored
+    # pages, letters and videos that showed it are stale and built again without it.
+    offer_amount: str = ""
+    offer_minor: int = 0
+    offer_saving: str = ""  # what the debtor is spared
+    offer_until: str = ""  # formatted for the locale
+    offer_until_iso: str = ""
+    written_off: str = ""  # what a settlement offer taken waived (kindly.claims.writeoffs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,3 +103,4 @@ class CaseView:
     dispute_outcome: str = ""  # resolved: corrected | closed | rejected
     dispute_answer: str = ""  # resolved: what the person who decided wrote to the debtor
     dispute_amount: str = ""  # corrected: the claim as it is now
+    survey: str = ""  # the one question to ask now: "paid" or "plan" (kindly.feedback); "": none

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, request
 
+from kindly.claims import offers
 from kindly.infra.constant_time import same
 from kindly.messaging import bounces
 from kindly.payments import provider_events
@@ -29,7 +30,16 @@ def stripe_webhook():
         abort(400)
     with ctx.db.session() as session:
         outcome = provider_events.apply(session, "stripe", event)
+        if outcome == "succeeded":  # a settlement offer this payment took books its write-off
+            offers.settle_offers(session, _debtor_ids(event))
     return {"event": event["id"], "outcome": outcome}
+
+
+def _debtor_ids(event: dict) -> list[int]:
+    """The debtor a Stripe object's metadata names (Kindly sets it on every checkout)."""
+    obj = (event.get("data") or {}).get("object") or {}
+    raw = str((obj.get("metadata") or {}).get("debtor_id", ""))
+    return [int(raw)] if raw.isdigit() else []
 
 
 def _authorised() -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from kindly.campaigns.models import Debtor
 from kindly.cases.models import CaseHold
 from kindly.cases.state import Case, Facts, HoldFacts, PlanFacts, PromiseFacts, derive
+from kindly.claims import writeoffs
 from kindly.infra.db import as_utc
 from kindly.payments import ledger
 from kindly.payments.models import Instalment, Payment, Plan
@@ -132,6 +133,8 @@ def facts_for(session: Session, debtors: Sequence[Debtor]) -> dict[int, Facts]:
     by_id = {debtor.id: debtor for debtor in debtors}
     ids = list(by_id)
     paid = _paid(session, by_id)
+    # a settlement offer taken gives up the rest (until amounts_on is read here for every term)
+    given_up = writeoffs.written_off_minor(session, ids)
     holds = _holds(session, ids)
     plans = _plans(session, ids)
     promises: dict[int, PromiseFacts] = {}
@@ -164,7 +167,7 @@ def facts_for(session: Session, debtors: Sequence[Debtor]) -> dict[int, Facts]:
     return {
         debtor_id: Facts(
             debtor_id=debtor_id,
-            amount_due_minor=debtor.amount_due_minor,
+            amount_due_minor=debtor.amount_due_minor - given_up.get(debtor_id, 0),
             paid_minor=paid.get(debtor_id, 0),
             due_date=debtor.due_date,
             flags=_flags(debtor),

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from kindly.accounts import audit
 from kindly.accounts.models import User
 from kindly.campaigns.models import Debtor
+from kindly.claims import offers
 from kindly.errors import KindlyError
 from kindly.money import MoneyError, from_minor, parse_amount, to_minor
 from kindly.payments import allocation, ledger
@@ -85,6 +86,7 @@ def record(
     settle_instalments(session, [Booking(0, payment.provider_ref, 0, debtor.id,
                                           debtor.campaign_id, amount_minor, debtor.currency,
                                           None, on)], None)  # fmt: skip
+    offers.settle_offers(session, [debtor.id])  # the amount of an offer in force settles it
     audit.record(
         session, user, "payment.record", via=via, campaign_id=debtor.campaign_id,
         payment=payment.id, reference=debtor.reference, method=method, date=on.isoformat(),

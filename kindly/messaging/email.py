@@ -30,6 +30,7 @@ class Links:
     plan: str
     pixel: str
     unsubscribe: str
+    offer: str = ""  # the settlement offer's page (shown only while an offer is in force)
 
 
 def links(base_url: str, token: str, channel: str, *, unsubscribe: str) -> Links:
@@ -40,6 +41,7 @@ def links(base_url: str, token: str, channel: str, *, unsubscribe: str) -> Links
     return Links(
         site=click + "site", pay=click + "pay", plan=click + "plan",
         pixel=f"{base_url}/o/{token}.gif", unsubscribe=f"{base_url}/u/{unsubscribe}?c={channel}",
+        offer=click + "offer",
     )  # fmt: skip
 
 
@@ -59,7 +61,8 @@ def texts_for(view: DebtorView) -> dict[str, str]:
     """The email texts in the debtor's language with the tone's variants resolved."""
     raw = one_stop(load_texts("email").for_lang(view.lang), creditor=view.creditor)
     values = {"creditor": view.creditor, "amount": view.amount, "due_date": view.due_date,
-              "reference": view.reference}  # fmt: skip
+              "reference": view.reference, "offer_amount": view.offer_amount,
+              "offer_until": view.offer_until}  # fmt: skip
     out = {}
     for key, text in raw.items():
         out[key] = text.format(**values)

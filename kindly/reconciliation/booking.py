@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Debtor
+from kindly.claims import offers
 from kindly.infra import metrics
 from kindly.infra.db import utcnow
 from kindly.money import from_minor
@@ -77,6 +78,8 @@ def book(
         return []
     ids = write(session.connection(), bookings, variants)
     settle_instalments(session, bookings, planned)
+    # a transfer of an offer's amount settles the case: the rest is written off, once
+    offers.settle_offers(session, sorted({booking.debtor_id for booking in bookings}))
     metrics.count_payment(METHOD, session, len(bookings))
     return ids
 

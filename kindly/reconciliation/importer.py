@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from kindly.bank import detect
 from kindly.bank.entries import Entry, Statement, StatementError, identities
 from kindly.campaigns.models import Campaign
+from kindly.claims import offers
 from kindly.infra import metrics
 from kindly.infra.db import utcnow
 from kindly.infra.storage import Storage
@@ -256,6 +257,8 @@ def _write(
     finally:
         entry_ids = writer.close(fresh, index, matched)
     settle_instalments(session, matched, planned)
+    # a transfer of an offer's amount settles the case: the rest is written off, once
+    offers.settle_offers(session, sorted({booking.debtor_id for booking in matched}))
     metrics.count_payment(METHOD, session, len(matched))
     for state in states:
         if state != "returned":  # returns count once their original is looked up

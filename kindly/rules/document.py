@@ -17,11 +17,13 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 PAYMENT_METHODS = ("card", "sepa_debit", "bank_transfer", "paypal", "plan", "promise")
 OPERATORS = ("eq", "ne", "in", "not_in", "lt", "lte", "gt", "gte", "between", "exists")
 DEFAULT_SEGMENT = "default"
-GOALS = ("paid", "plan_agreed", "payment_started", "clicked")
+GOALS = ("paid", "plan_agreed", "payment_started", "clicked", "collected")
+"""What an experiment counts as reaching its goal; `collected` counts `paid` like `paid` does,
+and the report ranks variants by the money collected per exposed debtor as well."""
 
 TREATMENT_KEYS = (
     "tone", "channels", "send_window", "payment_methods", "cadence_days", "template",
-    "max_sms_segments", "plan", "identity_check", "time",
+    "max_sms_segments", "plan", "identity_check", "time", "offer",
 )  # fmt: skip
 """What a segment (or an experiment variant) may set."""
 

@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Campaign
 from kindly.infra.db import as_utc
+from kindly.money import from_minor
+from kindly.payments.models import Payment
 from kindly.rules.document import Rules
 from kindly.rules.models import Decision, RuleSet
 from kindly.rules.stats import (
@@ -84,10 +86,12 @@ def exposures(
 
 def _groups(
     session: Session, campaign: Campaign, experiment: str, goal: str, rule_version: int | None,
-    version: int,
+    version: int, money: dict[str, dict[str, int]] | None = None,
 ) -> dict[str, tuple[int, int, int]]:  # fmt: skip
     """variant -> (exposed debtors who reached the goal after their exposure, debtors exposed,
-    debtors assigned). `version`: the rules whose experiment run gives the start."""
+    debtors assigned). `version`: the rules whose experiment run gives the start. `money`,
+    when given, is filled with variant -> currency -> net minor units the exposed debtors
+    paid at or after their exposure (the money a variant collected)."""
     query = select(Decision.variant, Decision.debtor_id).where(
         Decision.campaign_id == campaign.id, Decision.experiment == experiment
     )
@@ -99,7 +103,7 @@ def _groups(
     exposed = exposures(session, campaign, members, experiment_start(
         session, campaign, experiment, version))  # fmt: skip
     goal_query = select(Event.debtor_id, func.max(Event.occurred_at)).where(
-        Event.campaign_id == campaign.id, Event.type == goal
+        Event.campaign_id == campaign.id, Event.type == ("paid" if goal == "collected" else goal)
     )
     if goal == "clicked":
         goal_query = goal_query.where(Event.agent == "human")  # link scanners are not people
@@ -116,6 +120,17 @@ def _groups(
             continue  # assigned, never shown their variant: not in the comparison
         tally[1] += 1
         tally[0] += debtor_id in latest and latest[debtor_id] >= moment
+    if money is not None:
+        rows = session.execute(
+            select(
+                Payment.debtor_id, Payment.currency, Payment.amount_minor, Payment.updated_at
+            ).where(Payment.campaign_id == campaign.id, Payment.status == "succeeded")
+        )
+        for debtor_id, currency, amount, at in rows:
+            moment = exposed.get(debtor_id)
+            if moment is not None and as_utc(at) >= moment:
+                purse = money.setdefault(members[debtor_id], {})
+                purse[currency] = purse.get(currency, 0) + int(amount)
     return {name: (x, n, assigned) for name, (x, n, assigned) in groups.items()}
 
 
@@ -157,8 +172,9 @@ def report(
     out = []
     for experiment in rules.experiments:
         chosen_goal = goal or experiment.get("goal", "paid")
+        money: dict[str, dict[str, int]] = {}
         groups = _groups(
-            session, campaign, experiment["name"], chosen_goal, rules.version, rules.version
+            session, campaign, experiment["name"], chosen_goal, rules.version, rules.version, money
         )
         holdout = experiment.get("holdout", 0)
         names = ([CONTROL] if holdout else []) + [v["name"] for v in experiment["variants"]]
@@ -168,9 +184,15 @@ def report(
         for name in names:
             x, n, assigned = groups.get(name, (0, 0, 0))
             lo, hi = wilson(x, n)
+            purse = sorted(money.get(name, {}).items())  # currency -> minor units collected
             row: dict[str, Any] = {
                 "variant": name, "control": name == control, "assigned": assigned,
                 "exposed": n, "conversions": x, "rate": x / n if n else None, "rate_ci": [lo, hi],
+                "collected": {c: str(from_minor(m, c)) for c, m in purse},
+                "collected_per_exposed": {
+                    c: str((from_minor(m, c) / n).quantize(from_minor(1, c))) if n else None
+                    for c, m in purse
+                },
             }  # fmt: skip
             if name != control and n and n0:
                 d, d_lo, d_hi = difference_interval(x0, n0, x, n)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 import re
 from typing import Any
@@ -22,13 +23,19 @@ from kindly.rules.document import (
     RulesError,
     is_number,
 )
+from kindly.rules.offers import check_offer
 
 _TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
-def parse_rules(text: str | bytes | dict[str, Any], *, version: int = 0) -> Rules:
-    """Validate a JSON rules document (text or already parsed); RulesError lists every gap."""
+def parse_rules(
+    text: str | bytes | dict[str, Any], *, version: int = 0, today: dt.date | None = None
+) -> Rules:
+    """Validate a JSON rules document (text or already parsed); RulesError lists every gap.
+
+    `today` (default: today) is the day an offer's `valid_until` must not be before."""
+    today = today or dt.date.today()
     if isinstance(text, dict):
         document = copy.deepcopy(text)
     else:
@@ -51,9 +58,9 @@ def parse_rules(text: str | bytes | dict[str, Any], *, version: int = 0) -> Rule
     bands = document.get("bands", {})
     _check_bands(bands, errors)
     facts = set(BUILTIN_FACTS) | (set(bands) if isinstance(bands, dict) else set())
-    _check_treatment(document.get("defaults", {}), "defaults", errors)
-    names = _check_segments(document.get("segments", []), facts, errors)
-    _check_experiments(document.get("experiments", []), names | {DEFAULT_SEGMENT}, errors)
+    _check_treatment(document.get("defaults", {}), "defaults", errors, today)
+    names = _check_segments(document.get("segments", []), facts, errors, today)
+    _check_experiments(document.get("experiments", []), names | {DEFAULT_SEGMENT}, errors, today)
     if errors:
         raise RulesError(errors)
     return Rules(document, version)
@@ -152,7 +159,7 @@ def _check_bands(bands: Any, errors: list[str]) -> None:
             )
 
 
-def _check_treatment(value: Any, path: str, errors: list[str]) -> None:
+def _check_treatment(value: Any, path: str, errors: list[str], today: dt.date) -> None:
     if not _expect(value, dict, path, errors):
         return
     for key, item in value.items():
@@ -208,9 +215,11 @@ def _check_treatment(value: Any, path: str, errors: list[str]) -> None:
             time_rules.check(item, where, errors)
         elif key == "identity_check" and item not in ("none", "birth_date", "postal_code"):
             errors.append(f"{where}: expected none, birth_date or postal_code")
+        elif key == "offer":
+            check_offer(item, where, errors, today)
 
 
-def _check_segments(segments: Any, facts: set[str], errors: list[str]) -> set[str]:
+def _check_segments(segments: Any, facts: set[str], errors: list[str], today: dt.date) -> set[str]:
     names: set[str] = set()
     if not _expect(segments, list, "segments", errors):
         return names
@@ -230,7 +239,7 @@ def _check_segments(segments: Any, facts: set[str], errors: list[str]) -> set[st
             path = f"segments[{index}] ({name})"
         _check_conditions(segment.get("when"), f"{path}.when", errors)
         _check_treatment(
-            {k: v for k, v in segment.items() if k not in ("name", "when")}, path, errors
+            {k: v for k, v in segment.items() if k not in ("name", "when")}, path, errors, today
         )
     return names
 
@@ -260,7 +269,9 @@ def _check_conditions(when: Any, path: str, errors: list[str]) -> None:
                 errors.append(f"{where}.exists: expected true or false")
 
 
-def _check_experiments(experiments: Any, segments: set[str], errors: list[str]) -> None:
+def _check_experiments(
+    experiments: Any, segments: set[str], errors: list[str], today: dt.date
+) -> None:
     if not _expect(experiments, list, "experiments", errors):
         return
     claimed: dict[str, str] = {}
@@ -321,7 +332,7 @@ def _check_experiments(experiments: Any, segments: set[str], errors: list[str]) 
             weight = variant.get("weight", 1)
             if not (is_number(weight) and weight > 0):
                 errors.append(f"{where}.weight: expected a number above 0")
-            _check_treatment(variant.get("set", {}), f"{where}.set", errors)
+            _check_treatment(variant.get("set", {}), f"{where}.set", errors, today)
         if len(variants) == 1 and not holdout:
             errors.append(f"{path}: one variant and no holdout compares nothing")
 

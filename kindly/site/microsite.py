@@ -34,6 +34,7 @@ DUE = ("due", "failed")
 """Instalment states still to be paid (as `plans.next_instalment` reads them)."""
 CASE_EVENTS = (
     "promise", "plan_requested", "plan_agreed", "hold", "hold_released", "opted_out", "opted_in",
+    "written_off", "survey",
 )  # fmt: skip
 """Events that change a case's state (kindly.cases): the latest one's id is in the stamp, so
 a dispute, a promise or a plan asked for rebuilds the page's first screen."""

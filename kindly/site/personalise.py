@@ -8,14 +8,17 @@ import unicodedata
 
 from babel.core import Locale, UnknownLocaleError
 from babel.dates import format_date
+from sqlalchemy.orm import object_session
 
 from kindly.bank import rf
 from kindly.campaigns.logo import data_uri
 from kindly.campaigns.models import Campaign, Debtor
+from kindly.claims import offers, writeoffs
 from kindly.creditors.profile import CreditorProfile, creditor_for
 from kindly.infra.storage import Storage
 from kindly.money import format_minor
 from kindly.payments import allocation, ledger
+from kindly.rules.offers import Terms, terms
 from renderer.texts import LANGUAGES
 from renderer.view import DebtorView
 
@@ -117,13 +120,32 @@ def _direction(*texts: str) -> str:
 
 def decided_tone(debtor: Debtor) -> str:
     """The tone the campaign's rules chose for this debtor ("friendly" until they decide)."""
-    from sqlalchemy.orm import object_session
+    decision = _decision(debtor)
+    return decision.tone if decision is not None else "friendly"
 
+
+def _decision(debtor: Debtor):
+    """The debtor's newest decision through the session the row belongs to, if any."""
     from kindly.rules.store import decision_for
 
     session = object_session(debtor)
-    decision = decision_for(session, debtor) if session is not None and debtor.id else None
-    return decision.tone if decision is not None else "friendly"
+    return decision_for(session, debtor) if session is not None and debtor.id else None
+
+
+def _offer(debtor: Debtor, balance_minor: int, day: dt.date) -> Terms | None:
+    """The settlement offer the debtor may take on `day` for what is open (kindly.claims.offers)."""
+    if balance_minor <= 0:
+        return None
+    return terms(offers.offer_of(_decision(debtor)), balance_minor, debtor.currency, day)
+
+
+def _written_off(debtor: Debtor) -> int:
+    """What a settlement offer taken wrote off the claim (until the claim's amount of the day,
+    kindly.claims.amount, is what every balance is read from)."""
+    session = object_session(debtor)
+    if session is None or not debtor.id:
+        return 0
+    return writeoffs.written_off_minor(session, [debtor.id]).get(debtor.id, 0)
 
 
 def _logo(key: str, storage: Storage | None) -> str:
@@ -155,8 +177,9 @@ def build_view(
     (letters and videos) only with the `storage` it is kept in. The creditor is the debtor's
     own (kindly.creditors.profile), resolved here unless a caller passes it."""
     locale, lang, babel = resolve_locale(debtor, campaign)
+    waived = _written_off(debtor)
     if balance_minor is None:  # derived from what was paid, by the ledger's one rule
-        balance_minor = ledger.balance_after(debtor, paid_minor)
+        balance_minor = max(ledger.balance_after(debtor, paid_minor) - waived, 0)
     amount = balance_minor
     site_url = f"{base_url}/s/{debtor.token}"
 
@@ -182,6 +205,7 @@ def build_view(
     still = allocation.open_parts(debtor, paid_minor) if paid_minor > 0 else None
     letter = campaign.settings or {}  # letter options, see kindly.payments.iban
     owed = creditor or creditor_for(None, debtor, campaign)
+    deal = _offer(debtor, amount, day)
     return DebtorView(
         tone=tone or decided_tone(debtor),
         locale=locale,
@@ -225,4 +249,10 @@ def build_view(
         pdf_variant=letter.get("pdf_variant") or "",
         overdue=overdue,
         payment_reference=payment_reference(debtor),
+        offer_amount=money(deal.offered_minor) if deal else "",
+        offer_minor=deal.offered_minor if deal else 0,
+        offer_saving=money(deal.written_off_minor) if deal else "",
+        offer_until=format_date(deal.valid_until, format="long", locale=babel) if deal else "",
+        offer_until_iso=deal.valid_until.isoformat() if deal else "",
+        written_off=money(waived) if waived else "",
     )

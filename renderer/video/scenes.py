@@ -83,6 +83,8 @@ def scene_texts(view: DebtorView, template: VideoTemplate, scene: Scene) -> list
         # only a personal scene may say "overdue": invariant scenes are cached for everyone
         late = scene.personal and getattr(view, "overdue", False)
         key = line.key and text_key(template.lang, line.key, late)
+        if scene.personal and key and key.startswith("amount_due") and view.offer_amount:
+            key = "amount_due_offer"  # a settlement offer in force says what settles it, by when
         raw = line.value or scene_text(template.lang, template.tone, key)
         out.append(clean_text(raw.format(**values)))
     return out

@@ -15,7 +15,9 @@ from tests.integration.test_fastlane import flask_paths, lane_of, listening, set
 
 
 def test_every_event_the_live_state_reads_is_announced():
-    path = ROOT / "kindly/infra/migrations/versions/0995_page_case_events.py"
+    # the newest migration that rewrites the page trigger names the types it announces
+    # (0995, then 1006 for written_off and survey)
+    path = ROOT / "kindly/infra/migrations/versions/1006_offers_survey.py"
     spec = importlib.util.spec_from_file_location("page_case_events", path)
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)

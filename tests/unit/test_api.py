@@ -95,6 +95,7 @@ def test_every_route_refuses_a_missing_a_wrong_and_a_revoked_key(client, ctx):
         ("post", "/api/v1/campaigns/winter/debtors/A-1/payments"),
         ("post", "/api/v1/campaigns/winter/payments/1/reverse"),
         ("get", "/api/v1/campaigns/winter/ledger"),
+        ("get", "/api/v1/campaigns/winter/survey"),
         ("get", "/api/v1/nothing/here"),
     ]
     documented = {

@@ -15,6 +15,7 @@ from kindly.accounts import audit, scopes
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.campaigns.portfolio import PortfolioRejected, import_portfolio, read_portfolio
 from kindly.campaigns.service import LOCALES, create_campaign, is_slug, slug_taken, status_of
+from kindly.feedback import survey
 from kindly.infra import csvsafe
 from kindly.launch import StatusRefused, change_status
 from kindly.messaging.delivery import in_doubt, in_outbox
@@ -162,6 +163,8 @@ def campaign_page(slug: str):
         report = campaign_report(db, campaign)
         kpis = campaign_kpis(db, campaign)
         experiments = report_experiments(db, campaign, current_rules(db, campaign))
+        answers = survey.report(db, campaign.id)
+        comments = survey.recent_comments(db, campaign.id)
         plans = plan_summary(db, campaign)
         entries = audit.recent(db, limit=15, campaign_id=campaign.id)
         status = status_of(db, campaign.id)
@@ -191,7 +194,7 @@ def campaign_page(slug: str):
         steps=steps, over_time=over_time,
         variant_chart=charts.intervals(variants) if variants else None,
         activity_chart=charts.activity(report["activity"]) if activity_total else None,
-        experiments=experiments,
+        experiments=experiments, survey=answers, comments=comments,
         plans=plans, entries=entries, in_doubt=doubtful,
         outbox=outboxed, pages=pages,
         rebuild_in_background=not context().settings.jobs_in_process,

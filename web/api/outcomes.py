@@ -13,6 +13,7 @@ from kindly.accounts import audit
 from kindly.accounts.masking import event_data
 from kindly.accounts.users import can
 from kindly.campaigns.models import Debtor
+from kindly.feedback import survey
 from kindly.money import from_minor
 from kindly.payments import ledger
 from kindly.payments.models import Payment
@@ -197,3 +198,12 @@ def report(slug: str):
         pdf, mimetype="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{slug}-report.pdf"'},
     )  # fmt: skip
+
+
+@bp.get("/campaigns/<slug>/survey")
+@authenticated()
+def survey_report(slug: str):
+    """The one question after: answers by segment and variant (count, mean, distribution)."""
+    with context().db.session() as db:
+        campaign = campaign_or_404(db, slug)
+        return {"campaign": campaign.slug, **survey.report(db, campaign.id)}

@@ -11,6 +11,7 @@ from kindly.campaigns.models import Debtor
 from kindly.cases.read import case_of
 from kindly.cases.state import Case
 from kindly.disputes import service as disputes
+from kindly.feedback import survey
 from kindly.messaging import optout
 from kindly.money import format_minor
 from kindly.payments.models import Plan
@@ -72,6 +73,7 @@ def case_view(
     values |= dispute_values(session, debtor, today, money, day)
     if values.get("dispute_state") == "open" and values.get("reply_by") == "letter":
         values["reply_by"] = "page"  # a decision is sent by email or SMS, or shown here
+    values["survey"] = survey.pending(session, debtor, case.state)
     return case, CaseView(**values)
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from kindly.campaigns.models import Debtor
+from kindly.claims import offers
 from kindly.infra.db import utcnow
 from kindly.money import format_minor
 from kindly.site import artifacts, links, microsite
@@ -41,9 +42,11 @@ from web.debtor.pagecache import Page, PageCache
 
 def page_body(page: Page, state: microsite.LiveState, args: Mapping[str, str]) -> str:
     """The page for this state: the kept page with the live notices where they belong."""
+    today = dt.date.today()  # not the kept state's day: an offer ends at midnight, kept or not
     if page.tail is None:  # a stored page without the marker shows no notices
-        return page.head
-    return page.head + str(_status(page, state, args)) + page.tail
+        return offers.strip_expired(page.head, today)
+    body = page.head + str(_status(page, state, args)) + page.tail
+    return offers.strip_expired(body, today)
 
 
 def _status(page: Page, state: microsite.LiveState, args: Mapping[str, str]) -> Markup:
@@ -65,7 +68,7 @@ def _status(page: Page, state: microsite.LiveState, args: Mapping[str, str]) -> 
         notice = ("warn", texts["status_failed"])
     elif outcome == "canceled":
         notice = ("info", texts["status_canceled"])
-    elif args.get("done") in ("contact", "prefs"):
+    elif args.get("done") in ("contact", "prefs", "survey"):
         notice = ("ok", texts[f"status_{args['done']}"])
     elif paid > 0 and state.transfer is not None:
         # money that came by bank transfer: say it arrived (the first screen says what is left)
@@ -146,10 +149,11 @@ def _without_database(token: str, pages: PageCache, error: OperationalError) -> 
         raise error
     if ctx.event_buffer is not None or ctx.journal is not None:  # somewhere to keep the view
         count(None, who, "viewed")
+    today = dt.date.today()
     if tail is None:  # a page without a place for notices is served as it is
-        return Response(head, mimetype="text/html")
+        return Response(offers.strip_expired(head, today), mimetype="text/html")
     status = Markup('<p class="notice info">{}</p>').format(notice)
-    return Response(head + str(status) + tail, mimetype="text/html")
+    return Response(offers.strip_expired(head + str(status) + tail, today), mimetype="text/html")
 
 
 def page_html(session, debtor: Debtor, view: DebtorView, today: dt.date | None = None) -> str:

@@ -14,6 +14,7 @@ import secrets
 from flask import Blueprint, abort, redirect, render_template, request
 
 from kindly.campaigns.models import Debtor
+from kindly.claims import offers
 from kindly.money import format_minor
 from kindly.payments import provider_events
 from kindly.payments import service as payments
@@ -93,5 +94,6 @@ def outcome(ref: str):
             payload = sandbox_event(payment, result)
             header = provider_events.sign(payload, secret)
             provider_events.receive(session, "sandbox", payload, header, secret)
+            offers.settle_offers(session, [debtor.id])  # an offer taken: its write-off
         token = debtor.token
     return redirect(f"/s/{token}?payment={result}", code=303)

@@ -24,6 +24,7 @@ TARGETS = {
     "plan": "/plan",
     "letter": "/letter.pdf",
     "video": "/video.mp4",
+    "offer": "/offer",
 }
 
 

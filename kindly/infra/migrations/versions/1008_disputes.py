@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "1008"
-down_revision = "1002"  # the lead re-chains the migrations at merge
+down_revision = "1002"
 branch_labels = None
 depends_on = None
 
