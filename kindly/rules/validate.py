@@ -21,6 +21,7 @@ from kindly.rules.document import (
     RulesError,
     is_number,
 )
+from kindly.rules.interest import check_interest
 
 _TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -39,7 +40,7 @@ def parse_rules(text: str | bytes | dict[str, Any], *, version: int = 0) -> Rule
     if not isinstance(document, dict):
         raise RulesError(["the document must be a JSON object"])
     known = {"timezone", "quiet_hours", "frequency_cap", "bands", "defaults", "segments",
-             "experiments", "description"}  # fmt: skip
+             "experiments", "description", "interest"}  # fmt: skip
     for key in document:
         if key not in known:
             errors.append(f"{key}: unknown key (expected one of {', '.join(sorted(known))})")
@@ -53,6 +54,8 @@ def parse_rules(text: str | bytes | dict[str, Any], *, version: int = 0) -> Rule
     _check_treatment(document.get("defaults", {}), "defaults", errors)
     names = _check_segments(document.get("segments", []), facts, errors)
     _check_experiments(document.get("experiments", []), names | {DEFAULT_SEGMENT}, errors)
+    if "interest" in document:
+        check_interest(document["interest"], errors)
     if errors:
         raise RulesError(errors)
     return Rules(document, version)
