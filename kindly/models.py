@@ -23,7 +23,8 @@ from kindly.tracking.models import Event
 __all__ = [
     "ApiToken", "Artifact", "AuditLog", "BankAllocation", "BankEntry", "BankStatement", "Base",
     "BaseRate", "Campaign", "CampaignStatus", "CaseHold", "CaseNote", "Creditor", "Debtor",
-    "Decision", "Event", "IdentityCheck", "InboxItem", "InboxReply", "Instalment", "LoginAttempt", "OptOut",
-    "Payment", "Plan", "Promise", "RateCount", "Refund", "RefundExport", "RuleSet", "Send", "User",
+    "Decision", "Event", "IdentityCheck", "InboxItem", "InboxReply", "Instalment",
+    "LoginAttempt", "OptOut", "Payment", "Plan", "Promise", "RateCount", "Refund", "RefundExport",
+    "RuleSet", "Send", "User",
     "WebhookDelivery", "WebhookEvent", "WebhookSubscription",
 ]  # fmt: skip

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Debtor
 from kindly.cases.read import cases_for
+from kindly.claims.balance import balance_minor
 from kindly.payments import plans, promises
 from kindly.payments.models import Plan
 
@@ -27,7 +28,9 @@ def disputed_with_plans(session: Session, today: dt.date) -> set[int]:
 def collect(session: Session, settings, today: dt.date) -> dict[str, Any]:
     """Charge what is due (not for disputed cases) and judge promises; what was done."""
     run = plans.collect_with(session, settings, today, disputed_with_plans(session, today))
-    resolved = promises.resolve_due(session, today)
+    resolved = promises.resolve_due(
+        session, today, lambda debtor: balance_minor(session, debtor, today)
+    )
     return {
         "day": today.isoformat(),
         "charged": run.charged,

@@ -421,3 +421,68 @@ def accrued_minor(session: Session, debtors: Sequence[Debtor], day: dt.date) -> 
         for debtor_id, breakdown in breakdowns(session, debtors, day).items()
         if breakdown.interest_minor
     }
+
+
+def as_dict(breakdown: Breakdown, currency: str) -> dict[str, Any]:
+    """The breakdown as plain JSON data: money as decimal strings, rates in percent."""
+    from kindly.money import from_minor
+
+    def money(minor: int) -> str:
+        return str(from_minor(minor, currency))
+
+    terms = breakdown.terms
+    return {
+        "on": breakdown.day.isoformat(),
+        "currency": currency,
+        "basis": terms.basis,
+        "debtor": terms.party if terms.basis == "statutory" else None,
+        "rate": (
+            f"base rate + {terms.margin} points"
+            if terms.basis == "statutory"
+            else f"{terms.rate}"
+            if terms.basis == "contractual"
+            else None
+        ),
+        "day_count": "act/365",
+        "base_rate_table_until": breakdown.table_ends.isoformat() if breakdown.table_ends else None,
+        "pieces": [
+            {
+                "item": piece.piece.key,
+                "label": piece.piece.label,
+                "due_date": piece.piece.due_date.isoformat(),
+                "principal": money(piece.piece.principal_minor),
+                "principal_open": money(piece.open_minor),
+                "periods": [
+                    {
+                        "from": period.first.isoformat(),
+                        "to": period.last.isoformat(),
+                        "days": period.days,
+                        "principal": money(period.principal_minor),
+                        "rate": f"{period.rate:.2f}",
+                        "interest": money(period.interest_minor),
+                        "beyond_table": period.beyond_table,
+                    }
+                    for period in piece.periods
+                ],
+                "interest": money(piece.interest_minor),
+            }
+            for piece in breakdown.pieces
+        ],
+        "payments": [
+            {
+                "on": settled.on.isoformat(),
+                "amount": money(settled.amount_minor),
+                "fees": money(settled.fees_minor),
+                "interest": money(settled.interest_minor),
+                "principal": money(settled.principal_minor),
+            }
+            for settled in breakdown.settlements
+        ],
+        "totals": {
+            "principal": money(breakdown.principal_minor),
+            "principal_open": money(sum(piece.open_minor for piece in breakdown.pieces)),
+            "interest": money(breakdown.interest_minor),
+            "paid": money(sum(settled.amount_minor for settled in breakdown.settlements)),
+        },
+        "beyond_table": breakdown.beyond_table,
+    }
