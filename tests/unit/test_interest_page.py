@@ -1,0 +1,101 @@
+"""The amount as of the day where the debtor sees it (issue 19): a campaign charging 7.3 % a
+year on a claim 100 days overdue shows, pays and prints 1,000.00 € + 20.00 € interest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from sqlalchemy import select
+
+from kindly.campaigns.models import Campaign, Debtor
+from kindly.cases.read import case_of
+from kindly.claims.balance import balance_minor
+from kindly.payments.models import Payment
+from kindly.rules.store import save_rules
+from kindly.rules.validate import parse_rules
+from kindly.site.personalise import build_view
+from renderer.letter import LetterRenderer
+from tests.support.app import load_campaign
+from tests.unit.test_payments import csrf
+
+DUE = dt.date.today() - dt.timedelta(days=100)
+PORTFOLIO = f"""reference,first_name,last_name,email,locale,currency,amount_due,due_date
+P-1,Ida,Zinsmann,ida.zinsmann@example.org,de-DE,EUR,1000.00,{DUE.isoformat()}
+P-2,Ben,Ohnezins,,en-GB,EUR,1000.00,{DUE.isoformat()}
+"""
+# 1,000.00 € × 7.3 % × 100 / 365 = 20.00 € exactly, whatever day the test runs
+
+
+@pytest.fixture
+def contractual(ctx):
+    load_campaign(ctx, "vertrag", PORTFOLIO)
+    with ctx.db.session() as session:
+        campaign = session.scalar(select(Campaign).where(Campaign.slug == "vertrag"))
+        save_rules(session, campaign, parse_rules({"interest": {"basis": "contractual",
+                                                               "rate": "7.3"}}))  # fmt: skip
+    return ctx
+
+
+def token_of(ctx, reference: str) -> str:
+    with ctx.db.session() as session:
+        return session.scalar(select(Debtor.token).where(Debtor.reference == reference))
+
+
+def text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).replace("\xa0", " ")
+
+
+def test_the_page_shows_the_amount_of_the_day_and_how_the_interest_is_made_up(client, contractual):
+    html = client.get(f"/s/{token_of(contractual, 'P-1')}").get_data(as_text=True)
+    assert html.count('class="interest"') == 1  # the partial, once
+    shown = text(html)
+    assert "1.020,00 €" in shown and "1.234" not in shown
+    today = dt.date.today()
+    assert f"Zinsen bis {today.day}." in shown
+    assert "Vertraglich vereinbarte Zinsen von 7,30 % im Jahr" in shown
+    assert "1.000,00 € × 7,30 %" in shown and "100 Tage" in shown
+    assert "Zinsen gesamt 20,00 €" in shown
+
+
+def test_the_pay_page_charges_the_amount_of_the_day(client, contractual):
+    tok = token_of(contractual, "P-1")
+    form = client.get(f"/s/{tok}/pay").get_data(as_text=True)
+    assert "1.020,00" in text(form)
+    go = client.post(f"/s/{tok}/pay", data={"csrf_token": csrf(form)})
+    assert go.status_code == 303
+    checkout = go.headers["Location"].split("127.0.0.1:5000", 1)[-1]
+    page = client.get(checkout).get_data(as_text=True)
+    client.post(checkout, data={"csrf_token": csrf(page), "outcome": "succeeded"})
+    with contractual.db.session() as session:
+        debtor = session.scalar(select(Debtor).where(Debtor.reference == "P-1"))
+        [paid] = session.scalars(select(Payment).where(Payment.debtor_id == debtor.id)).all()
+        assert (paid.amount_minor, paid.status) == (102_000, "succeeded")
+        assert balance_minor(session, debtor) == 0
+        assert case_of(session, debtor).state == "paid"
+        # paid in full today: nothing accrues any more
+        later = dt.date.today() + dt.timedelta(days=30)
+        assert balance_minor(session, debtor, later) == 0
+
+
+def test_the_letter_prints_the_amount_of_the_day_with_the_breakdown(contractual):
+    with contractual.db.session() as session:
+        debtor = session.scalar(select(Debtor).where(Debtor.reference == "P-2"))
+        view = build_view(debtor, debtor.campaign, base_url="https://k.example")
+    assert (view.amount, view.interest_accrued, len(view.interest_lines)) == (
+        "€1,020.00",
+        "€20.00",
+        1,
+    )
+    letter = text(LetterRenderer().html(view))
+    assert letter.count("Interest up to") == 1
+    assert "€1,000.00 × 7.30 %" in letter and "100 days" in letter
+    assert "Contractual interest of 7.30 % a year" in letter
+    assert "€1,020.00" in letter
+
+
+def test_a_campaign_without_interest_shows_no_breakdown(client, ctx):
+    load_campaign(ctx, "ohne", PORTFOLIO)
+    html = client.get(f"/s/{token_of(ctx, 'P-1')}").get_data(as_text=True)
+    assert 'class="interest"' not in html and "1.000,00 €" in text(html)
