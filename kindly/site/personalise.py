@@ -147,13 +147,17 @@ def percent(rate, babel: Locale) -> str:
     return format_decimal(rate, format="#,##0.00##", locale=babel) + "\u00a0%"
 
 
+def _day(day: dt.date, babel: Locale) -> str:
+    return format_date(day, format="medium", locale=babel).replace(" ", "\u00a0")
+
+
 def interest_lines(breakdown: interest.Breakdown, money, babel: Locale) -> tuple[InterestLine, ...]:
     """The breakdown's periods, formatted for the page and the letter."""
     several = len(breakdown.pieces) > 1
     return tuple(
         InterestLine(
-            period=f"{format_date(p.first, format='medium', locale=babel)} – "
-            f"{format_date(p.last, format='medium', locale=babel)}",
+            # a no-break space inside each date: a narrow screen breaks at the dash only
+            period=f"{_day(p.first, babel)} – {_day(p.last, babel)}",
             days=p.days,
             principal=money(p.principal_minor),
             rate=percent(p.rate, babel),
@@ -208,6 +212,13 @@ def build_view(
         if parts is not None and paid_minor > 0
         else None
     )
+    if still is not None and accrued is not None and accrued.interest_minor:
+        # what each payment settled on its day (interest accrued later is open, not paid)
+        still = {
+            "fees": parts["fees"] - sum(s.fees_minor for s in accrued.settlements),
+            "interest": parts["interest"] - sum(s.interest_minor for s in accrued.settlements),
+            "principal": sum(piece.open_minor for piece in accrued.pieces),
+        }
     terms = accrued.terms if accrued is not None else interest.NONE
 
     lines = [

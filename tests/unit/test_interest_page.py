@@ -99,3 +99,18 @@ def test_a_campaign_without_interest_shows_no_breakdown(client, ctx):
     load_campaign(ctx, "ohne", PORTFOLIO)
     html = client.get(f"/s/{token_of(ctx, 'P-1')}").get_data(as_text=True)
     assert 'class="interest"' not in html and "1.000,00 €" in text(html)
+
+
+def test_after_a_part_payment_the_page_shows_what_each_part_still_owes(client, contractual):
+    # 500.00 € arrived after 50 days: it paid 10.00 € interest and 490.00 € principal; the
+    # 510.00 € left bore 5.10 € in the 50 days since (510.00 × 7.3 % × 50 / 365)
+    with contractual.db.session() as session:
+        debtor = session.scalar(select(Debtor).where(Debtor.reference == "P-1"))
+        session.add(Payment(campaign_id=debtor.campaign_id, debtor_id=debtor.id,
+                            provider="bank", provider_ref="entry-9", amount_minor=50_000,
+                            currency="EUR", status="succeeded",
+                            received_on=DUE + dt.timedelta(days=50)))  # fmt: skip
+    shown = text(client.get(f"/s/{token_of(contractual, 'P-1')}").get_data(as_text=True))
+    assert "Hauptforderung 1.000,00 € 510,00 €" in shown
+    assert "Zinsen 15,10 € 5,10 €" in shown
+    assert "515,10 €" in shown and "Zinsen gesamt 15,10 €" in shown
