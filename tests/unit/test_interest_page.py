@@ -114,3 +114,23 @@ def test_after_a_part_payment_the_page_shows_what_each_part_still_owes(client, c
     assert "Hauptforderung 1.000,00 € 510,00 €" in shown
     assert "Zinsen 15,10 € 5,10 €" in shown
     assert "515,10 €" in shown and "Zinsen gesamt 15,10 €" in shown
+
+
+def test_the_launch_check_asks_for_the_interest_calculation_when_interest_is_charged(
+    contractual, monkeypatch
+):
+    from kindly import launch
+    from renderer import letter as letter_module
+
+    assert launch.check_interest_templates() == []  # today's page and letter show it all
+    original = letter_module.LetterRenderer.html
+
+    def without_rate(self, view):  # a letter template that leaves the rate out
+        return original(self, view).replace(launch.INTEREST_MARKERS["interest rate"], "")
+
+    monkeypatch.setattr(letter_module.LetterRenderer, "html", without_rate)
+    with contractual.db.session() as session:
+        campaign = session.scalar(select(Campaign).where(Campaign.slug == "vertrag"))
+        gaps = launch.check_campaign(session, campaign)
+    assert launch.Gap("letter", "de", "firm", "interest rate") in gaps
+    assert len([g for g in gaps if g.missing == "interest rate"]) == 15  # 5 languages × 3 tones
