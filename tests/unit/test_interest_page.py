@@ -134,3 +134,16 @@ def test_the_launch_check_asks_for_the_interest_calculation_when_interest_is_cha
         gaps = launch.check_campaign(session, campaign)
     assert launch.Gap("letter", "de", "firm", "interest rate") in gaps
     assert len([g for g in gaps if g.missing == "interest rate"]) == 15  # 5 languages × 3 tones
+
+
+def test_the_email_states_the_amount_of_the_day_and_its_interest(contractual):
+    from kindly.messaging.email import compose_email, links
+
+    with contractual.db.session() as session:
+        debtor = session.scalar(select(Debtor).where(Debtor.reference == "P-1"))
+        view = build_view(debtor, debtor.campaign, base_url="https://k.example")
+    link = links("https://k.example", "T" * 32, "email", unsubscribe="1~" + "U" * 22)
+    message = compose_email(view, "ida.zinsmann@example.org", sender="k@k.example",
+                            reply_to=None, link=link, message_id="<1@k.example>")  # fmt: skip
+    body = message.get_body(("plain",)).get_content().replace("\xa0", " ")
+    assert "1.000,00 €" in body and "20,00 €" in body and "1.020,00 €" in body
