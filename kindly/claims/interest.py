@@ -162,11 +162,11 @@ def _annual_rate(terms: Terms, table: RateTable | None, day: dt.date) -> Decimal
     return max(table.rate_on(day) + terms.margin, Decimal(0))
 
 
-def _boundaries(terms: Terms, table: RateTable | None) -> list[dt.date]:
+def _boundaries(terms: Terms, table: RateTable | None) -> Sequence[dt.date]:
     """The last days before a rate may change (a period ends on each)."""
     if terms.basis != "statutory" or table is None:
         return []
-    return sorted({start - ONE_DAY for start in table.starts} | {table.ends})
+    return table.last_days
 
 
 def _paused(day: dt.date, pauses: Sequence[tuple[dt.date, dt.date | None]]) -> bool:
@@ -185,12 +185,10 @@ def _periods(
     """The periods of the days after `after` up to and including `until` at `principal`."""
     if until <= after or principal <= 0:
         return []
-    cuts = set(_boundaries(terms, table))
+    cuts = [c for c in _boundaries(terms, table) if after < c < until]
     for start, end in pauses:
-        cuts.add(start)
-        if end is not None:
-            cuts.add(end)
-    edges = [after, *sorted(c for c in cuts if after < c < until), until]
+        cuts += [day for day in (start, end) if day is not None and after < day < until]
+    edges = [after, *sorted(set(cuts)), until]
     out: list[Period] = []
     for low, high in itertools.pairwise(edges):
         first = low + ONE_DAY

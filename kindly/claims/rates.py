@@ -16,7 +16,7 @@ import io
 import itertools
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from sqlalchemy import delete, select
@@ -48,10 +48,15 @@ class RateTable:
     rows: tuple[tuple[dt.date, Decimal], ...]
     source: str = "shipped"  # shipped | loaded
 
-    @property
+    @cached_property
     def starts(self) -> list[dt.date]:
         """The days the rates change."""
         return [day for day, _ in self.rows]
+
+    @cached_property
+    def last_days(self) -> tuple[dt.date, ...]:
+        """The last day of each rate (the day before the next change, and the table's end)."""
+        return tuple(sorted({start - dt.timedelta(days=1) for start in self.starts} | {self.ends}))
 
     @property
     def ends(self) -> dt.date:
