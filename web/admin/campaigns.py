@@ -15,6 +15,7 @@ from kindly.accounts import audit, scopes
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.campaigns.portfolio import PortfolioRejected, import_portfolio, read_portfolio
 from kindly.campaigns.service import LOCALES, create_campaign, is_slug, slug_taken, status_of
+from kindly.claims.amount import amounts_on
 from kindly.infra import csvsafe
 from kindly.launch import StatusRefused, change_status
 from kindly.messaging.delivery import in_doubt, in_outbox
@@ -227,6 +228,7 @@ def export_debtors(slug: str):
         debtors = db.scalars(
             select(Debtor).where(Debtor.campaign_id == campaign.id).order_by(Debtor.reference)
         ).all()
+        owed = amounts_on(db, debtors, dt.date.today())  # the claim of the day, with interest
         for d in debtors:
             steps = reached.get(d.id, set())
             furthest = next((s for s in reversed(order) if s in steps), "")
@@ -234,7 +236,7 @@ def export_debtors(slug: str):
             writer.writerow([
                 d.reference, d.segment, d.variant, d.channel, d.currency,
                 from_minor(d.amount_due_minor, d.currency), from_minor(got, d.currency),
-                from_minor(max(d.amount_due_minor - got, 0), d.currency), furthest,
+                from_minor(max(owed[d.id].total_minor - got, 0), d.currency), furthest,
             ])  # fmt: skip
         audit.record(db, g.user, "export.debtors", via="web", campaign_id=campaign.id,
                      rows=len(debtors))  # fmt: skip
