@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from sqlalchemy import select
 
 from kindly.accounts import audit
-from kindly.claims import rates
+from kindly.campaigns.models import Campaign
+from kindly.claims import interest, rates
 from kindly.cli.common import open_context
+from kindly.site import artifacts
 
 
 @click.group("rates")
@@ -41,8 +44,20 @@ def update(file: Path) -> None:
         except rates.RatesError as exc:
             raise click.ClickException(str(exc)) from None
         last_day, last_rate = table.rows[-1]
+        # pages and letters of campaigns charging statutory interest show the old rates
+        statutory = [
+            campaign_id
+            for campaign_id, document in interest.documents(
+                session, list(session.scalars(select(Campaign.id)))
+            ).items()
+            if isinstance(spec := document.get("interest"), dict)
+            and spec.get("basis") == "statutory"
+        ]
+        for campaign_id in statutory:
+            artifacts.mark_stale(session, campaign_id, "rates", kinds=("site", "letter"))
         audit.record(session, None, "rates.update", via="cli", rows=len(table.rows),
-                     last=last_day.isoformat(), rate=str(last_rate))  # fmt: skip
+                     last=last_day.isoformat(), rate=str(last_rate),
+                     campaigns=len(statutory))  # fmt: skip
     click.echo(
         f"loaded {len(table.rows)} base rate(s), up to {table.ends.isoformat()}"
         f" (last: {last_rate:.2f} % from {last_day.isoformat()})"

@@ -301,8 +301,12 @@ def test_kindly_rates_update_loads_all_or_nothing(statutory, runner, tmp_path):
     with statutory.db.session() as session:
         table = rates.table(session)
         assert (table.source, table.rate_on(D(2026, 8, 1))) == ("loaded", Decimal("0.77"))
-        assert session.scalar(select(AuditLog.action).order_by(AuditLog.id.desc())) == (
-            "rates.update"
+        entry = session.scalar(select(AuditLog).order_by(AuditLog.id.desc()))
+        # one campaign charges statutory interest: its pages and letters are marked stale
+        assert (entry.action, entry.detail["rows"], entry.detail["campaigns"]) == (
+            "rates.update",
+            50,
+            1,
         )
     again = runner.invoke(cli, ["rates", "update", str(bad)])  # a bad file keeps the loaded one
     assert again.exit_code == 1
