@@ -322,3 +322,17 @@ def test_a_plan_agreed_stops_interest_in_the_bulk_read(statutory):
                          agreed_at=dt.datetime(2024, 6, 30, 9, tzinfo=dt.UTC)))  # fmt: skip
         session.flush()
         assert interest.accrued_minor(session, [z1], D(2024, 8, 15)) == {z1.id: 1086}
+
+
+def test_kindly_rules_refuses_a_rate_above_30_and_keeps_the_rules_in_force(
+    statutory, runner, tmp_path
+):
+    bad = tmp_path / "rules.json"
+    bad.write_text(json.dumps({"interest": {"basis": "contractual", "rate": "36"}}))
+    refused = runner.invoke(cli, ["rules", "zins", "--set", str(bad)])
+    assert refused.exit_code != 0  # `kindly` prints the RulesError as one line and exits 1
+    assert "interest.rate: 36 % is outside 0–30 % a year" in str(refused.exception)
+    with statutory.db.session() as session:
+        debtors = session.scalars(select(Debtor).where(Debtor.reference == "Z-1")).all()
+        # still the statutory rules of the fixture: example 1's interest
+        assert interest.accrued_minor(session, debtors, D(2024, 8, 15)) == {debtors[0].id: 2141}
