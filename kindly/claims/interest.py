@@ -319,15 +319,24 @@ def terms_for(document: dict[str, Any] | None, debtor: Debtor) -> Terms:
     return NONE
 
 
-def _in(column: Any, ids: Sequence[int], session: Session) -> ColumnElement[bool]:
-    """`column IN ids` as one statement whatever their number: one array parameter on
-    PostgreSQL, a list of parameters on SQLite (which allows 32,766 of them)."""
+SQLITE_PARAMETERS = 30_000
+"""Below SQLite's limit of 32,766 parameters in one statement."""
+
+
+def _in(column: Any, debtors: Sequence[Debtor], session: Session) -> ColumnElement[bool]:
+    """`column IN (the debtors' ids)` as one statement whatever their number: one array
+    parameter on PostgreSQL; on SQLite a list of parameters, or beyond its limit the debtors
+    of their campaigns (a superset the caller filters)."""
+    ids = [debtor.id for debtor in debtors]
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy import BigInteger, any_, bindparam
         from sqlalchemy.dialects.postgresql import ARRAY
 
-        return column == any_(bindparam("ids_" + column.name, list(ids), type_=ARRAY(BigInteger)))
-    return column.in_(list(ids))
+        return column == any_(bindparam("ids_" + column.name, ids, type_=ARRAY(BigInteger)))
+    if len(ids) <= SQLITE_PARAMETERS:
+        return column.in_(ids)
+    campaigns = sorted({debtor.campaign_id for debtor in debtors})
+    return column.in_(select(Debtor.id).where(Debtor.campaign_id.in_(campaigns)))
 
 
 def documents(session: Session, campaign_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
@@ -363,29 +372,30 @@ def breakdowns(session: Session, debtors: Sequence[Debtor], day: dt.date) -> dic
     if not bearing:
         return {}
     by_id = {debtor.id: debtor for debtor in bearing}
-    ids = list(by_id)
     table = rates_module.table(session) if any(
-        terms[i].basis == "statutory" for i in ids
+        terms[i].basis == "statutory" for i in by_id
     ) else None  # fmt: skip
     paid: dict[int, list[tuple[dt.date, int]]] = {}
     rows = session.execute(
         select(
             Payment.debtor_id, Payment.currency, Payment.received_on, Payment.updated_at,
             Payment.amount_minor,
-        ).where(_in(Payment.debtor_id, ids, session), Payment.status == "succeeded")
+        ).where(_in(Payment.debtor_id, bearing, session), Payment.status == "succeeded")
     )  # fmt: skip
     for debtor_id, currency, received_on, updated_at, amount in rows:
-        if currency != by_id[debtor_id].currency:  # only the claim's currency counts
-            continue
+        if debtor_id not in by_id or currency != by_id[debtor_id].currency:
+            continue  # only the claim's currency counts
         arrived = received_on or _utc_day(updated_at)
         paid.setdefault(debtor_id, []).append((arrived, int(amount)))
     pauses: dict[int, list[tuple[dt.date, dt.date | None]]] = {}
     plans = session.execute(
         select(Plan.debtor_id, Plan.status, Plan.agreed_at, Plan.ended_at).where(
-            _in(Plan.debtor_id, ids, session)
+            _in(Plan.debtor_id, bearing, session)
         )
     )
     for debtor_id, status, agreed_at, ended_at in plans:
+        if debtor_id not in by_id:
+            continue
         start = _utc_day(agreed_at)
         if status in PAUSING:
             pauses.setdefault(debtor_id, []).append((start, None))
