@@ -336,3 +336,22 @@ def test_kindly_rules_refuses_a_rate_above_30_and_keeps_the_rules_in_force(
         debtors = session.scalars(select(Debtor).where(Debtor.reference == "Z-1")).all()
         # still the statutory rules of the fixture: example 1's interest
         assert interest.accrued_minor(session, debtors, D(2024, 8, 15)) == {debtors[0].id: 2141}
+
+
+def test_paying_the_imported_claim_leaves_the_interest_open_so_retention_waits(statutory):
+    from kindly import privacy
+    from tests.support.app import launched
+
+    launched(statutory, "zins")  # a live campaign: only a case paid in full is closed
+    with statutory.db.session() as session:
+        campaign = session.scalar(select(Campaign).where(Campaign.slug == "zins"))
+        campaign.settings = {**(campaign.settings or {}), privacy.RETENTION_KEY: 30}
+        z1 = session.scalar(select(Debtor).where(Debtor.reference == "Z-1"))
+        session.add(Payment(campaign_id=z1.campaign_id, debtor_id=z1.id, provider="bank",
+                            provider_ref="entry-2", amount_minor=100_000, currency="EUR",
+                            status="succeeded", received_on=D(2024, 8, 15),
+                            updated_at=dt.datetime(2024, 8, 15, tzinfo=dt.UTC)))  # fmt: skip
+        session.flush()
+        # 1,000.00 € paid on 15 August 2024 settled 21.41 € interest first: 21.41 € is open
+        assert balance_on(session, z1, D(2024, 8, 15)).balance_minor == 2141
+        assert z1 not in privacy.closed_cases_due(session, campaign)
