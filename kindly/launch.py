@@ -21,9 +21,10 @@ from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
 from kindly.creditors.profile import profile_named
 from kindly.errors import KindlyError
 from kindly.rules.document import BUILTIN_DEFAULTS, Rules
+from kindly.rules.interest import BASES
 from kindly.rules.store import current_rules
 from renderer.texts import LANGUAGES, load_texts
-from renderer.view import DebtorView
+from renderer.view import DebtorView, InterestLine
 
 TONES = ("friendly", "neutral", "firm")
 MARKERS = {
@@ -35,6 +36,14 @@ MARKERS = {
     "fees": "Kosten-Marke-5F",
     "whom to contact": "Kontakt-Marke-8C",
 }
+INTEREST_MARKERS = {
+    "interest-bearing principal": "Basis-Marke-0B",
+    "interest rate": "Satz-Marke-4R",
+    "interest period": "Zeitraum-Marke-6Z",
+    "interest amount": "Zinsbetrag-Marke-3A",
+}
+"""RDG § 13a asks a demand that charges interest for its calculation: the claim it is charged
+on, the rate and the period (checked on the microsite and the letter, which show it)."""
 
 
 @dataclass(frozen=True, order=True)
@@ -68,6 +77,47 @@ def _sample(lang: str, tone: str) -> DebtorView:
 
 def _missing(text: str) -> list[str]:
     return [fact for fact, marker in MARKERS.items() if marker not in text]
+
+
+def _interest_sample(lang: str, tone: str) -> DebtorView:
+    """The sample debtor with one period of interest whose facts are markers."""
+    line = InterestLine(
+        period=INTEREST_MARKERS["interest period"], days=30,
+        principal=INTEREST_MARKERS["interest-bearing principal"],
+        rate=INTEREST_MARKERS["interest rate"], interest=INTEREST_MARKERS["interest amount"],
+    )  # fmt: skip
+    return dataclasses.replace(
+        _sample(lang, tone), interest_lines=(line,), interest_accrued="1,00 €",
+        interest_basis="contractual", interest_rate="5 %", amount_as_of="1. Dezember 2029",
+    )  # fmt: skip
+
+
+def charges_interest(rules: Rules) -> bool:
+    """Whether the rules charge interest (their `interest` key, docs/rules.md)."""
+    spec = rules.document.get("interest")
+    return isinstance(spec, dict) and spec.get("basis", "none") in BASES[1:]
+
+
+def check_interest_templates(overrides: dict | None = None) -> list[Gap]:
+    """Every fact of the interest calculation the microsite or the letter drops."""
+    from renderer.letter import default_renderer
+    from renderer.site import render_site
+
+    gaps: list[Gap] = []
+    letter = default_renderer()
+    for lang in LANGUAGES:
+        for tone in TONES:
+            view = _interest_sample(lang, tone)
+            for template, text in (
+                ("microsite", render_site(view, overrides=overrides).decode("utf-8")),
+                ("letter", letter.html(view)),
+            ):
+                gaps += [
+                    Gap(template, lang, tone, fact)
+                    for fact, marker in INTEREST_MARKERS.items()
+                    if marker not in text
+                ]
+    return gaps
 
 
 def check_templates(overrides: dict | None = None) -> list[Gap]:
@@ -126,6 +176,8 @@ def check_campaign(session: Session, campaign: Campaign) -> list[Gap]:
         gaps.append(
             Gap("campaign", "*", "*", f"claim basis ({without_basis} debtors have no contract)")
         )
+    if charges_interest(current_rules(session, campaign)):
+        gaps += check_interest_templates(settings.get("texts"))
     return gaps + check_templates(settings.get("texts"))
 
 

@@ -7,6 +7,7 @@ across packages (a debtor's artifacts) resolve wherever a process starts from.
 from kindly.accounts.models import ApiToken, AuditLog, LoginAttempt, User
 from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
 from kindly.cases.models import CaseHold
+from kindly.claims.models import BaseRate
 from kindly.claims.writeoffs import WriteOff  # noqa: F401
 from kindly.creditors.models import Creditor
 from kindly.disputes.models import Dispute, DisputeFile
@@ -25,9 +26,9 @@ from kindly.tracking.models import Event
 
 __all__ = [
     "ApiToken", "Artifact", "AuditLog", "BankAllocation", "BankEntry", "BankStatement", "Base",
-    "Campaign", "CampaignStatus", "CaseHold", "CaseNote", "Creditor", "Debtor", "Decision",
-    "Dispute", "DisputeFile",
-    "Event", "IdentityCheck", "InboxItem", "InboxReply", "Instalment", "LoginAttempt", "OptOut",
-    "Payment", "Plan", "Promise", "RateCount", "Refund", "RefundExport", "RuleSet", "Send", "User",
+    "BaseRate", "Campaign", "CampaignStatus", "CaseHold", "CaseNote", "Creditor", "Debtor",
+    "Decision", "Dispute", "DisputeFile", "Event", "IdentityCheck", "InboxItem", "InboxReply",
+    "Instalment", "LoginAttempt", "OptOut", "Payment", "Plan", "Promise", "RateCount", "Refund",
+    "RefundExport", "RuleSet", "Send", "User",
     "WebhookDelivery", "WebhookEvent", "WebhookSubscription",
 ]  # fmt: skip

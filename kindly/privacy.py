@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
 from kindly.campaigns.service import by_slug
+from kindly.claims.balance import balances_on
 from kindly.claims.writeoffs import WriteOff
 from kindly.disputes import service as disputes
 from kindly.feedback.models import SurveyAnswer
@@ -338,6 +339,9 @@ def closed_cases_due(
             if ids
             else []
         )
+        # paid the imported claim is not yet paid in full where interest accrued on it
+        owed = balances_on(session, candidates)
+        candidates = [d for d in candidates if owed[d.id].balance_minor == 0]
     running = _with_open_plan(session, campaign)
     return [d for d in candidates if not is_erased(d) and d.id not in running]
 

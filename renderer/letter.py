@@ -15,7 +15,7 @@ from functools import lru_cache
 
 import numpy as np
 import segno
-from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, pass_context, select_autoescape
 from markupsafe import Markup, escape
 from PIL import Image
 from weasyprint import CSS, HTML
@@ -114,7 +114,8 @@ class LetterRenderer:
 
     def __init__(self) -> None:
         self.env = Environment(
-            loader=FileSystemLoader(LETTER_TEMPLATES),
+            # the letter's own folder, then the partials it shares with the page
+            loader=ChoiceLoader([FileSystemLoader(LETTER_TEMPLATES), FileSystemLoader(TEMPLATES)]),
             autoescape=select_autoescape(default=True, default_for_string=True),
             trim_blocks=True,
             lstrip_blocks=True,

@@ -6,6 +6,19 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
+class InterestLine:
+    """One period of interest as the page and the letter show it (kindly.claims.interest)."""
+
+    period: str  # "16 May 2024 – 30 June 2024"
+    days: int
+    principal: str  # the principal that bore interest in the period
+    rate: str  # percent a year, e.g. "8.62 %"
+    interest: str
+    label: str = ""  # the piece (an item) when the claim has several, else ""
+    assumed: bool = False  # a base rate past the published table: its last rate
+
+
+@dataclass(frozen=True, slots=True)
 class DebtorView:
     """Everything a renderer needs to know about one debtor, formatted for their locale.
 
@@ -76,6 +89,15 @@ class DebtorView:
     offer_until: str = ""  # formatted for the locale
     offer_until_iso: str = ""
     written_off: str = ""  # what a settlement offer taken waived (kindly.claims.writeoffs)
+    # Issue 19: interest that accrues (kindly.claims.interest). `amount` is then the amount as
+    # of `amount_as_of` (the day the view was built, formatted), the lines the breakdown of
+    # the interest in it; all empty when the campaign charges no interest.
+    interest_lines: tuple[InterestLine, ...] = ()
+    interest_accrued: str = ""  # the interest of all lines
+    interest_basis: str = ""  # statutory_consumer | statutory_business | contractual
+    interest_rate: str = ""  # contractual: the rate a year, formatted ("7,5 %")
+    amount_as_of: str = ""
+    rates_until: str = ""  # a line assumed the last base rate: the table's last day
 
 
 @dataclass(frozen=True, slots=True)

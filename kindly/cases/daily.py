@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from kindly.campaigns.models import Debtor
 from kindly.cases.models import CaseHold
 from kindly.cases.read import cases_for
+from kindly.claims.balance import balance_minor
 from kindly.payments import plans, promises
 from kindly.payments.models import Plan
 
@@ -47,7 +48,9 @@ def collect(session: Session, settings, today: dt.date) -> dict[str, Any]:
     disputed = disputed_with_plans(session, today)
     held = held_for_a_person(session) - disputed
     run = plans.collect_with(session, settings, today, disputed | held)
-    resolved = promises.resolve_due(session, today)
+    resolved = promises.resolve_due(
+        session, today, lambda debtor: balance_minor(session, debtor, today)
+    )
     return {
         "day": today.isoformat(),
         "charged": run.charged,

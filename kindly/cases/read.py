@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from kindly.campaigns.models import Debtor
 from kindly.cases.models import CaseHold
 from kindly.cases.state import Case, Facts, HoldFacts, PlanFacts, PromiseFacts, derive
-from kindly.claims import writeoffs
+from kindly.claims.amount import amounts_on
 from kindly.infra.db import as_utc
 from kindly.payments import ledger
 from kindly.payments.models import Instalment, Payment, Plan
@@ -128,13 +128,15 @@ def promise_of(event: Event, fallback_minor: int) -> tuple[dt.date, int] | None:
     return day, amount or fallback_minor
 
 
-def facts_for(session: Session, debtors: Sequence[Debtor]) -> dict[int, Facts]:
-    """The facts of each debtor's case, read in a handful of statements."""
+def facts_for(
+    session: Session, debtors: Sequence[Debtor], today: dt.date | None = None
+) -> dict[int, Facts]:
+    """The facts of each debtor's case on `today` (default today), read in a handful of
+    statements; the amount is what is owed that day (kindly.claims.amount, with interest)."""
     by_id = {debtor.id: debtor for debtor in debtors}
     ids = list(by_id)
+    owed = amounts_on(session, list(by_id.values()), today or dt.date.today())
     paid = _paid(session, by_id)
-    # a settlement offer taken gives up the rest (until amounts_on is read here for every term)
-    given_up = writeoffs.written_off_minor(session, ids)
     holds = _holds(session, ids)
     plans = _plans(session, ids)
     promises: dict[int, PromiseFacts] = {}
@@ -145,7 +147,7 @@ def facts_for(session: Session, debtors: Sequence[Debtor]) -> dict[int, Facts]:
     for event in _latest_events(session, ids, types):
         debtor = by_id[event.debtor_id]
         if event.type == "promise":
-            read = promise_of(event, debtor.amount_due_minor)
+            read = promise_of(event, owed[debtor.id].total_minor)
             if read is not None:
                 made = as_utc(event.occurred_at)
                 promises[debtor.id] = PromiseFacts(
@@ -167,7 +169,7 @@ def facts_for(session: Session, debtors: Sequence[Debtor]) -> dict[int, Facts]:
     return {
         debtor_id: Facts(
             debtor_id=debtor_id,
-            amount_due_minor=debtor.amount_due_minor - given_up.get(debtor_id, 0),
+            amount_due_minor=owed[debtor_id].total_minor,
             paid_minor=paid.get(debtor_id, 0),
             due_date=debtor.due_date,
             flags=_flags(debtor),
@@ -194,7 +196,7 @@ def cases_for(
     today = today or now.date()
     return {
         debtor_id: derive(facts, today, now)
-        for debtor_id, facts in facts_for(session, debtors).items()
+        for debtor_id, facts in facts_for(session, debtors, today).items()
     }
 
 

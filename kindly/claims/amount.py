@@ -22,7 +22,8 @@ class Amount:
     """A debtor's claim on a day, by term, in minor units of the claim's currency."""
 
     base_minor: int  # the imported claim: the sum of its open items (Debtor.amount_due_minor)
-    interest_minor: int = 0  # accrued up to and including the day, not yet settled
+    interest_minor: int = 0  # accrued up to and including the day (paid or not: the
+    # balance subtracts payments from the total, kindly.claims.balance)
     costs_minor: int = 0  # costs booked at cadence steps
     written_off_minor: int = 0  # given up by a settlement offer taken, or by a manager
 

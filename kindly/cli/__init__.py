@@ -18,6 +18,7 @@ from kindly.cli import (
     doctor,
     events,
     experiments,
+    interest,
     ledger,
     letters,
     link,
@@ -25,6 +26,7 @@ from kindly.cli import (
     payments,
     privacy,
     purge,
+    rates,
     refunds,
     render,
     report,
@@ -66,12 +68,14 @@ cli.add_command(creditor.command)
 cli.add_command(doctor.command)
 cli.add_command(events.command)
 cli.add_command(experiments.command)
+cli.add_command(interest.command)
 cli.add_command(ledger.command)
 cli.add_command(letters.command)
 cli.add_command(link.command)
 cli.add_command(payments.command)
 cli.add_command(privacy.command)
 cli.add_command(purge.command)
+cli.add_command(rates.command)
 cli.add_command(refunds.command)
 cli.add_command(report.command)
 cli.add_command(rules.command)

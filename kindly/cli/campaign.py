@@ -11,9 +11,11 @@ from sqlalchemy import select
 from kindly.campaigns.models import Debtor
 from kindly.campaigns.portfolio import import_portfolio, read_portfolio, write_rejects
 from kindly.campaigns.service import by_slug, create_campaign, is_slug
+from kindly.claims.balance import balances_on
 from kindly.cli.common import campaign_by_slug, open_context
 from kindly.errors import NotFound
 from kindly.infra import csvsafe
+from kindly.money import from_minor
 from kindly.reporting.metrics import campaign_stats
 from kindly.site.models import Artifact
 
@@ -72,14 +74,15 @@ def import_command(
     help="CSV file to write.",
 )
 def export(slug: str, out: Path) -> None:
-    """One row per debtor: reference, token, links, artifact keys, segment, variant, channel and
-    payment reference."""
+    """One row per debtor: reference, token, links, artifact keys, segment, variant, channel,
+    payment reference, and what is open today with the interest in it."""
     ctx = open_context()
     with ctx.db.session() as session:
         campaign = campaign_by_slug(session, slug)
         debtors = session.scalars(
             select(Debtor).where(Debtor.campaign_id == campaign.id).order_by(Debtor.reference)
         ).all()
+        owed = balances_on(session, debtors)  # as of today: with the interest accrued by then
         keys = {
             (debtor_id, kind): key
             for debtor_id, kind, key in session.execute(
@@ -101,6 +104,8 @@ def export(slug: str, out: Path) -> None:
                     "variant",
                     "channel",
                     "payment_reference",
+                    "amount_today",
+                    "interest_today",
                 ]
             )
             for d in debtors:
@@ -108,6 +113,8 @@ def export(slug: str, out: Path) -> None:
                     d.reference, d.token, f"{ctx.settings.base_url}/s/{d.token}",
                     keys.get((d.id, "letter"), ""), keys.get((d.id, "video"), ""),
                     d.segment, d.variant, d.channel, d.payment_reference or "",
+                    from_minor(owed[d.id].balance_minor, d.currency),
+                    from_minor(owed[d.id].claim.interest_minor, d.currency),
                 ])  # fmt: skip
     click.echo(f"exported {len(debtors)} debtor(s) to {out}")
 

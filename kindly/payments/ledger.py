@@ -1,4 +1,5 @@
-"""The balance of a claim, derived from the claim and its payments, never overwritten."""
+"""What was paid on a claim, derived from its payments, never overwritten (the balance of a
+day is kindly.claims.balance)."""
 
 from __future__ import annotations
 
@@ -40,21 +41,19 @@ def paid_between(
     return int(session.scalar(query) or 0)
 
 
-def balance_minor(session: Session, debtor: Debtor) -> int:
-    """What is still open: the claim less succeeded payments, never below zero."""
-    return balance_after(debtor, paid_minor(session, debtor))
+# The balance of a day (the claim with its interest and costs, less payments) is
+# kindly.claims.balance: kindly.payments knows payments, not what accrues on a claim, and must
+# not import kindly.claims (which reads payments). The two below take the claim as given.
 
 
-def balance_after(debtor: Debtor, paid: int) -> int:
-    """The open balance once `paid` (minor units) has been paid, never below zero."""
-    return max(debtor.amount_due_minor - paid, 0)
+def balance_after(debtor: Debtor, paid: int, claim_minor: int | None = None) -> int:
+    """The open balance once `paid` (minor units) has been paid, never below zero; the claim
+    is the imported one unless `claim_minor` (the amount owed on a day) is given."""
+    claim = debtor.amount_due_minor if claim_minor is None else claim_minor
+    return max(claim - paid, 0)
 
 
-def credit_minor(session: Session, debtor: Debtor) -> int:
-    """What the debtor paid beyond the claim (an overpayment, refund due), never below zero."""
-    return credit_after(debtor, paid_minor(session, debtor))
-
-
-def credit_after(debtor: Debtor, paid: int) -> int:
-    """The overpayment once `paid` (minor units) has been paid."""
-    return max(paid - debtor.amount_due_minor, 0)
+def credit_after(debtor: Debtor, paid: int, claim_minor: int | None = None) -> int:
+    """The overpayment once `paid` (minor units) has been paid (claim as in balance_after)."""
+    claim = debtor.amount_due_minor if claim_minor is None else claim_minor
+    return max(paid - claim, 0)

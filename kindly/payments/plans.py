@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from kindly.campaigns.models import Debtor
 from kindly.infra.db import utcnow
 from kindly.money import from_minor
-from kindly.payments import ledger, policy, reschedule
+from kindly.payments import policy, reschedule
 from kindly.payments import service as payments
 from kindly.payments.models import Instalment, Payment, Plan
 from kindly.tracking import events
@@ -143,10 +143,9 @@ def offered_counts(rules: policy.PlanRules, balance_minor: int) -> list[int]:
     return list(range(rules.min_instalments, most + 1))
 
 
-def rules_for(session: Session, debtor: Debtor) -> policy.PlanRules:
-    """The plan rules that apply to the debtor's live balance."""
-    balance = ledger.balance_minor(session, debtor)
-    return policy.plan_rules(debtor.campaign, debtor.currency, balance)
+def rules_for(debtor: Debtor, balance_minor: int) -> policy.PlanRules:
+    """The plan rules that apply to the debtor's live balance (kindly.claims.balance)."""
+    return policy.plan_rules(debtor.campaign, debtor.currency, balance_minor)
 
 
 def open_plan(session: Session, debtor: Debtor) -> Plan | None:
@@ -171,10 +170,12 @@ def agree(
     debtor: Debtor,
     proposal: Proposal,
     *,
+    balance_minor: int,
     channel: str | None = None,
     missed_to_end: bool = False,
 ) -> Plan:
     """Store an agreed plan and record `plan_agreed`; an open plan is returned as it is.
+    `balance_minor` is what is open today (kindly.claims.balance): the plan must add up to it.
     `missed_to_end`: the campaign's rules let the plan's first missed instalment move to
     its end (kindly.rules.time), a term the plan keeps whatever the rules say later."""
     existing = open_plan(session, debtor)
@@ -182,7 +183,7 @@ def agree(
         return existing
     if not proposal.valid:
         raise payments.PaymentError("the plan is outside the campaign's rules")
-    if proposal.total_minor != ledger.balance_minor(session, debtor):
+    if proposal.total_minor != balance_minor:
         raise payments.PaymentError("the balance changed; look at the schedule again")
     plan = Plan(
         campaign_id=debtor.campaign_id,

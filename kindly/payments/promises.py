@@ -7,6 +7,7 @@ this module only judges them afterwards, once per event, into `payment_promise` 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -18,8 +19,11 @@ from kindly.payments.models import Promise
 from kindly.tracking.models import Event
 
 
-def resolve_due(session: Session, today: dt.date) -> dict[str, int]:
-    """Judge every promise whose day is before `today`: kept if paid in full by then."""
+def resolve_due(
+    session: Session, today: dt.date, balance_of: Callable[[Debtor], int]
+) -> dict[str, int]:
+    """Judge every promise whose day is before `today`: kept if paid in full by then.
+    `balance_of` says what a debtor still owes today (kindly.claims.balance)."""
     counts = {"kept": 0, "broken": 0}
     judged = select(Promise.event_id)
     query = select(Event).where(Event.type == "promise", Event.id.not_in(judged)).order_by(Event.id)
@@ -38,7 +42,7 @@ def resolve_due(session: Session, today: dt.date) -> dict[str, int]:
         )
         amount = int((event.data or {}).get("amount_minor") or 0) or debtor.amount_due_minor
         paid = ledger.paid_between(session, debtor, made, day)
-        kept = paid >= amount or ledger.balance_minor(session, debtor) == 0
+        kept = paid >= amount or balance_of(debtor) == 0
         row = Promise(
             event_id=event.id,
             campaign_id=event.campaign_id,

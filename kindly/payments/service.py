@@ -15,7 +15,7 @@ from kindly.campaigns.models import Debtor
 from kindly.errors import KindlyError
 from kindly.infra import metrics
 from kindly.money import from_minor
-from kindly.payments import ledger, policy
+from kindly.payments import policy
 from kindly.payments.models import Payment
 from kindly.tracking import events
 
@@ -231,9 +231,9 @@ class StripeProvider:
         return method.id, method.type
 
 
-def check_amount(session: Session, debtor: Debtor, amount_minor: int | None) -> int:
-    """The amount to pay now: the balance, or a part above the campaign's minimum."""
-    balance = ledger.balance_minor(session, debtor)
+def check_amount(debtor: Debtor, amount_minor: int | None, balance: int) -> int:
+    """The amount to pay now: the balance (what is open today, kindly.claims.balance), or a
+    part above the campaign's minimum."""
     if balance <= 0:
         raise AmountError("nothing_owed", 0)
     if amount_minor is None or amount_minor == balance:
@@ -258,12 +258,14 @@ def start_payment(
     save_method: bool = False,
     lang: str | None = None,
     decided_methods: list[str] | None,
+    balance_minor: int,
 ) -> tuple[Payment, str]:
     """Open a checkout for the balance (or part of it) and record `payment_started`.
 
-    `decided_methods` are the payment methods the rules' decision chose for the debtor, if any.
+    `decided_methods` are the payment methods the rules' decision chose for the debtor, if any;
+    `balance_minor` is what is open today (kindly.claims.balance, with interest and costs).
     """
-    amount = check_amount(session, debtor, amount_minor)
+    amount = check_amount(debtor, amount_minor, balance_minor)
     site = f"{base_url}/s/{debtor.token}"
     creditor = debtor.creditor or debtor.campaign.creditor or ""
     attempt = secrets.token_hex(8)

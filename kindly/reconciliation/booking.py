@@ -19,11 +19,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Debtor
-from kindly.claims import offers
+from kindly.claims import balance, offers
 from kindly.infra import metrics
 from kindly.infra.db import utcnow
 from kindly.money import from_minor
-from kindly.payments import ledger
 from kindly.payments.models import Payment, Plan
 from kindly.payments.plans import OPEN
 from kindly.payments.service import record_reversal
@@ -222,7 +221,7 @@ def settle_instalments(
             amounts[plan.debtor_id] = 0  # one open plan per debtor takes the money
             due = [i for i in plan.instalments if i.status in ("due", "failed")]
             debtor = session.get(Debtor, plan.debtor_id)
-            settled = debtor is not None and ledger.balance_minor(session, debtor) == 0
+            settled = debtor is not None and balance.balance_minor(session, debtor) == 0
             for instalment in due:
                 if not settled and left < instalment.amount_minor:
                     break

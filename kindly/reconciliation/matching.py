@@ -16,6 +16,7 @@ A rule that names two or more cases stops the search: the entry waits for a pers
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -26,7 +27,8 @@ from sqlalchemy.orm import Session
 
 from kindly.bank import rf
 from kindly.bank.entries import Entry
-from kindly.campaigns.models import Debtor
+from kindly.campaigns.models import Campaign, Debtor
+from kindly.claims import interest
 from kindly.payments.models import Instalment, Payment, Plan
 from kindly.payments.plans import OPEN
 
@@ -152,11 +154,12 @@ def load(session: Session, campaign_ids: Iterable[int] | None = None) -> Index:
     if narrowed is not None:
         query = query.where(table.c.campaign_id.in_(narrowed))
     paid = _paid(session, narrowed)
+    accrued = _accrued(session, narrowed)
     nexts = _next_instalments(session, narrowed)
     index = Index()
     rows = session.execute(query)
     for debtor_id, campaign_id, reference, payref, first, last, currency, due, variant in rows:
-        balance = max(due - paid.get((debtor_id, currency), 0), 0)
+        balance = max(due + accrued.get(debtor_id, 0) - paid.get((debtor_id, currency), 0), 0)
         index.add(
             OpenCase(
                 debtor_id, campaign_id, reference, payref,
@@ -175,6 +178,22 @@ def load(session: Session, campaign_ids: Iterable[int] | None = None) -> Index:
         if case is not None and case.balance_minor > 0:
             index.by_iban.setdefault(iban, set()).add(debtor_id)
     return index
+
+
+def _accrued(session: Session, narrowed: list[int] | None) -> dict[int, int]:
+    """Today's interest of the cases of campaigns that charge it (kindly.claims.interest): the
+    open balance is the amount of the day. One statement when no campaign charges any."""
+    ids = narrowed if narrowed is not None else list(session.scalars(select(Campaign.id)))
+    charging = [
+        campaign_id
+        for campaign_id, document in interest.documents(session, ids).items()
+        if isinstance(spec := document.get("interest"), dict)
+        and spec.get("basis", "none") != "none"
+    ]
+    if not charging:
+        return {}
+    debtors = session.scalars(select(Debtor).where(Debtor.campaign_id.in_(charging))).all()
+    return interest.accrued_minor(session, debtors, dt.date.today())
 
 
 def _paid(session: Session, narrowed: list[int] | None) -> dict[tuple[int, str], int]:

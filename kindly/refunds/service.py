@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 from kindly.accounts import audit
 from kindly.accounts.models import User
 from kindly.campaigns.models import Campaign, Debtor
+from kindly.claims import balance
 from kindly.errors import KindlyError
 from kindly.infra.db import utcnow
-from kindly.payments import ledger
 from kindly.payments.models import Payment
 from kindly.reconciliation.models import BankAllocation, BankEntry
 from kindly.refunds.models import Refund
@@ -117,7 +117,7 @@ def sync(session: Session, campaign_ids: Iterable[int] | None = None) -> int:
 
 
 def _sync_case(session: Session, debtor: Debtor) -> int:
-    credit = ledger.credit_minor(session, debtor)
+    credit = balance.credit_minor(session, debtor)
     waiting = list(
         session.scalars(
             select(Refund)

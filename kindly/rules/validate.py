@@ -23,6 +23,7 @@ from kindly.rules.document import (
     RulesError,
     is_number,
 )
+from kindly.rules.interest import check_interest
 from kindly.rules.offers import check_offer
 
 _TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -47,7 +48,7 @@ def parse_rules(
     if not isinstance(document, dict):
         raise RulesError(["the document must be a JSON object"])
     known = {"timezone", "quiet_hours", "frequency_cap", "bands", "defaults", "segments",
-             "experiments", "description"}  # fmt: skip
+             "experiments", "description", "interest"}  # fmt: skip
     for key in document:
         if key not in known:
             errors.append(f"{key}: unknown key (expected one of {', '.join(sorted(known))})")
@@ -61,6 +62,8 @@ def parse_rules(
     _check_treatment(document.get("defaults", {}), "defaults", errors, today)
     names = _check_segments(document.get("segments", []), facts, errors, today)
     _check_experiments(document.get("experiments", []), names | {DEFAULT_SEGMENT}, errors, today)
+    if "interest" in document:
+        check_interest(document["interest"], errors)
     if errors:
         raise RulesError(errors)
     return Rules(document, version)

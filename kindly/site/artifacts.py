@@ -29,7 +29,7 @@ from kindly.infra.storage import (
 from kindly.site.models import Artifact
 from renderer.view import DebtorView
 
-TEMPLATE_FOLDERS = {"site": ("site",), "letter": ("letter",), "video": ("video",)}
+TEMPLATE_FOLDERS = {"site": ("site", "claims"), "letter": ("letter", "claims"), "video": ("video",)}
 """The template folders each kind is rendered from; the renderer's code counts for every kind."""
 UNDATED = frozenset({"letter_date"})
 """View fields that say when, not what: a letter made yesterday is not stale today."""

@@ -8,19 +8,21 @@ import unicodedata
 
 from babel.core import Locale, UnknownLocaleError
 from babel.dates import format_date
+from babel.numbers import format_decimal
 from sqlalchemy.orm import object_session
 
 from kindly.bank import rf
 from kindly.campaigns.logo import data_uri
 from kindly.campaigns.models import Campaign, Debtor
-from kindly.claims import offers, writeoffs
+from kindly.claims import interest, offers
+from kindly.claims.amount import amount_on
 from kindly.creditors.profile import CreditorProfile, creditor_for
 from kindly.infra.storage import Storage
 from kindly.money import format_minor
 from kindly.payments import allocation, ledger
 from kindly.rules.offers import Terms, terms
 from renderer.texts import LANGUAGES
-from renderer.view import DebtorView
+from renderer.view import DebtorView, InterestLine
 
 FALLBACK_LOCALE = "en-GB"
 POSTCODE_LAST = frozenset({"GB", "IE"})
@@ -139,15 +141,6 @@ def _offer(debtor: Debtor, balance_minor: int, day: dt.date) -> Terms | None:
     return terms(offers.offer_of(_decision(debtor)), balance_minor, debtor.currency, day)
 
 
-def _written_off(debtor: Debtor) -> int:
-    """What a settlement offer taken wrote off the claim (until the claim's amount of the day,
-    kindly.claims.amount, is what every balance is read from)."""
-    session = object_session(debtor)
-    if session is None or not debtor.id:
-        return 0
-    return writeoffs.written_off_minor(session, [debtor.id]).get(debtor.id, 0)
-
-
 def _logo(key: str, storage: Storage | None) -> str:
     """The creditor's uploaded logo as a data: URI; "" without one (or without storage)."""
     return data_uri(storage, key) if key and storage is not None else ""
@@ -159,6 +152,34 @@ def payment_reference(debtor: Debtor) -> str:
     if debtor.payment_reference and rf.is_valid(debtor.payment_reference):
         return rf.printed(debtor.payment_reference)
     return debtor.reference
+
+
+def percent(rate, babel: Locale) -> str:
+    """A rate a year as the debtor writes it ("8,62 %", "8.62 %")."""
+    return format_decimal(rate, format="#,##0.00##", locale=babel) + "\u00a0%"
+
+
+def _day(day: dt.date, babel: Locale) -> str:
+    return format_date(day, format="medium", locale=babel).replace(" ", "\u00a0")
+
+
+def interest_lines(breakdown: interest.Breakdown, money, babel: Locale) -> tuple[InterestLine, ...]:
+    """The breakdown's periods, formatted for the page and the letter."""
+    several = len(breakdown.pieces) > 1
+    return tuple(
+        InterestLine(
+            # a no-break space inside each date: a narrow screen breaks at the dash only
+            period=f"{_day(p.first, babel)} – {_day(p.last, babel)}",
+            days=p.days,
+            principal=money(p.principal_minor),
+            rate=percent(p.rate, babel),
+            interest=money(p.interest_minor),
+            label=piece.piece.label if several else "",
+            assumed=p.beyond_table,
+        )
+        for piece in breakdown.pieces
+        for p in piece.periods
+    )
 
 
 def build_view(
@@ -176,15 +197,44 @@ def build_view(
     """Everything the renderers need, formatted for the debtor's locale; the creditor's logo
     (letters and videos) only with the `storage` it is kept in. The creditor is the debtor's
     own (kindly.creditors.profile), resolved here unless a caller passes it."""
+    from sqlalchemy.orm import object_session
+
     locale, lang, babel = resolve_locale(debtor, campaign)
-    waived = _written_off(debtor)
+    day = today or dt.date.today()
+    # The amount as of the day (kindly.claims.amount: with the interest accrued by then, less
+    # what a settlement offer taken wrote off) and the interest's breakdown; a debtor not yet
+    # stored is only its imported claim.
+    session = object_session(debtor) if debtor.id else None
+    owed = amount_on(session, debtor, day) if session else None
+    claim_minor = owed.total_minor if owed is not None else None
+    waived = owed.written_off_minor if owed is not None else 0
+    accrued = interest.breakdowns(session, [debtor], day).get(debtor.id) if session else None
     if balance_minor is None:  # derived from what was paid, by the ledger's one rule
-        balance_minor = max(ledger.balance_after(debtor, paid_minor) - waived, 0)
+        balance_minor = ledger.balance_after(debtor, paid_minor, claim_minor)
     amount = balance_minor
     site_url = f"{base_url}/s/{debtor.token}"
 
     def money(minor: int | None) -> str | None:
         return None if minor is None else format_minor(minor, debtor.currency, babel)
+
+    parts = allocation.parts_of(debtor)
+    if accrued is not None and accrued.interest_minor:
+        # the claim's parts with the interest accrued to the day in its interest part
+        parts = parts or {"fees": 0, "interest": 0, "principal": debtor.amount_due_minor}
+        parts = {**parts, "interest": parts["interest"] + accrued.interest_minor}
+    still = (
+        allocation.allocate(parts, paid_minor, allocation.order_of(campaign))
+        if parts is not None and paid_minor > 0
+        else None
+    )
+    if still is not None and accrued is not None and accrued.interest_minor:
+        # what each payment settled on its day (interest accrued later is open, not paid)
+        still = {
+            "fees": parts["fees"] - sum(s.fees_minor for s in accrued.settlements),
+            "interest": parts["interest"] - sum(s.interest_minor for s in accrued.settlements),
+            "principal": sum(piece.open_minor for piece in accrued.pieces),
+        }
+    terms = accrued.terms if accrued is not None else interest.NONE
 
     lines = [
         " ".join(f"{debtor.salutation or ''} {debtor.first_name or ''} {debtor.last_name}".split())
@@ -200,9 +250,8 @@ def build_view(
         lines.append(Locale.parse(babel).territories.get(debtor.country, debtor.country).upper())
 
     first = debtor.first_name or ""
-    day = today or dt.date.today()
     overdue = amount > 0 and day > debtor.due_date  # the words then say since when, not "by"
-    still = allocation.open_parts(debtor, paid_minor) if paid_minor > 0 else None
+    charged = interest_lines(accrued, money, babel) if accrued is not None else ()
     letter = campaign.settings or {}  # letter options, see kindly.payments.iban
     owed = creditor or creditor_for(None, debtor, campaign)
     deal = _offer(debtor, amount, day)
@@ -228,8 +277,8 @@ def build_view(
         pay_url=f"{site_url}/pay",
         plan_url=f"{site_url}/plan",
         paid=money(paid_minor) if paid_minor > 0 else None,
-        principal=money(debtor.principal_minor),
-        interest=money(debtor.interest_minor),
+        principal=money(parts["principal"] if charged and parts else debtor.principal_minor),
+        interest=money(parts["interest"] if charged and parts else debtor.interest_minor),
         fees=money(debtor.fees_minor),
         principal_open=money(still["principal"]) if still else None,
         interest_open=money(still["interest"]) if still else None,
@@ -255,4 +304,18 @@ def build_view(
         offer_until=format_date(deal.valid_until, format="long", locale=babel) if deal else "",
         offer_until_iso=deal.valid_until.isoformat() if deal else "",
         written_off=money(waived) if waived else "",
+        interest_lines=charged,
+        interest_accrued=(money(accrued.interest_minor) or "") if charged else "",
+        interest_basis=(
+            f"statutory_{terms.party or 'consumer'}" if terms.basis == "statutory" else terms.basis
+        )
+        if charged
+        else "",
+        interest_rate=percent(terms.rate, babel) if charged and terms.rate is not None else "",
+        amount_as_of=format_date(day, format="long", locale=babel) if charged else "",
+        rates_until=(
+            format_date(accrued.table_ends, format="long", locale=babel)
+            if charged and accrued.beyond_table and accrued.table_ends
+            else ""
+        ),
     )

@@ -329,9 +329,9 @@ def _set_up(session, state: str, reference: str) -> str:
         events.record(session, who, "contact", channel="web", data={"topic": "dispute"})
         holds.place(session, who, "dispute", source="page", note="not mine")
     elif state in ("plan", "plan_broken"):
-        proposal = plans.propose(plans.rules_for(session, who), who.amount_due_minor,
+        proposal = plans.propose(plans.rules_for(who, who.amount_due_minor), who.amount_due_minor,
                                  today=today, count=3)  # fmt: skip
-        plan = plans.agree(session, who, proposal)
+        plan = plans.agree(session, who, proposal, balance_minor=who.amount_due_minor)
         first = plan.instalments[0]
         first.status, plan.status, plan.method_ref = "paid", "active", "pm_sandbox"
         pay(first.amount_minor, f"{reference}-1", first.id)

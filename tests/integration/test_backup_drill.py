@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 from kindly import context as context_module
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.cases.read import case_of
+from kindly.claims import balance as claims_balance
 from kindly.context import Context
 from kindly.ledger import export
 from kindly.messaging import delivery
@@ -157,7 +158,7 @@ def facts(ctx: Context) -> dict:
         campaign = session.scalar(select(Campaign).where(Campaign.slug == "winter"))
         debtors = {
             d.reference: (d.id, d.token, d.payment_reference, ledger.paid_minor(session, d),
-                          ledger.balance_minor(session, d), ledger.credit_minor(session, d),
+                          claims_balance.balance_minor(session, d), claims_balance.credit_minor(session, d),
                           case_of(session, d).state)
             for d in session.scalars(select(Debtor).order_by(Debtor.reference))
         }  # fmt: skip

@@ -15,9 +15,9 @@ from kindly.bank.rf import is_valid, rf_for
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.campaigns.portfolio import import_portfolio, read_portfolio
 from kindly.cases.read import case_of, cases_for
+from kindly.claims import balance as claims_balance
 from kindly.context import Context
 from kindly.infra.db import MIGRATIONS
-from kindly.payments import ledger
 from kindly.payments.models import Instalment, Payment, Plan
 from kindly.reconciliation import review
 from kindly.reconciliation.importer import import_statement
@@ -103,7 +103,7 @@ def test_a_plan_a_return_and_a_credit_on_postgresql(pg):
         import_statement(session, pg.storage, bf.camt053([pay, more]), "a.xml")
         debtor = session.scalar(select(Debtor).where(Debtor.reference == "K-00010"))
         assert [i.status for i in session.get(Plan, plan.id).instalments] == ["paid", "paid"]
-        assert ledger.credit_minor(session, debtor) == 1500
+        assert claims_balance.credit_minor(session, debtor) == 1500
         assert case_of(session, debtor).state == "paid"
         token = debtor.token
     # the page's one read (a raw psycopg cursor on PostgreSQL) sees the latest transfer
@@ -114,7 +114,10 @@ def test_a_plan_a_return_and_a_credit_on_postgresql(pg):
         result = import_statement(session, pg.storage, bf.mt940([back], statement_id="R"), "r.sta")
         assert result.returned == 1
         debtor = session.scalar(select(Debtor).where(Debtor.reference == "K-00010"))
-        assert (ledger.balance_minor(session, debtor), ledger.credit_minor(session, debtor)) == (
+        assert (
+            claims_balance.balance_minor(session, debtor),
+            claims_balance.credit_minor(session, debtor),
+        ) == (
             3000,
             0,
         )

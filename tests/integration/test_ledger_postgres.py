@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.cases.read import case_of
+from kindly.claims import balance as claims_balance
 from kindly.ledger import export, manual
 from kindly.payments import allocation, ledger
 from kindly.payments.models import Payment
@@ -75,7 +76,7 @@ def test_transfers_and_payments_made_elsewhere_make_one_ledger(books):
         export.write(handle, export.rows(session, campaign))
         rows = list(csv.DictReader(io.StringIO(handle.getvalue())))
         erika = session.scalar(select(Debtor).where(Debtor.reference == "K-1"))
-        balance = ledger.balance_minor(session, erika)
+        balance = claims_balance.balance_minor(session, erika)
         report = bank.report(session, bank.statements(session)[0])
     assert [(r["kind"], r["provider"], r["method"], r["amount"], r["fees"], r["interest"],
              r["principal"], r["balance_after"]) for r in rows] == [

@@ -12,9 +12,9 @@ from alembic.config import Config
 from sqlalchemy import func, inspect, select
 
 from kindly.campaigns.models import Debtor
+from kindly.claims import balance as claims_balance
 from kindly.creditors.service import set_creditor
 from kindly.infra.db import MIGRATIONS
-from kindly.payments import ledger
 from kindly.payments.models import Payment
 from kindly.reconciliation.importer import import_statement
 from kindly.refunds import sepa, service
@@ -86,5 +86,5 @@ def test_refunds_are_listed_paid_and_booked_once_however_many_run_at_once(tmp_pa
             booked = session.scalar(select(func.count(Payment.id)).where(Payment.kind == "refund"))
             assert booked == len(debtors)
             for debtor in session.scalars(select(Debtor)):
-                assert ledger.credit_minor(session, debtor) == 0
+                assert claims_balance.credit_minor(session, debtor) == 0
             assert service.sync(session) == 0

@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import select
 
 from kindly.campaigns.models import Campaign, Debtor
-from kindly.payments import ledger, plans
+from kindly.claims import balance as claims_balance
+from kindly.payments import plans
 from kindly.payments import service as payments
 from kindly.payments.models import Payment, Plan, WebhookEvent
 from kindly.payments.provider_events import sign
@@ -131,7 +132,7 @@ def stats(context) -> dict:
 def balance(context, reference: str) -> int:
     with context.db.session() as session:
         debtor = session.scalar(select(Debtor).where(Debtor.reference == reference))
-        return ledger.balance_minor(session, debtor)
+        return claims_balance.balance_minor(session, debtor)
 
 
 def test_part_payment_above_the_minimum_and_refusals_outside_it(stripe):

@@ -22,6 +22,7 @@ from sqlalchemy import func, select, text
 
 from kindly import context as context_module
 from kindly.campaigns.models import Campaign, Debtor
+from kindly.claims import balance as claims_balance
 from kindly.context import Context
 from kindly.payments import ledger
 from kindly.payments import service as payments
@@ -127,7 +128,8 @@ class Drill:
                 debtor = session.scalar(select(Debtor).where(Debtor.reference == reference))
                 payments.start_payment(session, debtor, provider, amount_minor=amount,
                                        base_url="https://pay.example.org",
-                                       decided_methods=None)  # fmt: skip
+                                       decided_methods=None,
+                                       balance_minor=claims_balance.balance_minor(session, debtor))  # fmt: skip
         with self.context.db.session() as session:
             opened = session.execute(select(Payment.id, Payment.provider_ref).order_by(Payment.id))
             assert [tuple(r) for r in opened] == [
@@ -173,7 +175,9 @@ class Drill:
                     (ref, kind, _ended(kind, status), amount, currency)
                     for ref, kind, status, amount, currency in rows
                 ],
-                "balances": {d.reference: ledger.balance_minor(session, d) for d in debtors},
+                "balances": {
+                    d.reference: claims_balance.balance_minor(session, d) for d in debtors
+                },
                 "paid_minor": {d.reference: ledger.paid_minor(session, d) for d in debtors},
                 "payment_started": stats["funnel"]["payment_started"],
                 "paid": stats["funnel"]["paid"],

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from kindly.accounts import users
 from kindly.accounts.scopes import Scope
 from kindly.campaigns.models import Debtor
-from kindly.payments import ledger
+from kindly.claims import balance as claims_balance
 from kindly.payments.models import Payment
 from kindly.reconciliation.models import BankEntry, BankStatement
 from tests.support import bankfiles as bf
@@ -67,8 +67,8 @@ def test_a_manager_uploads_and_decides_every_waiting_entry(client, ctx):
     assert "Waiting for a decision (0)" in page and "office rent" not in page
     with ctx.db.session() as session:
         by_ref = {d.reference: d for d in session.scalars(select(Debtor))}
-        assert ledger.balance_minor(session, by_ref["INV-40018"]) == 6000
-        assert ledger.balance_minor(session, by_ref["INV-40020"]) == 8700
+        assert claims_balance.balance_minor(session, by_ref["INV-40018"]) == 6000
+        assert claims_balance.balance_minor(session, by_ref["INV-40020"]) == 8700
         assert session.scalar(select(func.sum(Payment.amount_minor))) == 16930
     assert audit_actions(ctx).count("bank.split") == 2
     assert {"bank.import", "bank.assign", "bank.not_ours"} <= set(audit_actions(ctx))

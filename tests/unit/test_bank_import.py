@@ -12,7 +12,7 @@ from kindly.bank import rf
 from kindly.bank.entries import StatementError
 from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
 from kindly.cases.read import case_of
-from kindly.payments import ledger
+from kindly.claims import balance as claims_balance
 from kindly.payments.models import Instalment, Payment, Plan
 from kindly.reconciliation import review
 from kindly.reconciliation.importer import import_statement
@@ -124,7 +124,7 @@ def test_the_iban_of_an_earlier_bank_payment_matches_the_same_debtor(world):
     assert result.by_rule == {"iban": 1}
     entry = entries(session)[-1]
     assert (entry.rule, entry.matched_text) == ("iban", IBAN)
-    assert ledger.balance_minor(session, schaefer) == 3000
+    assert claims_balance.balance_minor(session, schaefer) == 3000
 
 
 def test_name_and_amount_match_only_when_exactly_one_open_case_fits(world):
@@ -213,9 +213,15 @@ def test_a_partial_payment_leaves_the_rest_open_and_an_overpayment_is_a_credit(w
     data = bf.camt053([bf.Payment("E", IBAN, "60.00", reference=erika.payment_reference),
                        bf.Payment("M", OTHER_IBAN, "20.00", reference=max_.payment_reference)])  # fmt: skip
     run(ctx, session, data)
-    assert (ledger.balance_minor(session, erika), ledger.credit_minor(session, erika)) == (0, 270)
+    assert (
+        claims_balance.balance_minor(session, erika),
+        claims_balance.credit_minor(session, erika),
+    ) == (0, 270)
     assert case_of(session, erika).state == "paid"
-    assert (ledger.balance_minor(session, max_), ledger.credit_minor(session, max_)) == (10000, 0)
+    assert (
+        claims_balance.balance_minor(session, max_),
+        claims_balance.credit_minor(session, max_),
+    ) == (10000, 0)
     payment = session.scalar(select(Payment).where(Payment.debtor_id == erika.id))
     assert (payment.provider, payment.method, payment.kind, payment.status) == (
         "bank",
@@ -396,7 +402,10 @@ def test_a_split_must_add_up_exactly_and_a_bad_one_changes_nothing(world):
     assert entry.rule == "split"
     refs = sorted(p.provider_ref for p in session.scalars(select(Payment)))
     assert refs == [f"{entry.identity}#0", f"{entry.identity}#1"]
-    assert (ledger.balance_minor(session, a), ledger.balance_minor(session, b)) == (0, 7730)
+    assert (claims_balance.balance_minor(session, a), claims_balance.balance_minor(session, b)) == (
+        0,
+        7730,
+    )
     assert (
         session.scalar(select(func.count(AuditLog.id)).where(AuditLog.action == "bank.split")) == 2
     )
@@ -449,7 +458,7 @@ def test_erasing_a_debtor_forgets_the_payer_in_their_transfers_and_export_lists_
     (entry,) = entries(session)
     assert (entry.counterparty_name, entry.counterparty_iban, entry.remittance) == (None, None, "")
     assert session.scalar(select(Payment.payer_iban)) is None
-    assert ledger.balance_minor(session, erika) == 0  # the money stays booked
+    assert claims_balance.balance_minor(session, erika) == 0  # the money stays booked
 
 
 def test_a_bank_csv_export_is_read_through_its_saved_mapping(world):

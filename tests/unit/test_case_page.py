@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.cases.read import case_of
+from kindly.claims import balance as claims_balance
 from kindly.messaging import delivery, optout
 from kindly.messaging.models import OptOut
 from kindly.payments import plans
@@ -101,9 +102,11 @@ def test_an_agreed_plan_shows_the_plan_not_the_full_amount(anna, ctx):
     client, token = anna
     with ctx.db.session() as session:
         debtor = debtor_of(session, token)
-        rules = plans.rules_for(session, debtor)
+        rules = plans.rules_for(debtor, claims_balance.balance_minor(session, debtor))
         proposal = plans.propose(rules, 123456, today=dt.date.today(), count=3)
-        plan = plans.agree(session, debtor, proposal)
+        plan = plans.agree(
+            session, debtor, proposal, balance_minor=claims_balance.balance_minor(session, debtor)
+        )
         first = plan.instalments[0]
         first.status = "paid"
         session.add(Payment(campaign_id=debtor.campaign_id, debtor_id=debtor.id,

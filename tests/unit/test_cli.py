@@ -58,7 +58,8 @@ def test_import_render_export_stats(tmp_path, portfolio):
         rows = list(csv.DictReader(handle))
     assert [r["reference"] for r in rows] == ["A-1", "A-2", "A-3"]
     assert list(rows[0]) == ["reference", "token", "site_url", "letter_key", "video_key",
-                             "segment", "variant", "channel", "payment_reference"]  # fmt: skip
+                             "segment", "variant", "channel", "payment_reference",
+                             "amount_today", "interest_today"]  # fmt: skip
     # the payment reference is a valid ISO 11649 reference and survived the re-import
     assert rows[0]["payment_reference"] == rf_for("winter", "A-1")
     assert len({r["payment_reference"] for r in rows}) == 3

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from kindly.accounts.models import AuditLog
 from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
 from kindly.cases.read import case_of
+from kindly.claims import balance as claims_balance
 from kindly.ledger import export, manual
 from kindly.payments import allocation, ledger, plans
 from kindly.payments.models import Payment
@@ -110,7 +111,7 @@ def test_a_recorded_payment_books_once_changes_the_case_and_is_audited(world):
         "payment",
     )
     assert payment.received_on == dt.date(2026, 11, 30) and payment.notes == "cheque 0815"
-    assert ledger.balance_minor(session, anna) == 123456 - 10000
+    assert claims_balance.balance_minor(session, anna) == 123456 - 10000
     assert case_of(session, anna).state == "partly_paid"
     paid = session.scalars(select(Event).where(Event.type == "paid")).all()
     assert [(e.debtor_id, e.data["amount"], e.data["provider"]) for e in paid] == [
@@ -178,7 +179,7 @@ def test_reversal_is_a_counter_entry_once_and_only_for_recorded_payments(world):
     )
     session.refresh(payment)
     assert (payment.amount_minor, payment.status) == (123456, "succeeded")  # never edited
-    assert ledger.balance_minor(session, anna) == 123456
+    assert claims_balance.balance_minor(session, anna) == 123456
     assert case_of(session, anna).state == "open"
     with pytest.raises(manual.RecordError, match="already reversed"):
         manual.reverse(session, payment, note="again", user=None, via="test")
@@ -191,8 +192,15 @@ def test_reversal_is_a_counter_entry_once_and_only_for_recorded_payments(world):
 def test_a_recorded_payment_pays_the_instalments_it_covers(world):
     session, debtors = world
     anna = debtors["A-1"]
-    proposal = plans.propose(plans.rules_for(session, anna), 123456, today=TODAY, count=3)
-    plan = plans.agree(session, anna, proposal)
+    proposal = plans.propose(
+        plans.rules_for(anna, claims_balance.balance_minor(session, anna)),
+        123456,
+        today=TODAY,
+        count=3,
+    )
+    plan = plans.agree(
+        session, anna, proposal, balance_minor=claims_balance.balance_minor(session, anna)
+    )
     first = plan.instalments[0].amount_minor
     rec(session, anna, f"{first // 100}.{first % 100:02d}")
     assert [i.status for i in plan.instalments] == ["paid", "due", "due"]
@@ -242,12 +250,12 @@ def test_the_ledger_export_reconciles_with_the_balance_and_filters_by_period(wor
     assert other["fees"] == other["principal"] == ""  # A-3's claim is not broken down
     assert first["note"] == '\'=HYPERLINK("x")'  # formula-safe
     assert first["payment_reference"] == anna.payment_reference
-    assert reversal["balance_after"] == str(ledger.balance_minor(session, anna) / 100)
+    assert reversal["balance_after"] == str(claims_balance.balance_minor(session, anna) / 100)
     for debtor in (anna, giulia):
         mine = [r for r in rows if r["debtor_reference"] == debtor.reference]
         total = sum(int(r["amount"].replace(".", "")) for r in mine)
         assert total == ledger.paid_minor(session, debtor)
-        assert int(mine[-1]["balance_after"].replace(".", "")) == ledger.balance_minor(
+        assert int(mine[-1]["balance_after"].replace(".", "")) == claims_balance.balance_minor(
             session, debtor
         )
 

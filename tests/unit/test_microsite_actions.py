@@ -7,6 +7,7 @@ import datetime as dt
 from sqlalchemy import select
 
 from kindly.campaigns.models import Campaign, Debtor
+from kindly.claims import balance as claims_balance
 from kindly.site.models import IdentityCheck
 from kindly.tracking.models import Event
 from tests.support.app import load_campaign
@@ -269,9 +270,14 @@ def test_an_agreed_plan_shows_its_next_instalment_on_the_page(client, ctx):
     with ctx.db.session() as session:
         debtor = session.scalar(select(Debtor).where(Debtor.token == token))
         proposal = plans.propose(
-            plans.rules_for(session, debtor), 123456, today=dt.date.today(), count=3
+            plans.rules_for(debtor, claims_balance.balance_minor(session, debtor)),
+            123456,
+            today=dt.date.today(),
+            count=3,
         )
-        plan = plans.agree(session, debtor, proposal)
+        plan = plans.agree(
+            session, debtor, proposal, balance_minor=claims_balance.balance_minor(session, debtor)
+        )
         first = plan.instalments[0]
     # 1.234,56 € in three: 411,52 € now, the last one absorbs the rounding
     assert first.amount_minor == 41152

@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from kindly import privacy
 from kindly.accounts.models import AuditLog
 from kindly.campaigns.models import Debtor
+from kindly.claims import balance as claims_balance
 from kindly.creditors.service import set_creditor
-from kindly.payments import ledger
 from kindly.payments.models import Payment
 from kindly.reconciliation.importer import import_statement
 from kindly.refunds import sepa, service
@@ -66,8 +66,8 @@ def overpay_erika(ctx, session, debtors, amount: str = "80.00", **extra) -> Debt
 def test_an_overpaid_case_is_listed_once_with_the_payers_account(world):
     ctx, session, debtors = world
     erika = overpay_erika(ctx, session, debtors)
-    assert ledger.balance_minor(session, erika) == 0  # never below zero
-    assert ledger.credit_minor(session, erika) == 2270
+    assert claims_balance.balance_minor(session, erika) == 0  # never below zero
+    assert claims_balance.credit_minor(session, erika) == 2270
     assert service.sync(session) == 1
     assert service.sync(session) == 0  # listed once, however often it runs
     (refund,) = refunds(session)
@@ -159,7 +159,10 @@ def test_approve_then_export_writes_a_valid_pain001_and_books_the_refund_once(wo
         [(erika.id, -2270), (giulia.id, -2000)])  # fmt: skip
     assert all(p.status == "succeeded" and p.method == "bank_transfer" for p in booked)
     for debtor in (erika, giulia):
-        assert (ledger.balance_minor(session, debtor), ledger.credit_minor(session, debtor)) == (
+        assert (
+            claims_balance.balance_minor(session, debtor),
+            claims_balance.credit_minor(session, debtor),
+        ) == (
             0,
             0,
         )

@@ -15,6 +15,7 @@ from kindly.accounts import audit, scopes
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.campaigns.portfolio import PortfolioRejected, import_portfolio, read_portfolio
 from kindly.campaigns.service import LOCALES, create_campaign, is_slug, slug_taken, status_of
+from kindly.claims.amount import amounts_on
 from kindly.feedback import survey
 from kindly.infra import csvsafe
 from kindly.launch import StatusRefused, change_status
@@ -230,6 +231,7 @@ def export_debtors(slug: str):
         debtors = db.scalars(
             select(Debtor).where(Debtor.campaign_id == campaign.id).order_by(Debtor.reference)
         ).all()
+        owed = amounts_on(db, debtors, dt.date.today())  # the claim of the day, with interest
         for d in debtors:
             steps = reached.get(d.id, set())
             furthest = next((s for s in reversed(order) if s in steps), "")
@@ -237,7 +239,7 @@ def export_debtors(slug: str):
             writer.writerow([
                 d.reference, d.segment, d.variant, d.channel, d.currency,
                 from_minor(d.amount_due_minor, d.currency), from_minor(got, d.currency),
-                from_minor(max(d.amount_due_minor - got, 0), d.currency), furthest,
+                from_minor(max(owed[d.id].total_minor - got, 0), d.currency), furthest,
             ])  # fmt: skip
         audit.record(db, g.user, "export.debtors", via="web", campaign_id=campaign.id,
                      rows=len(debtors))  # fmt: skip

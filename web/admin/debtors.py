@@ -24,6 +24,7 @@ from kindly.campaigns.models import Campaign, Debtor
 from kindly.cases import holds
 from kindly.cases.read import case_of, cases_for
 from kindly.cases.state import STATES
+from kindly.claims import balance
 from kindly.inbox import actions, service
 from kindly.infra.storage import content_type
 from kindly.ledger import manual
@@ -192,7 +193,7 @@ def debtor_page(slug: str, reference: str):
             "creditor": debtor.creditor or campaign.creditor,
             "contract": debtor.contract or campaign.contract,
             "paid_minor": ledger.paid_minor(db, debtor),
-            "balance_minor": ledger.balance_minor(db, debtor),
+            "balance_minor": balance.balance_minor(db, debtor),
             "email": debtor.email if personal else mask(debtor.email),
             "phone": debtor.phone if personal else mask(debtor.phone),
             "address": (", ".join(p for p in (debtor.street, debtor.postal_code, debtor.city,

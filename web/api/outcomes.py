@@ -3,6 +3,7 @@ stream and one debtor's timeline."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -13,6 +14,7 @@ from kindly.accounts import audit
 from kindly.accounts.masking import event_data
 from kindly.accounts.users import can
 from kindly.campaigns.models import Debtor
+from kindly.claims.amount import amounts_on
 from kindly.feedback import survey
 from kindly.money import from_minor
 from kindly.payments import ledger
@@ -74,6 +76,7 @@ def debtors(slug: str):
             )
         ):
             paid[debtor_id] = paid.get(debtor_id, 0) + int(amount)
+        owed = amounts_on(db, rows, dt.date.today())  # the claim of the day, with interest
         items = []
         for d in rows:
             got = paid.get(d.id, 0)
@@ -83,7 +86,9 @@ def debtors(slug: str):
                 "currency": d.currency,
                 "amount_due": str(from_minor(d.amount_due_minor, d.currency)),
                 "collected": str(from_minor(got, d.currency)),
-                "open_balance": str(from_minor(max(d.amount_due_minor - got, 0), d.currency)),
+                "open_balance": str(
+                    from_minor(max(owed[d.id].total_minor - got, 0), d.currency)
+                ),
                 "open_parts": parts_json(d, got),
             })  # fmt: skip
         audit.record(db, g.api_user, "export.debtors", via="api", campaign_id=campaign.id,

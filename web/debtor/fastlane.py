@@ -27,6 +27,7 @@ turns it off.
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import json
 import logging
@@ -229,6 +230,7 @@ class FastLane:
             page, state, seen = fresh
             if (
                 page is kept
+                and state.today == dt.date.today()  # a new day: the amount (interest) moved
                 and time.monotonic() - page.loaded <= PAGE_SECONDS
                 and watch.current(seen, page.who.id, page.who.campaign_id)
             ):

@@ -64,6 +64,7 @@ def offer(token: str):
                 base_url=ctx.settings.base_url, amount_minor=deal.offered_minor,
                 channel=hit().channel, lang=view.lang,
                 decided_methods=decided_payment_methods(session, debtor),
+                balance_minor=view.amount_minor,  # what is open today, interest included
             )  # fmt: skip
         except payments.AmountError:
             return redirect(f"/s/{token}", code=303)

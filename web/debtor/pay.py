@@ -152,6 +152,7 @@ def pay(token: str):
                 save_method=instalment is not None and not instalment.plan.method_ref,
                 lang=view.lang,
                 decided_methods=decided_payment_methods(session, debtor),
+                balance_minor=view.amount_minor,  # what is open today, interest included
             )
         except payments.AmountError as exc:
             key = {"below_minimum": "err_below_minimum", "above_balance": "err_above_balance"}
@@ -164,7 +165,7 @@ def pay(token: str):
 
 def _proposal_from(page: Page, args, today: dt.date) -> plans.Proposal | None:
     """The plan the form asks for (a number of instalments or an amount each), if any."""
-    rules = plans.rules_for(page.session, page.debtor)
+    rules = plans.rules_for(page.debtor, page.view.amount_minor)
     frequency = args.get("frequency", "monthly")
     monthly = (
         parse_money(args.get("amount", ""), page.debtor.currency) if args.get("amount") else None
@@ -211,7 +212,7 @@ def plan(token: str):
         existing = plans.open_plan(session, debtor)
         if existing is not None:
             return redirect(f"/s/{token}/plan/agreed", code=303)
-        rules = plans.rules_for(session, debtor)
+        rules = plans.rules_for(debtor, view.amount_minor)
         choices = [
             (n, page.money(plans.split(view.amount_minor, n)[0]))
             for n in plans.offered_counts(rules, view.amount_minor)
@@ -269,8 +270,8 @@ def plan(token: str):
             )
             return redirect(f"/s/{token}?plan=requested", code=303)
         try:
-            plans.agree(session, debtor, proposal, channel=_channel(),
-                        missed_to_end=values["missed_to_end"])  # fmt: skip
+            plans.agree(session, debtor, proposal, balance_minor=view.amount_minor,
+                        channel=_channel(), missed_to_end=values["missed_to_end"])  # fmt: skip
         except payments.PaymentError:
             return redirect(f"/s/{token}/plan", code=303)
     return redirect(f"/s/{token}/plan/agreed", code=303)
