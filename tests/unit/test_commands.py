@@ -13,8 +13,8 @@ from kindly.cli import cli
 
 COMMANDS = {
     "backup", "bank", "check", "creditor", "demo", "doctor", "end", "events", "experiments", "export",
-    "import", "launch", "ledger", "letters", "link", "migrate", "pause", "payments", "privacy",
-    "purge", "refunds", "render", "report", "restore", "rules", "segments", "send", "serve",
+    "import", "interest", "launch", "ledger", "letters", "link", "migrate", "pause", "payments", "privacy",
+    "purge", "rates", "refunds", "render", "report", "restore", "rules", "segments", "send", "serve",
     "stats",
     "user", "webhooks", "worker",
 }  # fmt: skip

@@ -20,7 +20,13 @@ from web.api import common
 
 ALPHA, BETA = "Alpha Energie GmbH", "Beta Water Ltd"
 ONLY_ALPHA = Scope(creditors=frozenset({ALPHA}))
-VALUES = {"reference": "A-1", "name": "letter.pdf", "item_id": "1", "payment_id": "1"}
+VALUES = {
+    "reference": "A-1",
+    "name": "letter.pdf",
+    "item_id": "1",
+    "payment_id": "1",
+    "dispute_id": "1",
+}
 """What a campaign route's other parts are filled with (a new part must be added here)."""
 
 

@@ -14,6 +14,7 @@ from kindly.campaigns.models import Campaign, Debtor
 from kindly.cases import daily
 from kindly.cases.models import CaseHold
 from kindly.cases.read import case_of
+from kindly.claims.balance import balance_minor
 from kindly.inbox.models import InboxItem
 from kindly.leeway import Refused, breathing, moves
 from kindly.payments import changes, plans, policy, reschedule
@@ -92,11 +93,13 @@ def agree_plan(ctx, reference="A-1", count=3, *, first=TODAY, missed_to_end=True
     """A plan of `count` instalments from `first`; returns its id."""
     with ctx.db.session() as session:
         debtor = session.scalar(select(Debtor).where(Debtor.reference == reference))
-        rules = plans.rules_for(session, debtor)
-        balance = debtor.amount_due_minor
+        balance = balance_minor(session, debtor, first)
+        rules = plans.rules_for(debtor, balance)
         proposal = plans.propose(rules, balance, today=first, count=count, frequency=freq)
         assert proposal.valid, proposal.reasons
-        return plans.agree(session, debtor, proposal, missed_to_end=missed_to_end).id
+        return plans.agree(
+            session, debtor, proposal, balance_minor=balance, missed_to_end=missed_to_end
+        ).id
 
 
 def schedule(ctx) -> list[tuple[int, str, str]]:
