@@ -6,6 +6,22 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
+class ItemLine:
+    """One item of a case (an invoice), formatted: the page, the letter and the export list
+    them; the page's Select & Pay offers the open ones."""
+
+    id: int  # what the Select & Pay form names
+    item_id: str  # the creditor's id for it
+    date: str  # formatted for the locale
+    date_iso: str
+    description: str
+    amount: str  # formatted, what the item claims
+    amount_minor: int
+    state: str  # open | paid | disputed
+    payment_reference: str  # its own RF reference, printed in groups of four
+
+
+@dataclass(frozen=True, slots=True)
 class DebtorView:
     """Everything a renderer needs to know about one debtor, formatted for their locale.
 
@@ -66,6 +82,9 @@ class DebtorView:
     # in groups of four ("RF47 K3X9 2M4Q 7B1Z D"); the debtor's own reference when the case
     # has none yet. Renderers fall back to `reference` when it is empty.
     payment_reference: str = ""
+    # Issue 19: the case's items (several invoices), by date; empty for a case given as one
+    # amount. Closed items are not shown.
+    items: tuple[ItemLine, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

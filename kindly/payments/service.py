@@ -231,8 +231,11 @@ class StripeProvider:
         return method.id, method.type
 
 
-def check_amount(session: Session, debtor: Debtor, amount_minor: int | None) -> int:
-    """The amount to pay now: the balance, or a part above the campaign's minimum."""
+def check_amount(
+    session: Session, debtor: Debtor, amount_minor: int | None, *, minimum: bool = True
+) -> int:
+    """The amount to pay now: the balance, or a part above the campaign's minimum (`minimum`
+    False: any part, as for the items a debtor chose to pay)."""
     balance = ledger.balance_minor(session, debtor)
     if balance <= 0:
         raise AmountError("nothing_owed", 0)
@@ -240,9 +243,13 @@ def check_amount(session: Session, debtor: Debtor, amount_minor: int | None) -> 
         return balance
     if amount_minor > balance:
         raise AmountError("above_balance", balance)
-    minimum = min(policy.min_part_minor(debtor.campaign, debtor.currency), balance)
-    if amount_minor < minimum:
-        raise AmountError("below_minimum", minimum)
+    if not minimum:
+        if amount_minor <= 0:
+            raise AmountError("below_minimum", 1)
+        return amount_minor
+    floor = min(policy.min_part_minor(debtor.campaign, debtor.currency), balance)
+    if amount_minor < floor:
+        raise AmountError("below_minimum", floor)
     return amount_minor
 
 
@@ -258,12 +265,13 @@ def start_payment(
     save_method: bool = False,
     lang: str | None = None,
     decided_methods: list[str] | None,
+    minimum: bool = True,
 ) -> tuple[Payment, str]:
     """Open a checkout for the balance (or part of it) and record `payment_started`.
 
     `decided_methods` are the payment methods the rules' decision chose for the debtor, if any.
     """
-    amount = check_amount(session, debtor, amount_minor)
+    amount = check_amount(session, debtor, amount_minor, minimum=minimum)
     site = f"{base_url}/s/{debtor.token}"
     creditor = debtor.creditor or debtor.campaign.creditor or ""
     attempt = secrets.token_hex(8)
