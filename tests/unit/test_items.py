@@ -259,3 +259,22 @@ def test_a_failed_payment_pays_no_item_and_a_disputed_item_cannot_be_chosen(ctx)
         max_ = debtor(session, "C-2")
         with pytest.raises(ItemChoiceError):  # another case's item
             choose(session, max_, [str(rows_of(session)["INV-1"].id)])
+
+
+def test_a_transfer_quoting_an_items_reference_is_matched_to_that_item(ctx):
+    from kindly.reconciliation.importer import import_statement
+    from tests.support import bankfiles as bf
+
+    with ctx.db.session() as session:
+        load(session, THREE)
+        inv2 = rows_of(session)["INV-2"]
+        statement = bf.camt053(
+            [bf.Payment("Anna Müller", "DE02120300000000202051", "45.50",
+                        remittance=f"Rechnung {inv2.payment_reference.lower()}")]
+        )  # fmt: skip
+        assert import_statement(session, ctx.storage, statement, "s.xml").matched == 1
+    with ctx.db.session() as session:
+        anna = debtor(session)
+        states = {i.item_id: i.state for i in items_of(session, [anna.id])[anna.id]}
+        assert states == {"INV-1": "open", "INV-2": "paid", "INV-3": "open"}
+        assert ledger.balance_minor(session, anna) == 100_00 - 45_50
