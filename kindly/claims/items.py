@@ -26,11 +26,12 @@ from sqlalchemy.orm import Session
 from kindly.campaigns.items import Item, PaymentItem, covered_minor
 from kindly.campaigns.models import Debtor
 from kindly.errors import KindlyError
+from kindly.money import from_minor
 from kindly.payments.models import Payment
 
 __all__ = [
-    "Item", "ItemChoiceError", "ItemState", "PaymentItem", "choose", "items_of", "link_payment",
-    "open_items",
+    "EXPORT_COLUMNS", "Item", "ItemChoiceError", "ItemState", "PaymentItem", "choose",
+    "export_rows", "items_of", "link_payment", "open_items",
 ]  # fmt: skip
 
 MAX_CHOSEN = 200
@@ -148,3 +149,24 @@ def link_payment(session: Session, payment: Payment, items: Sequence[ItemState])
         session.add(PaymentItem(payment_id=payment.id, item_id=item.id, amount_minor=part))
         left -= part
     session.flush()
+
+
+EXPORT_COLUMNS = ("reference", "item_id", "item_date", "item_description", "amount", "currency",
+                  "state", "paid", "payment_reference")  # fmt: skip
+"""`kindly export --items`: one row per item, closed ones included (with their state)."""
+
+
+def export_rows(session: Session, debtors: Sequence[Debtor]) -> list[tuple]:
+    """The items of these cases as `kindly export --items` writes them."""
+    by_id = {debtor.id: debtor for debtor in debtors}
+    rows = []
+    for debtor_id, items in items_of(session, list(by_id), closed=True).items():
+        debtor = by_id[debtor_id]
+        for item in items:
+            rows.append(
+                (debtor.reference, item.item_id, item.date.isoformat(), item.description or "",
+                 str(from_minor(item.amount_minor, debtor.currency)), debtor.currency,
+                 item.state, str(from_minor(item.paid_minor, debtor.currency)),
+                 item.payment_reference)
+            )  # fmt: skip
+    return sorted(rows)
