@@ -31,7 +31,7 @@ from kindly.payments.models import Payment
 
 __all__ = [
     "EXPORT_COLUMNS", "Item", "ItemChoiceError", "ItemState", "PaymentItem", "choose",
-    "export_rows", "items_of", "link_payment", "open_items",
+    "export_rows", "items_of", "link_payment", "mark_disputed", "open_items",
 ]  # fmt: skip
 
 MAX_CHOSEN = 200
@@ -170,3 +170,19 @@ def export_rows(session: Session, debtors: Sequence[Debtor]) -> list[tuple]:
                  item.payment_reference)
             )  # fmt: skip
     return sorted(rows)
+
+
+def mark_disputed(session: Session, debtor: Debtor, item_id: str, disputed: bool) -> bool:
+    """Put one item of the case on dispute (it cannot be chosen, accrues nothing) or take it
+    off again (open); a closed item is left as it is. False: the case has no such item.
+
+    For the dispute's own record (who, when, why): the caller records the dispute."""
+    item = session.scalar(select(Item).where(Item.debtor_id == debtor.id, Item.item_id == item_id))
+    if item is None:
+        return False
+    if item.status != "closed":
+        item.status = "disputed" if disputed else "open"
+        # the page is rebuilt when the debtor row changes (kindly.site.microsite's stamp)
+        debtor.updated_at = dt.datetime.now(dt.UTC)
+        session.flush()
+    return True

@@ -12,7 +12,7 @@ from kindly.bank import rf
 from kindly.campaigns.items import Item
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.campaigns.portfolio import PortfolioRejected, import_portfolio, read_portfolio
-from kindly.claims.items import choose, items_of, link_payment, open_items
+from kindly.claims.items import choose, items_of, link_payment, mark_disputed, open_items
 from kindly.payments import ledger
 from kindly.payments.models import Payment
 
@@ -229,8 +229,8 @@ def test_open_items_for_the_interest_engine(ctx):
         load(session, THREE)
         anna, max_ = debtor(session), debtor(session, "C-2")
         pay(session, anna, ["INV-2"])
-        rows_of(session)["INV-3"].status = "disputed"
-        session.flush()
+        assert mark_disputed(session, anna, "INV-3", True)
+        assert not mark_disputed(session, anna, "NOPE", True)
         found = open_items(session, [anna.id, max_.id])
         assert list(found) == [anna.id]
         ((item,),) = found.values()
@@ -278,3 +278,13 @@ def test_a_transfer_quoting_an_items_reference_is_matched_to_that_item(ctx):
         states = {i.item_id: i.state for i in items_of(session, [anna.id])[anna.id]}
         assert states == {"INV-1": "open", "INV-2": "paid", "INV-3": "open"}
         assert ledger.balance_minor(session, anna) == 100_00 - 45_50
+
+
+def test_an_item_taken_off_dispute_is_open_again(ctx):
+    with ctx.db.session() as session:
+        load(session, THREE)
+        anna = debtor(session)
+        mark_disputed(session, anna, "INV-2", True)
+        assert [i.item_id for i in open_items(session, [anna.id])[anna.id]] == ["INV-1", "INV-3"]
+        mark_disputed(session, anna, "INV-2", False)
+        assert len(open_items(session, [anna.id])[anna.id]) == 3
