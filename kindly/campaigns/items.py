@@ -7,19 +7,19 @@ Kindly asks of items (open ones, their state, Select & Pay) is in kindly.claims.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import BigInteger, Date, ForeignKey, String, UniqueConstraint, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.sql import column, table
 
+from kindly.campaigns.models import Debtor
 from kindly.infra.db import Base, utcnow
 
 STATUSES = ("open", "closed", "disputed")
 """What an item's row says: open, closed (missing from a re-import, or closed by a manager)
-or disputed. "paid" is never stored: an item is paid while succeeded payments that name it
-cover its amount (kindly.claims.items), so a late webhook or a bank booking needs no second
-write, and a refund of the money is seen at once."""
+or disputed. "paid" is never stored: an item is paid while succeeded payments cover its
+amount (`paid_by_item`), so a late webhook or a bank booking needs no second write."""
 
 
 class Item(Base):
@@ -59,13 +59,18 @@ class PaymentItem(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)  # the part of the payment for it
 
 
-_payment = table("payment", column("id"), column("status"))  # kindly.payments.models' table
+_payment = table(  # kindly.payments.models' table (payments sit above campaigns)
+    "payment",
+    column("id"),
+    column("status"),
+    column("debtor_id"),
+    column("amount_minor"),
+    column("currency"),
+)
 
 
 def covered_minor(session: Session, item_ids: Collection[int]) -> dict[int, int]:
-    """What succeeded payments paid towards each item, by the item's row id (absent: nothing).
-
-    An item is paid once this reaches its amount."""
+    """What succeeded payments that name each item paid of it, by the item's row id."""
     if not item_ids:
         return {}
     link = PaymentItem.__table__
@@ -76,3 +81,38 @@ def covered_minor(session: Session, item_ids: Collection[int]) -> dict[int, int]
         .group_by(link.c.item_id)
     )
     return {item_id: int(total or 0) for item_id, total in session.execute(query)}
+
+
+def paid_by_item(session: Session, items: Sequence[Item]) -> dict[int, int]:
+    """What is paid of each item (not closed), by row id: the payments that name it, then the
+    case's money that named no item, given to its open items oldest first (§ 366 BGB: the
+    debt that fell due first), so that a case paid in full has every item paid and what is
+    open of its items adds up to its balance. A disputed item gets only money that names it."""
+    if not items:
+        return {}
+    covered = covered_minor(session, [item.id for item in items])
+    debtors = {item.debtor_id for item in items}
+    debtor = Debtor.__table__
+    query = (
+        select(_payment.c.debtor_id, func.sum(_payment.c.amount_minor))
+        .join(debtor, debtor.c.id == _payment.c.debtor_id)
+        .where(
+            _payment.c.debtor_id.in_(list(debtors)),
+            _payment.c.status == "succeeded",
+            _payment.c.currency == debtor.c.currency,
+        )
+        .group_by(_payment.c.debtor_id)
+    )
+    net = {debtor_id: int(total or 0) for debtor_id, total in session.execute(query)}
+    for item in items:
+        net[item.debtor_id] = net.get(item.debtor_id, 0) - covered.get(item.id, 0)
+    paid = {}
+    for item in sorted(items, key=lambda i: (i.debtor_id, i.item_date, i.item_id)):
+        share = covered.get(item.id, 0)
+        free = net.get(item.debtor_id, 0)
+        if item.status == "open" and free > 0 and share < item.amount_minor:
+            take = min(free, item.amount_minor - share)
+            share += take
+            net[item.debtor_id] = free - take
+        paid[item.id] = share
+    return paid

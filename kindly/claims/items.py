@@ -5,8 +5,9 @@ The tables and the import are kindly.campaigns' (kindly.campaigns.items and
 kindly.campaigns.portfolio.items). An item's state is derived, never written after the fact:
 
 - closed: the row says so (a re-import left it out, or a manager closed it); not in the claim;
-- paid: succeeded payments that name the item (Select & Pay, a transfer quoting its RF
-  reference) cover its amount;
+- paid: succeeded payments cover its amount: those that name it (Select & Pay, a transfer
+  quoting its RF reference), then the case's money that named no item, oldest item first
+  (§ 366 BGB), so a case paid in full has all its items paid;
 - disputed: the row says so; it cannot be chosen on the page;
 - open: everything else.
 
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kindly.campaigns.items import Item, PaymentItem, covered_minor
+from kindly.campaigns.items import Item, PaymentItem, paid_by_item
 from kindly.campaigns.models import Debtor
 from kindly.errors import KindlyError
 from kindly.money import from_minor
@@ -83,7 +84,7 @@ def items_of(
     if not closed:
         query = query.where(Item.status != "closed")
     rows = list(session.scalars(query.order_by(Item.debtor_id, Item.item_date, Item.item_id)))
-    covered = covered_minor(session, [row.id for row in rows])
+    covered = paid_by_item(session, [row for row in rows if row.status != "closed"])
     out: dict[int, list[ItemState]] = {}
     for row in rows:
         paid = covered.get(row.id, 0)

@@ -288,3 +288,26 @@ def test_an_item_taken_off_dispute_is_open_again(ctx):
         assert [i.item_id for i in open_items(session, [anna.id])[anna.id]] == ["INV-1", "INV-3"]
         mark_disputed(session, anna, "INV-2", False)
         assert len(open_items(session, [anna.id])[anna.id]) == 3
+
+
+def test_money_that_names_no_item_pays_the_oldest_open_items_first(ctx):
+    with ctx.db.session() as session:
+        load(session, THREE)
+        anna = debtor(session)
+        mark_disputed(session, anna, "INV-1", True)  # disputed: only money naming it pays it
+        session.add(Payment(campaign_id=anna.campaign_id, debtor_id=anna.id, provider="bank",
+                            provider_ref="e-1", amount_minor=50_00, currency="EUR",
+                            status="succeeded"))  # fmt: skip
+        session.flush()
+        shown = {i.item_id: (i.state, i.open_minor) for i in items_of(session, [anna.id])[anna.id]}
+        # 50.00 goes to INV-2 (45.50, paid) and 4.50 of INV-3; INV-1 is disputed
+        assert shown == {"INV-1": ("disputed", 3000), "INV-2": ("paid", 0), "INV-3": ("open", 2000)}
+        mark_disputed(session, anna, "INV-1", False)
+        session.add(Payment(campaign_id=anna.campaign_id, debtor_id=anna.id, provider="bank",
+                            provider_ref="e-2", amount_minor=50_00, currency="EUR",
+                            status="succeeded"))  # fmt: skip
+        session.flush()
+        states = {i.item_id: i.state for i in items_of(session, [anna.id])[anna.id]}
+        assert states == {"INV-1": "paid", "INV-2": "paid", "INV-3": "paid"}
+        assert ledger.balance_minor(session, anna) == 0
+        assert open_items(session, [anna.id]) == {}

@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from kindly.bank.rf import item_rf_for
-from kindly.campaigns.items import Item, covered_minor
+from kindly.campaigns.items import Item, paid_by_item
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.campaigns.portfolio.validate import CleanRow
 from kindly.infra.db import utcnow
@@ -62,14 +62,15 @@ def known_items(session: Session, campaign: Campaign, clean: list[CleanRow]) -> 
     known = Known()
     for row in rows:
         known.by_case.setdefault(row["reference"], {})[row["item_id"]] = dict(row)
-    every = [item["id"] for items in known.by_case.values() for item in items.values()]
-    covered = covered_minor(session, every)
-    known.paid = {
-        item["id"]
-        for items in known.by_case.values()
-        for item in items.values()
-        if covered.get(item["id"], 0) >= item["amount_minor"] > 0
-    }
+    stored = list(
+        session.scalars(
+            select(Item)
+            .join(Debtor, Debtor.id == Item.debtor_id)
+            .where(Debtor.campaign_id == campaign.id, Item.status != "closed")
+        )
+    )
+    covered = paid_by_item(session, stored)
+    known.paid = {item.id for item in stored if covered.get(item.id, 0) >= item.amount_minor}
     return known
 
 
@@ -154,6 +155,9 @@ def write_items(
         # the page is rebuilt when the debtor row changes (kindly.site.microsite's stamp)
         debtors = Debtor.__table__
         connection.execute(update(debtors).where(debtors.c.id.in_(touched)).values(updated_at=now))
+    for obj in list(session.identity_map.values()):  # written past the ORM: reload on access
+        if isinstance(obj, Item):
+            session.expire(obj)
     return changes
 
 
