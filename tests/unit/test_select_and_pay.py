@@ -102,3 +102,18 @@ def test_a_small_item_is_paid_whole_below_the_part_payment_minimum(ctx, client):
     assert answer.status_code == 303
     with ctx.db.session() as session:
         assert session.scalars(select(Payment)).one().amount_minor == 2450
+
+
+def test_paying_the_whole_balance_shows_every_item_paid(ctx, client):
+    token, _ = setup(ctx)
+    form = client.get(f"/s/{token}/pay").get_data(as_text=True)
+    answer = client.post(f"/s/{token}/pay", data={"csrf_token": csrf(form)})
+    ref = answer.location.rsplit("/", 1)[-1]
+    checkout = client.get(f"/sandbox/checkout/{ref}").get_data(as_text=True)
+    client.post(
+        f"/sandbox/checkout/{ref}", data={"csrf_token": csrf(checkout), "outcome": "succeeded"}
+    )
+    page = client.get(f"/s/{token}").get_data(as_text=True)
+    assert page.count('data-state="paid"') == 3
+    assert 'data-cta="select-pay"' not in page
+    assert client.get(f"/s/{token}/items").get_data(as_text=True).count('name="item"') == 0
