@@ -7,6 +7,7 @@ import json
 from jsonschema import Draft202012Validator
 from sqlalchemy import select
 
+from kindly.accounts.models import AuditLog
 from kindly.campaigns.items import Item
 from kindly.campaigns.models import Debtor
 from tests.support.app import load_campaign
@@ -40,3 +41,5 @@ def test_the_api_imports_a_case_of_items_and_names_a_bad_item(client, ctx):
             session.scalar(select(Debtor).where(Debtor.reference == "J-1")).amount_due_minor == 5000
         )
         assert sorted(session.scalars(select(Item.item_id))) == ["A", "B"]
+        entry = session.scalars(select(AuditLog).where(AuditLog.action == "portfolio.import")).one()
+        assert entry.detail["items"] == {"added": 2, "updated": 0, "closed": 0, "reopened": 0}

@@ -43,6 +43,11 @@ class ItemChanges:
     closed: int = 0
     reopened: int = 0
 
+    def as_detail(self) -> dict[str, int]:
+        """For the audit log's entry of the import."""
+        return {"added": self.added, "updated": self.updated, "closed": self.closed,
+                "reopened": self.reopened}  # fmt: skip
+
 
 def known_items(session: Session, campaign: Campaign, clean: list[CleanRow]) -> Known | None:
     """The campaign's items, read once before writing (None: no items, none to write)."""
