@@ -311,3 +311,18 @@ def test_money_that_names_no_item_pays_the_oldest_open_items_first(ctx):
         assert states == {"INV-1": "paid", "INV-2": "paid", "INV-3": "paid"}
         assert ledger.balance_minor(session, anna) == 0
         assert open_items(session, [anna.id]) == {}
+
+
+def test_skip_invalid_still_keeps_the_first_of_two_rows_of_one_reference_without_items(ctx):
+    text = HEADER + (
+        "D-1,Anna,Doe,EUR,2026-11-30,,,,10.00,,,\nD-1,Anna,Doe,EUR,2026-11-30,,,,20.00,,,\n"
+    )
+    with ctx.db.session() as session:
+        campaign = Campaign(slug="items", name="Items")
+        session.add(campaign)
+        session.flush()
+        _, rejected = import_portfolio(
+            session, campaign, read_portfolio(text.encode(), "p.csv"), skip_invalid=True
+        )
+        assert [row.number for row, _ in rejected] == [3]
+        assert debtor(session, "D-1").amount_due_minor == 1000

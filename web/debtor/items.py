@@ -12,7 +12,8 @@ from kindly.payments import service as payments
 from kindly.rules.store import decided_payment_methods
 from web.context import context
 from web.debtor import limits
-from web.debtor.pay import Page, _channel
+from web.debtor.hits import hit
+from web.debtor.pay import Page
 
 bp = Blueprint("items", __name__)
 
@@ -59,7 +60,7 @@ def select_and_pay(token: str):
                 payments.provider_for(ctx.settings),
                 base_url=ctx.settings.base_url,
                 amount_minor=amount,
-                channel=_channel(),
+                channel=hit().channel,
                 lang=view.lang,
                 decided_methods=decided_payment_methods(session, debtor),
                 minimum=False,  # an invoice is paid whole, however small

@@ -110,8 +110,8 @@ def validate_rows(
         if row_errors or reference in seen:
             continue
         positions = by_reference.get(reference, [])
-        if any(checked[p][0].number in failed for p in positions):
-            continue  # a case is written whole or not at all
+        if "item" in result and any(checked[p][0].number in failed for p in positions):
+            continue  # a case of items is written whole or not at all
         seen.add(reference)
         attributes = {
             k: v for k, v in row.values.items() if k not in _KNOWN_SET and k and k != CASE_AMOUNT
