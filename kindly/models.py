@@ -5,6 +5,7 @@ across packages (a debtor's artifacts) resolve wherever a process starts from.
 """
 
 from kindly.accounts.models import ApiToken, AuditLog, LoginAttempt, User
+from kindly.campaigns.items import Item, PaymentItem
 from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
 from kindly.cases.models import CaseHold
 from kindly.claims.models import BaseRate
@@ -28,7 +29,7 @@ __all__ = [
     "ApiToken", "Artifact", "AuditLog", "BankAllocation", "BankEntry", "BankStatement", "Base",
     "BaseRate", "Campaign", "CampaignStatus", "CaseHold", "CaseNote", "Creditor", "Debtor",
     "Decision", "Dispute", "DisputeFile", "Event", "IdentityCheck", "InboxItem", "InboxReply",
-    "Instalment", "LoginAttempt", "OptOut", "Payment", "Plan", "Promise", "RateCount", "Refund",
-    "RefundExport", "RuleSet", "Send", "User",
+    "Instalment", "Item", "LoginAttempt", "OptOut", "Payment", "PaymentItem", "Plan", "Promise",
+    "RateCount", "Refund", "RefundExport", "RuleSet", "Send", "User",
     "WebhookDelivery", "WebhookEvent", "WebhookSubscription",
 ]  # fmt: skip

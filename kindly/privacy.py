@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
+from kindly.campaigns.items import Item
 from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
 from kindly.campaigns.service import by_slug
 from kindly.claims.balance import balances_on
@@ -146,6 +147,7 @@ def export_debtor(session: Session, campaign: Campaign, debtor: Debtor) -> dict[
         "refunds": rows(Refund, Refund.id),
         "write_offs": rows(WriteOff, WriteOff.id),
         "survey_answers": rows(SurveyAnswer, SurveyAnswer.id),
+        "items": rows(Item, Item.id),
     }  # fmt: skip
 
 
@@ -226,6 +228,8 @@ def erase_debtor(session: Session, debtor: Debtor, storage: Storage | None) -> d
         send.address, send.error = None, None
     for payment in session.scalars(select(Payment).where(Payment.debtor_id == debtor.id)):
         payment.notes, payment.payer_iban = None, None
+    for item in session.scalars(select(Item).where(Item.debtor_id == debtor.id)):
+        item.description = None  # free text from the creditor's file; the amounts stay
     for entry in _bank_entries(session, debtor):  # the statement file itself is the books'
         entry.counterparty_name = entry.counterparty_iban = entry.counterparty_bic = None
         entry.remittance, entry.matched_text, entry.note = "", None, None

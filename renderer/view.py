@@ -18,6 +18,21 @@ class InterestLine:
     assumed: bool = False  # a base rate past the published table: its last rate
 
 
+class ItemLine:
+    """One item of a case (an invoice), formatted: the page, the letter and the export list
+    them; the page's Select & Pay offers the open ones."""
+
+    id: int  # what the Select & Pay form names
+    item_id: str  # the creditor's id for it
+    date: str  # formatted for the locale
+    date_iso: str
+    description: str
+    amount: str  # formatted, what the item claims
+    amount_minor: int
+    state: str  # open | paid | disputed
+    payment_reference: str  # its own RF reference, printed in groups of four
+
+
 @dataclass(frozen=True, slots=True)
 class DebtorView:
     """Everything a renderer needs to know about one debtor, formatted for their locale.
@@ -98,6 +113,9 @@ class DebtorView:
     interest_rate: str = ""  # contractual: the rate a year, formatted ("7,5 %")
     amount_as_of: str = ""
     rates_until: str = ""  # a line assumed the last base rate: the table's last day
+    # Issue 19: the case's items (several invoices), by date; empty for a case given as one
+    # amount. Closed items are not shown.
+    items: tuple[ItemLine, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
         requestlog,
         security,
     )  # fmt: skip
-    from web.debtor import findcase, leeway, pay, paymode, track
+    from web.debtor import findcase, items, leeway, pay, paymode, track
 
     request_metrics.init_app(app)  # first: its clock starts before every other hook
     edge.limit_uploads(app)  # before the CSRF hook, which reads the form
@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
     app.register_blueprint(debtor.bp)
     app.register_blueprint(pay.bp)
     app.register_blueprint(leeway.bp)
+    app.register_blueprint(items.bp)
     app.register_blueprint(messages.bp)
     app.register_blueprint(track.bp)
     paymode.init_app(app, settings)  # the sandbox's routes exist only in sandbox mode

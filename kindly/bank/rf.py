@@ -37,6 +37,11 @@ def rf_for(campaign_slug: str, reference: str) -> str:
     return with_check_digits(body)
 
 
+def item_rf_for(campaign_slug: str, reference: str, item_id: str) -> str:
+    """An item's stable RF reference: like the case's, from the case and the item's own id."""
+    return rf_for(campaign_slug, f"{reference}\x1fitem\x1f{item_id}")
+
+
 def with_check_digits(body: str) -> str:
     """'RF' + the check digits that make body a valid reference."""
     body = compact(body)

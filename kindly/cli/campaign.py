@@ -63,6 +63,12 @@ def import_command(
         f"imported into {slug}: {result.created} created, {result.updated} updated,"
         f" {result.rejected} rejected"
     )
+    items = result.items
+    if items.added or items.updated or items.closed:
+        click.echo(
+            f"items: {items.added} added, {items.updated} updated ({items.reopened} reopened),"
+            f" {items.closed} closed"
+        )
 
 
 @click.command("export")
@@ -73,9 +79,16 @@ def import_command(
     type=click.Path(dir_okay=False, path_type=Path),
     help="CSV file to write.",
 )
-def export(slug: str, out: Path) -> None:
+@click.option(
+    "--items",
+    "items_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the cases' items here, one row each (date, description, amount, state).",
+)
+def export(slug: str, out: Path, items_out: Path | None = None) -> None:
     """One row per debtor: reference, token, links, artifact keys, segment, variant, channel,
-    payment reference, and what is open today with the interest in it."""
+    payment reference, and what is open today with the interest in it; with --items, one row
+    per item of every case in a second file."""
     ctx = open_context()
     with ctx.db.session() as session:
         campaign = campaign_by_slug(session, slug)
@@ -116,6 +129,16 @@ def export(slug: str, out: Path) -> None:
                     from_minor(owed[d.id].balance_minor, d.currency),
                     from_minor(owed[d.id].claim.interest_minor, d.currency),
                 ])  # fmt: skip
+        if items_out is not None:
+            from kindly.claims.items import EXPORT_COLUMNS, export_rows
+
+            rows = export_rows(session, debtors)
+            with items_out.open("w", encoding="utf-8", newline="") as handle:
+                writer = csvsafe.writer(handle)
+                writer.writerow(EXPORT_COLUMNS)
+                for row in rows:
+                    writer.writerow(row)
+            click.echo(f"exported {len(rows)} item(s) to {items_out}")
     click.echo(f"exported {len(debtors)} debtor(s) to {out}")
 
 

@@ -231,18 +231,25 @@ class StripeProvider:
         return method.id, method.type
 
 
-def check_amount(debtor: Debtor, amount_minor: int | None, balance: int) -> int:
+def check_amount(
+    debtor: Debtor, amount_minor: int | None, balance: int, *, minimum: bool = True
+) -> int:
     """The amount to pay now: the balance (what is open today, kindly.claims.balance), or a
-    part above the campaign's minimum."""
+    part above the campaign's minimum (`minimum` False: any part, as for the items a debtor
+    chose to pay)."""
     if balance <= 0:
         raise AmountError("nothing_owed", 0)
     if amount_minor is None or amount_minor == balance:
         return balance
     if amount_minor > balance:
         raise AmountError("above_balance", balance)
-    minimum = min(policy.min_part_minor(debtor.campaign, debtor.currency), balance)
-    if amount_minor < minimum:
-        raise AmountError("below_minimum", minimum)
+    if not minimum:
+        if amount_minor <= 0:
+            raise AmountError("below_minimum", 1)
+        return amount_minor
+    floor = min(policy.min_part_minor(debtor.campaign, debtor.currency), balance)
+    if amount_minor < floor:
+        raise AmountError("below_minimum", floor)
     return amount_minor
 
 
@@ -259,13 +266,14 @@ def start_payment(
     lang: str | None = None,
     decided_methods: list[str] | None,
     balance_minor: int,
+    minimum: bool = True,
 ) -> tuple[Payment, str]:
     """Open a checkout for the balance (or part of it) and record `payment_started`.
 
     `decided_methods` are the payment methods the rules' decision chose for the debtor, if any;
     `balance_minor` is what is open today (kindly.claims.balance, with interest and costs).
     """
-    amount = check_amount(debtor, amount_minor, balance_minor)
+    amount = check_amount(debtor, amount_minor, balance_minor, minimum=minimum)
     site = f"{base_url}/s/{debtor.token}"
     creditor = debtor.creditor or debtor.campaign.creditor or ""
     attempt = secrets.token_hex(8)

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from kindly.campaigns.items import PaymentItem
 from kindly.campaigns.models import Debtor
 from kindly.claims import balance, offers
 from kindly.infra import metrics
@@ -39,6 +40,7 @@ PAYMENT = (
 EVENT = ("idempotency_key", "campaign_id", "debtor_id", "type", "channel", "variant", "agent",
          "occurred_at", "data")  # fmt: skip
 ALLOCATION = ("entry_id", "seq", "campaign_id", "debtor_id", "amount_minor", "payment_id")
+LINK = ("payment_id", "item_id", "amount_minor")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,7 @@ class Booking:
     payer_iban: str | None
     received_on: dt.date | None
     split: bool = False
+    item_id: int | None = None  # the case's item the transfer named by its own reference
 
     @property
     def provider_ref(self) -> str:
@@ -113,6 +116,13 @@ def write(
         for b, payment_id in zip(bookings, ids, strict=True)
     ]
     insert_rows(connection, BankAllocation.__table__, ALLOCATION, allocations, ids=False)
+    links = [
+        (payment_id, b.item_id, b.amount_minor)
+        for b, payment_id in zip(bookings, ids, strict=True)
+        if b.item_id is not None
+    ]
+    if links:
+        insert_rows(connection, PaymentItem.__table__, LINK, links, ids=False)
     return ids
 
 
@@ -124,9 +134,10 @@ WITH b AS (
         %(campaign)s::text::bigint[],
         %(amount)s::text::bigint[], %(currency)s::text::text[], %(iban)s::text::text[],
         %(day)s::text::date[],
-        %(ref)s::text::text[], %(variant)s::text::text[], %(shown)s::text::text[]
+        %(ref)s::text::text[], %(variant)s::text::text[], %(shown)s::text::text[],
+        %(item)s::text::bigint[]
     ) WITH ORDINALITY AS b (entry_id, seq, debtor_id, campaign_id, amount_minor, currency,
-                            payer_iban, received_on, ref, variant, shown, n)
+                            payer_iban, received_on, ref, variant, shown, item, n)
 ), p AS (
     INSERT INTO payment (id, campaign_id, debtor_id, provider, provider_ref, amount_minor,
                          currency, status, created_at, updated_at, kind, method, payer_iban,
@@ -145,12 +156,16 @@ WITH b AS (
 ), a AS (
     INSERT INTO bank_allocation (entry_id, seq, campaign_id, debtor_id, amount_minor, payment_id)
     SELECT entry_id, seq, campaign_id, debtor_id, amount_minor, payment_id FROM b
+), i AS (
+    INSERT INTO payment_item (payment_id, item_id, amount_minor)
+    SELECT payment_id, item, amount_minor FROM b WHERE item IS NOT NULL
 )
 SELECT payment_id FROM b ORDER BY n
 """
 """The payments, their `paid` events and allocations in one statement on PostgreSQL: the
-bookings go over as eleven arrays, and the server makes the three rows of each (the payment's
-id drawn from its own sequence) instead of Python formatting them for three COPY streams."""
+bookings go over as twelve arrays, and the server makes the three rows of each (four when
+the entry named an item: its link; the payment's id drawn from its own sequence) instead of
+Python formatting them for three COPY streams."""
 
 
 def _write_on_server(
@@ -174,6 +189,7 @@ def arrays(bookings: Sequence[Booking], variants: dict[int, str | None], now=Non
         "ref": [b.provider_ref for b in bookings],
         "variant": [variants.get(b.debtor_id) for b in bookings],
         "shown": [str(from_minor(b.amount_minor, b.currency)) for b in bookings],
+        "item": [b.item_id for b in bookings],
     }
     return {
         "count": len(bookings),

@@ -4,8 +4,9 @@
 then decides each entry by dictionary lookups alone, so an import costs the same few queries
 whatever the number of entries. The rules, first one that names a case wins:
 
-1. rf — an ISO 11649 reference of ours: the structured creditor reference, or anywhere in the
-   remittance text (any case, spaces and hyphens as people type them);
+1. rf — an ISO 11649 reference of ours, the case's or one of its items' (issue 19): the
+   structured creditor reference, or anywhere in the remittance text (any case, spaces and
+   hyphens as people type them); an item's reference also names the item the money pays;
 2. reference — the debtor's own reference as a whole word of the remittance text;
 3. iban — the payer's IBAN paid an open case by transfer before, and only that one;
 4. name_amount — the payer's name (normalised) and the amount fit exactly one open case: the
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from kindly.bank import rf
 from kindly.bank.entries import Entry
+from kindly.campaigns.items import Item
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.claims import interest
 from kindly.payments.models import Instalment, Payment, Plan
@@ -81,6 +83,7 @@ class Match:
     rule: str | None
     text: str | None
     reason: str | None = None
+    item_id: int | None = None  # the item whose own reference the entry quotes (its row id)
 
 
 @dataclass
@@ -92,6 +95,7 @@ class Index:
     by_reference: dict[str, set[int]] = field(default_factory=dict)
     by_iban: dict[str, set[int]] = field(default_factory=dict)
     by_amount: dict[tuple[str, int], set[int]] = field(default_factory=dict)
+    by_item_rf: dict[str, tuple[int, int]] = field(default_factory=dict)  # (debtor, item row)
 
     def add(self, case: OpenCase) -> None:
         """Index one case (the IBANs come separately, from earlier payments)."""
@@ -173,6 +177,14 @@ def load(session: Session, campaign_ids: Iterable[int] | None = None) -> Index:
         Payment.status == "succeeded",
         Payment.payer_iban.is_not(None),
     )
+    items = select(Item.payment_reference, Item.debtor_id, Item.id).where(Item.status != "closed")
+    if narrowed is not None:
+        items = items.join(Debtor, Debtor.id == Item.debtor_id).where(
+            Debtor.campaign_id.in_(narrowed)
+        )
+    for reference, debtor_id, item_id in session.execute(items):
+        if debtor_id in index.cases:
+            index.by_item_rf[reference] = (debtor_id, item_id)
     for debtor_id, iban in session.execute(payers.distinct()):
         case = index.cases.get(debtor_id)
         if case is not None and case.balance_minor > 0:
@@ -261,7 +273,7 @@ def ours_in(index: Index, text: str) -> list[str]:
     for start in _RF_START.finditer(text):
         run = _SPACING.sub("", text[start.start() : start.start() + 48]).upper()
         for end in range(min(len(run), 25), 4, -1):
-            if run[:end] in index.by_rf:
+            if run[:end] in index.by_rf or run[:end] in index.by_item_rf:
                 if run[:end] not in found:
                     found.append(run[:end])
                 break
@@ -273,12 +285,21 @@ def _by_rf(index: Index, entry: Entry) -> Match | None:
     if entry.creditor_reference:  # only ours count, and ours are valid: no check needed
         candidates.append(rf.compact(entry.creditor_reference))
     candidates += ours_in(index, entry.remittance)
-    found = {}
+    found: dict[int, str] = {}
+    items: dict[int, set[int]] = {}
     for candidate in candidates:
         debtor_id = index.by_rf.get(candidate)
+        if debtor_id is None and candidate in index.by_item_rf:
+            debtor_id, item_id = index.by_item_rf[candidate]
+            items.setdefault(debtor_id, set()).add(item_id)
         if debtor_id is not None:
             found.setdefault(debtor_id, candidate)
-    return _one("rf", found, "the payment references")
+    verdict = _one("rf", found, "the payment references")
+    if verdict is not None and verdict.debtor_id is not None:
+        named = items.get(verdict.debtor_id, set())
+        if len(named) == 1:  # one item of the case named: the money pays it
+            return Match(verdict.debtor_id, "rf", verdict.text, item_id=next(iter(named)))
+    return verdict
 
 
 def _by_reference(index: Index, entry: Entry) -> Match | None:

@@ -51,7 +51,7 @@ def bookings_of(entry_ids, bookings, fresh, index: matching.Index) -> list[Booki
             entry_ids[number], fresh[number][0], 0, verdict.debtor_id,
             index.cases[verdict.debtor_id].campaign_id, entry.amount_minor, entry.currency,
             matching.compact_iban(entry.counterparty_iban),
-            entry.booking_date or entry.value_date,
+            entry.booking_date or entry.value_date, item_id=verdict.item_id,
         )
         for number, entry, verdict in bookings
     ]  # fmt: skip

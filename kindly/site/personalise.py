@@ -22,7 +22,7 @@ from kindly.money import format_minor
 from kindly.payments import allocation, ledger
 from kindly.rules.offers import Terms, terms
 from renderer.texts import LANGUAGES
-from renderer.view import DebtorView, InterestLine
+from renderer.view import DebtorView, InterestLine, ItemLine
 
 FALLBACK_LOCALE = "en-GB"
 POSTCODE_LAST = frozenset({"GB", "IE"})
@@ -182,6 +182,31 @@ def interest_lines(breakdown: interest.Breakdown, money, babel: Locale) -> tuple
     )
 
 
+def item_lines(debtor: Debtor, babel: Locale) -> tuple[ItemLine, ...]:
+    """The case's items (not closed) as the page and the letter list them."""
+    from sqlalchemy.orm import object_session
+
+    from kindly.claims.items import items_of
+
+    session = object_session(debtor)
+    if session is None or not debtor.id:
+        return ()
+    return tuple(
+        ItemLine(
+            id=item.id,
+            item_id=item.item_id,
+            date=format_date(item.date, format="medium", locale=babel),
+            date_iso=item.date.isoformat(),
+            description=item.description or item.item_id,
+            amount=format_minor(item.amount_minor, debtor.currency, babel),
+            amount_minor=item.amount_minor,
+            state=item.state,
+            payment_reference=rf.printed(item.payment_reference),
+        )
+        for item in items_of(session, [debtor.id]).get(debtor.id, [])
+    )
+
+
 def build_view(
     debtor: Debtor,
     campaign: Campaign,
@@ -318,4 +343,5 @@ def build_view(
             if charged and accrued.beyond_table and accrued.table_ends
             else ""
         ),
+        items=item_lines(debtor, babel),
     )

@@ -73,7 +73,7 @@ def _import(db: Session, campaign: Campaign, upload, skip_invalid: bool) -> dict
     audit.record(
         db, g.user, "portfolio.import", via="web", campaign_id=campaign.id,
         file=upload.filename, created=result.created, updated=result.updated,
-        rejected=result.rejected,
+        rejected=result.rejected, items=result.items.as_detail(),
     )  # fmt: skip
     return {"created": result.created, "updated": result.updated, "rejected": result.errors}
 

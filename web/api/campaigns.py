@@ -107,6 +107,7 @@ def portfolio(slug: str):
         audit.record(
             db, g.api_user, "portfolio.import", via="api", campaign_id=campaign.id,
             created=result.created, updated=result.updated, rejected=result.rejected,
+            items=result.items.as_detail(),
         )  # fmt: skip
         return {
             "created": result.created, "updated": result.updated, "rejected": result.rejected,

@@ -39,6 +39,9 @@ class SourceRow:
 
     number: int
     values: dict[str, str]
+    # where an item's columns sit in the source, for error messages: "" for a CSV row (the
+    # item's columns are the row's own), "items[2]." for the third item of a JSON case
+    item_prefix: str = ""
 
 
 def read_portfolio(data: bytes, filename: str) -> list[SourceRow]:
@@ -71,16 +74,49 @@ def _read_json(text: str) -> list[SourceRow]:
     for index, item in enumerate(items, start=1):
         if not isinstance(item, dict):
             raise PortfolioRejected([RowError(index, "-", "each item must be an object")])
-        values = {}
-        for key, value in item.items():
-            if value is None:
-                values[str(key)] = ""
-            elif isinstance(value, float):
-                # A JSON float may already have lost precision; ask for strings.
-                values[str(key)] = repr(value)
-            else:
-                values[str(key)] = str(value)
-        rows.append(SourceRow(index, values))
+        if "items" in item:
+            rows.extend(_json_items(index, item))
+            continue
+        rows.append(SourceRow(index, _json_values(item)))
+    return rows
+
+
+def _json_values(item: dict) -> dict[str, str]:
+    values = {}
+    for key, value in item.items():
+        if value is None:
+            values[str(key)] = ""
+        elif isinstance(value, float):
+            # A JSON float may already have lost precision; ask for strings.
+            values[str(key)] = repr(value)
+        else:
+            values[str(key)] = str(value)
+    return values
+
+
+ITEM_ALIASES = {"id": "item_id", "date": "item_date", "description": "item_description"}
+"""Inside a JSON item the `item_` prefix may be left out."""
+CASE_AMOUNT = "__case_amount_due__"
+"""A JSON case's own `amount_due` beside its `items`: checked against the items' sum."""
+
+
+def _json_items(index: int, case: dict) -> list[SourceRow]:
+    """A JSON case with an `items` list: one row per item, the case's keys repeated."""
+    items = case["items"]
+    if not isinstance(items, list) or not items:
+        return [SourceRow(index, {"__shape__": "items must be a list of at least one object"})]
+    own = _json_values({k: v for k, v in case.items() if k != "items"})
+    if "amount_due" in own:
+        own[CASE_AMOUNT] = own.pop("amount_due")
+    rows = []
+    for position, item in enumerate(items):
+        if not isinstance(item, dict):
+            rows.append(SourceRow(index, {"__shape__": f"items[{position}] must be an object"}))
+            continue
+        values = dict(own)
+        for key, value in _json_values(item).items():
+            values[ITEM_ALIASES.get(key, key)] = value
+        rows.append(SourceRow(index, values, f"items[{position}]."))
     return rows
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from babel.core import Locale, UnknownLocaleError
 
-from kindly.campaigns.portfolio.read import RowError, SourceRow
+from kindly.campaigns.portfolio.read import CASE_AMOUNT, RowError, SourceRow
 from kindly.money import MAX_DIGITS, MoneyError, check_currency, exponent, parse_amount
 
 KNOWN = (
@@ -37,7 +37,15 @@ KNOWN = (
     "city",
     "country",
     "birth_date",
+    "item_id",
+    "item_date",
+    "item_description",
 )
+ITEM_COLUMNS = frozenset(
+    ("item_id", "item_date", "item_description", "amount_due", "principal", "interest", "fees")
+)
+"""The columns that describe one item of a case; every other column is the case's and repeats
+on each of its item rows."""
 _KNOWN_SET = frozenset(KNOWN)
 MAX_LENGTH = {
     "reference": 100,
@@ -69,44 +77,150 @@ class CleanRow:
     number: int
     fields: dict[str, Any]
     attributes: dict[str, str]
+    # the case's items (item_id, item_date, description, amount_minor, principal_minor, …);
+    # None for a case given as one amount, without items
+    items: list[dict[str, Any]] | None = None
 
 
 def validate_rows(
     rows: Iterable[SourceRow], today: dt.date | None = None
 ) -> tuple[list[CleanRow], list[RowError]]:
-    """Check every row; return the clean ones and every error found."""
+    """Check every row; return the clean cases (item rows merged) and every error found."""
     today = today or dt.date.today()
-    clean: list[CleanRow] = []
     errors: list[RowError] = []
-    first_seen: dict[str, int] = {}
+    checked: list[tuple[SourceRow, dict[str, Any], list[RowError]]] = []
+    by_reference: dict[str, list[int]] = {}
     for row in rows:
         row_errors: list[RowError] = []
         result = _validate_row(row, today, row_errors)
         reference = result.get("reference")
         if reference:
-            if reference in first_seen:
+            by_reference.setdefault(reference, []).append(len(checked))
+        checked.append((row, result, row_errors))
+    for positions in by_reference.values():
+        if len(positions) > 1 or "item" in checked[positions[0]][1]:
+            _check_case(checked, positions)
+    clean: list[CleanRow] = []
+    for _, _, row_errors in checked:
+        errors.extend(row_errors)
+    failed = {row.number for row, _, row_errors in checked if row_errors}
+    seen: set[str] = set()
+    for row, result, row_errors in checked:
+        reference = result.get("reference")
+        if row_errors or reference in seen:
+            continue
+        positions = by_reference.get(reference, [])
+        if "item" in result and any(checked[p][0].number in failed for p in positions):
+            continue  # a case of items is written whole or not at all
+        seen.add(reference)
+        attributes = {
+            k: v for k, v in row.values.items() if k not in _KNOWN_SET and k and k != CASE_AMOUNT
+        }
+        if "item" not in result:
+            clean.append(CleanRow(row.number, result, attributes))
+            continue
+        items = [checked[p][1]["item"] for p in positions]
+        fields = {k: v for k, v in result.items() if k != "item"}
+        fields["amount_due_minor"] = sum(item["amount_minor"] for item in items)
+        for part in ("principal_minor", "interest_minor", "fees_minor"):
+            given = [item[part] for item in items if item.get(part) is not None]
+            fields[part] = sum(given) if len(given) == len(items) else None
+        clean.append(CleanRow(row.number, fields, attributes, items))
+    return clean, errors
+
+
+def _check_case(checked: list[tuple[SourceRow, dict[str, Any], list[RowError]]], positions):
+    """The rows of one reference: either one case given as items (its case columns repeat on
+    every row, each item_id once, the items add up to a JSON case's own amount_due) or a
+    reference given twice."""
+    first_row, first, _ = checked[positions[0]]
+    reference = first["reference"]
+    with_items = [p for p in positions if "item" in checked[p][1]]
+    if not with_items:
+        for p in positions[1:]:
+            row, _, row_errors = checked[p]
+            row_errors.append(
+                RowError(
+                    row.number,
+                    "reference",
+                    f"duplicate reference {reference!r}, first in row {first_row.number}",
+                )
+            )
+        return
+    if len(with_items) != len(positions):
+        for p in positions:
+            row, result, row_errors = checked[p]
+            if "item" not in result:
                 row_errors.append(
                     RowError(
                         row.number,
-                        "reference",
-                        f"duplicate reference {reference!r}, first in row {first_seen[reference]}",
+                        "item_id",
+                        f"is required: the other rows of case {reference!r} list its items",
                     )
                 )
-            else:
-                first_seen[reference] = row.number
-        if row_errors:
-            errors.extend(row_errors)
-            continue
-        attributes = {k: v for k, v in row.values.items() if k not in _KNOWN_SET and k}
-        clean.append(CleanRow(row.number, result, attributes))
-    return clean, errors
+        return
+    case_columns = [k for k in first_row.values if k not in ITEM_COLUMNS and not k.startswith("__")]
+    item_rows: dict[str, int] = {}
+    for p in positions:
+        row, result, row_errors = checked[p]
+        if p != positions[0]:
+            for column in case_columns:
+                mine = (row.values.get(column) or "").strip()
+                theirs = (first_row.values.get(column) or "").strip()
+                if mine != theirs:
+                    row_errors.append(
+                        RowError(
+                            row.number,
+                            column,
+                            f"is {mine!r} but {theirs!r} in row {first_row.number} of the same "
+                            f"case {reference!r}: an item's case columns repeat the case",
+                        )
+                    )
+        item_id = result["item"]["item_id"]
+        if item_id in item_rows:
+            row_errors.append(
+                RowError(
+                    row.number,
+                    f"{row.item_prefix}item_id",
+                    f"duplicate item_id {item_id!r} in case {reference!r}, first in row "
+                    f"{item_rows[item_id]}",
+                )
+            )
+        else:
+            item_rows[item_id] = row.number
+    _check_case_amount(checked, positions)
+
+
+def _check_case_amount(checked, positions) -> None:
+    """A JSON case that gives its own amount_due beside its items: the items must sum to it."""
+    first_row, first, first_errors = checked[positions[0]]
+    raw = (first_row.values.get(CASE_AMOUNT) or "").strip()
+    currency = first.get("currency")
+    if not raw or not currency or any(checked[p][2] for p in positions):
+        return
+    try:
+        amount = _parse_amount(raw, currency)
+    except MoneyError as exc:
+        first_errors.append(RowError(first_row.number, "amount_due", str(exc)))
+        return
+    total = sum(checked[p][1]["item"]["amount_minor"] for p in positions)
+    if int(amount.scaleb(_exponent(currency))) != total:
+        shown = Decimal(total).scaleb(-_exponent(currency))
+        first_errors.append(
+            RowError(
+                first_row.number,
+                "amount_due",
+                f"the case's amount_due is {raw} but its items add up to {shown}",
+            )
+        )
 
 
 def _validate_row(row: SourceRow, today: dt.date, errors: list[RowError]) -> dict[str, Any]:
     """One row's clean fields; each problem is appended to `errors` (column order kept)."""
 
     def fail(column: str, reason: str) -> None:
-        errors.append(RowError(row.number, column, reason))
+        prefix = row.item_prefix if column in ITEM_COLUMNS else ""
+        errors.append(RowError(row.number, prefix + column, reason))
 
     if "__shape__" in row.values:
         fail("-", row.values["__shape__"])
@@ -120,7 +234,31 @@ def _validate_row(row: SourceRow, today: dt.date, errors: list[RowError]) -> dic
     _check_dates(values, out, fail, today)
     _check_address(values, out, fail)
     out["first_name"] = out.get("first_name")
+    if values.get("item_id") or row.item_prefix:
+        _check_item(values, out, fail)
     return out
+
+
+def _check_item(values: dict[str, str], out: dict[str, Any], fail: Fail) -> None:
+    """An item row's own columns: its id, date and description; its amounts are the row's."""
+    item_id = values.get("item_id", "")
+    if not item_id:
+        fail("item_id", "is required for an item")
+    elif CONTROL.search(item_id) or len(item_id) > 100:
+        fail("item_id", "must be at most 100 characters without control characters")
+    description = values.get("item_description", "")
+    if CONTROL.search(description) or len(description) > 500:
+        fail("item_description", "must be at most 500 characters without control characters")
+    day = _date(values, "item_date", required=True, fail=fail)
+    out["item"] = {
+        "item_id": item_id,
+        "item_date": day,
+        "description": description or None,
+        "amount_minor": out.get("amount_due_minor"),
+        "principal_minor": out.get("principal_minor"),
+        "interest_minor": out.get("interest_minor"),
+        "fees_minor": out.get("fees_minor"),
+    }
 
 
 def _check_identity(values: dict[str, str], out: dict[str, Any], fail: Fail) -> None:

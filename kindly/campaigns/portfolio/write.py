@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from kindly.bank.rf import rf_for
 from kindly.campaigns.models import Campaign, Debtor
+from kindly.campaigns.portfolio.items import ItemChanges, keep_paid, known_items, write_items
 from kindly.campaigns.portfolio.read import PortfolioRejected, RowError, SourceRow
 from kindly.campaigns.portfolio.validate import CleanRow, validate_rows
 from kindly.campaigns.tokens import new_token
@@ -29,6 +30,7 @@ class ImportResult:
     updated: int = 0
     rejected: int = 0
     errors: list[RowError] = field(default_factory=list)
+    items: ItemChanges = field(default_factory=ItemChanges)
 
 
 COLUMNS = (
@@ -84,13 +86,26 @@ def _import(
         by_row: dict[int, list[RowError]] = {}
         for error in errors:
             by_row.setdefault(error.row, []).append(error)
+        kept = {row.fields["reference"] for row in clean}
+        for row in rows:  # a case is written whole: its other rows go with a rejected one
+            reference = (row.values.get("reference") or "").strip()
+            if row.number not in by_row and reference and reference not in kept:
+                by_row[row.number] = [
+                    RowError(row.number, "reference", f"case {reference!r} has an invalid row")
+                ]
         rejected = [(row, by_row[row.number]) for row in rows if row.number in by_row]
 
     result = ImportResult(rejected=len(rejected), errors=errors)
+    session.flush()
+    known = known_items(session, campaign, clean)
+    if known is not None:
+        keep_paid(clean, known)
     if write == "orm":
         _write_orm(session, campaign, clean, result)
     else:
         _write_bulk(session, campaign, clean, result)
+    if known is not None:
+        result.items = write_items(session, campaign, clean, known)
     return result, rejected
 
 
