@@ -18,6 +18,7 @@ class InterestLine:
     assumed: bool = False  # a base rate past the published table: its last rate
 
 
+@dataclass(frozen=True, slots=True)
 class ItemLine:
     """One item of a case (an invoice), formatted: the page, the letter and the export list
     them; the page's Select & Pay offers the open ones."""
