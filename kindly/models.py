@@ -7,6 +7,7 @@ across packages (a debtor's artifacts) resolve wherever a process starts from.
 from kindly.accounts.models import ApiToken, AuditLog, LoginAttempt, User
 from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
 from kindly.cases.models import CaseHold
+from kindly.claims.cost_booking import CostBooking  # noqa: F401 (registers the table)
 from kindly.creditors.models import Creditor
 from kindly.inbox.models import CaseNote, InboxItem, InboxReply
 from kindly.infra.db import Base

@@ -21,7 +21,7 @@ GOALS = ("paid", "plan_agreed", "payment_started", "clicked")
 
 TREATMENT_KEYS = (
     "tone", "channels", "send_window", "payment_methods", "cadence_days", "template",
-    "max_sms_segments", "plan", "identity_check",
+    "max_sms_segments", "plan", "identity_check", "costs",
 )  # fmt: skip
 """What a segment (or an experiment variant) may set."""
 

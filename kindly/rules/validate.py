@@ -7,6 +7,7 @@ import json
 import re
 from typing import Any
 
+from kindly.rules.costrules import check_cost_steps, check_costs
 from kindly.rules.document import (
     BUILTIN_FACTS,
     CHANNELS,
@@ -53,6 +54,7 @@ def parse_rules(text: str | bytes | dict[str, Any], *, version: int = 0) -> Rule
     _check_treatment(document.get("defaults", {}), "defaults", errors)
     names = _check_segments(document.get("segments", []), facts, errors)
     _check_experiments(document.get("experiments", []), names | {DEFAULT_SEGMENT}, errors)
+    check_cost_steps(document, errors)
     if errors:
         raise RulesError(errors)
     return Rules(document, version)
@@ -203,6 +205,8 @@ def _check_treatment(value: Any, path: str, errors: list[str]) -> None:
                 )
         elif key == "plan":
             _expect(item, dict, where, errors)
+        elif key == "costs":
+            check_costs(item, where, errors)
         elif key == "identity_check" and item not in ("none", "birth_date", "postal_code"):
             errors.append(f"{where}: expected none, birth_date or postal_code")
 

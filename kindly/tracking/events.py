@@ -20,7 +20,7 @@ TYPES = frozenset(
         "verified", "video_play", "video_progress", "video_complete", "cta", "plan_requested",
         "plan_agreed", "promise", "contact", "payment_started", "paid", "payment_failed",
         "opted_out", "preference", "outbox", "plan_viewed", "opted_in", "hold",
-        "hold_released",
+        "hold_released", "cost",
     }
 )  # fmt: skip
 CHANNELS = frozenset({"email", "sms", "letter", "web", "video"})

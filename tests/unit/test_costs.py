@@ -1,0 +1,303 @@
+"""Costs by step (issue 19, item 3): booked once per (case, step) when the step's message is
+committed, never on hold or paid, capped per case, and shown by type and basis (RDG § 13a)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from kindly.campaigns.models import Campaign, Debtor
+from kindly.cases import holds
+from kindly.claims import costs
+from kindly.claims.amount import amounts_on
+from kindly.claims.cost_booking import CostBooking
+from kindly.ledger import manual
+from kindly.messaging import delivery
+from kindly.messaging.models import Send
+from kindly.rules.document import RulesError
+from kindly.rules.store import decide, save_rules
+from kindly.rules.validate import parse_rules
+from kindly.tracking.models import Event
+from tests.support.app import launched, load_campaign
+from workers.queues import Dispatcher
+from workers.send import enqueue_sends, send_message
+
+AT = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.UTC)  # 11:00 in Berlin, a Tuesday
+DUNNING = {"step": 1, "type": "dunning_fee", "amount": "5.00", "basis": "§ 288 Abs. 4 BGB",
+           "cap": "7.50"}  # fmt: skip
+INQUIRY = {"step": 2, "type": "address_inquiry", "amount": "3.20", "basis": "§ 288 Abs. 4 BGB"}
+RULES = {
+    "defaults": {
+        "tone": "firm", "channels": ["email", "letter"], "cadence_days": [0, 7, 14],
+        "costs": [
+            {"step": 0, "type": "collection_fee", "amount": "12.50",
+             "basis": "RDG § 13a / RVG VV 2300"},
+            DUNNING, {**DUNNING, "step": 2}, INQUIRY,
+        ],
+    },
+}  # fmt: skip
+
+
+def setup(ctx, rules: dict = RULES) -> None:
+    load_campaign(ctx)
+    launched(ctx)
+    with ctx.db.session() as session:
+        campaign = session.scalar(select(Campaign))
+        decide(session, campaign, save_rules(session, campaign, parse_rules(rules)), AT.date())
+
+
+def run(ctx, at: dt.datetime = AT) -> dict[str, delivery.Planned]:
+    """Plan and deliver what is due at `at` (in-process jobs, as without Redis)."""
+    with ctx.db.session() as session:
+        planned = delivery.plan(session, session.scalar(select(Campaign)), at)
+    enqueue_sends(Dispatcher(ctx.settings), planned, at)
+    return {p.reference: p for p in planned}
+
+
+def booked(ctx, reference: str = "A-1") -> list[tuple[int, str, int, str]]:
+    with ctx.db.session() as session:
+        return [
+            (b.step, b.cost_type, b.amount_minor, b.currency)
+            for b in session.scalars(
+                select(CostBooking)
+                .join(Debtor, Debtor.id == CostBooking.debtor_id)
+                .where(Debtor.reference == reference)
+                .order_by(CostBooking.id)
+            )
+        ]
+
+
+def debtor_id(ctx, reference: str = "A-1") -> int:
+    with ctx.db.session() as session:
+        return session.scalar(select(Debtor.id).where(Debtor.reference == reference))
+
+
+# ---- the rules document ---------------------------------------------------------------------
+
+
+def test_costs_in_the_rules_are_validated_with_every_problem_and_its_path():
+    bad = {
+        "defaults": {
+            "cadence_days": [0, 7],
+            "costs": [
+                {"step": 5, "type": "dunning_fee", "amount": "5.00", "basis": "§ 288 BGB"},
+                {"step": 1, "type": "lunch", "amount": 5, "basis": "  ", "colour": "red"},
+                {"step": -1, "type": "dunning_fee", "amount": "5.00", "basis": "x",
+                 "cap": "2.00"},
+                {"step": 1, "type": "address_inquiry", "amount": "1.00", "basis": "x"},
+                {"step": 1, "type": "address_inquiry", "amount": "1.00", "basis": "x"},
+            ],
+        },
+        "segments": [{"name": "biz", "when": {"amount": {"gt": 1}}, "cadence_days": [0],
+                      "costs": "five euros"}],
+        "experiments": [{"name": "fee", "holdout": 0.1,
+                         "variants": [{"name": "A", "set": {"costs": []}}]}],
+    }  # fmt: skip
+    with pytest.raises(RulesError) as caught:
+        parse_rules(bad)
+    errors = caught.value.errors
+    expected = [
+        "defaults.costs[1].colour: unknown key (expected step, type, amount, basis, cap)",
+        'defaults.costs[1].type: "lunch" is not one of dunning_fee, collection_fee, '
+        "address_inquiry, return_debit_fee, late_payment_flat_fee",
+        'defaults.costs[1].amount: expected a decimal above 0 written as text, e.g. "5.00", got 5',
+        'defaults.costs[1].basis: name the legal basis shown to the debtor, e.g. "§ 288 Abs. 4 BGB"',
+        "defaults.costs[2].step: expected a cadence step, a whole number from 0",
+        "defaults.costs[2].cap: 2.00 is below the amount 5.00",
+        "defaults.costs[4]: address_inquiry is charged twice at step 1",
+        "segments[0] (biz).costs: expected a list of costs, e.g. "
+        '[{"step": 1, "type": "dunning_fee", "amount": "5.00", "basis": "…"}]',
+        "defaults.costs[0].step: step 5 is never sent (cadence_days [0, 7] has steps 0 to 1)",
+        "experiments[0].variants[0].set.costs: costs are the creditor's claim, not an "
+        "experiment; set them in defaults or a segment",
+    ]
+    for line in expected:
+        assert line in errors, (line, errors)
+    assert len(errors) >= len(expected)
+
+
+def test_a_segment_that_shortens_the_cadence_cannot_inherit_a_later_step_cost():
+    rules = {"defaults": {"costs": [INQUIRY]},
+             "segments": [{"name": "quick", "when": {"amount": {"gt": 1}},
+                           "cadence_days": [0, 7]}]}  # fmt: skip
+    with pytest.raises(RulesError) as caught:
+        parse_rules(rules)
+    assert caught.value.errors == [
+        "segments[0] (quick) (costs from defaults).costs[0].step: step 2 is never sent "
+        "(cadence_days [0, 7] has steps 0 to 1)"
+    ]
+
+
+def test_valid_costs_pass_and_reach_the_resolved_treatment(ctx):
+    setup(ctx)
+    with ctx.db.session() as session:
+        from kindly.rules.store import decision_for
+
+        debtor = session.scalar(select(Debtor).where(Debtor.reference == "A-1"))
+        treatment = decision_for(session, debtor).treatment
+    assert costs.step_costs(treatment, 1) == [DUNNING]
+    assert costs.step_costs(treatment, 3) == []
+
+
+# ---- booking ---------------------------------------------------------------------------------
+
+
+def test_each_step_books_its_cost_once_and_the_cap_bounds_the_type(ctx):
+    setup(ctx)
+    run(ctx)
+    assert booked(ctx) == [(0, "collection_fee", 1250, "EUR")]
+    assert booked(ctx, "A-2") == [(0, "collection_fee", 1250, "GBP")]  # the case's currency
+    run(ctx)  # the same day again: the step is done, nothing more
+    run(ctx, AT + dt.timedelta(days=7))
+    run(ctx, AT + dt.timedelta(days=7, hours=1))
+    run(ctx, AT + dt.timedelta(days=14))
+    assert booked(ctx) == [
+        (0, "collection_fee", 1250, "EUR"),
+        (1, "dunning_fee", 500, "EUR"),
+        # the cap 7.50 leaves 2.50 of the second dunning fee
+        (2, "dunning_fee", 250, "EUR"),
+        (2, "address_inquiry", 320, "EUR"),
+    ]
+    with ctx.db.session() as session:
+        ids = [debtor_id(ctx), debtor_id(ctx, "A-2"), debtor_id(ctx, "A-3")]
+        totals = costs.booked_minor(session, ids)
+        anna = session.get(Debtor, ids[0])
+        lines = costs.costs_of(session, anna)
+        amount = amounts_on(session, [anna], AT.date())[anna.id]
+    assert totals[ids[0]] == 1250 + 500 + 250 + 320
+    assert amount.costs_minor == 2320
+    assert amount.total_minor == 123456 + 2320
+    assert [(x.cost_type, x.basis, x.amount_minor, x.count) for x in lines] == [
+        ("collection_fee", "RDG § 13a / RVG VV 2300", 1250, 1),
+        ("dunning_fee", "§ 288 Abs. 4 BGB", 750, 2),
+        ("address_inquiry", "§ 288 Abs. 4 BGB", 320, 1),
+    ]
+
+
+def test_every_booking_is_an_event_on_the_case_and_marks_its_page_stale(ctx):
+    setup(ctx)
+    run(ctx)
+    with ctx.db.session() as session:
+        rows = session.execute(
+            select(Event.data, Event.channel, Event.agent)
+            .where(Event.type == "cost", Event.debtor_id == debtor_id(ctx))
+        ).all()  # fmt: skip
+    assert rows == [
+        ({"type": "collection_fee", "amount_minor": 1250, "currency": "EUR",
+          "basis": "RDG § 13a / RVG VV 2300", "step": 0}, "email", "automated")
+    ]  # fmt: skip
+
+
+def test_a_retried_or_duplicated_send_job_books_once(ctx):
+    setup(ctx)
+    anna = debtor_id(ctx)
+    # the job runs twice for the same message (a duplicate, or RQ's retry after a timeout)
+    first = send_message(anna, 0, "email", AT.isoformat())
+    again = send_message(anna, 0, "email", AT.isoformat())
+    assert (first, again) == ("outbox", "outbox")
+    # a re-plan that picks another channel for the same step books nothing more either
+    send_message(anna, 0, "letter", AT.isoformat())
+    assert booked(ctx) == [(0, "collection_fee", 1250, "EUR")]
+
+
+def test_a_failed_send_books_nothing_and_its_retry_books_once(ctx, monkeypatch):
+    from kindly.messaging import email as email_channel
+
+    setup(ctx)
+    anna = debtor_id(ctx)
+
+    def down(*args, **kwargs):
+        raise ConnectionRefusedError("smtp down")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(email_channel, "send_email", down)
+        with pytest.raises(ConnectionRefusedError):
+            send_message(anna, 0, "email", AT.isoformat())
+    assert booked(ctx) == []
+    assert send_message(anna, 0, "email", AT.isoformat()) == "outbox"
+    assert booked(ctx) == [(0, "collection_fee", 1250, "EUR")]
+
+
+def test_the_database_refuses_a_second_booking_of_the_same_step(ctx):
+    setup(ctx)
+    run(ctx)
+    with ctx.db.session() as session:
+        first = session.scalar(select(CostBooking).where(CostBooking.debtor_id == debtor_id(ctx)))
+        session.add(CostBooking(campaign_id=first.campaign_id, debtor_id=first.debtor_id,
+                                step=0, cost_type="collection_fee", amount_minor=1,
+                                currency="EUR", basis="x"))  # fmt: skip
+        with pytest.raises(IntegrityError):
+            session.flush()
+        session.rollback()
+
+
+def test_book_step_again_books_nothing_and_keeps_the_first_amount(ctx):
+    setup(ctx)
+    run(ctx)
+    with ctx.db.session() as session:
+        anna = session.scalar(select(Debtor).where(Debtor.reference == "A-1"))
+        louder = {"costs": [{"step": 0, "type": "collection_fee", "amount": "99.00",
+                             "basis": "other"}]}  # fmt: skip
+        assert costs.book_step(session, anna, 0, louder, hold=None) == []  # re-planned rules
+    assert booked(ctx) == [(0, "collection_fee", 1250, "EUR")]
+
+
+@pytest.mark.parametrize(
+    "hold", ["dispute", "breathing_space", "manual", "vulnerable", "paid"]
+)  # fmt: skip
+def test_nothing_is_booked_while_the_case_is_held_or_paid(ctx, hold):
+    setup(ctx)
+    with ctx.db.session() as session:
+        anna = session.scalar(select(Debtor).where(Debtor.reference == "A-1"))
+        if hold == "vulnerable":
+            anna.attributes = {**(anna.attributes or {}), "vulnerable": "yes"}
+        elif hold == "paid":
+            manual.record(session, anna, "1234.56", method="cash", on=AT.date(), user=None,
+                          via="cli", today=AT.date())  # fmt: skip
+        else:
+            until = dt.date.today() + dt.timedelta(days=30) if hold == "breathing_space" else None
+            holds.place(session, anna, hold, source="cli", until=until)
+    planned = run(ctx)
+    assert planned["A-1"].status == "held"
+    # even a job queued before the hold, running now, books nothing
+    assert send_message(debtor_id(ctx), 0, "email", AT.isoformat()) is None
+    assert booked(ctx) == []
+    assert booked(ctx, "A-2") == [(0, "collection_fee", 1250, "GBP")]
+
+
+def test_an_amount_the_currency_cannot_carry_is_not_booked(ctx):
+    setup(ctx)
+    with ctx.db.session() as session:
+        anna = session.scalar(select(Debtor).where(Debtor.reference == "A-1"))
+        anna.currency = "JPY"
+        treatment = {"costs": [{"step": 3, "type": "dunning_fee", "amount": "2.50", "basis": "x"}]}
+        assert costs.book_step(session, anna, 3, treatment, hold=None) == []
+        treatment["costs"][0]["amount"] = "250"
+        assert [b.amount_minor for b in costs.book_step(session, anna, 3, treatment,
+                                                        hold=None)] == [250]  # fmt: skip
+
+
+def test_booked_minor_reads_many_cases_in_few_statements(ctx):
+    setup(ctx)
+    run(ctx)
+    with ctx.db.session() as session:
+        ids = list(session.scalars(select(Debtor.id)))
+        statements = []
+        from sqlalchemy import event
+
+        def count(*args):
+            statements.append(1)
+
+        event.listen(session.get_bind(), "before_cursor_execute", count)
+        try:
+            totals = costs.booked_minor(session, ids * 3000)  # duplicates and a long list
+        finally:
+            event.remove(session.get_bind(), "before_cursor_execute", count)
+    assert totals == {ids[0]: 1250, ids[1]: 1250, ids[2]: 1250}
+    assert len(statements) == 1
+    with ctx.db.session() as session:
+        assert costs.booked_minor(session, []) == {}
+        assert session.scalar(select(func.count(Send.id))) == 3
