@@ -66,6 +66,10 @@ class DebtorView:
     # in groups of four ("RF47 K3X9 2M4Q 7B1Z D"); the debtor's own reference when the case
     # has none yet. Renderers fall back to `reference` when it is empty.
     payment_reference: str = ""
+    # Issue 19: costs booked at cadence steps, by type and legal basis (RDG § 13a): (type,
+    # amount formatted, basis) each; the type is a key of kindly.rules.costrules.COST_TYPES,
+    # named by each family's texts (`cost_<type>`), the basis the creditor's own words.
+    costs: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,6 @@ import datetime as dt
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
@@ -179,13 +178,3 @@ def book_step(
         if new_id is not None:
             booked.append(session.get(CostBooking, new_id))
     return booked
-
-
-def total_of(lines: Iterable[CostLine]) -> int:
-    """The sum of cost lines, in minor units."""
-    return sum(line.amount_minor for line in lines)
-
-
-def as_decimal(minor: int, currency: str) -> Decimal:
-    """Minor units as a Decimal of the currency (for JSON answers)."""
-    return Decimal(minor).scaleb(-exponent(currency))

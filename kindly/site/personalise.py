@@ -12,6 +12,7 @@ from babel.dates import format_date
 from kindly.bank import rf
 from kindly.campaigns.logo import data_uri
 from kindly.campaigns.models import Campaign, Debtor
+from kindly.claims import costs
 from kindly.creditors.profile import CreditorProfile, creditor_for
 from kindly.infra.storage import Storage
 from kindly.money import format_minor
@@ -225,4 +226,18 @@ def build_view(
         pdf_variant=letter.get("pdf_variant") or "",
         overdue=overdue,
         payment_reference=payment_reference(debtor),
+        costs=_costs(debtor, babel),
+    )
+
+
+def _costs(debtor: Debtor, babel: Locale) -> tuple[tuple[str, str, str], ...]:
+    """The case's costs by type and basis, formatted (none for a debtor not in a session)."""
+    from sqlalchemy.orm import object_session
+
+    session = object_session(debtor) if debtor.id else None
+    if session is None:
+        return ()
+    return tuple(
+        (line.cost_type, format_minor(line.amount_minor, line.currency, babel), line.basis)
+        for line in costs.costs_of(session, debtor)
     )

@@ -301,3 +301,194 @@ def test_booked_minor_reads_many_cases_in_few_statements(ctx):
     with ctx.db.session() as session:
         assert costs.booked_minor(session, []) == {}
         assert session.scalar(select(func.count(Send.id))) == 3
+
+
+# ---- where the debtor and the manager see them ----------------------------------------------
+
+
+def _book_two_steps(ctx) -> None:
+    setup(ctx)
+    run(ctx)
+    run(ctx, AT + dt.timedelta(days=7))
+
+
+def test_the_microsite_shows_each_cost_by_type_amount_and_basis(ctx, client):
+    import re
+
+    _book_two_steps(ctx)
+    with ctx.db.session() as session:
+        token = session.scalar(select(Debtor.token).where(Debtor.reference == "A-1"))
+    page = client.get(f"/s/{token}").get_data(as_text=True)  # de-DE
+    rows = re.findall(
+        r'<tr data-cost="(\w+)">\s*<th scope="row">([^<]+)<span class="basis" dir="auto" '
+        r'data-basis>([^<]+)</span></th>\s*<td data-cost-amount>([^<]+)</td>', page
+    )  # fmt: skip
+    assert rows == [
+        ("collection_fee", "Inkassokosten", "Rechtsgrundlage: RDG § 13a / RVG VV 2300",
+         "12,50\u00a0€"),
+        ("dunning_fee", "Mahngebühr", "Rechtsgrundlage: § 288 Abs. 4 BGB", "5,00\u00a0€"),
+    ]  # fmt: skip
+    assert '<h2 id="costs-title">Kosten</h2>' in page
+    with ctx.db.session() as session:
+        token = session.scalar(select(Debtor.token).where(Debtor.reference == "A-2"))
+    english = client.get(f"/s/{token}").get_data(as_text=True)  # en-GB, in pounds
+    assert 'data-cost="collection_fee">\n      <th scope="row">Collection costs' in english
+    assert "£12.50" in english and "Legal basis: RDG § 13a / RVG VV 2300" in english
+
+
+def test_a_case_without_costs_shows_no_costs_section(ctx, client):
+    load_campaign(ctx)
+    with ctx.db.session() as session:
+        token = session.scalar(select(Debtor.token).where(Debtor.reference == "A-1"))
+    page = client.get(f"/s/{token}").get_data(as_text=True)
+    assert "data-costs" not in page and 'class="breakdown"' in page
+
+
+def test_the_letter_shows_each_cost_by_type_amount_and_basis(ctx):
+    from kindly.site.personalise import build_view
+    from renderer.letter import default_renderer
+
+    _book_two_steps(ctx)
+    with ctx.db.session() as session:
+        anna = session.scalar(select(Debtor).where(Debtor.reference == "A-1"))
+        view = build_view(anna, anna.campaign, base_url="https://pay.example.org")
+    assert view.costs == (
+        ("collection_fee", "12,50\u00a0€", "RDG § 13a / RVG VV 2300"),
+        ("dunning_fee", "5,00\u00a0€", "§ 288 Abs. 4 BGB"),
+    )
+    html = default_renderer().html(view)
+    assert '<div class="costs-title">Kosten</div>' in html
+    assert "<span>Inkassokosten</span><b>12,50\u00a0€</b><i>Rechtsgrundlage: " in html
+    assert "<span>Mahngebühr</span><b>5,00\u00a0€</b>" in html
+    assert "§ 288 Abs. 4 BGB" in html
+
+
+def test_the_cockpit_case_page_lists_costs_by_type_basis_and_booking(ctx, client):
+    import re
+
+    from tests.unit.test_admin import make_user, sign_in
+
+    _book_two_steps(ctx)
+    make_user(ctx)
+    assert sign_in(client).status_code == 303
+    page = client.get("/admin/campaigns/winter/debtors/A-1").get_data(as_text=True)
+    lines = re.findall(
+        r'<tr data-cost="(\w+)"><th scope="row">\w+</th><td>([^<]+)</td>'
+        r'<td class="num">(\d+)</td><td class="num">([^<]+)</td></tr>', page
+    )  # fmt: skip
+    assert [(k, b, n) for k, b, n, _ in lines] == [
+        ("collection_fee", "RDG § 13a / RVG VV 2300", "1"),
+        ("dunning_fee", "§ 288 Abs. 4 BGB", "1"),
+    ]
+    assert "12.50" in lines[0][3] and "5.00" in lines[1][3]
+    assert re.search(r'id="costs-total">[^<]*17\.50', page)
+    # each booking is on the timeline too, with its type, amount and basis
+    timeline = re.findall(r'<tr data-type="cost">.*?<td>([^<]*)</td></tr>', page)
+    assert len(timeline) == 2
+    assert "amount_minor: 1250" in timeline[0] and "basis: RDG § 13a / RVG VV 2300" in timeline[0]
+    assert "type: dunning_fee" in timeline[1] and "step: 1" in timeline[1]
+
+
+def test_the_api_timeline_has_every_booking(ctx, client):
+    from tests.unit.test_api import auth, key_for
+
+    _book_two_steps(ctx)
+    secret = key_for(ctx, "manager")
+    answer = client.get("/api/v1/campaigns/winter/debtors/A-1/timeline",
+                        headers=auth(secret)).get_json()  # fmt: skip
+    costs_seen = [e["data"] for e in answer["events"] if e["type"] == "cost"]
+    assert [(c["type"], c["amount_minor"], c["basis"], c["step"]) for c in costs_seen] == [
+        ("collection_fee", 1250, "RDG § 13a / RVG VV 2300", 0),
+        ("dunning_fee", 500, "§ 288 Abs. 4 BGB", 1),
+    ]
+
+
+# ---- the launch check -----------------------------------------------------------------------
+
+
+def test_todays_templates_carry_every_cost_fact_in_every_language_and_tone():
+    from kindly import launch
+
+    assert launch.check_cost_templates() == []
+
+
+def test_a_site_text_that_blanks_a_cost_type_is_a_gap():
+    from kindly import launch
+
+    overrides = {"*": {"fr": {"cost_dunning_fee": " "}}}
+    gaps = launch.check_cost_templates(overrides)
+    assert gaps == [launch.Gap("microsite", "fr", tone, "cost type dunning_fee")
+                    for tone in launch.TONES]  # fmt: skip
+
+
+def test_a_letter_that_drops_the_costs_is_named(monkeypatch):
+    from kindly import launch
+    from renderer import letter
+
+    original = letter.LetterRenderer.html
+    monkeypatch.setattr(letter.LetterRenderer, "html",
+                        lambda self, view: original(self, dataclasses_replace(view, costs=())))  # fmt: skip
+    gaps = launch.check_cost_templates()
+    assert {g.template for g in gaps} == {"letter"}
+    assert launch.Gap("letter", "de", "firm", "cost legal basis (address_inquiry)") in gaps
+    assert len(gaps) == 5 * 3 * 5 * 3  # languages × tones × types × (type, amount, basis)
+
+
+def dataclasses_replace(view, **changes):
+    import dataclasses
+
+    return dataclasses.replace(view, **changes)
+
+
+def test_the_launch_check_asks_the_cost_facts_only_when_the_rules_charge_costs(ctx):
+    from kindly import launch
+    from tests.unit.test_admin import ready_to_launch
+
+    load_campaign(ctx)
+    ready_to_launch(ctx)
+    with ctx.db.session() as session:
+        campaign = session.scalar(select(Campaign))
+        assert launch.check_campaign(session, campaign) == []
+        yen = {"defaults": {"costs": [{"step": 0, "type": "dunning_fee", "amount": "2.50",
+                                       "basis": "§ 288 Abs. 4 BGB", "cap": "5.005"}]}}  # fmt: skip
+        save_rules(session, campaign, parse_rules(yen))
+    with ctx.db.session() as session:
+        campaign = session.scalar(select(Campaign))
+        session.scalar(select(Debtor).where(Debtor.reference == "A-3")).currency = "JPY"
+        session.flush()
+        gaps = launch.check_campaign(session, campaign)
+        status = launch.change_status(session, campaign, "live", user=None, via="cli")
+    assert sorted(str(g) for g in gaps) == [
+        "rules (defaults, step 0) [*, *]: no amount of the cost dunning_fee that JPY can carry "
+        "(2.50 has more than 0 decimals)",
+        "rules (defaults, step 0) [*, *]: no cap of the cost dunning_fee that EUR can carry "
+        "(5.005 has more than 2 decimals)",
+        "rules (defaults, step 0) [*, *]: no cap of the cost dunning_fee that GBP can carry "
+        "(5.005 has more than 2 decimals)",
+        "rules (defaults, step 0) [*, *]: no cap of the cost dunning_fee that JPY can carry "
+        "(5.005 has more than 0 decimals)",
+    ]
+    assert status.after == "draft" and status.gaps == gaps
+
+
+def test_statutory_interest_needs_the_debtors_kind_for_its_rate(ctx):
+    from kindly.claims import disclosure
+
+    load_campaign(ctx)
+    with ctx.db.session() as session:
+        campaign = session.scalar(select(Campaign))
+        statutory = {"interest": {"basis": "statutory"}}
+        assert disclosure.gaps(session, campaign, statutory) == [
+            ("rules (interest)", "whether the debtor is a consumer or a business, for the "
+             "statutory rate (3 debtors have no 'debtor_type', and no \"debtor\" default is set)")
+        ]  # fmt: skip
+        for debtor in session.scalars(select(Debtor)):
+            debtor.attributes = {**(debtor.attributes or {}), "debtor_type": "B2C"}
+        session.flush()
+        assert disclosure.gaps(session, campaign, statutory) == []
+        assert disclosure.gaps(session, campaign, {"interest": {"basis": "statutory",
+                                                                "debtor": "business"}}) == []  # fmt: skip
+        assert disclosure.gaps(session, campaign, {"interest": {"basis": "contractual"}}) == [
+            ("rules (interest)", "the contractual interest rate")
+        ]
+        assert disclosure.gaps(session, campaign, {"interest": {"basis": "none"}}) == []
