@@ -147,8 +147,10 @@ def book_step(
     costs = step_costs(treatment, step)
     if not costs or hold is not None:
         return []
-    # one booking at a time per case: the cap below reads what earlier steps booked
-    session.execute(select(Debtor.id).where(Debtor.id == debtor.id).with_for_update())
+    # One booking at a time per case: the cap below reads what earlier steps booked. FOR NO
+    # KEY UPDATE, not FOR UPDATE: the send's own inserts (its event) hold a key-share lock on
+    # the debtor's row, and two sends of one case at once would deadlock on FOR UPDATE.
+    session.execute(select(Debtor.id).where(Debtor.id == debtor.id).with_for_update(key_share=True))
     booked: list[CostBooking] = []
     for cost in costs:
         amount = minor_of(cost["amount"], debtor.currency)
