@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
 from kindly.campaigns.service import by_slug
+from kindly.claims.cost_booking import CostBooking
 from kindly.inbox import service as inbox
 from kindly.infra.db import as_utc, utcnow
 from kindly.infra.storage import Storage
@@ -138,6 +139,7 @@ def export_debtor(session: Session, campaign: Campaign, debtor: Debtor) -> dict[
            for name, found in inbox.personal_rows(session, debtor).items()},
         "bank_transfers": [_row(e) for e in _bank_entries(session, debtor)],
         "refunds": rows(Refund, Refund.id),
+        "costs": rows(CostBooking, CostBooking.id),
     }  # fmt: skip
 
 

@@ -492,3 +492,16 @@ def test_statutory_interest_needs_the_debtors_kind_for_its_rate(ctx):
             ("rules (interest)", "the contractual interest rate")
         ]
         assert disclosure.gaps(session, campaign, {"interest": {"basis": "none"}}) == []
+
+
+def test_the_privacy_export_lists_the_costs_booked(ctx):
+    from kindly import privacy
+
+    setup(ctx)
+    run(ctx)
+    with ctx.db.session() as session:
+        anna = session.scalar(select(Debtor).where(Debtor.reference == "A-1"))
+        exported = privacy.export_debtor(session, anna.campaign, anna)
+    assert [(c["step"], c["cost_type"], c["amount_minor"], c["basis"])
+            for c in exported["costs"]] == [(0, "collection_fee", 1250,
+                                             "RDG § 13a / RVG VV 2300")]  # fmt: skip
