@@ -79,7 +79,7 @@ def _interest_gaps(
     found = []
     basis = interest.get("basis")
     if basis == "contractual" and interest.get("rate") in (None, ""):
-        found.append(("rules (interest)", "the contractual interest rate"))
+        found.append(("rules (interest)", "contractual interest rate"))
     if basis == "statutory" and interest.get("debtor") not in ("consumer", "business"):
         field = interest.get("debtor_field") or "debtor_type"
         unknown = sum(
@@ -92,7 +92,7 @@ def _interest_gaps(
         if unknown:
             found.append(
                 ("rules (interest)",
-                 f"whether the debtor is a consumer or a business, for the statutory rate "
+                 f"debtor's kind, consumer or business, for the statutory rate "
                  f"({unknown} debtors have no {field!r}, and no \"debtor\" default is set)")
             )  # fmt: skip
     return found

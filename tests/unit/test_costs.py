@@ -479,7 +479,7 @@ def test_statutory_interest_needs_the_debtors_kind_for_its_rate(ctx):
         campaign = session.scalar(select(Campaign))
         statutory = {"interest": {"basis": "statutory"}}
         assert disclosure.gaps(session, campaign, statutory) == [
-            ("rules (interest)", "whether the debtor is a consumer or a business, for the "
+            ("rules (interest)", "debtor's kind, consumer or business, for the "
              "statutory rate (3 debtors have no 'debtor_type', and no \"debtor\" default is set)")
         ]  # fmt: skip
         for debtor in session.scalars(select(Debtor)):
@@ -489,7 +489,7 @@ def test_statutory_interest_needs_the_debtors_kind_for_its_rate(ctx):
         assert disclosure.gaps(session, campaign, {"interest": {"basis": "statutory",
                                                                 "debtor": "business"}}) == []  # fmt: skip
         assert disclosure.gaps(session, campaign, {"interest": {"basis": "contractual"}}) == [
-            ("rules (interest)", "the contractual interest rate")
+            ("rules (interest)", "contractual interest rate")
         ]
         assert disclosure.gaps(session, campaign, {"interest": {"basis": "none"}}) == []
 
