@@ -18,6 +18,7 @@ from tests.e2e.test_microsite import axe_problems, new_phone
 pytestmark = pytest.mark.e2e
 
 SHOTS = Path("/tmp/shots-costs")
+PASSWORD = "correct horse battery staple"
 AT = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.UTC)
 RULES = {
     "defaults": {
@@ -35,6 +36,7 @@ RULES = {
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """The front in-process on SQLite, two steps sent (costs booked), on a free port."""
+    from kindly.accounts import users
     from kindly.campaigns.models import Campaign, Debtor
     from kindly.messaging import delivery
     from kindly.rules.store import decide, save_rules
@@ -57,6 +59,7 @@ def served(tmp_path_factory):
             enqueue_sends(Dispatcher(context.settings), planned, at)
         with context.db.session() as session:
             tokens = dict(session.execute(select(Debtor.reference, Debtor.token)).all())
+            users.create_user(session, "manager@example.org", PASSWORD, "manager")
         app = create_app(context.settings, context=context)
         app.config["KINDLY_EVENT_WRITER"] = False
         server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -100,5 +103,31 @@ def test_the_phone_shows_each_cost_by_type_amount_and_basis(
         snap(page, SHOTS / f"costs-{locale}.png")
         section.screenshot(path=str(SHOTS / f"costs-{locale}-section.png"))
         assert axe_problems(page) == []
+    finally:
+        context.close()
+
+
+def test_the_cockpit_case_page_lists_costs_by_type_and_basis_and_each_booking(browser, served):
+    url, _ = served
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+    page = context.new_page()
+    try:
+        page.goto(f"{url}/admin/login")
+        page.fill("#email", "manager@example.org")
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.goto(f"{url}/admin/campaigns/winter/debtors/A-1")
+        section = page.locator("#costs")
+        section.scroll_into_view_if_needed()
+        lines = section.locator("#cost-lines tr[data-cost]").all_inner_texts()
+        assert [line.split("\t")[0] for line in lines] == [
+            "collection_fee",
+            "dunning_fee",
+            "address_inquiry",
+        ]
+        assert "20.70" in section.locator("#costs-total").inner_text()
+        assert section.locator("#cost-bookings tbody tr").count() == 3
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        section.screenshot(path=str(SHOTS / "cockpit-costs.png"))
     finally:
         context.close()
