@@ -177,9 +177,36 @@ def test_each_step_books_its_cost_once_and_the_cap_bounds_the_type(ctx):
     ]
 
 
-def test_every_booking_is_an_event_on_the_case_and_marks_its_page_stale(ctx):
+def test_every_booking_is_an_event_on_the_case_and_marks_its_page_stale(ctx, client):
+    from kindly.site import artifacts
+    from kindly.site.models import Artifact
+    from workers.jobs import render_debtor
+
     setup(ctx)
+    render_debtor(debtor_id(ctx), ["site", "letter"])  # the stored page and letter, no costs
+    with ctx.db.session() as session:
+        token = session.scalar(select(Debtor.token).where(Debtor.reference == "A-1"))
+    assert "data-costs" not in client.get(f"/s/{token}").get_data(as_text=True)
     run(ctx)
+    with ctx.db.session() as session:
+        marks = session.execute(
+            select(Artifact.kind, Artifact.stale_reason).where(
+                Artifact.debtor_id == debtor_id(ctx), Artifact.stale_at.is_not(None)
+            )
+        ).all()
+    assert sorted(marks) == [("letter", "costs"), ("site", "costs")]
+    # the link shows the cost at once (built live until the worker rebuilds the stored page)
+    assert 'data-cost="collection_fee"' in client.get(f"/s/{token}").get_data(as_text=True)
+    rebuilt = render_debtor(debtor_id(ctx), ["site", "letter"])
+    assert "letter" in rebuilt
+    with ctx.db.session() as session:
+        anna = session.scalar(select(Debtor).where(Debtor.reference == "A-1"))
+        path = ctx.storage.local_path(artifacts.find(session, anna, "letter").key)
+    import subprocess
+
+    letter = subprocess.run(["pdftotext", str(path), "-"], check=True, capture_output=True,
+                            text=True).stdout  # fmt: skip
+    assert "Inkassokosten" in letter and "RDG § 13a / RVG VV 2300" in letter
     with ctx.db.session() as session:
         rows = session.execute(
             select(Event.data, Event.channel, Event.agent)
