@@ -117,7 +117,13 @@ def test_rq_jobs_retried_duplicated_replanned_and_rerun_book_each_step_once(pg):
         (2, "dunning_fee", 250),
     ]  # fmt: skip (letters: print rows)
     with pg.db.session() as session:
-        assert costs.booked_minor(session, [anna(pg)]) == {anna(pg): 2000}
+        everyone = dict(session.execute(select(Debtor.reference, Debtor.id)).all())
+        totals = costs.booked_minor(session, [*everyone.values(), *everyone.values()])
+        assert totals == {everyone["A-1"]: 2000, everyone["A-2"]: 2000, everyone["A-3"]: 2000}
+        # a cost in another currency than the case's (re-imported in pounds) is not counted
+        session.get(Debtor, everyone["A-3"]).currency = "GBP"
+        session.flush()
+        assert everyone["A-3"] not in costs.booked_minor(session, list(everyone.values()))
         events = session.scalars(
             select(Event.type).where(Event.debtor_id == anna(pg), Event.type == "cost")
         ).all()
