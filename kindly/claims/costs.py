@@ -151,9 +151,11 @@ def book_step(
     """Book the costs the treatment adds at `step` on this case; returns the rows booked now.
 
     `hold` is the case's hold as kindly.cases derives it at this moment (paid, dispute_open,
-    breathing_space, on_hold, vulnerable, …): with any hold nothing is booked. Costs already
-    booked at this step are left as they are; a type's cap counts every step's bookings, read
-    under a lock on the debtor's row so two steps at once cannot both fill it.
+    breathing_space, on_hold, vulnerable, …): with any hold nothing is booked. A step whose
+    costs were booked (with its first message, under the rules then in force) books nothing
+    more, not even a type new rules add to it; a type's cap counts every step's bookings. Both
+    are read under a lock on the debtor's row, so two bookings of one case take turns; the
+    unique key (debtor, step, type) refuses a second row whatever happens.
     """
     costs = step_costs(treatment, step)
     if not costs or hold is not None:
@@ -162,6 +164,11 @@ def book_step(
     # KEY UPDATE, not FOR UPDATE: the send's own inserts (its event) hold a key-share lock on
     # the debtor's row, and two sends of one case at once would deadlock on FOR UPDATE.
     session.execute(select(Debtor.id).where(Debtor.id == debtor.id).with_for_update(key_share=True))
+    step_booked = session.scalar(
+        select(CostBooking.id).where(CostBooking.debtor_id == debtor.id, CostBooking.step == step)
+    )
+    if step_booked is not None:
+        return []  # the step's costs were booked with its first message (whatever rules now say)
     booked: list[CostBooking] = []
     for cost in costs:
         amount = minor_of(cost["amount"], debtor.currency)

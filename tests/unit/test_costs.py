@@ -267,8 +267,12 @@ def test_book_step_again_books_nothing_and_keeps_the_first_amount(ctx):
     with ctx.db.session() as session:
         anna = session.scalar(select(Debtor).where(Debtor.reference == "A-1"))
         louder = {"costs": [{"step": 0, "type": "collection_fee", "amount": "99.00",
-                             "basis": "other"}]}  # fmt: skip
-        assert costs.book_step(session, anna, 0, louder, hold=None) == []  # re-planned rules
+                             "basis": "other"},
+                            {"step": 0, "type": "address_inquiry", "amount": "3.00",
+                             "basis": "new rules"}]}  # fmt: skip
+        # new rules for a step already booked (a re-plan, a second channel after a bounce):
+        # neither the same type again nor a type the step did not have then
+        assert costs.book_step(session, anna, 0, louder, hold=None) == []
     assert booked(ctx) == [(0, "collection_fee", 1250, "EUR")]
 
 
