@@ -12,14 +12,17 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
+from markupsafe import escape
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kindly.accounts import audit
 from kindly.accounts.models import User
 from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
+from kindly.claims import disclosure
 from kindly.creditors.profile import profile_named
 from kindly.errors import KindlyError
+from kindly.rules.costrules import COST_TYPES, charges_costs
 from kindly.rules.document import BUILTIN_DEFAULTS, Rules
 from kindly.rules.interest import BASES
 from kindly.rules.store import current_rules
@@ -178,7 +181,51 @@ def check_campaign(session: Session, campaign: Campaign) -> list[Gap]:
         )
     if charges_interest(current_rules(session, campaign)):
         gaps += check_interest_templates(settings.get("texts"))
+    gaps += claim_gaps(session, campaign)
     return gaps + check_templates(settings.get("texts"))
+
+
+def claim_gaps(session: Session, campaign: Campaign) -> list[Gap]:
+    """When the rules charge interest or costs: the § 13a facts their data lacks
+    (kindly.claims.disclosure), and for costs every template that drops a cost's type, amount
+    or basis."""
+    document = current_rules(session, campaign).document
+    gaps = [Gap(where, "*", "*", missing)
+            for where, missing in disclosure.gaps(session, campaign, document)]  # fmt: skip
+    if charges_costs(document):
+        gaps += check_cost_templates((campaign.settings or {}).get("texts"))
+    return gaps
+
+
+def check_cost_templates(overrides: dict | None = None) -> list[Gap]:
+    """Every cost fact the microsite or the letter drops, in every language and tone: each
+    type's name in the debtor's language, its amount and its legal basis."""
+    from renderer.letter import default_renderer
+    from renderer.site import render_site
+
+    gaps: list[Gap] = []
+    letter = default_renderer()
+    costs = tuple((kind, f"Betrag-{i}-Marke-4K", f"Grundlage-{i}-Marke-6G")
+                  for i, kind in enumerate(COST_TYPES))  # fmt: skip
+    for lang in LANGUAGES:
+        site_texts = load_texts("site").for_lang(lang, None, overrides)
+        letter_texts = load_texts("letter").for_lang(lang)
+        for tone in TONES:
+            view = dataclasses.replace(_sample(lang, tone), costs=costs)
+            pages = {
+                "microsite": (render_site(view, overrides=overrides).decode("utf-8"), site_texts),
+                "letter": (letter.html(view), letter_texts),
+            }
+            for template, (text, texts) in pages.items():
+                for kind, amount, basis in costs:
+                    name = texts.get(f"cost_{kind}", "")
+                    if not name.strip() or escape(name) not in text:
+                        gaps.append(Gap(template, lang, tone, f"cost type {kind}"))
+                    if amount not in text:
+                        gaps.append(Gap(template, lang, tone, f"cost amount ({kind})"))
+                    if basis not in text:
+                        gaps.append(Gap(template, lang, tone, f"cost legal basis ({kind})"))
+    return gaps
 
 
 def uses_bank_details(rules: Rules) -> bool:

@@ -8,6 +8,7 @@ from kindly.accounts.models import ApiToken, AuditLog, LoginAttempt, User
 from kindly.campaigns.items import Item, PaymentItem
 from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
 from kindly.cases.models import CaseHold
+from kindly.claims.cost_booking import CostBooking  # noqa: F401 (registers the table)
 from kindly.claims.models import BaseRate
 from kindly.claims.writeoffs import WriteOff  # noqa: F401
 from kindly.creditors.models import Creditor

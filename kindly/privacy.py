@@ -26,6 +26,7 @@ from kindly.campaigns.items import Item
 from kindly.campaigns.models import Campaign, CampaignStatus, Debtor
 from kindly.campaigns.service import by_slug
 from kindly.claims.balance import balances_on
+from kindly.claims.cost_booking import CostBooking
 from kindly.claims.writeoffs import WriteOff
 from kindly.disputes import service as disputes
 from kindly.feedback.models import SurveyAnswer
@@ -148,6 +149,7 @@ def export_debtor(session: Session, campaign: Campaign, debtor: Debtor) -> dict[
         "write_offs": rows(WriteOff, WriteOff.id),
         "survey_answers": rows(SurveyAnswer, SurveyAnswer.id),
         "items": rows(Item, Item.id),
+        "costs": rows(CostBooking, CostBooking.id),
     }  # fmt: skip
 
 

@@ -117,6 +117,10 @@ class DebtorView:
     # Issue 19: the case's items (several invoices), by date; empty for a case given as one
     # amount. Closed items are not shown.
     items: tuple[ItemLine, ...] = ()
+    # Issue 19: costs booked at cadence steps, by type and legal basis (RDG § 13a): (type,
+    # amount formatted, basis) each; the type is a key of kindly.rules.costrules.COST_TYPES,
+    # named by each family's texts (`cost_<type>`), the basis the creditor's own words.
+    costs: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from kindly.infra import logs, metrics
 from kindly.infra.config import Settings
 from kindly.infra.db import as_utc
 from kindly.messaging import email as email_channel
-from kindly.messaging import optout, respect, sms, unsublink
+from kindly.messaging import optout, respect, sms, stepcosts, unsublink
 from kindly.messaging.models import Send
 from kindly.messaging.respect import held_by_clock, zone_for
 from kindly.payments import ledger
@@ -350,6 +350,7 @@ def deliver(
             # "print" rows and record `sent` when the batch is produced.
             row.status, row.sent_at = "print", at or dt.datetime.now(dt.UTC)
             metrics.count_send(channel, "print")
+            stepcosts.book(session, debtor, decision, step, channel, at)
             return row
     except smtplib.SMTPRecipientsRefused as exc:
         code, reply = next(iter(exc.recipients.values()))
@@ -367,6 +368,7 @@ def deliver(
         session, debtor, status, channel=channel, key=f"{status}:{debtor.id}:{step}:{channel}",
         data={"step": step, "message_id": row.message_id},
     )  # fmt: skip
+    stepcosts.book(session, debtor, decision, step, channel, at)
     return row
 
 

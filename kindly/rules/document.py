@@ -23,7 +23,7 @@ and the report ranks variants by the money collected per exposed debtor as well.
 
 TREATMENT_KEYS = (
     "tone", "channels", "send_window", "payment_methods", "cadence_days", "template",
-    "max_sms_segments", "plan", "identity_check", "time", "offer",
+    "max_sms_segments", "plan", "identity_check", "time", "offer", "costs",
 )  # fmt: skip
 """What a segment (or an experiment variant) may set."""
 

@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 from kindly.rules import time as time_rules
+from kindly.rules.costrules import check_cost_steps, check_costs
 from kindly.rules.document import (
     BUILTIN_FACTS,
     CHANNELS,
@@ -64,6 +65,7 @@ def parse_rules(
     _check_experiments(document.get("experiments", []), names | {DEFAULT_SEGMENT}, errors, today)
     if "interest" in document:
         check_interest(document["interest"], errors)
+    check_cost_steps(document, errors)
     if errors:
         raise RulesError(errors)
     return Rules(document, version)
@@ -216,6 +218,8 @@ def _check_treatment(value: Any, path: str, errors: list[str], today: dt.date) -
             _expect(item, dict, where, errors)
         elif key == "time":
             time_rules.check(item, where, errors)
+        elif key == "costs":
+            check_costs(item, where, errors)
         elif key == "identity_check" and item not in ("none", "birth_date", "postal_code"):
             errors.append(f"{where}: expected none, birth_date or postal_code")
         elif key == "offer":

@@ -14,7 +14,7 @@ from sqlalchemy.orm import object_session
 from kindly.bank import rf
 from kindly.campaigns.logo import data_uri
 from kindly.campaigns.models import Campaign, Debtor
-from kindly.claims import interest, offers
+from kindly.claims import costs, interest, offers
 from kindly.claims.amount import amount_on
 from kindly.creditors.profile import CreditorProfile, creditor_for
 from kindly.infra.storage import Storage
@@ -344,4 +344,18 @@ def build_view(
             else ""
         ),
         items=item_lines(debtor, babel),
+        costs=_costs(debtor, babel),
+    )
+
+
+def _costs(debtor: Debtor, babel: Locale) -> tuple[tuple[str, str, str], ...]:
+    """The case's costs by type and basis, formatted (none for a debtor not in a session)."""
+    from sqlalchemy.orm import object_session
+
+    session = object_session(debtor) if debtor.id else None
+    if session is None:
+        return ()
+    return tuple(
+        (line.cost_type, format_minor(line.amount_minor, line.currency, babel), line.basis)
+        for line in costs.costs_of(session, debtor)
     )

@@ -21,7 +21,7 @@ TYPES = frozenset(
         "plan_agreed", "promise", "contact", "payment_started", "paid", "payment_failed",
         "opted_out", "preference", "outbox", "plan_viewed", "opted_in", "hold",
         "hold_released", "plan_changed",
-        "written_off", "survey",
+        "written_off", "survey", "cost",
     }
 )  # fmt: skip
 CHANNELS = frozenset({"email", "sms", "letter", "web", "video"})

@@ -24,7 +24,7 @@ from kindly.campaigns.models import Campaign, Debtor
 from kindly.cases import holds
 from kindly.cases.read import case_of, cases_for
 from kindly.cases.state import STATES
-from kindly.claims import balance
+from kindly.claims import balance, costs
 from kindly.inbox import actions, service
 from kindly.infra.storage import content_type
 from kindly.ledger import manual
@@ -238,10 +238,19 @@ def debtor_page(slug: str, reference: str):
         from web.admin import disputes  # it finds debtors through this module
 
         context_data["disputes"] = disputes.panel(db, debtor, personal)
+        context_data["costs"] = _costs(db, debtor, decision)
         name = campaign.name
     return render_template("admin/debtor.html", slug=slug, name=name, facts=facts,
                            personal=personal, done=CASE_DONE.get(request.args.get("done", "")),
                            **context_data)  # fmt: skip
+
+
+def _costs(db: Session, debtor: Debtor, decision) -> dict[str, Any]:
+    """The case's costs by type and basis, each booking, and whether its rules add any."""
+    lines = costs.costs_of(db, debtor)
+    charged = bool(decision is not None and (decision.treatment or {}).get("costs"))
+    return {"lines": lines, "total_minor": sum(line.amount_minor for line in lines),
+            "bookings": costs.bookings_of(db, debtor), "charged": charged}  # fmt: skip
 
 
 CASE_DONE = {"hold": "Collection is on hold.", "release": "The hold is released.",
