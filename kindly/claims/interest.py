@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 from kindly.campaigns.models import Debtor
 from kindly.claims import rates as rates_module
 from kindly.claims.rates import RateTable
+from kindly.claims.writeoffs import WriteOff
 from kindly.payments import allocation
 from kindly.payments.models import Payment, Plan
 from kindly.rules import interest as vocabulary
@@ -290,10 +291,27 @@ def _net_by_day(payments: Sequence[tuple[dt.date, int]]) -> list[tuple[dt.date, 
 
 
 def interest_bases(session: Session, debtors: Sequence[Debtor]) -> dict[int, list[Piece]]:
-    """The pieces that bear interest, by debtor id: one per debtor (its principal from its
-    due date) until the claim's items are wired in, each item then a piece of its own."""
+    """The pieces that bear interest, by debtor id: each item of the case that is neither
+    closed nor disputed (its principal from its date: a disputed item bears none while the
+    dispute holds it), or for a case given as one amount its principal from its due date."""
+    from kindly.claims.items import items_of
+
+    every = items_of(session, [debtor.id for debtor in debtors])
     bases: dict[int, list[Piece]] = {}
     for debtor in debtors:
+        items = every.get(debtor.id)
+        if items:
+            bases[debtor.id] = [
+                Piece(
+                    item.item_id,
+                    item.description or item.item_id,
+                    item.principal_minor if item.principal_minor is not None else item.amount_minor,
+                    item.date,
+                )
+                for item in items
+                if item.state in ("open", "paid")
+            ]
+            continue
         parts = allocation.parts_of(debtor)
         principal = parts["principal"] if parts is not None else debtor.amount_due_minor
         bases[debtor.id] = [Piece("claim", debtor.reference, principal, debtor.due_date)]
@@ -387,6 +405,15 @@ def breakdowns(session: Session, debtors: Sequence[Debtor], day: dt.date) -> dic
             continue  # only the claim's currency counts
         arrived = received_on or _utc_day(updated_at)
         paid.setdefault(debtor_id, []).append((arrived, int(amount)))
+    # a part of the claim given up (a settlement offer taken) settles like money on its day:
+    # no interest runs on what was written off
+    given_up = session.execute(
+        select(WriteOff.debtor_id, WriteOff.currency, WriteOff.booked_at, WriteOff.amount_minor)
+        .where(_in(WriteOff.debtor_id, bearing, session))
+    )  # fmt: skip
+    for debtor_id, currency, booked_at, amount in given_up:
+        if debtor_id in by_id and currency == by_id[debtor_id].currency:
+            paid.setdefault(debtor_id, []).append((_utc_day(booked_at), int(amount)))
     pauses: dict[int, list[tuple[dt.date, dt.date | None]]] = {}
     plans = session.execute(
         select(Plan.debtor_id, Plan.status, Plan.agreed_at, Plan.ended_at).where(

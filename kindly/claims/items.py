@@ -32,7 +32,7 @@ from kindly.payments.models import Payment
 
 __all__ = [
     "EXPORT_COLUMNS", "Item", "ItemChoiceError", "ItemState", "PaymentItem", "choose",
-    "export_rows", "items_of", "link_payment", "mark_disputed", "open_items",
+    "export_rows", "items_of", "link_payment", "mark_disputed", "open_items", "row_of",
 ]  # fmt: skip
 
 MAX_CHOSEN = 200
@@ -173,12 +173,17 @@ def export_rows(session: Session, debtors: Sequence[Debtor]) -> list[tuple]:
     return sorted(rows)
 
 
+def row_of(session: Session, debtor: Debtor, item_id: str) -> Item | None:
+    """The row of one item of the case by the creditor's id, or None."""
+    return session.scalar(select(Item).where(Item.debtor_id == debtor.id, Item.item_id == item_id))
+
+
 def mark_disputed(session: Session, debtor: Debtor, item_id: str, disputed: bool) -> bool:
     """Put one item of the case on dispute (it cannot be chosen, accrues nothing) or take it
     off again (open); a closed item is left as it is. False: the case has no such item.
 
     For the dispute's own record (who, when, why): the caller records the dispute."""
-    item = session.scalar(select(Item).where(Item.debtor_id == debtor.id, Item.item_id == item_id))
+    item = row_of(session, debtor, item_id)
     if item is None:
         return False
     if item.status != "closed":

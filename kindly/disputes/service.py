@@ -23,6 +23,7 @@ from kindly.accounts.models import AuditLog, User
 from kindly.campaigns.models import Debtor
 from kindly.cases import holds
 from kindly.cases.models import CaseHold
+from kindly.claims import items as claim_items
 from kindly.disputes import files, scan
 from kindly.disputes.models import OUTCOMES, REASONS, Dispute, DisputeFile
 from kindly.errors import KindlyError
@@ -110,6 +111,11 @@ def open_dispute(
     open_one = current(session, debtor)
     if open_one is not None and open_one.state == "open":
         raise DisputeError("already_open", "a dispute of this case is being looked at")
+    item_ref = (item_ref or "").strip()[:100] or None
+    if item_ref is not None:
+        row = claim_items.row_of(session, debtor, item_ref)
+        if row is None or row.status == "closed":
+            raise DisputeError("item", "the case has no such open item")
     checked = files.check_all(uploads)
     scans = []
     for one in checked:  # every file scanned before any is stored
@@ -119,9 +125,11 @@ def open_dispute(
         scans.append("clean" if verdict is not None else "unscanned")
     dispute = Dispute(campaign_id=debtor.campaign_id, debtor_id=debtor.id, reason=reason,
                       text=text, state="open", answer_by=today + dt.timedelta(days=ANSWER_DAYS),
-                      item_ref=(item_ref or None) and str(item_ref)[:100])  # fmt: skip
+                      item_ref=item_ref)  # fmt: skip
     session.add(dispute)
     session.flush()
+    if item_ref is not None:  # the item is held too: it cannot be chosen and bears no interest
+        claim_items.mark_disputed(session, debtor, item_ref, True)
     stored: list[str] = []
     try:
         for one, verdict in zip(checked, scans, strict=True):
@@ -199,10 +207,23 @@ def resolve(
     # the answer first: a gateway that fails keeps its failed try on record (answer.reply
     # commits it) before anything of the resolution is changed
     sent_on = _tell(session, settings, dispute, user, answer, channel) if answer else None
+    item = claim_items.row_of(session, debtor, dispute.item_ref) if dispute.item_ref else None
+    if item is not None and outcome == "corrected" and before - amount_minor >= item.amount_minor:
+        raise DisputeError("amount", "a corrected item keeps an amount above 0: close it instead")
     if outcome == "corrected":
+        if item is not None:  # the cut is the disputed item's
+            item.amount_minor -= before - amount_minor
+            if item.principal_minor is not None:
+                item.principal_minor = max(item.principal_minor - (before - amount_minor), 0)
         _restate(debtor, amount_minor)
+    elif outcome == "closed" and item is not None:
+        # only the disputed item goes: the claim is the sum of the items not closed
+        item.status, item.closed_at = "closed", utcnow()
+        _restate(debtor, max(before - item.amount_minor, min(paid, before)))
     elif outcome == "closed":
         _restate(debtor, min(paid, before))  # what was paid stays; nothing more is owed
+    if item is not None and item.status == "disputed":  # rejected or corrected: open again
+        claim_items.mark_disputed(session, debtor, item.item_id, False)
     dispute.state = "rejected" if outcome == "rejected" else "upheld"
     dispute.outcome, dispute.answer, dispute.answer_channel = outcome, answer or None, sent_on
     dispute.amount_before_minor, dispute.amount_after_minor = before, debtor.amount_due_minor

@@ -70,12 +70,14 @@ def dispute(token: str):
         else:
             form.looked("dispute")
         chosen = request.form.get("reason", "") if request.method == "POST" else ""
+        chosen_item = request.form.get("item", "")[:100] if request.method == "POST" else ""
         status = 400 if error and request.method == "POST" else 200
         return form.render(
             "web/dispute.html",
             error=error,
             reasons=REASONS,
             chosen=chosen,
+            chosen_item=chosen_item,
             text=request.form.get("text", "")[: service.MAX_TEXT] if error else "",
             open_dispute=latest is not None and latest.state == "open",
             max_files=MAX_FILES,
