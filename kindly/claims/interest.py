@@ -34,7 +34,17 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Integer,
+    String,
+    and_,
+    column,
+    func,
+    select,
+    table,
+)
 from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Debtor
@@ -48,6 +58,15 @@ from kindly.rules.models import RuleSet
 
 YEAR_DAYS = 365
 ONE_DAY = dt.timedelta(days=1)
+_HOLDS = table(
+    "case_hold",
+    column("debtor_id", Integer),
+    column("reason", String),
+    column("placed_at", DateTime(timezone=True)),
+    column("released_at", DateTime(timezone=True)),
+)
+"""kindly.cases' holds, read as a table: the cases package reads claims, not the other way."""
+
 PAUSING = ("agreed", "active", "completed")
 """Plan statuses during which no interest accrues (a deferral the creditor agreed to)."""
 
@@ -428,6 +447,18 @@ def breakdowns(session: Session, debtors: Sequence[Debtor], day: dt.date) -> dic
             pauses.setdefault(debtor_id, []).append((start, None))
         elif ended_at is not None:  # broken or canceled: interest ran again from then
             pauses.setdefault(debtor_id, []).append((start, _utc_day(ended_at)))
+    # an open dispute of the whole case holds it: no interest step while a person looks at it
+    # (rejected, the hold is released and the amount of any later day counts every day again)
+    disputed = session.execute(
+        select(_HOLDS.c.debtor_id, _HOLDS.c.placed_at).where(
+            _in(_HOLDS.c.debtor_id, bearing, session),
+            _HOLDS.c.reason == "dispute",
+            _HOLDS.c.released_at.is_(None),
+        )
+    )
+    for debtor_id, placed_at in disputed:
+        if debtor_id in by_id:
+            pauses.setdefault(debtor_id, []).append((_utc_day(placed_at), None))
     bases = interest_bases(session, bearing)
     out: dict[int, Breakdown] = {}
     for debtor in bearing:

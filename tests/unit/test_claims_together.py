@@ -138,3 +138,17 @@ def test_a_settlement_offer_taken_stops_interest_for_good(ctx, client):
         assert balance_minor(session, anna) == 0
         # the written-off rest settles like money on its day: nothing accrues after it
         assert balance_minor(session, anna, TODAY + dt.timedelta(days=60)) == 0
+
+
+def test_an_open_dispute_of_the_whole_case_holds_its_interest(zins):
+    with zins.db.session() as session:
+        debtor = ida(session)
+        dispute = disputes.open_dispute(
+            session, zins.storage, debtor, reason="amount_wrong", text="", uploads=[],
+            scanner=disputes.Scanner(), today=TODAY,
+        )  # fmt: skip
+        later = TODAY + dt.timedelta(days=73)  # 1,500.00 € × 7.3 % × 73 / 365 = 21.90 €
+        assert interest.accrued_minor(session, [debtor], later) == {debtor.id: 2500}
+        disputes.resolve(session, zins.settings, dispute, user=manager(session),
+                         outcome="rejected", answer="Die Rechnung stimmt.")  # fmt: skip
+        assert interest.accrued_minor(session, [debtor], later) == {debtor.id: 2500 + 2190}
