@@ -212,8 +212,9 @@ def test_an_agreed_plan_shows_the_plan_instead_of_the_full_amount(cases: LiveSer
     expect(phone.locator("[data-cta=plan-move]")).to_be_visible()
     expect(phone.locator("[data-plan-rule]")).to_be_visible()
     fits(phone)
-    phone.locator("[data-cta=plan-move]").tap()
-    expect(phone.locator("input[value=plan_date]")).to_be_checked()
+    phone.locator("[data-cta=plan-move]").tap()  # its own page now (issue 19: time)
+    expect(phone.locator("form.move").first).to_be_visible()
+    expect(phone.locator("[data-cta=plan-move-confirm]").first).to_be_visible()
 
 
 def test_a_promise_holds_reminders_until_its_day_and_is_then_followed_up(

@@ -72,7 +72,9 @@ def test_the_bulk_read_costs_the_same_few_statements_for_3000_debtors_as_for_3(m
             small = interest.accrued_minor(session, debtors[:3], DAY)
         with counted(ctx.db.engine) as all_of_them:
             accrued = interest.accrued_minor(session, debtors, DAY)
-        assert len(all_of_them) == len(few) == 4, all_of_them  # rules, rates, payments, plans
+        # rules, rates, payments, write-offs, plans, open dispute holds, items (and what paid
+        # them): a fixed few, whatever the number of debtors
+        assert len(all_of_them) == len(few) <= 8, all_of_them
         assert small == {d.id: accrued[d.id] for d in debtors[:3]}
         # example 1 of docs/payments.md for those who paid nothing and agreed nothing
         assert {accrued[d.id] for d in debtors[150:]} == {2141}
