@@ -99,6 +99,37 @@ def _checked(result: subprocess.CompletedProcess, what: str) -> subprocess.Compl
     return result
 
 
+def rendered_campaign(
+    workdir: Path, portfolio: str, *, key: str, rules: dict[str, Any] | None = None
+) -> tuple[LiveServer, int, list[dict[str, str]]]:
+    """Campaign `winter` imported from `portfolio` (with `rules` saved, if given), its
+    microsites rendered and exported: the server (not yet serving: `with serving(server,
+    port)`), its port and the export's rows; `server.tokens` maps references to tokens."""
+    port = services.free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KINDLY_")} | {
+        "KINDLY_DATA_DIR": str(workdir / "var"),
+        "KINDLY_SECRET_KEY": f"e2e-{key}-key-0123456789",
+        "KINDLY_BASE_URL": base_url,
+        "PYTHONUNBUFFERED": "1",
+    }
+    server = LiveServer(base_url=base_url, workdir=workdir, env=env)
+    source = workdir / "portfolio.csv"
+    source.write_text(portfolio, encoding="utf-8")
+    _checked(server.kindly("import", str(source), "--campaign", "winter", "--create"), "import")
+    if rules is not None:
+        document = workdir / "rules.json"
+        document.write_text(json.dumps(rules), encoding="utf-8")
+        _checked(server.kindly("rules", "winter", "--set", str(document)), "kindly rules --set")
+    _checked(server.kindly("render", "winter", "--kinds", "site"), "render")
+    export = workdir / "export.csv"
+    _checked(server.kindly("export", "winter", "--out", str(export)), "export")
+    with export.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    server.tokens = {row["reference"]: row["token"] for row in rows}
+    return server, port, rows
+
+
 @contextmanager
 def serving(server: LiveServer, port: int) -> Iterator[LiveServer]:
     """`kindly serve` on the port until the block ends; its log goes to server.log."""

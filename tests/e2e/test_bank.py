@@ -3,8 +3,6 @@ transfer; the manager assigns a transfer no rule could place, and the debtor's b
 
 from __future__ import annotations
 
-import csv
-import os
 import re
 import subprocess
 import sys
@@ -15,9 +13,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from kindly.bank.rf import printed
-from tests.e2e.conftest import LiveServer, _checked, serving, snap
+from tests.e2e.conftest import LiveServer, _checked, rendered_campaign, serving, snap
 from tests.support import bankfiles as bf
-from tests.support import services
 
 pytestmark = pytest.mark.e2e
 
@@ -34,29 +31,12 @@ SHOTS = Path("/work/notes/shots/bankimport")
 def bank_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A rendered campaign with two German debtors, a manager, and `kindly serve`."""
     workdir = tmp_path_factory.mktemp("bank")
-    port = services.free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KINDLY_")} | {
-        "KINDLY_DATA_DIR": str(workdir / "var"),
-        "KINDLY_SECRET_KEY": "e2e-bank-key-0123456789",
-        "KINDLY_BASE_URL": base_url,
-        "PYTHONUNBUFFERED": "1",
-    }
-    server = LiveServer(base_url=base_url, workdir=workdir, env=env)
-    portfolio = workdir / "portfolio.csv"
-    portfolio.write_text(PORTFOLIO, encoding="utf-8")
-    _checked(server.kindly("import", str(portfolio), "--campaign", "winter", "--create"), "import")
-    _checked(server.kindly("render", "winter", "--kinds", "site"), "render")
-    export = workdir / "export.csv"
-    _checked(server.kindly("export", "winter", "--out", str(export)), "export")
-    with export.open(encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    server.tokens = {row["reference"]: row["token"] for row in rows}
+    server, port, rows = rendered_campaign(workdir, PORTFOLIO, key="bank")
     server.payrefs = {row["reference"]: row["payment_reference"] for row in rows}  # type: ignore[attr-defined]
     created = subprocess.run(
         [sys.executable, "-m", "kindly", "user", "create", "manager@example.org", "--role",
          "manager", "--password-stdin"],
-        input=PASSWORD + "\n", capture_output=True, text=True, env=env, cwd=workdir, timeout=120,
+        input=PASSWORD + "\n", capture_output=True, text=True, env=server.env, cwd=workdir, timeout=120,
     )  # fmt: skip
     _checked(created, "kindly user create")
     SHOTS.mkdir(parents=True, exist_ok=True)

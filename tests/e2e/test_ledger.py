@@ -3,9 +3,7 @@ page, and the debtor's phone shows what is still open of each part (costs first)
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,8 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import LiveServer, _checked, serving, snap
-from tests.support import services
+from tests.e2e.conftest import LiveServer, _checked, rendered_campaign, serving, snap
 
 pytestmark = pytest.mark.e2e
 
@@ -32,27 +29,11 @@ SHOTS = Path("/work/notes/shots/ledger")
 def books_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One German debtor with a broken-down claim, rendered; a manager; `kindly serve`."""
     workdir = tmp_path_factory.mktemp("books")
-    port = services.free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KINDLY_")} | {
-        "KINDLY_DATA_DIR": str(workdir / "var"),
-        "KINDLY_SECRET_KEY": "e2e-books-key-0123456789",
-        "KINDLY_BASE_URL": base_url,
-        "PYTHONUNBUFFERED": "1",
-    }
-    server = LiveServer(base_url=base_url, workdir=workdir, env=env)
-    portfolio = workdir / "portfolio.csv"
-    portfolio.write_text(PORTFOLIO, encoding="utf-8")
-    _checked(server.kindly("import", str(portfolio), "--campaign", "winter", "--create"), "import")
-    _checked(server.kindly("render", "winter", "--kinds", "site"), "render")
-    export = workdir / "export.csv"
-    _checked(server.kindly("export", "winter", "--out", str(export)), "export")
-    with export.open(encoding="utf-8") as handle:
-        server.tokens = {row["reference"]: row["token"] for row in csv.DictReader(handle)}
+    server, port, _ = rendered_campaign(workdir, PORTFOLIO, key="books")
     created = subprocess.run(
         [sys.executable, "-m", "kindly", "user", "create", "manager@example.org", "--role",
          "manager", "--password-stdin"],
-        input=PASSWORD + "\n", capture_output=True, text=True, env=env, cwd=workdir, timeout=120,
+        input=PASSWORD + "\n", capture_output=True, text=True, env=server.env, cwd=workdir, timeout=120,
     )  # fmt: skip
     _checked(created, "kindly user create")
     SHOTS.mkdir(parents=True, exist_ok=True)

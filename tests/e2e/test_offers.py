@@ -5,10 +5,7 @@ Screenshots go to /tmp/shots-offers (and test-artifacts/e2e/offers)."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import PHONE_UA, LiveServer, _checked, serving, snap
-from tests.support import services
+from tests.e2e.conftest import PHONE_UA, LiveServer, rendered_campaign, serving, snap
 
 pytestmark = pytest.mark.e2e
 
@@ -33,28 +29,10 @@ UNTIL = dt.date.today() + dt.timedelta(days=14)
 def offer_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A campaign whose rules offer 25 % off, floor 300, to both debtors; served."""
     workdir = tmp_path_factory.mktemp("e2e-offers")
-    port = services.free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KINDLY_")} | {
-        "KINDLY_DATA_DIR": str(workdir / "var"),
-        "KINDLY_SECRET_KEY": "e2e-secret-key-0123456789",
-        "KINDLY_BASE_URL": base_url,
-        "PYTHONUNBUFFERED": "1",
-    }
-    server = LiveServer(base_url=base_url, workdir=workdir, env=env)
-    portfolio = workdir / "portfolio.csv"
-    portfolio.write_text(PORTFOLIO, encoding="utf-8")
-    _checked(server.kindly("import", str(portfolio), "--campaign", "winter", "--create"), "import")
-    rules = workdir / "rules.json"
     offer = {"discount_percent": 25, "floor": 300, "valid_until": UNTIL.isoformat(),
              "reason": "Winter settlement"}  # fmt: skip
-    rules.write_text(json.dumps({"defaults": {"offer": offer}}), encoding="utf-8")
-    _checked(server.kindly("rules", "winter", "--set", str(rules)), "kindly rules --set")
-    _checked(server.kindly("render", "winter", "--kinds", "site"), "kindly render")
-    export = workdir / "export.csv"
-    _checked(server.kindly("export", "winter", "--out", str(export)), "kindly export")
-    with export.open(encoding="utf-8") as handle:
-        server.tokens = {row["reference"]: row["token"] for row in csv.DictReader(handle)}
+    server, port, _ = rendered_campaign(workdir, PORTFOLIO, key="secret",
+                                        rules={"defaults": {"offer": offer}})  # fmt: skip
     with serving(server, port):
         yield server
 

@@ -4,16 +4,13 @@ invoice paid and the new balance."""
 
 from __future__ import annotations
 
-import csv
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import PHONE_UA, LiveServer, _checked, serving, snap
-from tests.support import services
+from tests.e2e.conftest import PHONE_UA, LiveServer, rendered_campaign, serving, snap
 
 pytestmark = pytest.mark.e2e
 
@@ -45,23 +42,7 @@ CASES = {
 def items_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A rendered campaign with a German and an English case of three items each."""
     workdir = tmp_path_factory.mktemp("items")
-    port = services.free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KINDLY_")} | {
-        "KINDLY_DATA_DIR": str(workdir / "var"),
-        "KINDLY_SECRET_KEY": "e2e-items-key-0123456789",
-        "KINDLY_BASE_URL": base_url,
-        "PYTHONUNBUFFERED": "1",
-    }
-    server = LiveServer(base_url=base_url, workdir=workdir, env=env)
-    portfolio = workdir / "portfolio.csv"
-    portfolio.write_text(PORTFOLIO, encoding="utf-8")
-    _checked(server.kindly("import", str(portfolio), "--campaign", "winter", "--create"), "import")
-    _checked(server.kindly("render", "winter", "--kinds", "site"), "render")
-    export = workdir / "export.csv"
-    _checked(server.kindly("export", "winter", "--out", str(export)), "export")
-    with export.open(encoding="utf-8") as handle:
-        server.tokens = {row["reference"]: row["token"] for row in csv.DictReader(handle)}
+    server, port, _ = rendered_campaign(workdir, PORTFOLIO, key="items")
     SHOTS.mkdir(parents=True, exist_ok=True)
     with serving(server, port):
         yield server
