@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from kindly.campaigns.models import Debtor
-from kindly.claims import costs, interest, writeoffs
+from kindly.claims import accrual, costs, writeoffs
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def amounts_on(session: Session, debtors: Sequence[Debtor], day: dt.date) -> dic
     """Each debtor's claim on `day`, by debtor id."""
     if not debtors:
         return {}
-    accrued = interest.accrued_minor(session, debtors, day)
+    accrued = accrual.accrued_minor(session, debtors, day)
     ids = [debtor.id for debtor in debtors]
     booked = costs.booked_minor(session, ids)
     given_up = writeoffs.written_off_minor(session, ids)

@@ -8,7 +8,7 @@ import json
 import click
 
 from kindly import privacy
-from kindly.claims import interest
+from kindly.claims import accrual, interest
 from kindly.claims.balance import balance_on
 from kindly.cli.common import open_context
 from kindly.money import from_minor
@@ -31,7 +31,7 @@ def command(slug: str, reference: str, day: dt.datetime | None, as_json: bool) -
             _, debtor = privacy.find(session, slug, reference)
         except privacy.NotFoundError as exc:
             raise click.ClickException(str(exc)) from None
-        found = interest.breakdowns(session, [debtor], on).get(debtor.id)
+        found = accrual.breakdowns(session, [debtor], on).get(debtor.id)
         breakdown = found or interest.Breakdown(on, interest.NONE, [], [])
         data = interest.as_dict(breakdown, debtor.currency)
         owed = balance_on(session, debtor, on)

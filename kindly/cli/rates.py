@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from kindly.accounts import audit
 from kindly.campaigns.models import Campaign
-from kindly.claims import interest, rates
+from kindly.claims import accrual, rates
 from kindly.cli.common import open_context
 from kindly.site import artifacts
 
@@ -47,7 +47,7 @@ def update(file: Path) -> None:
         # pages and letters of campaigns charging statutory interest show the old rates
         statutory = [
             campaign_id
-            for campaign_id, document in interest.documents(
+            for campaign_id, document in accrual.documents(
                 session, list(session.scalars(select(Campaign.id)))
             ).items()
             if isinstance(spec := document.get("interest"), dict)

@@ -30,7 +30,7 @@ from kindly.bank import rf
 from kindly.bank.entries import Entry
 from kindly.campaigns.items import Item
 from kindly.campaigns.models import Campaign, Debtor
-from kindly.claims import interest
+from kindly.claims import accrual
 from kindly.payments.models import Instalment, Payment, Plan
 from kindly.payments.plans import OPEN
 
@@ -198,14 +198,14 @@ def _accrued(session: Session, narrowed: list[int] | None) -> dict[int, int]:
     ids = narrowed if narrowed is not None else list(session.scalars(select(Campaign.id)))
     charging = [
         campaign_id
-        for campaign_id, document in interest.documents(session, ids).items()
+        for campaign_id, document in accrual.documents(session, ids).items()
         if isinstance(spec := document.get("interest"), dict)
         and spec.get("basis", "none") != "none"
     ]
     if not charging:
         return {}
     debtors = session.scalars(select(Debtor).where(Debtor.campaign_id.in_(charging))).all()
-    return interest.accrued_minor(session, debtors, dt.date.today())
+    return accrual.accrued_minor(session, debtors, dt.date.today())
 
 
 def _paid(session: Session, narrowed: list[int] | None) -> dict[tuple[int, str], int]:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import object_session
 from kindly.bank import rf
 from kindly.campaigns.logo import data_uri
 from kindly.campaigns.models import Campaign, Debtor
-from kindly.claims import costs, interest, offers
+from kindly.claims import accrual, costs, interest, offers
 from kindly.claims.amount import amount_on
 from kindly.creditors.profile import CreditorProfile, creditor_for
 from kindly.infra.storage import Storage
@@ -233,7 +233,7 @@ def build_view(
     owed = amount_on(session, debtor, day) if session else None
     claim_minor = owed.total_minor if owed is not None else None
     waived = owed.written_off_minor if owed is not None else 0
-    accrued = interest.breakdowns(session, [debtor], day).get(debtor.id) if session else None
+    accrued = accrual.breakdowns(session, [debtor], day).get(debtor.id) if session else None
     if balance_minor is None:  # derived from what was paid, by the ledger's one rule
         balance_minor = ledger.balance_after(debtor, paid_minor, claim_minor)
     amount = balance_minor

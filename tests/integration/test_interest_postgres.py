@@ -12,7 +12,7 @@ from sqlalchemy import event, select
 
 from kindly.campaigns.models import Campaign, Debtor
 from kindly.cases.read import cases_for
-from kindly.claims import interest
+from kindly.claims import accrual
 from kindly.claims.amount import amounts_on
 from kindly.payments.models import Payment, Plan
 from kindly.rules.store import save_rules
@@ -69,9 +69,9 @@ def test_the_bulk_read_costs_the_same_few_statements_for_3000_debtors_as_for_3(m
         debtors = session.scalars(select(Debtor).order_by(Debtor.reference)).all()
         assert debtors[0].campaign.slug == "viele"  # loaded once per campaign, as callers have
         with counted(ctx.db.engine) as few:
-            small = interest.accrued_minor(session, debtors[:3], DAY)
+            small = accrual.accrued_minor(session, debtors[:3], DAY)
         with counted(ctx.db.engine) as all_of_them:
-            accrued = interest.accrued_minor(session, debtors, DAY)
+            accrued = accrual.accrued_minor(session, debtors, DAY)
         # rules, rates, payments, write-offs, plans, open dispute holds, items (and what paid
         # them): a fixed few, whatever the number of debtors
         assert len(all_of_them) == len(few) <= 8, all_of_them

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from kindly.accounts.models import User
 from kindly.campaigns.models import Campaign, Debtor
-from kindly.claims import interest
+from kindly.claims import accrual
 from kindly.claims.balance import balance_minor
 from kindly.claims.items import items_of
 from kindly.disputes import service as disputes
@@ -58,7 +58,7 @@ def manager(session) -> User:
 def test_each_item_bears_interest_from_its_own_date(zins):
     with zins.db.session() as session:
         debtor = ida(session)
-        [breakdown] = interest.breakdowns(session, [debtor], TODAY).values()
+        [breakdown] = accrual.breakdowns(session, [debtor], TODAY).values()
         by_item = {p.piece.key: (p.piece.due_date, p.interest_minor) for p in breakdown.pieces}
         assert by_item == {"A": (A_DAY, 2000), "B": (B_DAY, 500)}
         assert balance_minor(session, debtor) == 150000 + 2500
@@ -77,7 +77,7 @@ def test_a_disputed_item_bears_nothing_and_closing_it_leaves_the_rest_owed(zins,
         )  # fmt: skip
         states = {i.item_id: i.state for i in items_of(session, [debtor.id])[debtor.id]}
         assert states == {"A": "open", "B": "disputed"}
-        assert interest.accrued_minor(session, [debtor], TODAY) == {debtor.id: 2000}
+        assert accrual.accrued_minor(session, [debtor], TODAY) == {debtor.id: 2000}
         disputes.resolve(session, zins.settings, dispute, user=manager(session), outcome="closed")
         assert debtor.amount_due_minor == 100000  # B is gone, A is still owed
         assert [i.item_id for i in items_of(session, [debtor.id])[debtor.id]] == ["A"]
@@ -91,12 +91,12 @@ def test_a_rejected_item_dispute_opens_the_item_again_with_its_interest(zins):
             session, zins.storage, debtor, reason="amount_wrong", text="",
             uploads=[], scanner=disputes.Scanner(), item_ref="A",
         )  # fmt: skip
-        assert interest.accrued_minor(session, [debtor], TODAY) == {debtor.id: 500}
+        assert accrual.accrued_minor(session, [debtor], TODAY) == {debtor.id: 500}
         disputes.resolve(session, zins.settings, dispute, user=manager(session),
                          outcome="rejected", answer="Der Zähler wurde abgelesen.")  # fmt: skip
         states = {i.item_id: i.state for i in items_of(session, [debtor.id])[debtor.id]}
         assert states == {"A": "open", "B": "open"}
-        assert interest.accrued_minor(session, [debtor], TODAY) == {debtor.id: 2500}
+        assert accrual.accrued_minor(session, [debtor], TODAY) == {debtor.id: 2500}
 
 
 def test_the_dispute_form_lets_the_debtor_name_one_invoice(zins, client):
@@ -148,7 +148,7 @@ def test_an_open_dispute_of_the_whole_case_holds_its_interest(zins):
             scanner=disputes.Scanner(), today=TODAY,
         )  # fmt: skip
         later = TODAY + dt.timedelta(days=73)  # 1,500.00 € × 7.3 % × 73 / 365 = 21.90 €
-        assert interest.accrued_minor(session, [debtor], later) == {debtor.id: 2500}
+        assert accrual.accrued_minor(session, [debtor], later) == {debtor.id: 2500}
         disputes.resolve(session, zins.settings, dispute, user=manager(session),
                          outcome="rejected", answer="Die Rechnung stimmt.")  # fmt: skip
-        assert interest.accrued_minor(session, [debtor], later) == {debtor.id: 2500 + 2190}
+        assert accrual.accrued_minor(session, [debtor], later) == {debtor.id: 2500 + 2190}

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from kindly.accounts.models import AuditLog
 from kindly.campaigns.models import Campaign, Debtor
-from kindly.claims import interest, rates
+from kindly.claims import accrual, interest, rates
 from kindly.claims.amount import amount_on
 from kindly.claims.balance import balance_on
 from kindly.claims.interest import Piece, Terms, compute
@@ -239,9 +239,9 @@ def statutory(ctx):
 def test_the_bulk_read_gives_every_debtor_the_worked_examples(statutory):
     with statutory.db.session() as session:
         debtors = {d.reference: d for d in session.scalars(select(Debtor))}
-        z1 = interest.accrued_minor(session, list(debtors.values()), D(2024, 8, 15))
+        z1 = accrual.accrued_minor(session, list(debtors.values()), D(2024, 8, 15))
         assert z1[debtors["Z-1"].id] == 2141
-        assert interest.accrued_minor(session, [debtors["Z-2"]], D(2025, 6, 30)) == {
+        assert accrual.accrued_minor(session, [debtors["Z-2"]], D(2025, 6, 30)) == {
             debtors["Z-2"].id: 14049
         }
         z3 = debtors["Z-3"]
@@ -321,7 +321,7 @@ def test_a_plan_agreed_stops_interest_in_the_bulk_read(statutory):
                          total_minor=101_086, frequency="monthly", count=3, status="agreed",
                          agreed_at=dt.datetime(2024, 6, 30, 9, tzinfo=dt.UTC)))  # fmt: skip
         session.flush()
-        assert interest.accrued_minor(session, [z1], D(2024, 8, 15)) == {z1.id: 1086}
+        assert accrual.accrued_minor(session, [z1], D(2024, 8, 15)) == {z1.id: 1086}
 
 
 def test_kindly_rules_refuses_a_rate_above_30_and_keeps_the_rules_in_force(
@@ -335,7 +335,7 @@ def test_kindly_rules_refuses_a_rate_above_30_and_keeps_the_rules_in_force(
     with statutory.db.session() as session:
         debtors = session.scalars(select(Debtor).where(Debtor.reference == "Z-1")).all()
         # still the statutory rules of the fixture: example 1's interest
-        assert interest.accrued_minor(session, debtors, D(2024, 8, 15)) == {debtors[0].id: 2141}
+        assert accrual.accrued_minor(session, debtors, D(2024, 8, 15)) == {debtors[0].id: 2141}
 
 
 def test_paying_the_imported_claim_leaves_the_interest_open_so_retention_waits(statutory):
